@@ -1,0 +1,792 @@
+//! The application-aware stream (thesis 4.2–4.3): records of fields over the
+//! zero-copy stream.
+//!
+//! How it works. Each in-order fragment goes through the [`Parser`] as soon as it
+//! joins the stream. The parser reports fields as stream offsets; the [`Emitter`]
+//! turns each into a [`FieldSlot`] (first fragment id, start, end) and *pins* every
+//! fragment the field spans (`FragMeta::refs += 1`). A fragment is released — its
+//! packet dropped, the window grown — exactly when
+//! 1. the parser has moved past it: it ends at or before the *horizon*, the lowest
+//!    offset the parser may still use ([`Parser::retain_from`]), and
+//! 2. no field pins it.
+//!
+//! `release_scan` walks fragments once as the horizon moves (amortised O(1) per
+//! fragment) and releases those no field pins; a fragment it passes while pinned
+//! is released later, by the free (or abort) that drops its last pin. Records
+//! may therefore be freed in any order.
+//!
+//! Records, fields and variables live in three bounded deques, in commit order; a
+//! freed record leaves a hole until every older record is freed too. When the
+//! record queue is full the parser pauses at a record boundary and the remaining
+//! fragments wait, unparsed and held, so the window closes: an application that
+//! does not free its records throttles its sender instead of growing memory.
+//!
+//! What must change together: `FieldSlot::frag` ids come from `FragStore`; the
+//! pin count of a fragment is the number of unfreed field slots that span it.
+
+use crate::field::{Field, FieldSlot};
+use crate::packet::Packet;
+use crate::parser::{Chunk, Limits, ParseError, Parser, Schema, Step};
+use crate::seq::SeqNum;
+use crate::stream::{FragMeta, Insert, StreamConfig, ZcStream};
+use std::collections::VecDeque;
+use std::ops::Range;
+
+/// Limits of an application-aware stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AaConfig {
+    /// Limits of the underlying zero-copy stream.
+    pub stream: StreamConfig,
+    /// Most records held (ready, read or awaiting older records' release).
+    pub max_records: u32,
+    /// Most field slots held.
+    pub max_fields: u32,
+    /// Most variable slots held.
+    pub max_values: u32,
+}
+
+impl Default for AaConfig {
+    fn default() -> Self {
+        AaConfig {
+            stream: StreamConfig::default(),
+            max_records: 4096,
+            max_fields: 64 * 1024,
+            max_values: 16 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecState {
+    Ready,
+    Read,
+    Freed,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RecordSlot {
+    kind: u16,
+    state: RecState,
+    start: u64,
+    end: u64,
+    field0: u64,
+    nfields: u32,
+    value0: u64,
+    nvalues: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ValueSlot {
+    tag: u16,
+    value: u64,
+}
+
+/// Committed records and the fields of the record in progress.
+struct RecordQueue {
+    records: VecDeque<RecordSlot>,
+    rec_head: u64,
+    fields: VecDeque<FieldSlot>,
+    field_head: u64,
+    values: VecDeque<ValueSlot>,
+    value_head: u64,
+    pending_fields: u32,
+    pending_values: u32,
+    limits: Limits,
+    max_records: usize,
+    max_fields: usize,
+    max_values: usize,
+    /// Lowest fragment id whose last pin an abort dropped, to re-examine.
+    rescan_from: Option<u64>,
+    committed: u64,
+}
+
+impl RecordQueue {
+    fn is_full(&self) -> bool {
+        self.records.len() >= self.max_records
+            || self.fields.len() + self.limits.fields_per_record as usize > self.max_fields
+            || self.values.len() + self.limits.values_per_record as usize > self.max_values
+    }
+
+    /// Drops the fields and variables of the record in progress.
+    fn abort(&mut self, frags: &mut VecDeque<FragMeta>, head_id: u64) {
+        for _ in 0..self.pending_fields {
+            let f = self.fields.pop_back().expect("pending field");
+            if let Some(id) = unpin(frags, head_id, &f) {
+                self.rescan_from = Some(self.rescan_from.map_or(id, |r| r.min(id)));
+            }
+        }
+        for _ in 0..self.pending_values {
+            self.values.pop_back();
+        }
+        self.pending_fields = 0;
+        self.pending_values = 0;
+    }
+}
+
+/// Removes a field's pins; returns the lowest fragment id left unpinned, if any.
+fn unpin(frags: &mut VecDeque<FragMeta>, head_id: u64, f: &FieldSlot) -> Option<u64> {
+    if f.start >= f.end {
+        return None;
+    }
+    let mut low = None;
+    let mut id = f.frag;
+    while let Some(m) = frags.get_mut((id - head_id) as usize) {
+        m.refs -= 1;
+        if m.refs == 0 && low.is_none() {
+            low = Some(id);
+        }
+        if m.end() >= f.end {
+            break;
+        }
+        id += 1;
+    }
+    low
+}
+
+/// Where a parser puts what it finds. Given to [`Parser::parse`] and
+/// [`Parser::finish`].
+pub struct Emitter<'a> {
+    frags: &'a mut VecDeque<FragMeta>,
+    head_id: u64,
+    /// Fragment being parsed (a hint for finding a field's first fragment).
+    hint: u64,
+    /// Offset one past the last byte handed to the parser.
+    limit: u64,
+    q: &'a mut RecordQueue,
+}
+
+impl Emitter<'_> {
+    /// Adds a field `[start, end)` (stream offsets) with tag `tag` to the record
+    /// in progress. Returns `false`, adding nothing, when the record already has
+    /// [`Limits::fields_per_record`] fields.
+    #[must_use]
+    pub fn field(&mut self, tag: u16, start: u64, end: u64, flags: u8) -> bool {
+        if self.q.pending_fields >= self.q.limits.fields_per_record {
+            return false;
+        }
+        let end = end.min(self.limit);
+        let start = start.min(end);
+        let frag = if start < end {
+            self.pin(start, end)
+        } else {
+            self.hint
+        };
+        self.q.fields.push_back(FieldSlot {
+            tag,
+            flags,
+            frag,
+            start,
+            end,
+        });
+        self.q.pending_fields += 1;
+        true
+    }
+
+    fn pin(&mut self, start: u64, end: u64) -> u64 {
+        let head = self.head_id;
+        let last = head + self.frags.len() as u64;
+        let mut id = self.hint.min(last.saturating_sub(1)).max(head);
+        while id > head && self.frags[(id - head) as usize].off > start {
+            id -= 1;
+        }
+        let first = id;
+        while id < last {
+            let m = &mut self.frags[(id - head) as usize];
+            m.refs += 1;
+            if m.end() >= end {
+                break;
+            }
+            id += 1;
+        }
+        first
+    }
+
+    /// Stores variable `tag` = `value` in the record in progress. Returns `false`
+    /// when the record already has [`Limits::values_per_record`] variables.
+    #[must_use]
+    pub fn value(&mut self, tag: u16, value: u64) -> bool {
+        if self.q.pending_values >= self.q.limits.values_per_record {
+            return false;
+        }
+        self.q.values.push_back(ValueSlot { tag, value });
+        self.q.pending_values += 1;
+        true
+    }
+
+    /// Ends the record in progress as a record of type `kind` spanning stream
+    /// offsets `[start, end)`.
+    pub fn commit(&mut self, kind: u16, start: u64, end: u64) {
+        let q = &mut *self.q;
+        q.records.push_back(RecordSlot {
+            kind,
+            state: RecState::Ready,
+            start,
+            end,
+            field0: q.field_head + (q.fields.len() as u64 - q.pending_fields as u64),
+            nfields: q.pending_fields,
+            value0: q.value_head + (q.values.len() as u64 - q.pending_values as u64),
+            nvalues: q.pending_values,
+        });
+        q.pending_fields = 0;
+        q.pending_values = 0;
+        q.committed += 1;
+    }
+
+    /// Drops the fields and variables added since the last commit.
+    pub fn abort(&mut self) {
+        self.q.abort(self.frags, self.head_id);
+    }
+
+    /// Whether the record queue is full: pause with [`Step::Full`] after the
+    /// current record.
+    pub fn is_full(&self) -> bool {
+        self.q.is_full()
+    }
+
+    /// Fields added to the record in progress.
+    pub fn pending_fields(&self) -> u32 {
+        self.q.pending_fields
+    }
+}
+
+/// Counters of an application-aware stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AaStats {
+    /// Records committed by the parser.
+    pub records: u64,
+    /// Records freed by the application.
+    pub freed: u64,
+    /// Gaps reported to the parser.
+    pub gaps: u64,
+    /// Bytes in those gaps.
+    pub gap_bytes: u64,
+    /// Bytes dropped unparsed because the stream had failed or ended.
+    pub discarded_bytes: u64,
+}
+
+/// Where the stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AaState {
+    /// Parsing.
+    Active,
+    /// The parser rejected the stream; see [`AaStream::error`]. Records committed
+    /// before the error stay readable.
+    Failed,
+    /// The stream ended and the parser finished.
+    Ended,
+}
+
+/// Identifies a record of one stream, for freeing it out of order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordId(pub u64);
+
+/// One direction of a TCP connection as a stream of parsed records whose fields
+/// point into the packet buffers.
+pub struct AaStream<P: Packet, R: Parser> {
+    zc: ZcStream<P>,
+    parser: R,
+    q: RecordQueue,
+    /// Next fragment to parse, and the offset reached inside it.
+    parse_id: u64,
+    parse_off: u64,
+    /// Offset below which the parser needs nothing.
+    horizon: u64,
+    /// Fragments before this id have been examined for release.
+    release_scan: u64,
+    read_next: u64,
+    state: AaState,
+    eof: bool,
+    error: Option<ParseError>,
+    stats: AaStats,
+}
+
+impl<P: Packet, R: Parser> AaStream<P, R> {
+    /// A stream whose first data byte has sequence number `first_seq`, parsed by
+    /// `parser`.
+    pub fn new(cfg: AaConfig, first_seq: u32, parser: R) -> Self {
+        let limits = parser.limits();
+        let max_fields = (cfg.max_fields as usize).max(limits.fields_per_record as usize);
+        let max_values = (cfg.max_values as usize).max(limits.values_per_record as usize);
+        let max_records = (cfg.max_records as usize).max(1);
+        AaStream {
+            zc: ZcStream::new(cfg.stream, first_seq),
+            parser,
+            q: RecordQueue {
+                records: VecDeque::with_capacity(max_records),
+                rec_head: 0,
+                fields: VecDeque::with_capacity(max_fields),
+                field_head: 0,
+                values: VecDeque::with_capacity(max_values),
+                value_head: 0,
+                pending_fields: 0,
+                pending_values: 0,
+                limits,
+                max_records,
+                max_fields,
+                max_values,
+                rescan_from: None,
+                committed: 0,
+            },
+            parse_id: 0,
+            parse_off: 0,
+            horizon: 0,
+            release_scan: 0,
+            read_next: 0,
+            state: AaState::Active,
+            eof: false,
+            error: None,
+            stats: AaStats::default(),
+        }
+    }
+
+    /// The underlying zero-copy stream (window, `rcv_nxt`, counters).
+    pub fn stream(&self) -> &ZcStream<P> {
+        &self.zc
+    }
+
+    /// The parser.
+    pub fn parser(&self) -> &R {
+        &self.parser
+    }
+
+    /// Names of record types and fields.
+    pub fn schema(&self) -> &'static Schema {
+        self.parser.schema()
+    }
+
+    /// Where the stream is.
+    pub fn state(&self) -> AaState {
+        self.state
+    }
+
+    /// Why the stream failed, if it did.
+    pub fn error(&self) -> Option<&ParseError> {
+        self.error.as_ref()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> AaStats {
+        AaStats {
+            records: self.q.committed,
+            ..self.stats
+        }
+    }
+
+    /// Takes a received segment (see [`ZcStream::insert`]) and parses whatever
+    /// became in-order.
+    #[inline]
+    pub fn insert(&mut self, seq: u32, pkt: P, payload: Range<usize>) -> Insert {
+        let r = self.zc.insert(seq, pkt, payload);
+        if let Insert::InOrder { .. } = r {
+            self.pump();
+        }
+        r
+    }
+
+    /// Declares lost every byte before `seq` that has not arrived (see
+    /// [`ZcStream::skip_to`]); the parser is told of each hole in stream order.
+    pub fn skip_to(&mut self, seq: SeqNum) -> u64 {
+        let n = self.zc.skip_to(seq);
+        self.pump();
+        n
+    }
+
+    /// Skips the hole before the first queued segment (see
+    /// [`ZcStream::skip_to_next_segment`]).
+    pub fn skip_to_next_segment(&mut self) -> u64 {
+        let n = self.zc.skip_to_next_segment();
+        self.pump();
+        n
+    }
+
+    /// The stream ends at `rcv_nxt` (FIN reached, or the flow is gone). Bytes
+    /// missing before it are a gap; the parser ends the record in progress once
+    /// every held fragment has been parsed.
+    pub fn finish(&mut self) {
+        self.eof = true;
+        self.pump();
+    }
+
+    /// Runs the parser over fragments not parsed yet, as far as the record queue
+    /// allows.
+    fn pump(&mut self) {
+        loop {
+            if self.state != AaState::Active {
+                self.discard_unparsed();
+                return;
+            }
+            let end_id = self.zc.store.end_id();
+            if self.parse_id == end_id {
+                if self.eof {
+                    self.end_of_stream();
+                    continue;
+                }
+                return;
+            }
+            if self.q.is_full() {
+                return;
+            }
+            let m = *self.zc.store.meta(self.parse_id);
+            if m.off > self.parse_off && !self.gap(self.parse_off, m.off - self.parse_off) {
+                continue;
+            }
+            let store = &mut self.zc.store;
+            let Some(payload) = store.pkts[(self.parse_id - store.head_id) as usize]
+                .as_ref()
+                .map(|p| &p.data()[m.start as usize..(m.start + m.len) as usize])
+            else {
+                unreachable!("unparsed fragments are never released")
+            };
+            let skip = (self.parse_off - m.off) as usize;
+            let chunk = Chunk {
+                data: &payload[skip..],
+                offset: self.parse_off,
+            };
+            let mut em = Emitter {
+                frags: &mut store.meta,
+                head_id: store.head_id,
+                hint: self.parse_id,
+                limit: m.end(),
+                q: &mut self.q,
+            };
+            match self.parser.parse(chunk, &mut em) {
+                Ok(Step::Done) => {
+                    self.parse_id += 1;
+                    self.parse_off = m.end();
+                }
+                Ok(Step::Full { consumed }) => {
+                    self.parse_off += consumed.min(chunk.data.len()) as u64;
+                    if self.parse_off == m.end() {
+                        self.parse_id += 1;
+                    }
+                    if consumed == 0 {
+                        self.advance_horizon();
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.fail(e);
+                    continue;
+                }
+            }
+            self.advance_horizon();
+        }
+    }
+
+    /// Reports a hole to the parser; `false` if the stream failed.
+    fn gap(&mut self, off: u64, len: u64) -> bool {
+        self.stats.gaps += 1;
+        self.stats.gap_bytes += len;
+        self.q.abort(&mut self.zc.store.meta, self.zc.store.head_id);
+        self.parse_off = off + len;
+        match self.parser.gap(off, len) {
+            Ok(()) => true,
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        }
+    }
+
+    fn end_of_stream(&mut self) {
+        let end = self.zc.rcv_nxt_offset();
+        if end > self.parse_off && !self.gap(self.parse_off, end - self.parse_off) {
+            return;
+        }
+        let store = &mut self.zc.store;
+        let mut em = Emitter {
+            frags: &mut store.meta,
+            head_id: store.head_id,
+            hint: self.parse_id.saturating_sub(1),
+            limit: end,
+            q: &mut self.q,
+        };
+        match self.parser.finish(end, &mut em) {
+            Ok(()) => {
+                self.q.abort(&mut store.meta, store.head_id);
+                self.state = AaState::Ended;
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn fail(&mut self, e: ParseError) {
+        self.q.abort(&mut self.zc.store.meta, self.zc.store.head_id);
+        self.error = Some(e);
+        self.state = AaState::Failed;
+    }
+
+    /// After failure or end: nothing more is parsed; fragments go as soon as no
+    /// record pins them.
+    fn discard_unparsed(&mut self) {
+        let end_id = self.zc.store.end_id();
+        while self.parse_id < end_id {
+            let m = self.zc.store.meta(self.parse_id);
+            self.stats.discarded_bytes += m.end() - self.parse_off.max(m.off).min(m.end());
+            self.parse_id += 1;
+        }
+        self.parse_off = self.parse_off.max(self.zc.rcv_nxt_offset());
+        self.horizon = u64::MAX;
+        self.release_passed();
+    }
+
+    fn advance_horizon(&mut self) {
+        let h = self.parser.retain_from().min(self.parse_off);
+        self.horizon = self.horizon.max(h);
+        self.release_passed();
+    }
+
+    /// Releases unpinned fragments that the horizon has passed.
+    fn release_passed(&mut self) {
+        if let Some(from) = self.q.rescan_from.take() {
+            let from = from.max(self.zc.store.head_id);
+            for id in from..self.release_scan.min(self.zc.store.end_id()) {
+                if self.zc.store.meta(id).refs == 0 {
+                    self.zc.release(id);
+                }
+            }
+        }
+        self.release_scan = self.release_scan.max(self.zc.store.head_id);
+        while self.release_scan < self.parse_id {
+            let m = *self.zc.store.meta(self.release_scan);
+            if m.end() > self.horizon {
+                break;
+            }
+            if m.refs == 0 {
+                self.zc.release(self.release_scan);
+            }
+            self.release_scan += 1;
+        }
+    }
+
+    /// Records committed and not yet handed out by `read_aa_records`.
+    pub fn ready(&self) -> usize {
+        (self.q.rec_head + self.q.records.len() as u64 - self.read_next) as usize
+    }
+
+    /// Hands out up to `n` records not read before, oldest first. They stay
+    /// valid (and their packets held) until freed.
+    pub fn read_aa_records(&mut self, n: usize) -> Records<'_, P> {
+        let from = self.read_next.max(self.q.rec_head);
+        let to = (self.q.rec_head + self.q.records.len() as u64).min(from.saturating_add(n as u64));
+        for id in from..to {
+            self.q.records[(id - self.q.rec_head) as usize].state = RecState::Read;
+        }
+        self.read_next = to;
+        Records {
+            view: self.view(),
+            ids: from..to,
+        }
+    }
+
+    /// Frees the `n` oldest records that were read and not freed yet. Returns how
+    /// many were freed.
+    pub fn free_aa_records(&mut self, n: usize) -> usize {
+        let mut freed = 0;
+        let mut id = self.q.rec_head;
+        while freed < n && id < self.read_next {
+            if self.q.records[(id - self.q.rec_head) as usize].state == RecState::Read {
+                self.free_slot(id);
+                freed += 1;
+            }
+            id += 1;
+        }
+        self.after_free();
+        freed
+    }
+
+    /// Frees one read record, in any order. Returns `false` if it was not a read,
+    /// unfreed record of this stream.
+    pub fn free_record(&mut self, id: RecordId) -> bool {
+        let ok = id.0 >= self.q.rec_head
+            && id.0 < self.read_next
+            && self.q.records[(id.0 - self.q.rec_head) as usize].state == RecState::Read;
+        if ok {
+            self.free_slot(id.0);
+            self.after_free();
+        }
+        ok
+    }
+
+    /// A record read and not freed yet.
+    pub fn record(&self, id: RecordId) -> Option<Record<'_, P>> {
+        let i = id.0.checked_sub(self.q.rec_head)? as usize;
+        match self.q.records.get(i)?.state {
+            RecState::Read => Some(Record {
+                view: self.view(),
+                id: id.0,
+            }),
+            _ => None,
+        }
+    }
+
+    fn free_slot(&mut self, id: u64) {
+        let q = &mut self.q;
+        let r = &mut q.records[(id - q.rec_head) as usize];
+        r.state = RecState::Freed;
+        let (f0, nf) = (r.field0, r.nfields as u64);
+        for fi in f0..f0 + nf {
+            let f = q.fields[(fi - q.field_head) as usize];
+            if f.start >= f.end {
+                continue;
+            }
+            let mut fid = f.frag;
+            loop {
+                let m = self.zc.store.meta_mut(fid);
+                m.refs -= 1;
+                let (refs, end) = (m.refs, m.end());
+                if refs == 0 && fid < self.release_scan {
+                    self.zc.release(fid);
+                }
+                if end >= f.end {
+                    break;
+                }
+                fid += 1;
+            }
+        }
+        self.stats.freed += 1;
+    }
+
+    fn after_free(&mut self) {
+        let q = &mut self.q;
+        while q
+            .records
+            .front()
+            .is_some_and(|r| r.state == RecState::Freed)
+        {
+            let r = q.records.pop_front().expect("front checked");
+            q.rec_head += 1;
+            q.fields.drain(..r.nfields as usize);
+            q.field_head += r.nfields as u64;
+            q.values.drain(..r.nvalues as usize);
+            q.value_head += r.nvalues as u64;
+        }
+        // Room may let paused parsing go on.
+        self.pump();
+    }
+
+    fn view(&self) -> View<'_, P> {
+        View {
+            store: &self.zc.store,
+            q: &self.q,
+            schema: self.parser.schema(),
+        }
+    }
+}
+
+struct View<'a, P: Packet> {
+    store: &'a crate::stream::FragStore<P>,
+    q: &'a RecordQueue,
+    schema: &'static Schema,
+}
+
+impl<P: Packet> Clone for View<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P: Packet> Copy for View<'_, P> {}
+
+/// Records handed out by [`AaStream::read_aa_records`].
+pub struct Records<'a, P: Packet> {
+    view: View<'a, P>,
+    ids: Range<u64>,
+}
+
+impl<'a, P: Packet> Iterator for Records<'a, P> {
+    type Item = Record<'a, P>;
+
+    fn next(&mut self) -> Option<Record<'a, P>> {
+        self.ids.next().map(|id| Record {
+            view: self.view,
+            id,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.ids.size_hint()
+    }
+}
+
+impl<P: Packet> ExactSizeIterator for Records<'_, P> {}
+
+/// One parsed record; its fields are read in place.
+pub struct Record<'a, P: Packet> {
+    view: View<'a, P>,
+    id: u64,
+}
+
+impl<'a, P: Packet> Record<'a, P> {
+    fn slot(&self) -> &'a RecordSlot {
+        &self.view.q.records[(self.id - self.view.q.rec_head) as usize]
+    }
+
+    /// Identifies the record for [`AaStream::free_record`].
+    pub fn id(&self) -> RecordId {
+        RecordId(self.id)
+    }
+
+    /// Record type (index into the schema's records).
+    pub fn kind(&self) -> u16 {
+        self.slot().kind
+    }
+
+    /// Record type name.
+    pub fn name(&self) -> &'static str {
+        self.view.schema.record_name(self.kind())
+    }
+
+    /// Stream offsets the record spans.
+    pub fn span(&self) -> Range<u64> {
+        self.slot().start..self.slot().end
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.slot().nfields as usize
+    }
+
+    /// Whether the record has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Field `i` in order of appearance.
+    pub fn field(&self, i: usize) -> Option<Field<'a, P>> {
+        let s = self.slot();
+        (i < s.nfields as usize).then(|| Field {
+            store: self.view.store,
+            slot: self.view.q.fields[(s.field0 - self.view.q.field_head) as usize + i],
+        })
+    }
+
+    /// All fields in order of appearance.
+    pub fn fields(&self) -> impl Iterator<Item = Field<'a, P>> + '_ {
+        (0..self.len()).filter_map(move |i| self.field(i))
+    }
+
+    /// The first field with tag `tag`.
+    pub fn field_by_tag(&self, tag: u16) -> Option<Field<'a, P>> {
+        self.fields().find(|f| f.tag() == tag)
+    }
+
+    /// Variable `tag`, if the parser stored it in this record.
+    pub fn value(&self, tag: u16) -> Option<u64> {
+        let s = self.slot();
+        let q = self.view.q;
+        let from = (s.value0 - q.value_head) as usize;
+        q.values
+            .range(from..from + s.nvalues as usize)
+            .find(|v| v.tag == tag)
+            .map(|v| v.value)
+    }
+}
+
+impl<P: Packet> std::fmt::Debug for Record<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(self.name())
+            .field("span", &self.span())
+            .field("fields", &self.fields().collect::<Vec<_>>())
+            .finish()
+    }
+}

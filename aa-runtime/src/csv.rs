@@ -1,0 +1,314 @@
+//! A hand-written CSV parser (RFC 4180) implementing the parser contract: the
+//! proof of the contract and the baseline that generated parsers are measured
+//! against.
+//!
+//! Records are of type `row` (kind [`ROW`]) with a repeated field `field` (tag
+//! [`FIELD`]). Accepted input is what `csv-core` accepts with its defaults:
+//! `\n`, `\r` and `\r\n` end a record, empty lines are skipped, a field starting
+//! with the quote character is quoted (delimiters and line ends inside it are
+//! data, a doubled quote is one quote), quotes inside an unquoted field are data,
+//! and text after a closing quote is appended to the field.
+//!
+//! Zero copy: a field is the span of its raw bytes, without the surrounding
+//! quotes. A quoted field holding a doubled quote or text after its closing quote
+//! carries [`FLAG_ESCAPED`]; [`unquote`] yields its value. Other fields are their
+//! value as they are.
+//!
+//! The scanner is a small DFA over the states below; the hot loops are `memchr3`
+//! (delimiter, `\n`, `\r`) in unquoted fields and `memchr` (quote) in quoted ones.
+//! After a gap it skips to the next `\n` and starts a record there.
+
+use crate::aa::Emitter;
+use crate::field::{Field, FLAG_ESCAPED};
+use crate::packet::Packet;
+use crate::parser::{Chunk, ErrorKind, Limits, ParseError, Parser, RecordSchema, Schema, Step};
+
+/// Record kind of a CSV row.
+pub const ROW: u16 = 0;
+/// Tag of every field of a row.
+pub const FIELD: u16 = 0;
+
+static SCHEMA: Schema = Schema {
+    protocol: "csv",
+    records: &[RecordSchema {
+        name: "row",
+        fields: &["field"],
+        values: &[],
+    }],
+};
+
+/// Dialect and bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvConfig {
+    /// Field delimiter.
+    pub delimiter: u8,
+    /// Quote character.
+    pub quote: u8,
+    /// Longest field, in raw bytes.
+    pub max_field_len: u64,
+    /// Most fields in a row.
+    pub max_fields: u32,
+}
+
+impl Default for CsvConfig {
+    fn default() -> Self {
+        CsvConfig {
+            delimiter: b',',
+            quote: b'"',
+            max_field_len: 64 * 1024,
+            max_fields: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum St {
+    /// Between records: line ends are skipped.
+    RecordStart,
+    /// After a delimiter, or at a record's first byte.
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: closing quote or first half of `""`.
+    QuoteInQuoted,
+    /// After a gap: skipping to the next `\n`.
+    Resync,
+}
+
+/// The hand-written CSV parser.
+#[derive(Debug, Clone)]
+pub struct CsvParser {
+    cfg: CsvConfig,
+    st: St,
+    rec_start: u64,
+    field_start: u64,
+    flags: u8,
+    resyncs: u64,
+}
+
+impl CsvParser {
+    /// A parser for `cfg`'s dialect.
+    pub fn new(cfg: CsvConfig) -> Self {
+        CsvParser {
+            cfg,
+            st: St::RecordStart,
+            rec_start: 0,
+            field_start: 0,
+            flags: 0,
+            resyncs: 0,
+        }
+    }
+
+    /// Times the parser resynchronised after a gap.
+    pub fn resyncs(&self) -> u64 {
+        self.resyncs
+    }
+
+    fn error(&self, offset: u64, kind: ErrorKind) -> ParseError {
+        ParseError {
+            offset,
+            record: "row",
+            field: Some("field"),
+            kind,
+        }
+    }
+
+    #[inline]
+    fn end_field(&mut self, end: u64, out: &mut Emitter<'_>) -> Result<(), ParseError> {
+        if end - self.field_start > self.cfg.max_field_len {
+            return Err(self.error(
+                self.field_start,
+                ErrorKind::FieldTooLong {
+                    max: self.cfg.max_field_len,
+                },
+            ));
+        }
+        if !out.field(FIELD, self.field_start, end, self.flags) {
+            return Err(self.error(
+                self.field_start,
+                ErrorKind::TooManyFields {
+                    max: self.cfg.max_fields,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Ends the field at `at` (the delimiter or line end `b`); ends the record too
+    /// if `b` is a line end.
+    #[inline]
+    fn terminate(
+        &mut self,
+        b: u8,
+        field_end: u64,
+        at: u64,
+        out: &mut Emitter<'_>,
+    ) -> Result<(), ParseError> {
+        self.end_field(field_end, out)?;
+        if b == self.cfg.delimiter {
+            self.st = St::FieldStart;
+        } else {
+            out.commit(ROW, self.rec_start, at);
+            self.st = St::RecordStart;
+        }
+        Ok(())
+    }
+}
+
+impl Default for CsvParser {
+    fn default() -> Self {
+        CsvParser::new(CsvConfig::default())
+    }
+}
+
+impl Parser for CsvParser {
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            fields_per_record: self.cfg.max_fields,
+            values_per_record: 0,
+        }
+    }
+
+    fn parse(&mut self, chunk: Chunk<'_>, out: &mut Emitter<'_>) -> Result<Step, ParseError> {
+        let (d, base) = (chunk.data, chunk.offset);
+        let (delim, quote) = (self.cfg.delimiter, self.cfg.quote);
+        let mut i = 0;
+        while i < d.len() {
+            match self.st {
+                St::RecordStart => {
+                    if d[i] == b'\n' || d[i] == b'\r' {
+                        i += 1;
+                        continue;
+                    }
+                    if out.is_full() {
+                        return Ok(Step::Full { consumed: i });
+                    }
+                    self.rec_start = base + i as u64;
+                    self.st = St::FieldStart;
+                }
+                St::FieldStart => {
+                    self.flags = 0;
+                    if d[i] == quote {
+                        self.st = St::Quoted;
+                        i += 1;
+                        self.field_start = base + i as u64;
+                    } else {
+                        self.st = St::Unquoted;
+                        self.field_start = base + i as u64;
+                    }
+                }
+                St::Unquoted => match memchr::memchr3(delim, b'\n', b'\r', &d[i..]) {
+                    Some(j) => {
+                        let at = base + (i + j) as u64;
+                        self.terminate(d[i + j], at, at, out)?;
+                        i += j + 1;
+                    }
+                    None => i = d.len(),
+                },
+                St::Quoted => match memchr::memchr(quote, &d[i..]) {
+                    Some(j) => {
+                        self.st = St::QuoteInQuoted;
+                        i += j + 1;
+                    }
+                    None => i = d.len(),
+                },
+                St::QuoteInQuoted => {
+                    let b = d[i];
+                    let at = base + i as u64;
+                    if b == delim || b == b'\n' || b == b'\r' {
+                        // The field ends before its closing quote.
+                        self.terminate(b, at - 1, at, out)?;
+                        i += 1;
+                    } else if b == quote {
+                        self.flags |= FLAG_ESCAPED;
+                        self.st = St::Quoted;
+                        i += 1;
+                    } else {
+                        self.flags |= FLAG_ESCAPED;
+                        self.st = St::Unquoted;
+                    }
+                }
+                St::Resync => match memchr::memchr(b'\n', &d[i..]) {
+                    Some(j) => {
+                        self.st = St::RecordStart;
+                        i += j + 1;
+                    }
+                    None => i = d.len(),
+                },
+            }
+        }
+        let end = base + d.len() as u64;
+        if matches!(self.st, St::Unquoted | St::Quoted | St::QuoteInQuoted)
+            && end - self.field_start > self.cfg.max_field_len
+        {
+            return Err(self.error(
+                self.field_start,
+                ErrorKind::FieldTooLong {
+                    max: self.cfg.max_field_len,
+                },
+            ));
+        }
+        Ok(Step::Done)
+    }
+
+    fn gap(&mut self, _offset: u64, _len: u64) -> Result<(), ParseError> {
+        self.st = St::Resync;
+        self.resyncs += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self, offset: u64, out: &mut Emitter<'_>) -> Result<(), ParseError> {
+        let field_end = match self.st {
+            St::RecordStart | St::Resync => return Ok(()),
+            St::FieldStart => {
+                self.field_start = offset;
+                offset
+            }
+            St::Unquoted | St::Quoted => offset,
+            St::QuoteInQuoted => offset - 1,
+        };
+        self.end_field(field_end, out)?;
+        out.commit(ROW, self.rec_start, offset);
+        self.st = St::RecordStart;
+        Ok(())
+    }
+
+    fn retain_from(&self) -> u64 {
+        match self.st {
+            St::Unquoted | St::Quoted | St::QuoteInQuoted => self.field_start,
+            St::RecordStart | St::FieldStart | St::Resync => u64::MAX,
+        }
+    }
+}
+
+/// Appends the value of CSV field `field` to `out`: its bytes, with doubled
+/// quotes made single and the closing quote of an irregular field (`"ab"cd`)
+/// removed, when the parser flagged it [`FLAG_ESCAPED`].
+pub fn unquote<P: Packet>(field: &Field<'_, P>, quote: u8, out: &mut Vec<u8>) {
+    if field.flags() & FLAG_ESCAPED == 0 {
+        field.chunks().for_each(|c| out.extend_from_slice(c));
+        return;
+    }
+    // 0: inside quotes, 1: just saw a quote inside quotes, 2: after the quoted part.
+    let mut st = 0u8;
+    for c in field.chunks() {
+        for &b in c {
+            match st {
+                0 if b == quote => st = 1,
+                1 if b == quote => {
+                    out.push(quote);
+                    st = 0
+                }
+                1 => {
+                    out.push(b);
+                    st = 2
+                }
+                _ => out.push(b),
+            }
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! Field views: a span of the in-order stream, in one packet or many, read in
+//! place (the thesis's `get_byte`, `fieldstrcmp`, `fieldstrstr`, `fieldatoi`).
+//!
+//! A field is a run of fragments: its bytes are the chunks [`Field::chunks`]
+//! yields. Every operation here works on those chunks without copying them
+//! together; where a match may straddle two chunks (`find`), the few bytes around
+//! the boundary go through a small buffer on the stack.
+
+use crate::packet::Packet;
+use crate::stream::FragStore;
+use memchr::memmem;
+use std::fmt;
+
+/// Flag on a field: its bytes hold escapes that [`crate::csv::unquote`] removes
+/// (a CSV field with doubled quotes, or text after a closing quote).
+pub const FLAG_ESCAPED: u8 = 1;
+
+/// Where a field lies: stream offsets `[start, end)`, and the id of the fragment
+/// holding `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FieldSlot {
+    pub tag: u16,
+    pub flags: u8,
+    pub frag: u64,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// One field of a record, read in place in the packet buffers.
+pub struct Field<'a, P: Packet> {
+    pub(crate) store: &'a FragStore<P>,
+    pub(crate) slot: FieldSlot,
+}
+
+impl<P: Packet> Clone for Field<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P: Packet> Copy for Field<'_, P> {}
+
+/// Why a field is not an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntError {
+    /// The field is empty.
+    Empty,
+    /// The byte at this index of the field is not a digit of the base.
+    InvalidDigit {
+        /// Index in the field.
+        at: u64,
+    },
+    /// The value does not fit in a `u64`.
+    Overflow,
+}
+
+impl fmt::Display for IntError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntError::Empty => f.write_str("empty field where an integer was expected"),
+            IntError::InvalidDigit { at } => write!(f, "invalid digit at byte {at} of the field"),
+            IntError::Overflow => f.write_str("integer does not fit in 64 bits"),
+        }
+    }
+}
+
+impl std::error::Error for IntError {}
+
+/// The chunks of a field, one per fragment it spans.
+pub struct Chunks<'a, P: Packet> {
+    store: &'a FragStore<P>,
+    id: u64,
+    off: u64,
+    end: u64,
+}
+
+impl<'a, P: Packet> Iterator for Chunks<'a, P> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.off >= self.end {
+            return None;
+        }
+        let m = self.store.meta(self.id);
+        // A field pins every fragment it spans, so the payload is held.
+        let Some(payload) = self.store.payload(self.id) else {
+            debug_assert!(false, "field over a released fragment");
+            self.off = self.end;
+            return None;
+        };
+        let to = self.end.min(m.end());
+        let chunk = &payload[(self.off - m.off) as usize..(to - m.off) as usize];
+        self.off = to;
+        self.id += 1;
+        Some(chunk)
+    }
+}
+
+/// Longest needle for which straddling matches are found through a stack buffer;
+/// longer needles compare byte by byte at each boundary.
+const STRADDLE_MAX: usize = 64;
+
+impl<'a, P: Packet> Field<'a, P> {
+    /// The field's tag: its position in the record type's field list.
+    pub fn tag(&self) -> u16 {
+        self.slot.tag
+    }
+
+    /// Flags set by the parser (see [`FLAG_ESCAPED`]).
+    pub fn flags(&self) -> u8 {
+        self.slot.flags
+    }
+
+    /// Stream offset of the first byte.
+    pub fn offset(&self) -> u64 {
+        self.slot.start
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.slot.end - self.slot.start
+    }
+
+    /// Whether the field has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, as one slice per packet spanned.
+    pub fn chunks(&self) -> Chunks<'a, P> {
+        Chunks {
+            store: self.store,
+            id: self.slot.frag,
+            off: self.slot.start,
+            end: self.slot.end,
+        }
+    }
+
+    /// Number of packets the field spans.
+    pub fn packets(&self) -> usize {
+        self.chunks().count()
+    }
+
+    /// The byte at index `i`.
+    pub fn byte_at(&self, mut i: u64) -> Option<u8> {
+        for c in self.chunks() {
+            if i < c.len() as u64 {
+                return Some(c[i as usize]);
+            }
+            i -= c.len() as u64;
+        }
+        None
+    }
+
+    /// Whether the field starts with `prefix`, under `eq` per chunk.
+    fn prefix_by(&self, prefix: &[u8], eq: impl Fn(&[u8], &[u8]) -> bool) -> bool {
+        if (prefix.len() as u64) > self.len() {
+            return false;
+        }
+        let mut rest = prefix;
+        for c in self.chunks() {
+            if rest.is_empty() {
+                break;
+            }
+            let n = c.len().min(rest.len());
+            if !eq(&c[..n], &rest[..n]) {
+                return false;
+            }
+            rest = &rest[n..];
+        }
+        true
+    }
+
+    /// Whether the bytes equal `s`.
+    pub fn eq_bytes(&self, s: &[u8]) -> bool {
+        self.len() == s.len() as u64 && self.starts_with(s)
+    }
+
+    /// Whether the bytes equal `s`, ignoring ASCII case.
+    pub fn eq_ignore_ascii_case(&self, s: &[u8]) -> bool {
+        self.len() == s.len() as u64 && self.starts_with_ignore_ascii_case(s)
+    }
+
+    /// Whether the field starts with `prefix`.
+    pub fn starts_with(&self, prefix: &[u8]) -> bool {
+        self.prefix_by(prefix, |a, b| a == b)
+    }
+
+    /// Whether the field starts with `prefix`, ignoring ASCII case.
+    pub fn starts_with_ignore_ascii_case(&self, prefix: &[u8]) -> bool {
+        self.prefix_by(prefix, |a, b| a.eq_ignore_ascii_case(b))
+    }
+
+    /// Index of the first occurrence of `needle`, also when it straddles packets.
+    pub fn find(&self, needle: &[u8]) -> Option<u64> {
+        if needle.is_empty() {
+            return Some(0);
+        }
+        if needle.len() == 1 {
+            let mut base = 0u64;
+            for c in self.chunks() {
+                if let Some(i) = memchr::memchr(needle[0], c) {
+                    return Some(base + i as u64);
+                }
+                base += c.len() as u64;
+            }
+            return None;
+        }
+        let finder = memmem::Finder::new(needle);
+        let k = needle.len() - 1;
+        // The last (up to k) bytes before the current chunk, for straddles.
+        let mut tail = [0u8; STRADDLE_MAX];
+        let mut tail_len = 0usize;
+        let mut base = 0u64;
+        for c in self.chunks() {
+            if tail_len > 0 {
+                if let Some(i) = self.straddle(needle, &finder, &tail[..tail_len], c, base) {
+                    return Some(i);
+                }
+            }
+            if let Some(i) = finder.find(c) {
+                return Some(base + i as u64);
+            }
+            base += c.len() as u64;
+            if k <= STRADDLE_MAX {
+                // tail = last k bytes of (tail ++ c)
+                if c.len() >= k {
+                    tail[..k].copy_from_slice(&c[c.len() - k..]);
+                    tail_len = k;
+                } else {
+                    let keep = (k - c.len()).min(tail_len);
+                    tail.copy_within(tail_len - keep..tail_len, 0);
+                    tail[keep..keep + c.len()].copy_from_slice(c);
+                    tail_len = keep + c.len();
+                }
+            } else {
+                tail_len = 1; // marks "not the first chunk" for the slow path
+            }
+        }
+        None
+    }
+
+    /// A match starting before the chunk that begins at field index `base` and
+    /// ending inside it or later.
+    fn straddle(
+        &self,
+        needle: &[u8],
+        finder: &memmem::Finder<'_>,
+        tail: &[u8],
+        chunk: &[u8],
+        base: u64,
+    ) -> Option<u64> {
+        let k = needle.len() - 1;
+        if k <= STRADDLE_MAX {
+            let mut win = [0u8; 2 * STRADDLE_MAX];
+            let head = chunk.len().min(k);
+            win[..tail.len()].copy_from_slice(tail);
+            win[tail.len()..tail.len() + head].copy_from_slice(&chunk[..head]);
+            let w = &win[..tail.len() + head];
+            // Only matches that start in the tail are straddles; a match that
+            // needs bytes beyond `head` is found at the next boundary.
+            return finder
+                .find(w)
+                .filter(|&i| i < tail.len())
+                .map(|i| base - (tail.len() - i) as u64);
+        }
+        // Long needle: compare at each start position before the boundary.
+        let first = base.saturating_sub(k as u64);
+        (first..base).find(|&s| self.matches_at(s, needle))
+    }
+
+    fn matches_at(&self, at: u64, needle: &[u8]) -> bool {
+        if at + needle.len() as u64 > self.len() {
+            return false;
+        }
+        let sub = Field {
+            store: self.store,
+            slot: FieldSlot {
+                frag: self.store.find(self.slot.start + at).max(self.slot.frag),
+                start: self.slot.start + at,
+                ..self.slot
+            },
+        };
+        sub.starts_with(needle)
+    }
+
+    /// Parses the bytes as an unsigned decimal integer (digits only).
+    pub fn parse_dec(&self) -> Result<u64, IntError> {
+        self.parse_radix(10)
+    }
+
+    /// Parses the bytes as an unsigned hexadecimal integer (digits and `a-f`,
+    /// `A-F` only; no `0x`).
+    pub fn parse_hex(&self) -> Result<u64, IntError> {
+        self.parse_radix(16)
+    }
+
+    fn parse_radix(&self, radix: u32) -> Result<u64, IntError> {
+        if self.is_empty() {
+            return Err(IntError::Empty);
+        }
+        let mut v: u64 = 0;
+        let mut at = 0u64;
+        for c in self.chunks() {
+            for &b in c {
+                let d = (b as char)
+                    .to_digit(radix)
+                    .ok_or(IntError::InvalidDigit { at })?;
+                v = v
+                    .checked_mul(radix as u64)
+                    .and_then(|v| v.checked_add(d as u64))
+                    .ok_or(IntError::Overflow)?;
+                at += 1;
+            }
+        }
+        Ok(v)
+    }
+
+    /// Copies the first bytes into `buf`; returns how many (the smaller of the
+    /// field's and the buffer's length).
+    pub fn copy_to(&self, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        for c in self.chunks() {
+            let m = c.len().min(buf.len() - n);
+            buf[n..n + m].copy_from_slice(&c[..m]);
+            n += m;
+            if n == buf.len() {
+                break;
+            }
+        }
+        n
+    }
+
+    /// The bytes copied into a new vector (a convenience; allocates).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len() as usize);
+        self.chunks().for_each(|c| v.extend_from_slice(c));
+        v
+    }
+}
+
+impl<P: Packet> fmt::Debug for Field<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Field({}..{} ", self.slot.start, self.slot.end)?;
+        for c in self.chunks() {
+            write!(f, "{}", c.escape_ascii())?;
+        }
+        f.write_str(")")
+    }
+}

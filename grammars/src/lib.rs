@@ -1,0 +1,2 @@
+//! This crate is empty: it is filled by a later issue (see the README, "Status").
+//! Nothing here works yet, and nothing pretends to.

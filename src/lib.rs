@@ -1,0 +1,13 @@
+//! aa: application-aware, zero-copy TCP.
+//!
+//! Describe the records of a protocol once; aa parses every in-order TCP segment
+//! as it arrives and hands the application finished records whose fields point
+//! into the packet buffers. This façade re-exports the crates of the workspace;
+//! today that is the runtime ([`runtime`]): packet pools, the zero-copy stream,
+//! the application-aware record stream and the hand-written CSV parser.
+#![deny(missing_docs)]
+
+pub use aa_runtime as runtime;
+pub use aa_runtime::{
+    AaConfig, AaStream, Field, Packet, PacketPool, Parser, Record, StreamConfig, ZcStream,
+};
