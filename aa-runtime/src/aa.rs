@@ -260,7 +260,7 @@ pub struct AaStats {
     pub gaps: u64,
     /// Bytes in those gaps.
     pub gap_bytes: u64,
-    /// Bytes dropped unparsed because the stream had failed or ended.
+    /// Bytes that arrived after the stream had failed or ended, dropped unparsed.
     pub discarded_bytes: u64,
 }
 
@@ -465,6 +465,9 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                     }
                 }
                 Err(e) => {
+                    // The failing fragment counts as parsed; later ones are discarded.
+                    self.parse_id += 1;
+                    self.parse_off = m.end();
                     self.fail(e);
                     continue;
                 }
