@@ -11,3 +11,8 @@ pub use aa_runtime as runtime;
 pub use aa_runtime::{
     AaConfig, AaStream, Field, Packet, PacketPool, Parser, Record, StreamConfig, ZcStream,
 };
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

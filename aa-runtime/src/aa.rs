@@ -544,7 +544,8 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         if let Some(from) = self.q.rescan_from.take() {
             let from = from.max(self.zc.store.head_id);
             for id in from..self.release_scan.min(self.zc.store.end_id()) {
-                if self.zc.store.meta(id).refs == 0 {
+                // Releasing pops released fragments off the head, so `id` may be gone.
+                if id >= self.zc.store.head_id && self.zc.store.meta(id).refs == 0 {
                     self.zc.release(id);
                 }
             }

@@ -149,7 +149,10 @@ fn window_shrinks_while_records_are_held() {
     };
     let mut s = csv(cfg);
     for _ in 0..4 {
-        assert_eq!(feed.send(&mut s, b"abcdefghi\n"), Insert::InOrder { bytes: 10 });
+        assert_eq!(
+            feed.send(&mut s, b"abcdefghi\n"),
+            Insert::InOrder { bytes: 10 }
+        );
     }
     assert_eq!(s.stream().window(), 0);
     assert_eq!(feed.send_at(&mut s, feed.seq, b"x\n"), Insert::OutOfWindow);
@@ -239,7 +242,10 @@ fn field_over_maximum_length_fails_the_stream_keeping_good_records() {
     feed.send(&mut s, b"more,data\n");
     assert_eq!(s.stats().discarded_bytes, 10);
     assert_eq!(take(&mut s), rows(&[&["ok", "fine"]]));
-    assert!(feed.pool.is_full(), "nothing is held after failure once records are freed");
+    assert!(
+        feed.pool.is_full(),
+        "nothing is held after failure once records are freed"
+    );
 }
 
 #[test]
