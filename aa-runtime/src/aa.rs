@@ -4,7 +4,7 @@
 //! How it works. Each in-order fragment goes through the [`Parser`] as soon as it
 //! joins the stream. The parser reports fields as stream offsets; the [`Emitter`]
 //! turns each into a [`FieldSlot`] (first fragment id, start, end) and *pins* every
-//! fragment the field spans (`FragMeta::refs += 1`). A fragment is released — its
+//! fragment the field spans (`Frag::refs += 1`). A fragment is released — its
 //! packet dropped, the window grown — exactly when
 //! 1. the parser has moved past it: it ends at or before the *horizon*, the lowest
 //!    offset the parser may still use ([`Parser::retain_from`]), and
@@ -15,8 +15,9 @@
 //! is released later, by the free (or abort) that drops its last pin. Records
 //! may therefore be freed in any order.
 //!
-//! Records, fields and variables live in three bounded deques, in commit order; a
-//! freed record leaves a hole until every older record is freed too. When the
+//! Records, fields and variables live in three bounded rings, in commit order,
+//! addressed by ever-growing ids; a freed record leaves a hole until every older
+//! record is freed too, then its slots are dropped by moving the ring heads. When the
 //! record queue is full the parser pauses at a record boundary and the remaining
 //! fragments wait, unparsed and held, so the window closes: an application that
 //! does not free its records throttles its sender instead of growing memory.
@@ -28,7 +29,7 @@ use crate::field::{Field, FieldSlot};
 use crate::packet::Packet;
 use crate::parser::{Chunk, Limits, ParseError, Parser, Schema, Step};
 use crate::seq::SeqNum;
-use crate::stream::{FragMeta, Insert, StreamConfig, ZcStream};
+use crate::stream::{Frag, FragStore, Insert, StreamConfig, ZcStream};
 use std::collections::VecDeque;
 use std::ops::Range;
 
@@ -56,14 +57,72 @@ impl Default for AaConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A fixed-capacity FIFO of `Copy` slots addressed by ids that only grow: slot
+/// `id` lives at `id & mask` while `head <= id < tail`.
+struct Ring<T> {
+    buf: Box<[T]>,
+    mask: u64,
+    head: u64,
+    tail: u64,
+}
+
+impl<T: Copy + Default> Ring<T> {
+    fn with_capacity(n: usize) -> Self {
+        let cap = n.max(1).next_power_of_two();
+        Ring {
+            buf: vec![T::default(); cap].into_boxed_slice(),
+            mask: cap as u64 - 1,
+            head: 0,
+            tail: 0,
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        (self.tail - self.head) as usize
+    }
+
+    /// Appends `v`; `false` if the ring is full.
+    #[inline]
+    fn push(&mut self, v: T) -> bool {
+        if self.len() == self.buf.len() {
+            return false;
+        }
+        self.buf[(self.tail & self.mask) as usize] = v;
+        self.tail += 1;
+        true
+    }
+
+    #[inline]
+    fn pop_back(&mut self) -> Option<T> {
+        (self.tail > self.head).then(|| {
+            self.tail -= 1;
+            self.buf[(self.tail & self.mask) as usize]
+        })
+    }
+
+    #[inline]
+    fn get(&self, id: u64) -> &T {
+        debug_assert!(id >= self.head && id < self.tail);
+        &self.buf[(id & self.mask) as usize]
+    }
+
+    #[inline]
+    fn get_mut(&mut self, id: u64) -> &mut T {
+        debug_assert!(id >= self.head && id < self.tail);
+        &mut self.buf[(id & self.mask) as usize]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum RecState {
+    #[default]
     Ready,
     Read,
     Freed,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct RecordSlot {
     kind: u16,
     state: RecState,
@@ -75,7 +134,7 @@ struct RecordSlot {
     nvalues: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct ValueSlot {
     tag: u16,
     value: u64,
@@ -83,12 +142,9 @@ struct ValueSlot {
 
 /// Committed records and the fields of the record in progress.
 struct RecordQueue {
-    records: VecDeque<RecordSlot>,
-    rec_head: u64,
-    fields: VecDeque<FieldSlot>,
-    field_head: u64,
-    values: VecDeque<ValueSlot>,
-    value_head: u64,
+    records: Ring<RecordSlot>,
+    fields: Ring<FieldSlot>,
+    values: Ring<ValueSlot>,
     pending_fields: u32,
     pending_values: u32,
     limits: Limits,
@@ -97,18 +153,22 @@ struct RecordQueue {
     max_values: usize,
     /// Lowest fragment id whose last pin an abort dropped, to re-examine.
     rescan_from: Option<u64>,
-    committed: u64,
 }
 
 impl RecordQueue {
+    /// No room for one more whole record. Fields and variables of the record in
+    /// progress do not count: room for a whole record includes them.
+    #[inline]
     fn is_full(&self) -> bool {
+        let fields = self.fields.len() - self.pending_fields as usize;
+        let values = self.values.len() - self.pending_values as usize;
         self.records.len() >= self.max_records
-            || self.fields.len() + self.limits.fields_per_record as usize > self.max_fields
-            || self.values.len() + self.limits.values_per_record as usize > self.max_values
+            || fields + self.limits.fields_per_record as usize > self.max_fields
+            || values + self.limits.values_per_record as usize > self.max_values
     }
 
     /// Drops the fields and variables of the record in progress.
-    fn abort(&mut self, frags: &mut VecDeque<FragMeta>, head_id: u64) {
+    fn abort<P: Packet>(&mut self, frags: &mut VecDeque<Frag<P>>, head_id: u64) {
         for _ in 0..self.pending_fields {
             let f = self.fields.pop_back().expect("pending field");
             if let Some(id) = unpin(frags, head_id, &f) {
@@ -124,7 +184,7 @@ impl RecordQueue {
 }
 
 /// Removes a field's pins; returns the lowest fragment id left unpinned, if any.
-fn unpin(frags: &mut VecDeque<FragMeta>, head_id: u64, f: &FieldSlot) -> Option<u64> {
+fn unpin<P: Packet>(frags: &mut VecDeque<Frag<P>>, head_id: u64, f: &FieldSlot) -> Option<u64> {
     if f.start >= f.end {
         return None;
     }
@@ -145,20 +205,22 @@ fn unpin(frags: &mut VecDeque<FragMeta>, head_id: u64, f: &FieldSlot) -> Option<
 
 /// Where a parser puts what it finds. Given to [`Parser::parse`] and
 /// [`Parser::finish`].
-pub struct Emitter<'a> {
-    frags: &'a mut VecDeque<FragMeta>,
+pub struct Emitter<'a, P: Packet> {
+    frags: &'a mut VecDeque<Frag<P>>,
     head_id: u64,
-    /// Fragment being parsed (a hint for finding a field's first fragment).
+    /// Fragment being parsed, and its first offset.
     hint: u64,
+    hint_off: u64,
     /// Offset one past the last byte handed to the parser.
     limit: u64,
     q: &'a mut RecordQueue,
 }
 
-impl Emitter<'_> {
+impl<P: Packet> Emitter<'_, P> {
     /// Adds a field `[start, end)` (stream offsets) with tag `tag` to the record
     /// in progress. Returns `false`, adding nothing, when the record already has
     /// [`Limits::fields_per_record`] fields.
+    #[inline]
     #[must_use]
     pub fn field(&mut self, tag: u16, start: u64, end: u64, flags: u8) -> bool {
         if self.q.pending_fields >= self.q.limits.fields_per_record {
@@ -166,12 +228,19 @@ impl Emitter<'_> {
         }
         let end = end.min(self.limit);
         let start = start.min(end);
-        let frag = if start < end {
-            self.pin(start, end)
-        } else {
+        let frag = if start == end {
+            // Empty: no bytes, no pins.
             self.hint
+        } else if start >= self.hint_off && self.hint >= self.head_id {
+            // Within the fragment being parsed: the usual case.
+            if let Some(f) = self.frags.get_mut((self.hint - self.head_id) as usize) {
+                f.refs += 1;
+            }
+            self.hint
+        } else {
+            self.pin(start, end)
         };
-        self.q.fields.push_back(FieldSlot {
+        self.q.fields.push(FieldSlot {
             tag,
             flags,
             frag,
@@ -182,6 +251,7 @@ impl Emitter<'_> {
         true
     }
 
+    /// Pins the fragments of a field that starts before the current fragment.
     fn pin(&mut self, start: u64, end: u64) -> u64 {
         let head = self.head_id;
         let last = head + self.frags.len() as u64;
@@ -203,33 +273,34 @@ impl Emitter<'_> {
 
     /// Stores variable `tag` = `value` in the record in progress. Returns `false`
     /// when the record already has [`Limits::values_per_record`] variables.
+    #[inline]
     #[must_use]
     pub fn value(&mut self, tag: u16, value: u64) -> bool {
         if self.q.pending_values >= self.q.limits.values_per_record {
             return false;
         }
-        self.q.values.push_back(ValueSlot { tag, value });
+        self.q.values.push(ValueSlot { tag, value });
         self.q.pending_values += 1;
         true
     }
 
     /// Ends the record in progress as a record of type `kind` spanning stream
     /// offsets `[start, end)`.
+    #[inline]
     pub fn commit(&mut self, kind: u16, start: u64, end: u64) {
         let q = &mut *self.q;
-        q.records.push_back(RecordSlot {
+        q.records.push(RecordSlot {
             kind,
             state: RecState::Ready,
             start,
             end,
-            field0: q.field_head + (q.fields.len() as u64 - q.pending_fields as u64),
+            field0: q.fields.tail - q.pending_fields as u64,
             nfields: q.pending_fields,
-            value0: q.value_head + (q.values.len() as u64 - q.pending_values as u64),
+            value0: q.values.tail - q.pending_values as u64,
             nvalues: q.pending_values,
         });
         q.pending_fields = 0;
         q.pending_values = 0;
-        q.committed += 1;
     }
 
     /// Drops the fields and variables added since the last commit.
@@ -237,8 +308,9 @@ impl Emitter<'_> {
         self.q.abort(self.frags, self.head_id);
     }
 
-    /// Whether the record queue is full: pause with [`Step::Full`] after the
-    /// current record.
+    /// Whether the record queue is full: pause with [`Step::Full`] at the next
+    /// record boundary.
+    #[inline]
     pub fn is_full(&self) -> bool {
         self.q.is_full()
     }
@@ -293,6 +365,7 @@ pub struct AaStream<P: Packet, R: Parser> {
     horizon: u64,
     /// Fragments before this id have been examined for release.
     release_scan: u64,
+    /// Next record `read_aa_records` hands out.
     read_next: u64,
     state: AaState,
     eof: bool,
@@ -312,12 +385,9 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             zc: ZcStream::new(cfg.stream, first_seq),
             parser,
             q: RecordQueue {
-                records: VecDeque::with_capacity(max_records),
-                rec_head: 0,
-                fields: VecDeque::with_capacity(max_fields),
-                field_head: 0,
-                values: VecDeque::with_capacity(max_values),
-                value_head: 0,
+                records: Ring::with_capacity(max_records),
+                fields: Ring::with_capacity(max_fields),
+                values: Ring::with_capacity(max_values),
                 pending_fields: 0,
                 pending_values: 0,
                 limits,
@@ -325,7 +395,6 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                 max_fields,
                 max_values,
                 rescan_from: None,
-                committed: 0,
             },
             parse_id: 0,
             parse_off: 0,
@@ -367,7 +436,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// Counters.
     pub fn stats(&self) -> AaStats {
         AaStats {
-            records: self.q.committed,
+            records: self.q.records.tail,
             ..self.stats
         }
     }
@@ -415,8 +484,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                 self.discard_unparsed();
                 return;
             }
-            let end_id = self.zc.store.end_id();
-            if self.parse_id == end_id {
+            if self.parse_id == self.zc.store.end_id() {
                 if self.eof {
                     self.end_of_stream();
                     continue;
@@ -426,37 +494,42 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             if self.q.is_full() {
                 return;
             }
-            let m = *self.zc.store.meta(self.parse_id);
-            if m.off > self.parse_off && !self.gap(self.parse_off, m.off - self.parse_off) {
+            let store = &mut self.zc.store;
+            let i = (self.parse_id - store.head_id) as usize;
+            let (off, end) = (store.frags[i].off, store.frags[i].end());
+            if off > self.parse_off && !self.gap(self.parse_off, off - self.parse_off) {
                 continue;
             }
             let store = &mut self.zc.store;
-            let Some(payload) = store.pkts[(self.parse_id - store.head_id) as usize]
-                .as_ref()
-                .map(|p| &p.data()[m.start as usize..(m.start + m.len) as usize])
-            else {
-                unreachable!("unparsed fragments are never released")
+            let skip = (self.parse_off - off) as usize;
+            let data: *const [u8] = match store.frags[i].payload() {
+                Some(p) => &p[skip..],
+                None => unreachable!("unparsed fragments are never released"),
             };
-            let skip = (self.parse_off - m.off) as usize;
+            // SAFETY: the bytes live in the packet buffer, not in the deque, and
+            // the fragment's handle stays in place while the parser runs: the
+            // emitter only changes pin counts, it never drops or moves handles.
+            let data = unsafe { &*data };
             let chunk = Chunk {
-                data: &payload[skip..],
+                data,
                 offset: self.parse_off,
             };
             let mut em = Emitter {
-                frags: &mut store.meta,
+                frags: &mut store.frags,
                 head_id: store.head_id,
                 hint: self.parse_id,
-                limit: m.end(),
+                hint_off: off,
+                limit: end,
                 q: &mut self.q,
             };
             match self.parser.parse(chunk, &mut em) {
                 Ok(Step::Done) => {
                     self.parse_id += 1;
-                    self.parse_off = m.end();
+                    self.parse_off = end;
                 }
                 Ok(Step::Full { consumed }) => {
-                    self.parse_off += consumed.min(chunk.data.len()) as u64;
-                    if self.parse_off == m.end() {
+                    self.parse_off += consumed.min(data.len()) as u64;
+                    if self.parse_off == end {
                         self.parse_id += 1;
                     }
                     if consumed == 0 {
@@ -467,7 +540,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                 Err(e) => {
                     // The failing fragment counts as parsed; later ones are discarded.
                     self.parse_id += 1;
-                    self.parse_off = m.end();
+                    self.parse_off = end;
                     self.fail(e);
                     continue;
                 }
@@ -480,7 +553,8 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     fn gap(&mut self, off: u64, len: u64) -> bool {
         self.stats.gaps += 1;
         self.stats.gap_bytes += len;
-        self.q.abort(&mut self.zc.store.meta, self.zc.store.head_id);
+        self.q
+            .abort(&mut self.zc.store.frags, self.zc.store.head_id);
         self.parse_off = off + len;
         match self.parser.gap(off, len) {
             Ok(()) => true,
@@ -497,16 +571,23 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             return;
         }
         let store = &mut self.zc.store;
+        let hint = self.parse_id.saturating_sub(1).max(store.head_id);
+        let hint_off = if hint < store.end_id() {
+            store.get(hint).off
+        } else {
+            end
+        };
         let mut em = Emitter {
-            frags: &mut store.meta,
+            frags: &mut store.frags,
             head_id: store.head_id,
-            hint: self.parse_id.saturating_sub(1),
+            hint,
+            hint_off,
             limit: end,
             q: &mut self.q,
         };
         match self.parser.finish(end, &mut em) {
             Ok(()) => {
-                self.q.abort(&mut store.meta, store.head_id);
+                self.q.abort(&mut store.frags, store.head_id);
                 self.state = AaState::Ended;
             }
             Err(e) => self.fail(e),
@@ -514,7 +595,8 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     }
 
     fn fail(&mut self, e: ParseError) {
-        self.q.abort(&mut self.zc.store.meta, self.zc.store.head_id);
+        self.q
+            .abort(&mut self.zc.store.frags, self.zc.store.head_id);
         self.error = Some(e);
         self.state = AaState::Failed;
     }
@@ -524,8 +606,8 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     fn discard_unparsed(&mut self) {
         let end_id = self.zc.store.end_id();
         while self.parse_id < end_id {
-            let m = self.zc.store.meta(self.parse_id);
-            self.stats.discarded_bytes += m.end() - self.parse_off.max(m.off).min(m.end());
+            let f = self.zc.store.get(self.parse_id);
+            self.stats.discarded_bytes += f.end() - self.parse_off.clamp(f.off, f.end());
             self.parse_id += 1;
         }
         self.parse_off = self.parse_off.max(self.zc.rcv_nxt_offset());
@@ -533,6 +615,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         self.release_passed();
     }
 
+    #[inline]
     fn advance_horizon(&mut self) {
         let h = self.parser.retain_from().min(self.parse_off);
         self.horizon = self.horizon.max(h);
@@ -540,41 +623,46 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     }
 
     /// Releases unpinned fragments that the horizon has passed.
+    #[inline]
     fn release_passed(&mut self) {
         if let Some(from) = self.q.rescan_from.take() {
-            let from = from.max(self.zc.store.head_id);
-            for id in from..self.release_scan.min(self.zc.store.end_id()) {
-                // Releasing pops released fragments off the head, so `id` may be gone.
-                if id >= self.zc.store.head_id && self.zc.store.meta(id).refs == 0 {
-                    self.zc.release(id);
-                }
-            }
+            self.rescan(from);
         }
         self.release_scan = self.release_scan.max(self.zc.store.head_id);
         while self.release_scan < self.parse_id {
-            let m = *self.zc.store.meta(self.release_scan);
-            if m.end() > self.horizon {
+            let f = self.zc.store.get(self.release_scan);
+            if f.end() > self.horizon {
                 break;
             }
-            if m.refs == 0 {
+            if f.refs == 0 {
                 self.zc.release(self.release_scan);
             }
             self.release_scan += 1;
         }
     }
 
+    #[cold]
+    fn rescan(&mut self, from: u64) {
+        for id in from.max(self.zc.store.head_id)..self.release_scan.min(self.zc.store.end_id()) {
+            // Releasing pops released fragments off the head, so `id` may be gone.
+            if id >= self.zc.store.head_id && self.zc.store.get(id).refs == 0 {
+                self.zc.release(id);
+            }
+        }
+    }
+
     /// Records committed and not yet handed out by `read_aa_records`.
     pub fn ready(&self) -> usize {
-        (self.q.rec_head + self.q.records.len() as u64 - self.read_next) as usize
+        (self.q.records.tail - self.read_next.max(self.q.records.head)) as usize
     }
 
     /// Hands out up to `n` records not read before, oldest first. They stay
     /// valid (and their packets held) until freed.
     pub fn read_aa_records(&mut self, n: usize) -> Records<'_, P> {
-        let from = self.read_next.max(self.q.rec_head);
-        let to = (self.q.rec_head + self.q.records.len() as u64).min(from.saturating_add(n as u64));
+        let from = self.read_next.max(self.q.records.head);
+        let to = self.q.records.tail.min(from.saturating_add(n as u64));
         for id in from..to {
-            self.q.records[(id - self.q.rec_head) as usize].state = RecState::Read;
+            self.q.records.get_mut(id).state = RecState::Read;
         }
         self.read_next = to;
         Records {
@@ -587,9 +675,9 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// many were freed.
     pub fn free_aa_records(&mut self, n: usize) -> usize {
         let mut freed = 0;
-        let mut id = self.q.rec_head;
+        let mut id = self.q.records.head;
         while freed < n && id < self.read_next {
-            if self.q.records[(id - self.q.rec_head) as usize].state == RecState::Read {
+            if self.q.records.get(id).state == RecState::Read {
                 self.free_slot(id);
                 freed += 1;
             }
@@ -602,9 +690,9 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// Frees one read record, in any order. Returns `false` if it was not a read,
     /// unfreed record of this stream.
     pub fn free_record(&mut self, id: RecordId) -> bool {
-        let ok = id.0 >= self.q.rec_head
+        let ok = id.0 >= self.q.records.head
             && id.0 < self.read_next
-            && self.q.records[(id.0 - self.q.rec_head) as usize].state == RecState::Read;
+            && self.q.records.get(id.0).state == RecState::Read;
         if ok {
             self.free_slot(id.0);
             self.after_free();
@@ -614,29 +702,25 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
 
     /// A record read and not freed yet.
     pub fn record(&self, id: RecordId) -> Option<Record<'_, P>> {
-        let i = id.0.checked_sub(self.q.rec_head)? as usize;
-        match self.q.records.get(i)?.state {
-            RecState::Read => Some(Record {
-                view: self.view(),
-                id: id.0,
-            }),
-            _ => None,
-        }
+        let live = id.0 >= self.q.records.head && id.0 < self.read_next;
+        (live && self.q.records.get(id.0).state == RecState::Read).then(|| Record {
+            view: self.view(),
+            id: id.0,
+        })
     }
 
     fn free_slot(&mut self, id: u64) {
-        let q = &mut self.q;
-        let r = &mut q.records[(id - q.rec_head) as usize];
+        let r = self.q.records.get_mut(id);
         r.state = RecState::Freed;
         let (f0, nf) = (r.field0, r.nfields as u64);
         for fi in f0..f0 + nf {
-            let f = q.fields[(fi - q.field_head) as usize];
+            let f = *self.q.fields.get(fi);
             if f.start >= f.end {
                 continue;
             }
             let mut fid = f.frag;
             loop {
-                let m = self.zc.store.meta_mut(fid);
+                let m = self.zc.store.get_mut(fid);
                 m.refs -= 1;
                 let (refs, end) = (m.refs, m.end());
                 if refs == 0 && fid < self.release_scan {
@@ -653,17 +737,11 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
 
     fn after_free(&mut self) {
         let q = &mut self.q;
-        while q
-            .records
-            .front()
-            .is_some_and(|r| r.state == RecState::Freed)
-        {
-            let r = q.records.pop_front().expect("front checked");
-            q.rec_head += 1;
-            q.fields.drain(..r.nfields as usize);
-            q.field_head += r.nfields as u64;
-            q.values.drain(..r.nvalues as usize);
-            q.value_head += r.nvalues as u64;
+        while q.records.len() > 0 && q.records.get(q.records.head).state == RecState::Freed {
+            let r = *q.records.get(q.records.head);
+            q.records.head += 1;
+            q.fields.head = r.field0 + r.nfields as u64;
+            q.values.head = r.value0 + r.nvalues as u64;
         }
         // Room may let paused parsing go on.
         self.pump();
@@ -679,7 +757,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
 }
 
 struct View<'a, P: Packet> {
-    store: &'a crate::stream::FragStore<P>,
+    store: &'a FragStore<P>,
     q: &'a RecordQueue,
     schema: &'static Schema,
 }
@@ -722,7 +800,7 @@ pub struct Record<'a, P: Packet> {
 
 impl<'a, P: Packet> Record<'a, P> {
     fn slot(&self) -> &'a RecordSlot {
-        &self.view.q.records[(self.id - self.view.q.rec_head) as usize]
+        self.view.q.records.get(self.id)
     }
 
     /// Identifies the record for [`AaStream::free_record`].
@@ -756,11 +834,12 @@ impl<'a, P: Packet> Record<'a, P> {
     }
 
     /// Field `i` in order of appearance.
+    #[inline]
     pub fn field(&self, i: usize) -> Option<Field<'a, P>> {
         let s = self.slot();
         (i < s.nfields as usize).then(|| Field {
             store: self.view.store,
-            slot: self.view.q.fields[(s.field0 - self.view.q.field_head) as usize + i],
+            slot: *self.view.q.fields.get(s.field0 + i as u64),
         })
     }
 
@@ -777,10 +856,8 @@ impl<'a, P: Packet> Record<'a, P> {
     /// Variable `tag`, if the parser stored it in this record.
     pub fn value(&self, tag: u16) -> Option<u64> {
         let s = self.slot();
-        let q = self.view.q;
-        let from = (s.value0 - q.value_head) as usize;
-        q.values
-            .range(from..from + s.nvalues as usize)
+        (s.value0..s.value0 + s.nvalues as u64)
+            .map(|id| self.view.q.values.get(id))
             .find(|v| v.tag == tag)
             .map(|v| v.value)
     }

@@ -114,7 +114,11 @@ impl CsvParser {
     }
 
     #[inline]
-    fn end_field(&mut self, end: u64, out: &mut Emitter<'_>) -> Result<(), ParseError> {
+    fn end_field<P: Packet>(
+        &mut self,
+        end: u64,
+        out: &mut Emitter<'_, P>,
+    ) -> Result<(), ParseError> {
         if end - self.field_start > self.cfg.max_field_len {
             return Err(self.error(
                 self.field_start,
@@ -137,12 +141,12 @@ impl CsvParser {
     /// Ends the field at `at` (the delimiter or line end `b`); ends the record too
     /// if `b` is a line end.
     #[inline]
-    fn terminate(
+    fn terminate<P: Packet>(
         &mut self,
         b: u8,
         field_end: u64,
         at: u64,
-        out: &mut Emitter<'_>,
+        out: &mut Emitter<'_, P>,
     ) -> Result<(), ParseError> {
         self.end_field(field_end, out)?;
         if b == self.cfg.delimiter {
@@ -173,7 +177,11 @@ impl Parser for CsvParser {
         }
     }
 
-    fn parse(&mut self, chunk: Chunk<'_>, out: &mut Emitter<'_>) -> Result<Step, ParseError> {
+    fn parse<P: Packet>(
+        &mut self,
+        chunk: Chunk<'_>,
+        out: &mut Emitter<'_, P>,
+    ) -> Result<Step, ParseError> {
         let (d, base) = (chunk.data, chunk.offset);
         let (delim, quote) = (self.cfg.delimiter, self.cfg.quote);
         let mut i = 0;
@@ -261,7 +269,11 @@ impl Parser for CsvParser {
         Ok(())
     }
 
-    fn finish(&mut self, offset: u64, out: &mut Emitter<'_>) -> Result<(), ParseError> {
+    fn finish<P: Packet>(
+        &mut self,
+        offset: u64,
+        out: &mut Emitter<'_, P>,
+    ) -> Result<(), ParseError> {
         let field_end = match self.st {
             St::RecordStart | St::Resync => return Ok(()),
             St::FieldStart => {

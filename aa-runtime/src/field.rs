@@ -17,7 +17,7 @@ pub const FLAG_ESCAPED: u8 = 1;
 
 /// Where a field lies: stream offsets `[start, end)`, and the id of the fragment
 /// holding `start`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct FieldSlot {
     pub tag: u16,
     pub flags: u8,
@@ -81,9 +81,9 @@ impl<'a, P: Packet> Iterator for Chunks<'a, P> {
         if self.off >= self.end {
             return None;
         }
-        let m = self.store.meta(self.id);
+        let m = self.store.get(self.id);
         // A field pins every fragment it spans, so the payload is held.
-        let Some(payload) = self.store.payload(self.id) else {
+        let Some(payload) = m.payload() else {
             debug_assert!(false, "field over a released fragment");
             self.off = self.end;
             return None;

@@ -10,9 +10,15 @@
 //! number of fixed-size buffers carved out of one allocation made up front. Taking
 //! a buffer and giving it back are O(1) and never allocate. A pool is used from one
 //! thread (one stack per core), so the counts are plain cells, not atomics.
+//!
+//! Like an mbuf, a handle is a pointer and the buffer's reference count is the only
+//! count a clone touches. The pool's memory stays alive while any buffer is out:
+//! each buffer taken holds one strong count on the pool (`Rc::increment_strong_count`
+//! when taken, `decrement` when it comes back), so clones never touch the pool's count.
 
 use std::cell::Cell;
 use std::fmt;
+use std::ptr::NonNull;
 use std::rc::Rc;
 
 /// A reference-counted handle on one received frame.
@@ -60,15 +66,21 @@ impl fmt::Display for PoolError {
 
 impl std::error::Error for PoolError {}
 
+/// Per-buffer bookkeeping, next to nothing else so a clone touches one word.
+struct SlotHdr {
+    /// Live handles; 0 for a free buffer or one being filled.
+    refcnt: Cell<u32>,
+    /// Frame length.
+    len: Cell<u32>,
+}
+
 struct PoolInner {
     /// `count * buf_size` bytes; slot `i` owns `[i * buf_size, (i + 1) * buf_size)`.
     mem: *mut u8,
     mem_len: usize,
     buf_size: usize,
-    /// Live handles per slot; 0 for a free slot or one being filled.
-    refcnt: Box<[Cell<u32>]>,
-    /// Frame length per slot.
-    len: Box<[Cell<u32>]>,
+    /// Reference count and frame length per slot.
+    hdrs: Box<[SlotHdr]>,
     /// Stack of free slot numbers; `free[..free_top]` are free.
     free: Box<[Cell<u32>]>,
     free_top: Cell<u32>,
@@ -81,6 +93,17 @@ impl PoolInner {
         // A slot is freed once per allocation, so the stack never overflows.
         self.free[top as usize].set(slot);
         self.free_top.set(top + 1);
+    }
+
+    /// Gives `slot` back and drops the hold it had on the pool.
+    ///
+    /// # Safety
+    /// `this` comes from `Rc::as_ptr` of a live pool, and the slot holds one
+    /// strong count taken in `PacketPool::alloc`.
+    #[inline]
+    unsafe fn put_back_and_release(this: NonNull<PoolInner>, slot: u32) {
+        this.as_ref().put_back(slot);
+        Rc::decrement_strong_count(this.as_ptr());
     }
 
     #[inline]
@@ -137,8 +160,12 @@ impl PacketPool {
                 mem,
                 mem_len,
                 buf_size,
-                refcnt: cells(&|_| 0),
-                len: cells(&|_| 0),
+                hdrs: (0..count)
+                    .map(|_| SlotHdr {
+                        refcnt: Cell::new(0),
+                        len: Cell::new(0),
+                    })
+                    .collect(),
                 // Hand out low slots first.
                 free: cells(&|i| count - 1 - i),
                 free_top: Cell::new(count),
@@ -148,7 +175,7 @@ impl PacketPool {
 
     /// Number of buffers in the pool.
     pub fn capacity(&self) -> u32 {
-        self.inner.refcnt.len() as u32
+        self.inner.hdrs.len() as u32
     }
 
     /// Number of buffers not in use.
@@ -177,8 +204,11 @@ impl PacketPool {
         }
         inner.free_top.set(top - 1);
         let slot = inner.free[top as usize - 1].get();
+        let ptr = Rc::as_ptr(inner);
+        // The slot's hold on the pool, dropped in `put_back_and_release`.
+        unsafe { Rc::increment_strong_count(ptr) };
         Ok(PacketBuf {
-            pool: Rc::clone(inner),
+            pool: NonNull::from(&**inner),
             slot,
         })
     }
@@ -200,7 +230,7 @@ impl PacketPool {
 /// A pool buffer being filled; becomes a [`PoolPacket`] with [`PacketBuf::freeze`].
 /// Dropping it unfrozen gives the buffer back.
 pub struct PacketBuf {
-    pool: Rc<PoolInner>,
+    pool: NonNull<PoolInner>,
     slot: u32,
 }
 
@@ -208,7 +238,10 @@ impl PacketBuf {
     /// The whole buffer, to write a frame into.
     pub fn space(&mut self) -> &mut [u8] {
         // Exclusive: the slot is off the free stack and no `PoolPacket` exists yet.
-        unsafe { std::slice::from_raw_parts_mut(self.pool.slot_ptr(self.slot), self.pool.buf_size) }
+        unsafe {
+            let pool = self.pool.as_ref();
+            std::slice::from_raw_parts_mut(pool.slot_ptr(self.slot), pool.buf_size)
+        }
     }
 
     /// Ends filling: the first `len` bytes are the frame.
@@ -216,60 +249,75 @@ impl PacketBuf {
     /// # Panics
     /// If `len` exceeds the buffer size.
     pub fn freeze(self, len: usize) -> PoolPacket {
-        assert!(len <= self.pool.buf_size, "frame longer than its buffer");
         let this = std::mem::ManuallyDrop::new(self);
-        // Move the Rc out without running PacketBuf's Drop.
-        let pool = unsafe { std::ptr::read(&this.pool) };
-        pool.len[this.slot as usize].set(len as u32);
-        pool.refcnt[this.slot as usize].set(1);
+        // The slot's hold on the pool passes to the packet.
+        let inner = unsafe { this.pool.as_ref() };
+        assert!(len <= inner.buf_size, "frame longer than its buffer");
+        let hdr = &inner.hdrs[this.slot as usize];
+        hdr.len.set(len as u32);
+        hdr.refcnt.set(1);
         PoolPacket {
-            pool,
-            slot: this.slot,
+            pool: this.pool,
+            hdr: NonNull::from(hdr),
+            data: inner.slot_ptr(this.slot),
         }
     }
 }
 
 impl Drop for PacketBuf {
     fn drop(&mut self) {
-        self.pool.put_back(self.slot);
+        unsafe { PoolInner::put_back_and_release(self.pool, self.slot) }
     }
 }
 
 /// A handle on a frame held in a [`PacketPool`] buffer.
 pub struct PoolPacket {
-    pool: Rc<PoolInner>,
-    slot: u32,
+    pool: NonNull<PoolInner>,
+    hdr: NonNull<SlotHdr>,
+    data: *const u8,
+}
+
+impl PoolPacket {
+    #[inline]
+    fn hdr(&self) -> &SlotHdr {
+        // Alive: this handle's buffer holds a strong count on the pool.
+        unsafe { self.hdr.as_ref() }
+    }
+
+    fn slot(&self) -> u32 {
+        let base = unsafe { self.pool.as_ref() }.hdrs.as_ptr();
+        // Same allocation: `hdr` points into `hdrs`.
+        unsafe { self.hdr.as_ptr().offset_from(base) as u32 }
+    }
 }
 
 impl Packet for PoolPacket {
     #[inline]
     fn data(&self) -> &[u8] {
-        let len = self.pool.len[self.slot as usize].get() as usize;
+        let len = self.hdr().len.get() as usize;
         // Shared: the bytes are written only before `freeze`, never after.
-        unsafe { std::slice::from_raw_parts(self.pool.slot_ptr(self.slot), len) }
+        unsafe { std::slice::from_raw_parts(self.data, len) }
     }
 }
 
 impl Clone for PoolPacket {
     #[inline]
     fn clone(&self) -> Self {
-        let rc = &self.pool.refcnt[self.slot as usize];
+        let rc = &self.hdr().refcnt;
         rc.set(rc.get() + 1);
-        PoolPacket {
-            pool: Rc::clone(&self.pool),
-            slot: self.slot,
-        }
+        PoolPacket { ..*self }
     }
 }
 
 impl Drop for PoolPacket {
     #[inline]
     fn drop(&mut self) {
-        let rc = &self.pool.refcnt[self.slot as usize];
+        let rc = &self.hdr().refcnt;
         let n = rc.get() - 1;
         rc.set(n);
         if n == 0 {
-            self.pool.put_back(self.slot);
+            let slot = self.slot();
+            unsafe { PoolInner::put_back_and_release(self.pool, slot) }
         }
     }
 }
@@ -277,7 +325,7 @@ impl Drop for PoolPacket {
 impl fmt::Debug for PoolPacket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolPacket")
-            .field("slot", &self.slot)
+            .field("slot", &self.slot())
             .field("len", &self.data().len())
             .finish()
     }

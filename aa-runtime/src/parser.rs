@@ -16,6 +16,7 @@
 //! the stream, [`Parser::finish`] ends or rejects the record in progress.
 
 use crate::aa::Emitter;
+use crate::packet::Packet;
 use std::fmt;
 
 /// Bytes of one in-order fragment (or of its rest, after a pause).
@@ -154,14 +155,22 @@ pub trait Parser {
 
     /// Parses the next in-order bytes. `chunk.offset` is where the previous call
     /// stopped, or later after a [`gap`](Parser::gap).
-    fn parse(&mut self, chunk: Chunk<'_>, out: &mut Emitter<'_>) -> Result<Step, ParseError>;
+    fn parse<P: Packet>(
+        &mut self,
+        chunk: Chunk<'_>,
+        out: &mut Emitter<'_, P>,
+    ) -> Result<Step, ParseError>;
 
     /// `len` bytes at stream offset `offset` will never arrive. The record in
     /// progress has been dropped. Return `Ok` to resynchronise.
     fn gap(&mut self, offset: u64, len: u64) -> Result<(), ParseError>;
 
     /// The stream ends at `offset`: emit or reject the record in progress.
-    fn finish(&mut self, offset: u64, out: &mut Emitter<'_>) -> Result<(), ParseError>;
+    fn finish<P: Packet>(
+        &mut self,
+        offset: u64,
+        out: &mut Emitter<'_, P>,
+    ) -> Result<(), ParseError>;
 
     /// Lowest stream offset the parser may still put in a field (the start of the
     /// field in progress, else where it stopped). Packets wholly before it that no

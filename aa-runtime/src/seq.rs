@@ -10,7 +10,7 @@ pub struct SeqNum(pub u32);
 impl SeqNum {
     /// `self + n`, wrapping.
     #[inline]
-    pub fn add(self, n: u32) -> SeqNum {
+    pub fn wrapping_add(self, n: u32) -> SeqNum {
         SeqNum(self.0.wrapping_add(n))
     }
 
@@ -52,7 +52,7 @@ mod test {
     #[test]
     fn comparisons_wrap() {
         let a = SeqNum(u32::MAX - 10);
-        let b = a.add(20);
+        let b = a.wrapping_add(20);
         assert_eq!(b, SeqNum(9));
         assert!(a.before(b));
         assert!(b.after(a));

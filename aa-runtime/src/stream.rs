@@ -22,7 +22,7 @@
 //!
 //! What must change together: [`FragStore`] ids are stable for the life of the
 //! stream (`head_id` + index); the application-aware stream in `crate::aa` keeps
-//! ids in its field slots and pins fragments through `FragMeta::refs`.
+//! ids in its field slots and pins fragments through `Frag::refs`.
 
 use crate::packet::Packet;
 use crate::seq::SeqNum;
@@ -105,9 +105,9 @@ pub struct StreamStats {
     pub gap_bytes: u64,
 }
 
-/// Bookkeeping of one in-order fragment (the part the record layer needs).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FragMeta {
+/// One in-order fragment: a packet handle (until released) and where its payload
+/// lies in the packet and in the stream.
+pub(crate) struct Frag<P> {
     /// Stream offset of the fragment's first byte.
     pub off: u64,
     /// Payload start inside the packet's data.
@@ -116,29 +116,36 @@ pub(crate) struct FragMeta {
     pub len: u32,
     /// Pins held by unfreed record fields.
     pub refs: u32,
+    /// The packet; `None` once released.
+    pub pkt: Option<P>,
 }
 
-impl FragMeta {
+impl<P: Packet> Frag<P> {
     #[inline]
     pub fn end(&self) -> u64 {
         self.off + self.len as u64
     }
+
+    /// The payload, or `None` if released.
+    #[inline]
+    pub fn payload(&self) -> Option<&[u8]> {
+        let (s, n) = (self.start as usize, self.len as usize);
+        self.pkt.as_ref().map(|p| &p.data()[s..s + n])
+    }
 }
 
 /// In-order fragments, addressed by ids that never change: `head_id` is the id of
-/// the oldest fragment still in the deques. A released fragment keeps its slot
-/// (packet `None`) until every older one is released too.
+/// the oldest fragment still held. A released fragment keeps its slot (packet
+/// `None`) until every older one is released too.
 pub(crate) struct FragStore<P> {
-    pub meta: VecDeque<FragMeta>,
-    pub pkts: VecDeque<Option<P>>,
+    pub frags: VecDeque<Frag<P>>,
     pub head_id: u64,
 }
 
 impl<P: Packet> FragStore<P> {
     fn with_capacity(n: usize) -> Self {
         FragStore {
-            meta: VecDeque::with_capacity(n),
-            pkts: VecDeque::with_capacity(n),
+            frags: VecDeque::with_capacity(n),
             head_id: 0,
         }
     }
@@ -146,51 +153,45 @@ impl<P: Packet> FragStore<P> {
     /// Id one past the newest fragment.
     #[inline]
     pub fn end_id(&self) -> u64 {
-        self.head_id + self.meta.len() as u64
+        self.head_id + self.frags.len() as u64
     }
 
     #[inline]
-    pub fn meta(&self, id: u64) -> &FragMeta {
-        &self.meta[(id - self.head_id) as usize]
+    pub fn get(&self, id: u64) -> &Frag<P> {
+        &self.frags[(id - self.head_id) as usize]
     }
 
     #[inline]
-    pub fn meta_mut(&mut self, id: u64) -> &mut FragMeta {
-        &mut self.meta[(id - self.head_id) as usize]
-    }
-
-    /// The payload of fragment `id`, or `None` if it was released.
-    #[inline]
-    pub fn payload(&self, id: u64) -> Option<&[u8]> {
-        let i = (id - self.head_id) as usize;
-        let m = &self.meta[i];
-        self.pkts[i]
-            .as_ref()
-            .map(|p| &p.data()[m.start as usize..m.start as usize + m.len as usize])
+    pub fn get_mut(&mut self, id: u64) -> &mut Frag<P> {
+        &mut self.frags[(id - self.head_id) as usize]
     }
 
     #[inline]
     fn push(&mut self, off: u64, pkt: P, start: u32, len: u32) {
-        self.meta.push_back(FragMeta {
+        self.frags.push_back(Frag {
             off,
             start,
             len,
             refs: 0,
+            pkt: Some(pkt),
         });
-        self.pkts.push_back(Some(pkt));
     }
 
     /// Drops fragment `id`'s packet; returns its length if it was still held.
     /// Pops released fragments off the head.
+    #[inline]
     pub fn release(&mut self, id: u64) -> u32 {
-        let i = (id - self.head_id) as usize;
-        let len = match self.pkts[i].take() {
-            Some(_) => self.meta[i].len,
-            None => 0,
+        let len = if id == self.head_id {
+            // The usual case: the oldest goes.
+            let f = self.frags.pop_front().expect("id is held");
+            self.head_id += 1;
+            f.pkt.map_or(0, |_| f.len)
+        } else {
+            let f = self.get_mut(id);
+            f.pkt.take().map_or(0, |_| f.len)
         };
-        while matches!(self.pkts.front(), Some(None)) {
-            self.pkts.pop_front();
-            self.meta.pop_front();
+        while self.frags.front().is_some_and(|f| f.pkt.is_none()) {
+            self.frags.pop_front();
             self.head_id += 1;
         }
         len
@@ -198,7 +199,7 @@ impl<P: Packet> FragStore<P> {
 
     /// Id of the first fragment ending after `off` (`end_id()` if none).
     pub fn find(&self, off: u64) -> u64 {
-        self.head_id + self.meta.partition_point(|m| m.end() <= off) as u64
+        self.head_id + self.frags.partition_point(|f| f.end() <= off) as u64
     }
 }
 
@@ -270,7 +271,7 @@ impl<P: Packet> ZcStream<P> {
 
     /// Next sequence number expected (what an ACK acknowledges).
     pub fn rcv_nxt(&self) -> SeqNum {
-        self.isn.add(self.rcv_nxt as u32)
+        self.isn.wrapping_add(self.rcv_nxt as u32)
     }
 
     /// Stream offset of the next byte expected (bytes delivered in order so far,
@@ -293,7 +294,7 @@ impl<P: Packet> ZcStream<P> {
     /// In-order fragments held, including released ones waiting behind an older
     /// held fragment.
     pub fn fragments_held(&self) -> usize {
-        self.store.meta.len()
+        self.store.frags.len()
     }
 
     /// Bytes waiting in the out-of-order queue.
@@ -331,17 +332,17 @@ impl<P: Packet> ZcStream<P> {
         if len == 0 {
             return Insert::Empty;
         }
-        let s = self.seq_to_off(seq);
-        if s == self.rcv_nxt as i64
+        // The usual case: the next segment, nothing queued, room for it.
+        if seq == self.rcv_nxt().0
             && self.ooo.is_empty()
-            && len <= self.window() as u64
-            && self.store.meta.len() < self.cfg.max_fragments as usize
+            && self.held + len <= self.cfg.recv_buffer as u64
+            && self.store.frags.len() < self.cfg.max_fragments as usize
         {
             self.push_in_order(pkt, payload.start as u32, len as u32);
             self.stats.in_order += 1;
             return Insert::InOrder { bytes: len };
         }
-        self.insert_slow(s, pkt, payload)
+        self.insert_slow(self.seq_to_off(seq), pkt, payload)
     }
 
     #[inline]
@@ -415,7 +416,7 @@ impl<P: Packet> ZcStream<P> {
         }
         let joins = s == self.rcv_nxt;
         let over = if joins {
-            self.store.meta.len() >= self.cfg.max_fragments as usize
+            self.store.frags.len() >= self.cfg.max_fragments as usize
         } else {
             self.ooo.len() + pieces > self.cfg.max_ooo_fragments as usize
                 || self.ooo_bytes + new_bytes > self.cfg.max_ooo_bytes as u64
@@ -484,12 +485,12 @@ impl<P: Packet> ZcStream<P> {
         let mut checked = 0;
         let mut id = self.store.find(s0);
         while id < self.store.end_id() {
-            let m = *self.store.meta(id);
+            let m = self.store.get(id);
             if m.off >= e {
                 break;
             }
             let (os, oe) = (s0.max(m.off), e.min(m.end()));
-            if let Some(first) = self.store.payload(id) {
+            if let Some(first) = m.payload() {
                 checked += oe - os;
                 let new = &bytes[(os as i64 - s) as usize..(oe as i64 - s) as usize];
                 let old = &first[(os - m.off) as usize..(oe - m.off) as usize];
@@ -530,7 +531,7 @@ impl<P: Packet> ZcStream<P> {
     pub fn skip_to_next_segment(&mut self) -> u64 {
         match self.ooo.front() {
             Some(g) => {
-                let seq = self.isn.add(g.off as u32);
+                let seq = self.isn.wrapping_add(g.off as u32);
                 self.skip_to(seq)
             }
             None => 0,
@@ -551,12 +552,11 @@ impl<P: Packet> ZcStream<P> {
         let to = self.store.end_id().min(from.saturating_add(n as u64));
         self.read_next = to;
         let store = &self.store;
-        (0..(to - from) as usize)
-            .map(move |i| from + i as u64)
-            .map(move |id| Fragment {
-                offset: store.meta(id).off,
-                data: store.payload(id).unwrap_or_default(),
-            })
+        let range = (from - store.head_id) as usize..(to - store.head_id) as usize;
+        store.frags.range(range).map(|f| Fragment {
+            offset: f.off,
+            data: f.payload().unwrap_or_default(),
+        })
     }
 
     /// Releases the `n` oldest fragments handed out by `read_fragments`; their
@@ -564,10 +564,14 @@ impl<P: Packet> ZcStream<P> {
     /// released (fewer if fewer had been read).
     pub fn free_fragments(&mut self, n: usize) -> usize {
         let m = ((self.read_next - self.store.head_id) as usize).min(n);
-        for _ in 0..m {
-            let id = self.store.head_id;
-            self.release(id);
+        let mut bytes = 0u64;
+        for f in self.store.frags.drain(..m) {
+            if f.pkt.is_some() {
+                bytes += f.len as u64;
+            }
         }
+        self.store.head_id += m as u64;
+        self.held -= bytes;
         m
     }
 }

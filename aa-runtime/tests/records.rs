@@ -268,7 +268,7 @@ fn too_many_fields_is_an_error() {
 
 #[test]
 fn out_of_order_segments_are_parsed_when_the_hole_closes() {
-    let mut feed = Feed::new(8);
+    let feed = Feed::new(8);
     let mut s = csv(AaConfig::default());
     feed.send_at(&mut s, ISN + 4, b"c,d\n");
     assert_eq!(s.ready(), 0);

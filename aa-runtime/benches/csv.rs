@@ -1,0 +1,252 @@
+//! CSV over the application-aware stream against `csv-core` over a contiguous buffer.
+//!
+//! Input: a deterministic CSV document of about 1 MiB, 8 fields per row, every
+//! field `FIELD_LEN` raw bytes long (without its quotes); one field in eight is
+//! quoted and holds a comma, one in eight is quoted and holds a doubled quote.
+//! Groups: `csv_short` (4-byte fields) and `csv_long` (64-byte fields), each with
+//! `Throughput::Bytes(document length)`; one criterion iteration parses the whole
+//! document.
+//!
+//! - `<group>/aa_handwritten`: the document, pre-cut into 1448-byte payloads
+//!   behind a 66-byte header in a `PacketPool` (built once), goes through
+//!   `AaStream<PoolPacket, CsvParser>`: per packet, clone the handle (a
+//!   reference-count increment) and `insert` it, then `read_aa_records` (touching
+//!   every field's length) and `free_aa_records`; at the end `finish`. The
+//!   stream itself is made in the untimed setup of `iter_batched` and dropped
+//!   untimed.
+//! - `<group>/csv_core`: `csv_core::Reader::read_record` over the contiguous
+//!   document (it copies each field, unescaped, into an output buffer — that is
+//!   its API), touching every field's length.
+//!
+//! Before measuring, both are checked to yield the same records (field values
+//! compared after `aa_runtime::csv::unquote`).
+
+use aa_runtime::csv::{unquote, CsvParser};
+use aa_runtime::{AaConfig, AaState, AaStream, Insert, Packet, PacketPool, PoolPacket};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use csv_core::{ReadRecordResult, Reader};
+use std::hint::black_box;
+use std::time::Duration;
+
+const MSS: usize = 1448;
+/// Ethernet 14 + IPv4 20 + TCP 32 bytes before each payload.
+const HDR: usize = 66;
+const FIELDS_PER_ROW: usize = 8;
+const TARGET_LEN: usize = 1 << 20;
+const ISN: u32 = 0x1234_5678;
+
+/// A deterministic CSV document of about `TARGET_LEN` bytes whose fields hold
+/// `field_len` raw bytes each.
+fn document(field_len: usize) -> Vec<u8> {
+    assert!(field_len >= 4);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut out = Vec::with_capacity(TARGET_LEN + 1024);
+    while out.len() < TARGET_LEN {
+        for f in 0..FIELDS_PER_ROW {
+            if f > 0 {
+                out.push(b',');
+            }
+            let r = next();
+            let mut content: Vec<u8> = (0..field_len)
+                .map(|i| ALNUM[((r >> (i % 8 * 6)) as usize + i) % ALNUM.len()])
+                .collect();
+            match r % 8 {
+                0 => {
+                    content[field_len / 2] = b',';
+                    out.push(b'"');
+                    out.extend_from_slice(&content);
+                    out.push(b'"');
+                }
+                1 => {
+                    content[field_len / 2 - 1] = b'"';
+                    content[field_len / 2] = b'"';
+                    out.push(b'"');
+                    out.extend_from_slice(&content);
+                    out.push(b'"');
+                }
+                _ => out.extend_from_slice(&content),
+            }
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The document cut into `MSS`-byte payloads, each behind a `HDR`-byte header,
+/// in a pool holding exactly these packets.
+fn packets(doc: &[u8]) -> (PacketPool, Vec<PoolPacket>) {
+    let n = doc.len().div_ceil(MSS);
+    let pool = PacketPool::new(n as u32, HDR + MSS);
+    let mut frame = vec![0u8; HDR + MSS];
+    let pkts = doc
+        .chunks(MSS)
+        .map(|c| {
+            frame[HDR..HDR + c.len()].copy_from_slice(c);
+            pool.packet_from(&frame[..HDR + c.len()])
+                .expect("pool sized for the document")
+        })
+        .collect();
+    (pool, pkts)
+}
+
+fn new_stream() -> AaStream<PoolPacket, CsvParser> {
+    AaStream::new(AaConfig::default(), ISN, CsvParser::default())
+}
+
+/// Feeds every packet, reading and freeing records as they come; calls
+/// `on_field(record_index, field)` for every field. Returns the stream (ended).
+fn run_aa(
+    mut aa: AaStream<PoolPacket, CsvParser>,
+    pkts: &[PoolPacket],
+    mut on_field: impl FnMut(u64, &aa_runtime::Field<'_, PoolPacket>),
+) -> AaStream<PoolPacket, CsvParser> {
+    let mut seq = ISN;
+    let mut rec = 0u64;
+    let mut drain = |aa: &mut AaStream<PoolPacket, CsvParser>| {
+        let recs = aa.read_aa_records(usize::MAX);
+        let n = recs.len();
+        for r in recs {
+            for f in r.fields() {
+                on_field(rec, &f);
+            }
+            rec += 1;
+        }
+        aa.free_aa_records(n);
+    };
+    for p in pkts {
+        let len = p.data().len();
+        let r = aa.insert(seq, p.clone(), HDR..len);
+        debug_assert!(matches!(r, Insert::InOrder { .. }));
+        seq = seq.wrapping_add((len - HDR) as u32);
+        drain(&mut aa);
+    }
+    aa.finish();
+    drain(&mut aa);
+    aa
+}
+
+/// Records of `doc` as csv-core reads them.
+fn csv_core_records(doc: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    let mut rdr = Reader::new();
+    let (mut out, mut ends) = (vec![0u8; 64 * 1024], [0usize; 64]);
+    let mut input = doc;
+    let mut recs = Vec::new();
+    loop {
+        let (res, nin, _, nend) = rdr.read_record(input, &mut out, &mut ends);
+        input = &input[nin..];
+        match res {
+            ReadRecordResult::Record => {
+                let mut prev = 0;
+                recs.push(
+                    ends[..nend]
+                        .iter()
+                        .map(|&e| {
+                            let f = out[prev..e].to_vec();
+                            prev = e;
+                            f
+                        })
+                        .collect(),
+                );
+            }
+            ReadRecordResult::InputEmpty => {}
+            ReadRecordResult::End => return recs,
+            other => panic!("csv-core: {other:?}"),
+        }
+    }
+}
+
+/// Checks that both parsers see the same records, and that the stream gives
+/// every packet back.
+fn check(doc: &[u8], pool: &PacketPool, pkts: &[PoolPacket]) {
+    let want = csv_core_records(doc);
+    assert!(want.iter().all(|r| r.len() == FIELDS_PER_ROW));
+    let mut got: Vec<Vec<Vec<u8>>> = Vec::new();
+    let aa = run_aa(new_stream(), pkts, |rec, f| {
+        if got.len() as u64 == rec {
+            got.push(Vec::new());
+        }
+        let mut v = Vec::new();
+        unquote(f, b'"', &mut v);
+        got.last_mut().expect("record").push(v);
+    });
+    assert_eq!(aa.state(), AaState::Ended);
+    assert_eq!(aa.stats().records, want.len() as u64);
+    assert_eq!(aa.stream().held_bytes(), 0, "every fragment released");
+    assert_eq!(
+        pool.available() as usize + pkts.len(),
+        pool.capacity() as usize,
+        "the stream holds no packet after the end"
+    );
+    drop(aa);
+    assert!(got == want, "aa and csv-core disagree");
+}
+
+fn bench_group(c: &mut Criterion, group: &str, field_len: usize) {
+    let doc = document(field_len);
+    let (pool, pkts) = packets(&doc);
+    check(&doc, &pool, &pkts);
+
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Bytes(doc.len() as u64));
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(4));
+    g.sample_size(50);
+
+    g.bench_function("aa_handwritten", |b| {
+        b.iter_batched(
+            new_stream,
+            |aa| {
+                let mut sum = 0u64;
+                let aa = run_aa(aa, &pkts, |_, f| sum += f.len());
+                black_box(sum);
+                aa
+            },
+            BatchSize::PerIteration,
+        )
+    });
+
+    g.bench_function("csv_core", |b| {
+        let (mut out, mut ends) = (vec![0u8; 64 * 1024], [0usize; 64]);
+        b.iter(|| {
+            let mut rdr = Reader::new();
+            let mut input = &doc[..];
+            let mut sum = 0usize;
+            loop {
+                let (res, nin, _, nend) = rdr.read_record(input, &mut out, &mut ends);
+                input = &input[nin..];
+                match res {
+                    ReadRecordResult::Record => {
+                        let mut prev = 0;
+                        for &e in &ends[..nend] {
+                            sum += e - prev;
+                            prev = e;
+                        }
+                    }
+                    ReadRecordResult::InputEmpty => {}
+                    ReadRecordResult::End => break,
+                    other => panic!("csv-core: {other:?}"),
+                }
+            }
+            black_box(sum)
+        })
+    });
+    g.finish();
+
+    drop(pkts);
+    assert!(pool.is_full(), "every packet is back in the pool");
+}
+
+fn csv(c: &mut Criterion) {
+    bench_group(c, "csv_short", 4);
+    bench_group(c, "csv_long", 64);
+}
+
+criterion_group!(benches, csv);
+criterion_main!(benches);
