@@ -3,8 +3,11 @@
 //!
 //! How it works. Each in-order fragment goes through the [`Parser`] as soon as it
 //! joins the stream. The parser reports fields as stream offsets; the [`Emitter`]
-//! turns each into a [`FieldSlot`] (first fragment id, start, end) and *pins* every
-//! fragment the field spans (`Frag::refs += 1`). A fragment is released — its
+//! turns each into a [`FieldSlot`] (first fragment id, start, end) and, when the
+//! record is committed, *pins* every fragment each field spans (`Frag::refs += 1`;
+//! fields of one fragment add their pins at once). Until then the record in
+//! progress is protected by the parser's horizon, so dropping it (gap, error)
+//! needs no unpinning. A fragment is released — its
 //! packet dropped, the window grown — exactly when
 //! 1. the parser has moved past it: it ends at or before the *horizon*, the lowest
 //!    offset the parser may still use ([`Parser::retain_from`]), and
@@ -12,7 +15,7 @@
 //!
 //! `release_scan` walks fragments once as the horizon moves (amortised O(1) per
 //! fragment) and releases those no field pins; a fragment it passes while pinned
-//! is released later, by the free (or abort) that drops its last pin. Records
+//! is released later, by the free that drops its last pin. Records
 //! may therefore be freed in any order.
 //!
 //! Records, fields and variables live in three bounded rings, in commit order,
@@ -94,14 +97,6 @@ impl<T: Copy + Default> Ring<T> {
     }
 
     #[inline]
-    fn pop_back(&mut self) -> Option<T> {
-        (self.tail > self.head).then(|| {
-            self.tail -= 1;
-            self.buf[(self.tail & self.mask) as usize]
-        })
-    }
-
-    #[inline]
     fn get(&self, id: u64) -> &T {
         debug_assert!(id >= self.head && id < self.tail);
         &self.buf[(id & self.mask) as usize]
@@ -151,8 +146,6 @@ struct RecordQueue {
     max_records: usize,
     max_fields: usize,
     max_values: usize,
-    /// Lowest fragment id whose last pin an abort dropped, to re-examine.
-    rescan_from: Option<u64>,
 }
 
 impl RecordQueue {
@@ -167,40 +160,14 @@ impl RecordQueue {
             || values + self.limits.values_per_record as usize > self.max_values
     }
 
-    /// Drops the fields and variables of the record in progress.
-    fn abort<P: Packet>(&mut self, frags: &mut VecDeque<Frag<P>>, head_id: u64) {
-        for _ in 0..self.pending_fields {
-            let f = self.fields.pop_back().expect("pending field");
-            if let Some(id) = unpin(frags, head_id, &f) {
-                self.rescan_from = Some(self.rescan_from.map_or(id, |r| r.min(id)));
-            }
-        }
-        for _ in 0..self.pending_values {
-            self.values.pop_back();
-        }
+    /// Drops the fields and variables of the record in progress (they pin
+    /// nothing yet: fields pin at commit).
+    fn abort(&mut self) {
+        self.fields.tail -= self.pending_fields as u64;
+        self.values.tail -= self.pending_values as u64;
         self.pending_fields = 0;
         self.pending_values = 0;
     }
-}
-
-/// Removes a field's pins; returns the lowest fragment id left unpinned, if any.
-fn unpin<P: Packet>(frags: &mut VecDeque<Frag<P>>, head_id: u64, f: &FieldSlot) -> Option<u64> {
-    if f.start >= f.end {
-        return None;
-    }
-    let mut low = None;
-    let mut id = f.frag;
-    while let Some(m) = frags.get_mut((id - head_id) as usize) {
-        m.refs -= 1;
-        if m.refs == 0 && low.is_none() {
-            low = Some(id);
-        }
-        if m.end() >= f.end {
-            break;
-        }
-        id += 1;
-    }
-    low
 }
 
 /// Where a parser puts what it finds. Given to [`Parser::parse`] and
@@ -228,17 +195,11 @@ impl<P: Packet> Emitter<'_, P> {
         }
         let end = end.min(self.limit);
         let start = start.min(end);
-        let frag = if start == end {
-            // Empty: no bytes, no pins.
-            self.hint
-        } else if start >= self.hint_off && self.hint >= self.head_id {
+        let frag = if start >= self.hint_off || start == end {
             // Within the fragment being parsed: the usual case.
-            if let Some(f) = self.frags.get_mut((self.hint - self.head_id) as usize) {
-                f.refs += 1;
-            }
             self.hint
         } else {
-            self.pin(start, end)
+            self.first_frag(start)
         };
         self.q.fields.push(FieldSlot {
             tag,
@@ -251,24 +212,52 @@ impl<P: Packet> Emitter<'_, P> {
         true
     }
 
-    /// Pins the fragments of a field that starts before the current fragment.
-    fn pin(&mut self, start: u64, end: u64) -> u64 {
+    /// Id of the fragment holding offset `start`, before the current one.
+    fn first_frag(&self, start: u64) -> u64 {
         let head = self.head_id;
         let last = head + self.frags.len() as u64;
         let mut id = self.hint.min(last.saturating_sub(1)).max(head);
         while id > head && self.frags[(id - head) as usize].off > start {
             id -= 1;
         }
-        let first = id;
-        while id < last {
-            let m = &mut self.frags[(id - head) as usize];
-            m.refs += 1;
-            if m.end() >= end {
-                break;
+        id
+    }
+
+    /// Pins every fragment the record's fields span. Consecutive fields inside
+    /// one fragment (the usual case) add their pins in one go.
+    #[inline]
+    fn pin_pending(&mut self) {
+        let (head, q) = (self.head_id, &mut *self.q);
+        let (mut cur, mut n) = (u64::MAX, 0u32);
+        for fi in q.fields.tail - q.pending_fields as u64..q.fields.tail {
+            let f = *q.fields.get(fi);
+            if f.start == f.end {
+                continue;
             }
-            id += 1;
+            if f.frag != cur {
+                if let Some(m) = self.frags.get_mut(cur.wrapping_sub(head) as usize) {
+                    m.refs += n;
+                }
+                (cur, n) = (f.frag, 0);
+            }
+            n += 1;
+            if f.end > f.start && f.frag != self.hint {
+                // May span later fragments too.
+                let mut id = f.frag;
+                while let Some(m) = self.frags.get_mut((id - head) as usize) {
+                    if m.end() >= f.end {
+                        break;
+                    }
+                    id += 1;
+                    if let Some(next) = self.frags.get_mut((id - head) as usize) {
+                        next.refs += 1;
+                    }
+                }
+            }
         }
-        first
+        if let Some(m) = self.frags.get_mut(cur.wrapping_sub(head) as usize) {
+            m.refs += n;
+        }
     }
 
     /// Stores variable `tag` = `value` in the record in progress. Returns `false`
@@ -288,6 +277,7 @@ impl<P: Packet> Emitter<'_, P> {
     /// offsets `[start, end)`.
     #[inline]
     pub fn commit(&mut self, kind: u16, start: u64, end: u64) {
+        self.pin_pending();
         let q = &mut *self.q;
         q.records.push(RecordSlot {
             kind,
@@ -305,7 +295,7 @@ impl<P: Packet> Emitter<'_, P> {
 
     /// Drops the fields and variables added since the last commit.
     pub fn abort(&mut self) {
-        self.q.abort(self.frags, self.head_id);
+        self.q.abort();
     }
 
     /// Whether the record queue is full: pause with [`Step::Full`] at the next
@@ -394,7 +384,6 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                 max_records,
                 max_fields,
                 max_values,
-                rescan_from: None,
             },
             parse_id: 0,
             parse_off: 0,
@@ -553,8 +542,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     fn gap(&mut self, off: u64, len: u64) -> bool {
         self.stats.gaps += 1;
         self.stats.gap_bytes += len;
-        self.q
-            .abort(&mut self.zc.store.frags, self.zc.store.head_id);
+        self.q.abort();
         self.parse_off = off + len;
         match self.parser.gap(off, len) {
             Ok(()) => true,
@@ -587,7 +575,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         };
         match self.parser.finish(end, &mut em) {
             Ok(()) => {
-                self.q.abort(&mut store.frags, store.head_id);
+                self.q.abort();
                 self.state = AaState::Ended;
             }
             Err(e) => self.fail(e),
@@ -595,8 +583,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     }
 
     fn fail(&mut self, e: ParseError) {
-        self.q
-            .abort(&mut self.zc.store.frags, self.zc.store.head_id);
+        self.q.abort();
         self.error = Some(e);
         self.state = AaState::Failed;
     }
@@ -625,9 +612,6 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// Releases unpinned fragments that the horizon has passed.
     #[inline]
     fn release_passed(&mut self) {
-        if let Some(from) = self.q.rescan_from.take() {
-            self.rescan(from);
-        }
         self.release_scan = self.release_scan.max(self.zc.store.head_id);
         while self.release_scan < self.parse_id {
             let f = self.zc.store.get(self.release_scan);
@@ -638,16 +622,6 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                 self.zc.release(self.release_scan);
             }
             self.release_scan += 1;
-        }
-    }
-
-    #[cold]
-    fn rescan(&mut self, from: u64) {
-        for id in from.max(self.zc.store.head_id)..self.release_scan.min(self.zc.store.end_id()) {
-            // Releasing pops released fragments off the head, so `id` may be gone.
-            if id >= self.zc.store.head_id && self.zc.store.get(id).refs == 0 {
-                self.zc.release(id);
-            }
         }
     }
 
@@ -713,26 +687,43 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         let r = self.q.records.get_mut(id);
         r.state = RecState::Freed;
         let (f0, nf) = (r.field0, r.nfields as u64);
+        // Consecutive fields in one fragment drop their pins in one go.
+        let (mut cur, mut cur_end, mut n) = (u64::MAX, 0u64, 0u32);
         for fi in f0..f0 + nf {
             let f = *self.q.fields.get(fi);
-            if f.start >= f.end {
+            if f.start == f.end {
                 continue;
             }
-            let mut fid = f.frag;
-            loop {
-                let m = self.zc.store.get_mut(fid);
-                m.refs -= 1;
-                let (refs, end) = (m.refs, m.end());
-                if refs == 0 && fid < self.release_scan {
-                    self.zc.release(fid);
+            if f.frag != cur {
+                self.unpin(cur, n);
+                (cur, cur_end, n) = (f.frag, self.zc.store.get(f.frag).end(), 0);
+            }
+            n += 1;
+            if f.end > cur_end {
+                // Spans later fragments.
+                let mut id = f.frag;
+                while self.zc.store.get(id).end() < f.end {
+                    id += 1;
+                    self.unpin(id, 1);
                 }
-                if end >= f.end {
-                    break;
-                }
-                fid += 1;
             }
         }
+        self.unpin(cur, n);
         self.stats.freed += 1;
+    }
+
+    /// Drops `n` pins of fragment `id`, releasing it if that was the last pin and
+    /// the parser is past it.
+    #[inline]
+    fn unpin(&mut self, id: u64, n: u32) {
+        if n == 0 {
+            return;
+        }
+        let m = self.zc.store.get_mut(id);
+        m.refs -= n;
+        if m.refs == 0 && id < self.release_scan {
+            self.zc.release(id);
+        }
     }
 
     fn after_free(&mut self) {

@@ -7,7 +7,8 @@
 //! `\n`, `\r` and `\r\n` end a record, empty lines are skipped, a field starting
 //! with the quote character is quoted (delimiters and line ends inside it are
 //! data, a doubled quote is one quote), quotes inside an unquoted field are data,
-//! and text after a closing quote is appended to the field.
+//! text after a closing quote is appended to the field, and a UTF-8 byte-order
+//! mark at the start of the stream is skipped.
 //!
 //! Zero copy: a field is the span of its raw bytes, without the surrounding
 //! quotes. A quoted field holding a doubled quote or text after its closing quote
@@ -63,6 +64,8 @@ impl Default for CsvConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum St {
+    /// At the stream's start, `n` bytes of a UTF-8 byte-order mark matched.
+    Bom(u8),
     /// Between records: line ends are skipped.
     RecordStart,
     /// After a delimiter, or at a record's first byte.
@@ -75,10 +78,18 @@ enum St {
     Resync,
 }
 
+/// A UTF-8 byte-order mark, skipped at the start of the stream (as csv-core does).
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+/// Bytes scanned one at a time before handing over to `memchr3`.
+const SHORT: usize = 16;
+
 /// The hand-written CSV parser.
 #[derive(Debug, Clone)]
 pub struct CsvParser {
     cfg: CsvConfig,
+    /// `ends[b]`: `b` ends an unquoted field (delimiter, `\n`, `\r`).
+    ends: [bool; 256],
     st: St,
     rec_start: u64,
     field_start: u64,
@@ -89,9 +100,14 @@ pub struct CsvParser {
 impl CsvParser {
     /// A parser for `cfg`'s dialect.
     pub fn new(cfg: CsvConfig) -> Self {
+        let mut ends = [false; 256];
+        for b in [cfg.delimiter, b'\n', b'\r'] {
+            ends[b as usize] = true;
+        }
         CsvParser {
             cfg,
-            st: St::RecordStart,
+            ends,
+            st: St::Bom(0),
             rec_start: 0,
             field_start: 0,
             flags: 0,
@@ -113,6 +129,21 @@ impl CsvParser {
         }
     }
 
+    /// Index of the first delimiter or line end in `d`. Short fields are common
+    /// and memchr3's set-up costs more than a few table lookups, so the first
+    /// [`SHORT`] bytes are scanned one by one.
+    #[inline]
+    fn find_end(&self, d: &[u8]) -> Option<usize> {
+        let head = &d[..d.len().min(SHORT)];
+        match head.iter().position(|&b| self.ends[b as usize]) {
+            Some(j) => Some(j),
+            None if d.len() > SHORT => {
+                memchr::memchr3(self.cfg.delimiter, b'\n', b'\r', &d[SHORT..]).map(|j| j + SHORT)
+            }
+            None => None,
+        }
+    }
+
     #[inline]
     fn end_field<P: Packet>(
         &mut self,
@@ -120,22 +151,32 @@ impl CsvParser {
         out: &mut Emitter<'_, P>,
     ) -> Result<(), ParseError> {
         if end - self.field_start > self.cfg.max_field_len {
-            return Err(self.error(
-                self.field_start,
-                ErrorKind::FieldTooLong {
-                    max: self.cfg.max_field_len,
-                },
-            ));
+            return Err(self.too_long());
         }
         if !out.field(FIELD, self.field_start, end, self.flags) {
-            return Err(self.error(
-                self.field_start,
-                ErrorKind::TooManyFields {
-                    max: self.cfg.max_fields,
-                },
-            ));
+            return Err(self.too_many());
         }
         Ok(())
+    }
+
+    #[cold]
+    fn too_long(&self) -> ParseError {
+        self.error(
+            self.field_start,
+            ErrorKind::FieldTooLong {
+                max: self.cfg.max_field_len,
+            },
+        )
+    }
+
+    #[cold]
+    fn too_many(&self) -> ParseError {
+        self.error(
+            self.field_start,
+            ErrorKind::TooManyFields {
+                max: self.cfg.max_fields,
+            },
+        )
     }
 
     /// Ends the field at `at` (the delimiter or line end `b`); ends the record too
@@ -187,6 +228,24 @@ impl Parser for CsvParser {
         let mut i = 0;
         while i < d.len() {
             match self.st {
+                St::Bom(n) => {
+                    if d[i] == BOM[n as usize] {
+                        i += 1;
+                        self.st = if n == 2 {
+                            St::RecordStart
+                        } else {
+                            St::Bom(n + 1)
+                        };
+                    } else if n == 0 {
+                        self.st = St::RecordStart;
+                    } else {
+                        // Not a BOM after all: its bytes open the first field.
+                        self.rec_start = 0;
+                        self.field_start = 0;
+                        self.flags = 0;
+                        self.st = St::Unquoted;
+                    }
+                }
                 St::RecordStart => {
                     if d[i] == b'\n' || d[i] == b'\r' {
                         i += 1;
@@ -200,16 +259,28 @@ impl Parser for CsvParser {
                 }
                 St::FieldStart => {
                     self.flags = 0;
+                    self.field_start = base + i as u64;
                     if d[i] == quote {
                         self.st = St::Quoted;
+                        self.field_start += 1;
                         i += 1;
-                        self.field_start = base + i as u64;
-                    } else {
-                        self.st = St::Unquoted;
-                        self.field_start = base + i as u64;
+                        continue;
+                    }
+                    // Unquoted, the usual case: find its end now rather than
+                    // going round the state loop once more.
+                    match self.find_end(&d[i..]) {
+                        Some(j) => {
+                            let at = base + (i + j) as u64;
+                            self.terminate(d[i + j], at, at, out)?;
+                            i += j + 1;
+                        }
+                        None => {
+                            self.st = St::Unquoted;
+                            i = d.len();
+                        }
                     }
                 }
-                St::Unquoted => match memchr::memchr3(delim, b'\n', b'\r', &d[i..]) {
+                St::Unquoted => match self.find_end(&d[i..]) {
                     Some(j) => {
                         let at = base + (i + j) as u64;
                         self.terminate(d[i + j], at, at, out)?;
@@ -253,12 +324,7 @@ impl Parser for CsvParser {
         if matches!(self.st, St::Unquoted | St::Quoted | St::QuoteInQuoted)
             && end - self.field_start > self.cfg.max_field_len
         {
-            return Err(self.error(
-                self.field_start,
-                ErrorKind::FieldTooLong {
-                    max: self.cfg.max_field_len,
-                },
-            ));
+            return Err(self.too_long());
         }
         Ok(Step::Done)
     }
@@ -275,7 +341,13 @@ impl Parser for CsvParser {
         out: &mut Emitter<'_, P>,
     ) -> Result<(), ParseError> {
         let field_end = match self.st {
-            St::RecordStart | St::Resync => return Ok(()),
+            St::RecordStart | St::Resync | St::Bom(0) | St::Bom(3..) => return Ok(()),
+            St::Bom(n) => {
+                // The stream is a partial byte-order mark: one field of those bytes.
+                self.rec_start = 0;
+                self.field_start = 0;
+                n as u64
+            }
             St::FieldStart => {
                 self.field_start = offset;
                 offset
@@ -291,8 +363,9 @@ impl Parser for CsvParser {
 
     fn retain_from(&self) -> u64 {
         match self.st {
-            St::Unquoted | St::Quoted | St::QuoteInQuoted => self.field_start,
-            St::RecordStart | St::FieldStart | St::Resync => u64::MAX,
+            St::FieldStart | St::Unquoted | St::Quoted | St::QuoteInQuoted => self.rec_start,
+            St::Bom(_) => 0,
+            St::RecordStart | St::Resync => u64::MAX,
         }
     }
 }

@@ -172,8 +172,9 @@ pub trait Parser {
         out: &mut Emitter<'_, P>,
     ) -> Result<(), ParseError>;
 
-    /// Lowest stream offset the parser may still put in a field (the start of the
-    /// field in progress, else where it stopped). Packets wholly before it that no
-    /// record needs are released.
+    /// Lowest stream offset the record in progress may still refer to (the start
+    /// of its first field), or `u64::MAX` between records. Fields pin their
+    /// packets only when their record is committed, so packets wholly before this
+    /// offset that no committed record needs are released.
     fn retain_from(&self) -> u64;
 }

@@ -35,7 +35,10 @@ pub struct StreamConfig {
     /// Receive buffer in bytes: the largest window advertised, and the most
     /// in-order bytes held for the application.
     pub recv_buffer: u32,
-    /// Most in-order fragments held (read or not, released or not yet popped).
+    /// Most in-order fragments held (read or not, released or not yet popped)
+    /// when a segment arrives. A segment that closes a hole brings the queued
+    /// pieces after it along, so the count can reach
+    /// `max_fragments + max_ooo_fragments + 1`, never more.
     pub max_fragments: u32,
     /// Most bytes held in the out-of-order queue.
     pub max_ooo_bytes: u32,
