@@ -24,7 +24,10 @@ const BATCH: usize = 32;
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "aa".into());
-    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let pool = PacketPool::new(BATCH as u32, 2048);
     let pkts: Vec<PoolPacket> = (0..BATCH)
         .map(|i| pool.packet_from(&vec![i as u8; HDR + MSS]).expect("pool"))

@@ -32,8 +32,7 @@ use crate::field::{Field, FieldSlot};
 use crate::packet::Packet;
 use crate::parser::{Chunk, Limits, ParseError, Parser, Schema, Step};
 use crate::seq::SeqNum;
-use crate::stream::{Frag, FragStore, Insert, StreamConfig, ZcStream};
-use std::collections::VecDeque;
+use crate::stream::{FragStore, Insert, StreamConfig, ZcStream};
 use std::ops::Range;
 
 /// Limits of an application-aware stream.
@@ -173,8 +172,7 @@ impl RecordQueue {
 /// Where a parser puts what it finds. Given to [`Parser::parse`] and
 /// [`Parser::finish`].
 pub struct Emitter<'a, P: Packet> {
-    frags: &'a mut VecDeque<Frag<P>>,
-    head_id: u64,
+    store: &'a mut FragStore<P>,
     /// Fragment being parsed, and its first offset.
     hint: u64,
     hint_off: u64,
@@ -214,10 +212,10 @@ impl<P: Packet> Emitter<'_, P> {
 
     /// Id of the fragment holding offset `start`, before the current one.
     fn first_frag(&self, start: u64) -> u64 {
-        let head = self.head_id;
-        let last = head + self.frags.len() as u64;
+        let head = self.store.head_id;
+        let last = self.store.end_id();
         let mut id = self.hint.min(last.saturating_sub(1)).max(head);
-        while id > head && self.frags[(id - head) as usize].off > start {
+        while id > head && self.store.get(id).off > start {
             id -= 1;
         }
         id
@@ -227,7 +225,8 @@ impl<P: Packet> Emitter<'_, P> {
     /// one fragment (the usual case) add their pins in one go.
     #[inline]
     fn pin_pending(&mut self) {
-        let (head, q) = (self.head_id, &mut *self.q);
+        let (head, q) = (self.store.head_id, &mut *self.q);
+        let frags = &mut self.store.frags;
         let (mut cur, mut n) = (u64::MAX, 0u32);
         for fi in q.fields.tail - q.pending_fields as u64..q.fields.tail {
             let f = *q.fields.get(fi);
@@ -235,7 +234,7 @@ impl<P: Packet> Emitter<'_, P> {
                 continue;
             }
             if f.frag != cur {
-                if let Some(m) = self.frags.get_mut(cur.wrapping_sub(head) as usize) {
+                if let Some(m) = frags.get_mut(cur.wrapping_sub(head) as usize) {
                     m.refs += n;
                 }
                 (cur, n) = (f.frag, 0);
@@ -244,19 +243,45 @@ impl<P: Packet> Emitter<'_, P> {
             if f.end > f.start && f.frag != self.hint {
                 // May span later fragments too.
                 let mut id = f.frag;
-                while let Some(m) = self.frags.get_mut((id - head) as usize) {
+                while let Some(m) = frags.get_mut((id - head) as usize) {
                     if m.end() >= f.end {
                         break;
                     }
                     id += 1;
-                    if let Some(next) = self.frags.get_mut((id - head) as usize) {
+                    if let Some(next) = frags.get_mut((id - head) as usize) {
                         next.refs += 1;
                     }
                 }
             }
         }
-        if let Some(m) = self.frags.get_mut(cur.wrapping_sub(head) as usize) {
+        if let Some(m) = frags.get_mut(cur.wrapping_sub(head) as usize) {
             m.refs += n;
+        }
+    }
+
+    /// The bytes `[start, end)` of the record in progress, read in place (for
+    /// actions that test or parse a field before the record is committed).
+    /// Offsets are clamped to what the parser has been given and still holds.
+    pub fn view(&self, start: u64, end: u64) -> Field<'_, P> {
+        let end = end.min(self.limit);
+        let lowest = self.store.frags.front().map_or(end, |f| f.off);
+        let start = start.clamp(lowest, end);
+        let frag = if start == end {
+            self.hint
+        } else if start >= self.hint_off {
+            self.hint
+        } else {
+            self.first_frag(start)
+        };
+        Field {
+            store: self.store,
+            slot: FieldSlot {
+                tag: 0,
+                flags: 0,
+                frag,
+                start,
+                end,
+            },
         }
     }
 
@@ -504,8 +529,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                 offset: self.parse_off,
             };
             let mut em = Emitter {
-                frags: &mut store.frags,
-                head_id: store.head_id,
+                store,
                 hint: self.parse_id,
                 hint_off: off,
                 limit: end,
@@ -566,8 +590,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             end
         };
         let mut em = Emitter {
-            frags: &mut store.frags,
-            head_id: store.head_id,
+            store,
             hint,
             hint_off,
             limit: end,

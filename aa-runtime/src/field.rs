@@ -284,6 +284,47 @@ impl<'a, P: Packet> Field<'a, P> {
         sub.starts_with(needle)
     }
 
+    /// The bytes `[from, to)` of this field as a field (indices clamped to it).
+    pub fn slice(&self, from: u64, to: u64) -> Field<'a, P> {
+        let len = self.len();
+        let (from, to) = (from.min(len), to.min(len).max(from.min(len)));
+        let start = self.slot.start + from;
+        let mut frag = self.slot.frag;
+        if from < to {
+            while self.store.get(frag).end() <= start {
+                frag += 1;
+            }
+        }
+        Field {
+            store: self.store,
+            slot: FieldSlot {
+                frag,
+                start,
+                end: self.slot.start + to,
+                ..self.slot
+            },
+        }
+    }
+
+    /// The field without leading and trailing spaces, tabs, CRs and LFs.
+    pub fn trim_ascii(&self) -> Field<'a, P> {
+        let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+        let (mut first, mut last, mut at) = (None, 0u64, 0u64);
+        for c in self.chunks() {
+            for &b in c {
+                if !ws(b) {
+                    first.get_or_insert(at);
+                    last = at + 1;
+                }
+                at += 1;
+            }
+        }
+        match first {
+            Some(f) => self.slice(f, last),
+            None => self.slice(0, 0),
+        }
+    }
+
     /// Parses the bytes as an unsigned decimal integer (digits only).
     pub fn parse_dec(&self) -> Result<u64, IntError> {
         self.parse_radix(10)
