@@ -266,9 +266,7 @@ impl<P: Packet> Emitter<'_, P> {
         let end = end.min(self.limit);
         let lowest = self.store.frags.front().map_or(end, |f| f.off);
         let start = start.clamp(lowest, end);
-        let frag = if start == end {
-            self.hint
-        } else if start >= self.hint_off {
+        let frag = if start == end || start >= self.hint_off {
             self.hint
         } else {
             self.first_frag(start)
