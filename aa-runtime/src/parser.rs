@@ -107,6 +107,11 @@ pub enum ErrorKind {
     },
     /// The stream ended inside a record.
     Truncated,
+    /// The grammar rejected the input (an `.aag` `fail` statement).
+    Rejected {
+        /// The grammar's message.
+        message: &'static str,
+    },
     /// Bytes were lost and the grammar cannot resynchronise.
     Gap {
         /// Bytes lost.
@@ -138,6 +143,7 @@ impl fmt::Display for ParseError {
             ErrorKind::TooManyFields { max } => write!(f, ": more than {max} fields"),
             ErrorKind::Invalid { expected } => write!(f, ": expected {expected}"),
             ErrorKind::Truncated => f.write_str(": stream ended inside the record"),
+            ErrorKind::Rejected { message } => write!(f, ": {message}"),
             ErrorKind::Gap { len } => write!(f, ": {len} bytes lost, cannot resynchronise"),
         }
     }

@@ -1,0 +1,894 @@
+//! Checks a syntax tree and lowers it to the IR, collecting every error.
+//!
+//! Names are looked up innermost first: record variables, then fields of the
+//! record (only those before the item being checked, or the item itself), then
+//! globals. The checks: unknown or duplicate names, a missing or second `start`,
+//! missing maximum lengths and counts, an item after an unbounded field, type
+//! errors, records no `next` reaches, and records that can loop without
+//! consuming input.
+
+use crate::ast::{self, Span};
+use crate::diag::Diagnostic;
+use crate::ir;
+use std::collections::HashMap;
+
+/// Checks `file`; returns the IR or every error found.
+pub fn check(file: &ast::File) -> Result<ir::Protocol, Vec<Diagnostic>> {
+    let mut cx = Checker {
+        errors: Vec::new(),
+        record_ix: HashMap::new(),
+        globals: Vec::new(),
+    };
+    let p = cx.protocol(file);
+    if cx.errors.is_empty() {
+        Ok(p)
+    } else {
+        cx.errors.sort_by_key(|d| d.span.start);
+        Err(cx.errors)
+    }
+}
+
+struct Checker {
+    errors: Vec<Diagnostic>,
+    record_ix: HashMap<String, usize>,
+    globals: Vec<(ir::VarDef, Span)>,
+}
+
+/// What an expression evaluates to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Int,
+    Bool,
+    Bytes,
+    Str,
+    Error,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Int => "an integer",
+            Kind::Bool => "a boolean",
+            Kind::Bytes => "bytes",
+            Kind::Str => "a string",
+            Kind::Error => "an error",
+        }
+    }
+}
+
+/// Names visible inside one record while checking item `upto`.
+struct Scope<'a> {
+    vars: &'a [(ir::VarDef, Span)],
+    fields: &'a [(ir::FieldDef, Span)],
+    /// Fields `0..visible` may be referred to.
+    visible: usize,
+}
+
+enum Value {
+    Expr(ir::Expr),
+    Bytes(ir::Bytes),
+    Str,
+}
+
+impl Checker {
+    fn err(&mut self, d: Diagnostic) {
+        self.errors.push(d);
+    }
+
+    fn protocol(&mut self, file: &ast::File) -> ir::Protocol {
+        for v in &file.vars {
+            if self.globals.iter().any(|(g, _)| g.name == v.name.name) {
+                self.err(Diagnostic::new(
+                    format!("variable `{}` is declared twice", v.name.name),
+                    v.name.span,
+                    "second declaration",
+                ));
+                continue;
+            }
+            let def = self.var_def(v, true);
+            self.globals.push((def, v.name.span));
+        }
+        for (i, r) in file.records.iter().enumerate() {
+            if self.record_ix.insert(r.name.name.clone(), i).is_some() {
+                self.err(Diagnostic::new(
+                    format!("record `{}` is declared twice", r.name.name),
+                    r.name.span,
+                    "second declaration",
+                ));
+            }
+        }
+        let starts: Vec<_> = file.records.iter().filter(|r| r.start).collect();
+        let start = match starts.as_slice() {
+            [] => {
+                if let Some(r) = file.records.first() {
+                    self.err(
+                        Diagnostic::new(
+                            "no start record",
+                            r.name.span,
+                            "mark the record a stream begins with",
+                        )
+                        .help(format!("write `start record {}`", r.name.name)),
+                    );
+                } else {
+                    self.err(Diagnostic::new(
+                        "a protocol needs at least one record",
+                        file.protocol.span,
+                        "this protocol has none",
+                    ));
+                }
+                0
+            }
+            [one] => self.record_ix[&one.name.name],
+            [_, second, ..] => {
+                self.err(Diagnostic::new(
+                    "more than one start record",
+                    second.name.span,
+                    "second `start`",
+                ));
+                self.record_ix[&starts[0].name.name]
+            }
+        };
+        let records: Vec<_> = file.records.iter().map(|r| self.record(r)).collect();
+        let syncs: Vec<_> = file
+            .records
+            .iter()
+            .filter_map(|r| r.sync.as_ref())
+            .collect();
+        if syncs.len() > 1 {
+            self.err(
+                Diagnostic::new(
+                    "more than one `sync` pattern",
+                    syncs[1].0.span,
+                    "second pattern",
+                )
+                .help("after a gap the parser looks for one pattern; keep it on one record"),
+            );
+        }
+        let p = ir::Protocol {
+            name: file.protocol.name.clone(),
+            globals: self.globals.iter().map(|(g, _)| g.clone()).collect(),
+            records,
+            start,
+        };
+        if self.errors.is_empty() {
+            self.flow_checks(file, &p);
+        }
+        p
+    }
+
+    fn var_def(&mut self, v: &ast::VarDecl, global: bool) -> ir::VarDef {
+        let ty = match v.ty {
+            ast::Ty::U64 => ir::Ty::U64,
+            ast::Ty::Bool => ir::Ty::Bool,
+        };
+        let init = match &v.init {
+            None => 0,
+            Some(e) if !global => {
+                self.err(Diagnostic::new(
+                    "record variables start at 0 or false",
+                    e.span,
+                    "no initial value here",
+                ));
+                0
+            }
+            Some(e) => match (&e.kind, ty) {
+                (ast::ExprKind::Int(n), ir::Ty::U64) => *n,
+                (ast::ExprKind::Bool(b), ir::Ty::Bool) => *b as u64,
+                _ => {
+                    self.err(Diagnostic::new(
+                        "initial value must be a constant of the variable's type",
+                        e.span,
+                        match ty {
+                            ir::Ty::U64 => "expected an integer literal",
+                            ir::Ty::Bool => "expected `true` or `false`",
+                        },
+                    ));
+                    0
+                }
+            },
+        };
+        ir::VarDef {
+            name: v.name.name.clone(),
+            ty,
+            init,
+        }
+    }
+
+    fn record(&mut self, r: &ast::RecordDecl) -> ir::RecordDef {
+        let mut vars: Vec<(ir::VarDef, Span)> = Vec::new();
+        let mut fields: Vec<(ir::FieldDef, Span)> = Vec::new();
+        let mut items = Vec::new();
+        let mut unbounded = None;
+        // Declare names first so a later item's actions can assign record vars.
+        for it in &r.items {
+            if let ast::Item::Var(v) = it {
+                if vars.iter().any(|(x, _)| x.name == v.name.name) {
+                    self.err(Diagnostic::new(
+                        format!(
+                            "variable `{}` is declared twice in record `{}`",
+                            v.name.name, r.name.name
+                        ),
+                        v.name.span,
+                        "second declaration",
+                    ));
+                    continue;
+                }
+                let def = self.var_def(v, false);
+                vars.push((def, v.name.span));
+            }
+        }
+        for it in &r.items {
+            let span = match it {
+                ast::Item::Var(_) => continue,
+                ast::Item::Expect(l) => l.span,
+                ast::Item::Field(f) => f.name.span,
+            };
+            if unbounded.is_some() {
+                self.err(
+                    Diagnostic::new(
+                        "field after an unbounded field",
+                        span,
+                        "never reached",
+                    )
+                    .help("a `chunk` without a limit lasts until the end of the stream; give it a limit or make it the last item"),
+                );
+            }
+            match it {
+                ast::Item::Var(_) => {}
+                ast::Item::Expect(l) => {
+                    if l.bytes.is_empty() {
+                        self.err(Diagnostic::new("empty `expect`", l.span, "expects nothing"));
+                    }
+                    items.push(ir::ItemDef::Expect(l.bytes.clone()));
+                }
+                ast::Item::Field(f) => {
+                    if fields.iter().any(|(x, _)| x.name == f.name.name)
+                        || vars.iter().any(|(x, _)| x.name == f.name.name)
+                    {
+                        self.err(Diagnostic::new(
+                            format!(
+                                "`{}` is declared twice in record `{}`",
+                                f.name.name, r.name.name
+                            ),
+                            f.name.span,
+                            "second declaration",
+                        ));
+                    }
+                    if matches!(f.ending, ast::Ending::Chunk(None)) {
+                        unbounded = Some(f.name.span);
+                    }
+                    let def = self.field(f, &vars, &fields);
+                    items.push(ir::ItemDef::Field(fields.len()));
+                    fields.push((def, f.name.span));
+                }
+            }
+        }
+        let scope = Scope {
+            vars: &vars,
+            fields: &fields,
+            visible: fields.len(),
+        };
+        let then = self.stmts(&r.then, &scope);
+        let skip = r.skip.as_ref().map_or_else(Vec::new, |l| l.bytes.clone());
+        let sync = r.sync.as_ref().map(|(l, after)| {
+            if l.bytes.is_empty() || l.bytes.len() > 64 {
+                self.err(Diagnostic::new(
+                    "a sync pattern has 1 to 64 bytes",
+                    l.span,
+                    format!("{} bytes", l.bytes.len()),
+                ));
+            }
+            (l.bytes.clone(), *after)
+        });
+        ir::RecordDef {
+            name: r.name.name.clone(),
+            skip,
+            sync,
+            vars: vars.into_iter().map(|(v, _)| v).collect(),
+            fields: fields.into_iter().map(|(f, _)| f).collect(),
+            items,
+            then,
+        }
+    }
+
+    fn field(
+        &mut self,
+        f: &ast::FieldDecl,
+        vars: &[(ir::VarDef, Span)],
+        fields: &[(ir::FieldDef, Span)],
+    ) -> ir::FieldDef {
+        let before = Scope {
+            vars,
+            fields,
+            visible: fields.len(),
+        };
+        let name = &f.name.name;
+        let mut max = f.max.map(|(m, _)| m);
+        let ending = match &f.ending {
+            ast::Ending::Until { delims, eof, quote } => {
+                for d in delims.iter().filter(|d| d.bytes.is_empty()) {
+                    self.err(Diagnostic::new(
+                        "empty delimiter",
+                        d.span,
+                        "matches nothing",
+                    ));
+                }
+                let quote = quote.as_ref().and_then(|q| match q.bytes.as_slice() {
+                    [b] => Some(*b),
+                    _ => {
+                        self.err(Diagnostic::new(
+                            "a quote is one byte",
+                            q.span,
+                            format!("{} bytes", q.bytes.len()),
+                        ));
+                        None
+                    }
+                });
+                if f.max.is_none() {
+                    self.err(
+                        Diagnostic::new(
+                            format!("field `{name}` has no maximum length"),
+                            f.ending_span,
+                            "a delimited field could grow without bound",
+                        )
+                        .help("add `max N` after the ending"),
+                    );
+                }
+                ir::Ending::Until {
+                    delims: delims.iter().map(|d| d.bytes.clone()).collect(),
+                    eof: eof.is_some(),
+                    quote,
+                }
+            }
+            ast::Ending::Bytes(e) => {
+                let x = self.int_expr(e, &before);
+                match (&x, f.max) {
+                    (ir::Expr::Const(n), None) => max = Some(*n),
+                    (_, None) => self.err(
+                        Diagnostic::new(
+                            format!("field `{name}` has no maximum length"),
+                            f.ending_span,
+                            "its length is computed from the input",
+                        )
+                        .help("add `max N` after the ending"),
+                    ),
+                    _ => {}
+                }
+                ir::Ending::Bytes(x)
+            }
+            ast::Ending::Chunk(e) => {
+                max.get_or_insert(u64::MAX);
+                ir::Ending::Chunk(e.as_ref().map(|e| self.int_expr(e, &before)))
+            }
+            ast::Ending::Int { bytes, big } => {
+                if let Some((_, sp)) = f.max {
+                    self.err(Diagnostic::new(
+                        "an integer field has a fixed length",
+                        sp,
+                        "remove `max`",
+                    ));
+                }
+                max = Some(*bytes as u64);
+                ir::Ending::Int {
+                    bytes: *bytes,
+                    big: *big,
+                }
+            }
+        };
+        let repeat = f.repeat.as_ref().map(|stop| {
+            let max_count = match f.count {
+                Some((n, sp)) if n == 0 || n > u32::MAX as u64 => {
+                    self.err(Diagnostic::new("count out of range", sp, "1 to 4294967295"));
+                    1
+                }
+                Some((n, _)) => n as u32,
+                None => {
+                    self.err(
+                        Diagnostic::new(
+                            format!("repeated field `{name}` has no maximum count"),
+                            f.name.span,
+                            "could repeat without bound",
+                        )
+                        .help("add `count N`"),
+                    );
+                    1
+                }
+            };
+            let stop = match stop {
+                ast::Stop::OnEmpty(sp) => {
+                    if !matches!(ending, ir::Ending::Until { .. }) {
+                        self.err(Diagnostic::new(
+                            "`stop on empty` needs a delimited field",
+                            *sp,
+                            "only `until` fields can be empty",
+                        ));
+                    }
+                    ir::Stop::OnEmpty
+                }
+                ast::Stop::After(ds, eof) => {
+                    if let (Some(sp), ir::Ending::Until { eof: false, .. }) = (eof, &ending) {
+                        self.err(Diagnostic::new(
+                            "`stop after eof` on a field that does not end at `eof`",
+                            *sp,
+                            "add `eof` to the field's `until` list",
+                        ));
+                    }
+                    let mut ix = Vec::new();
+                    for d in ds {
+                        match &ending {
+                            ir::Ending::Until { delims, .. } => {
+                                match delims.iter().position(|x| *x == d.bytes) {
+                                    Some(i) => ix.push(i),
+                                    None => self.err(Diagnostic::new(
+                                        "`stop after` names a delimiter the field does not have",
+                                        d.span,
+                                        "not in the field's `until` list",
+                                    )),
+                                }
+                            }
+                            _ => self.err(Diagnostic::new(
+                                "`stop after` needs a delimited field",
+                                d.span,
+                                "only `until` fields end at a delimiter",
+                            )),
+                        }
+                    }
+                    ir::Stop::After {
+                        delims: ix,
+                        eof: eof.is_some(),
+                    }
+                }
+                ast::Stop::Times(e) => ir::Stop::Times(self.int_expr(e, &before)),
+            };
+            ir::Repeat { max_count, stop }
+        });
+        if let (None, Some((_, sp))) = (&f.repeat, f.count) {
+            self.err(Diagnostic::new(
+                "`count` on a field that does not repeat",
+                sp,
+                "only `repeat` fields have a count",
+            ));
+        }
+        // The field itself is visible in its own actions.
+        let mut with_self: Vec<(ir::FieldDef, Span)> = fields.to_vec();
+        let placeholder = ir::FieldDef {
+            name: name.clone(),
+            ending: ending.clone(),
+            max: max.unwrap_or(0),
+            repeat: None,
+            actions: Vec::new(),
+        };
+        with_self.push((placeholder, f.name.span));
+        let scope = Scope {
+            vars,
+            fields: &with_self,
+            visible: with_self.len(),
+        };
+        let actions = self.stmts(&f.actions, &scope);
+        ir::FieldDef {
+            name: name.clone(),
+            ending,
+            max: max.unwrap_or(0),
+            repeat,
+            actions,
+        }
+    }
+
+    fn stmts(&mut self, stmts: &[ast::Stmt], scope: &Scope<'_>) -> Vec<ir::Stmt> {
+        stmts.iter().filter_map(|s| self.stmt(s, scope)).collect()
+    }
+
+    fn stmt(&mut self, s: &ast::Stmt, scope: &Scope<'_>) -> Option<ir::Stmt> {
+        Some(match s {
+            ast::Stmt::Assign(name, e) => {
+                let (var, ty) = match scope.vars.iter().position(|(v, _)| v.name == name.name) {
+                    Some(i) => (ir::Var::Local(i), scope.vars[i].0.ty),
+                    None => match self.globals.iter().position(|(v, _)| v.name == name.name) {
+                        Some(i) => (ir::Var::Global(i), self.globals[i].0.ty),
+                        None => {
+                            let is_field = scope.fields.iter().any(|(f, _)| f.name == name.name);
+                            let d = Diagnostic::new(
+                                format!("unknown variable `{}`", name.name),
+                                name.span,
+                                if is_field {
+                                    "a field, not a variable"
+                                } else {
+                                    "not declared"
+                                },
+                            );
+                            self.err(d.help(
+                                "declare it with `var NAME: u64;` in the record or at the top",
+                            ));
+                            self.expr(e, scope);
+                            return None;
+                        }
+                    },
+                };
+                let (v, k) = self.expr(e, scope);
+                let want = match ty {
+                    ir::Ty::U64 => Kind::Int,
+                    ir::Ty::Bool => Kind::Bool,
+                };
+                if k != want && k != Kind::Error {
+                    self.err(Diagnostic::new(
+                        "type mismatch",
+                        e.span,
+                        format!("`{}` is {}, this is {}", name.name, want.name(), k.name()),
+                    ));
+                }
+                ir::Stmt::Set(var, as_expr(v))
+            }
+            ast::Stmt::If(c, t, e) => {
+                let cond = self.bool_expr(c, scope);
+                ir::Stmt::If(cond, self.stmts(t, scope), self.stmts(e, scope))
+            }
+            ast::Stmt::Next(r) => match self.record_ix.get(&r.name) {
+                Some(&i) => ir::Stmt::Next(i),
+                None => {
+                    let mut names: Vec<_> = self.record_ix.keys().cloned().collect();
+                    names.sort();
+                    self.err(
+                        Diagnostic::new(
+                            format!("unknown record `{}`", r.name),
+                            r.span,
+                            "no record of this name",
+                        )
+                        .help(format!("records are: {}", names.join(", "))),
+                    );
+                    return None;
+                }
+            },
+            ast::Stmt::End(_) => ir::Stmt::End,
+            ast::Stmt::Fail(l) => ir::Stmt::Fail(String::from_utf8_lossy(&l.bytes).into_owned()),
+        })
+    }
+
+    fn int_expr(&mut self, e: &ast::Expr, scope: &Scope<'_>) -> ir::Expr {
+        let (v, k) = self.expr(e, scope);
+        if k != Kind::Int && k != Kind::Error {
+            self.err(Diagnostic::new(
+                "type mismatch",
+                e.span,
+                format!("expected an integer, found {}", k.name()),
+            ));
+        }
+        as_expr(v)
+    }
+
+    fn bool_expr(&mut self, e: &ast::Expr, scope: &Scope<'_>) -> ir::Expr {
+        let (v, k) = self.expr(e, scope);
+        if k != Kind::Bool && k != Kind::Error {
+            self.err(Diagnostic::new(
+                "type mismatch",
+                e.span,
+                format!("expected a boolean, found {}", k.name()),
+            ));
+        }
+        as_expr(v)
+    }
+
+    fn bytes_arg(&mut self, e: &ast::Expr, scope: &Scope<'_>) -> Option<ir::Bytes> {
+        match self.expr(e, scope) {
+            (Value::Bytes(b), _) => Some(b),
+            (_, Kind::Error) => None,
+            (_, k) => {
+                self.err(Diagnostic::new(
+                    "type mismatch",
+                    e.span,
+                    format!("expected bytes (a field), found {}", k.name()),
+                ));
+                None
+            }
+        }
+    }
+
+    fn str_arg(&mut self, e: &ast::Expr) -> Option<Vec<u8>> {
+        match &e.kind {
+            ast::ExprKind::Str(s) => Some(s.clone()),
+            _ => {
+                self.err(Diagnostic::new(
+                    "expected a string literal",
+                    e.span,
+                    "the second argument is a constant string",
+                ));
+                None
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &ast::Expr, scope: &Scope<'_>) -> (Value, Kind) {
+        let bad = (Value::Expr(ir::Expr::Const(0)), Kind::Error);
+        match &e.kind {
+            ast::ExprKind::Int(n) => (Value::Expr(ir::Expr::Const(*n)), Kind::Int),
+            ast::ExprKind::Bool(b) => (Value::Expr(ir::Expr::Const(*b as u64)), Kind::Bool),
+            ast::ExprKind::Str(_) => (Value::Str, Kind::Str),
+            ast::ExprKind::Name(n) => {
+                if let Some(i) = scope.vars.iter().position(|(v, _)| v.name == *n) {
+                    let k = ty_kind(scope.vars[i].0.ty);
+                    return (Value::Expr(ir::Expr::Var(ir::Var::Local(i))), k);
+                }
+                if let Some(i) = scope.fields.iter().position(|(f, _)| f.name == *n) {
+                    if i >= scope.visible {
+                        self.err(Diagnostic::new(
+                            format!("field `{n}` is not parsed yet here"),
+                            e.span,
+                            "it comes later in the record",
+                        ));
+                        return bad;
+                    }
+                    return match scope.fields[i].0.ending {
+                        ir::Ending::Int { .. } => (Value::Expr(ir::Expr::FieldInt(i)), Kind::Int),
+                        _ => (Value::Bytes(ir::Bytes::Field(i)), Kind::Bytes),
+                    };
+                }
+                if let Some(i) = self.globals.iter().position(|(v, _)| v.name == *n) {
+                    let k = ty_kind(self.globals[i].0.ty);
+                    return (Value::Expr(ir::Expr::Var(ir::Var::Global(i))), k);
+                }
+                self.err(Diagnostic::new(
+                    format!("unknown name `{n}`"),
+                    e.span,
+                    "not a variable or a field of this record",
+                ));
+                bad
+            }
+            ast::ExprKind::Not(x) => {
+                let c = self.bool_expr(x, scope);
+                (Value::Expr(ir::Expr::Not(Box::new(c))), Kind::Bool)
+            }
+            ast::ExprKind::Bin(op, l, r) => {
+                use ast::BinOp::*;
+                let (lv, lk) = self.expr(l, scope);
+                let (rv, rk) = self.expr(r, scope);
+                let (want, out) = match op {
+                    Or | And => (Kind::Bool, Kind::Bool),
+                    Lt | Le | Gt | Ge => (Kind::Int, Kind::Bool),
+                    Eq | Ne => (
+                        if lk == Kind::Bool {
+                            Kind::Bool
+                        } else {
+                            Kind::Int
+                        },
+                        Kind::Bool,
+                    ),
+                    Add | Sub | Mul | Div | Rem => (Kind::Int, Kind::Int),
+                };
+                for (k, x) in [(lk, l), (rk, r)] {
+                    if k != want && k != Kind::Error {
+                        self.err(Diagnostic::new(
+                            "type mismatch",
+                            x.span,
+                            format!("expected {}, found {}", want.name(), k.name()),
+                        ));
+                    }
+                }
+                (
+                    Value::Expr(ir::Expr::Bin(
+                        *op,
+                        Box::new(as_expr(lv)),
+                        Box::new(as_expr(rv)),
+                    )),
+                    out,
+                )
+            }
+            ast::ExprKind::Call(f, args) => self.call(f, args, e.span, scope),
+        }
+    }
+
+    fn call(
+        &mut self,
+        f: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &Scope<'_>,
+    ) -> (Value, Kind) {
+        let bad = (Value::Expr(ir::Expr::Const(0)), Kind::Error);
+        let arity = match f.name.as_str() {
+            "len" | "dec" | "hex" | "trim" | "empty" => 1,
+            "eq" | "ieq" | "prefix" | "iprefix" | "contains" | "icontains" | "before" | "after"
+            | "min" => 2,
+            _ => {
+                self.err(
+                    Diagnostic::new(format!("unknown function `{}`", f.name), f.span, "not a built-in")
+                        .help("functions are: len dec hex trim empty eq ieq prefix iprefix contains icontains before after min"),
+                );
+                return bad;
+            }
+        };
+        if args.len() != arity {
+            self.err(Diagnostic::new(
+                format!(
+                    "`{}` takes {arity} argument{}",
+                    f.name,
+                    if arity == 1 { "" } else { "s" }
+                ),
+                span,
+                format!("{} given", args.len()),
+            ));
+            return bad;
+        }
+        let name = f.name.as_str();
+        if name == "min" {
+            let a = self.int_expr(&args[0], scope);
+            let b = self.int_expr(&args[1], scope);
+            return (
+                Value::Expr(ir::Expr::Min(Box::new(a), Box::new(b))),
+                Kind::Int,
+            );
+        }
+        let Some(b) = self.bytes_arg(&args[0], scope) else {
+            if arity == 2 {
+                self.expr(&args[1], scope);
+            }
+            return bad;
+        };
+        let test = |t| Some(t);
+        let t = match name {
+            "eq" => test(ir::Test::Eq),
+            "ieq" => test(ir::Test::IEq),
+            "prefix" => test(ir::Test::Prefix),
+            "iprefix" => test(ir::Test::IPrefix),
+            "contains" => test(ir::Test::Contains),
+            "icontains" => test(ir::Test::IContains),
+            _ => None,
+        };
+        if let Some(t) = t {
+            let Some(s) = self.str_arg(&args[1]) else {
+                return bad;
+            };
+            return (Value::Expr(ir::Expr::Test(t, b, s)), Kind::Bool);
+        }
+        match name {
+            "len" => (Value::Expr(ir::Expr::Len(b)), Kind::Int),
+            "dec" => (Value::Expr(ir::Expr::Dec(b)), Kind::Int),
+            "hex" => (Value::Expr(ir::Expr::Hex(b)), Kind::Int),
+            "empty" => (Value::Expr(ir::Expr::Empty(b)), Kind::Bool),
+            "trim" => (Value::Bytes(ir::Bytes::Trim(Box::new(b))), Kind::Bytes),
+            _ => {
+                let Some(s) = self.str_arg(&args[1]) else {
+                    return bad;
+                };
+                let v = if name == "before" {
+                    ir::Bytes::Before(Box::new(b), s)
+                } else {
+                    ir::Bytes::After(Box::new(b), s)
+                };
+                (Value::Bytes(v), Kind::Bytes)
+            }
+        }
+    }
+
+    /// Reachability and records that can loop without consuming input.
+    fn flow_checks(&mut self, file: &ast::File, p: &ir::Protocol) {
+        let n = p.records.len();
+        let succ: Vec<Vec<usize>> = p.records.iter().map(|r| successors(r, p.start)).collect();
+        let mut seen = vec![false; n];
+        let mut stack = vec![p.start];
+        while let Some(r) = stack.pop() {
+            if !std::mem::replace(&mut seen[r], true) {
+                stack.extend(&succ[r]);
+            }
+        }
+        for (i, r) in file.records.iter().enumerate() {
+            if !seen[i] {
+                self.err(
+                    Diagnostic::new(
+                        format!("record `{}` is unreachable", r.name.name),
+                        r.name.span,
+                        "no `next` leads here from the start record",
+                    )
+                    .help("add `next` to it from a reachable record, or remove it"),
+                );
+            }
+        }
+        // A cycle through records that may consume nothing never ends.
+        let empty: Vec<bool> = p.records.iter().map(may_consume_nothing).collect();
+        let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+        fn dfs(r: usize, succ: &[Vec<usize>], empty: &[bool], st: &mut [u8]) -> Option<usize> {
+            st[r] = 1;
+            for &s in &succ[r] {
+                if !empty[s] {
+                    continue;
+                }
+                if st[s] == 1 {
+                    return Some(s);
+                }
+                if st[s] == 0 {
+                    if let Some(x) = dfs(s, succ, empty, st) {
+                        return Some(x);
+                    }
+                }
+            }
+            st[r] = 2;
+            None
+        }
+        for r in 0..n {
+            if empty[r] && state[r] == 0 {
+                if let Some(x) = dfs(r, &succ, &empty, &mut state) {
+                    let rec = &file.records[x];
+                    self.err(
+                        Diagnostic::new(
+                            format!("record `{}` can loop without consuming input", rec.name.name),
+                            rec.name.span,
+                            "every item of this record may be empty, and `next` can come back to it",
+                        )
+                        .help("give the record an item that always consumes bytes (`until`, `expect`, an integer, `chunk`)"),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn ty_kind(t: ir::Ty) -> Kind {
+    match t {
+        ir::Ty::U64 => Kind::Int,
+        ir::Ty::Bool => Kind::Bool,
+    }
+}
+
+fn as_expr(v: Value) -> ir::Expr {
+    match v {
+        Value::Expr(e) => e,
+        // Already reported as a type error.
+        Value::Bytes(_) | Value::Str => ir::Expr::Const(0),
+    }
+}
+
+/// Records that may follow `r`: every `next`, and the start record when the
+/// `then` statements may finish without one.
+fn successors(r: &ir::RecordDef, start: usize) -> Vec<usize> {
+    fn walk(s: &[ir::Stmt], out: &mut Vec<usize>) -> bool {
+        // Returns whether every path sets `next`.
+        let mut sets = false;
+        for st in s {
+            match st {
+                ir::Stmt::Next(i) => {
+                    out.push(*i);
+                    sets = true;
+                }
+                ir::Stmt::If(_, a, b) => {
+                    let x = walk(a, out);
+                    let y = walk(b, out);
+                    sets |= x && y;
+                }
+                ir::Stmt::Fail(_) => sets = true,
+                _ => {}
+            }
+        }
+        sets
+    }
+    let mut out = Vec::new();
+    for f in &r.fields {
+        walk(&f.actions, &mut out);
+    }
+    if !walk(&r.then, &mut out) {
+        out.push(start);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether a record of this type might consume no bytes at all.
+fn may_consume_nothing(r: &ir::RecordDef) -> bool {
+    !r.items.iter().any(|it| match it {
+        ir::ItemDef::Expect(b) => !b.is_empty(),
+        ir::ItemDef::Field(i) => {
+            let f = &r.fields[*i];
+            let once = match &f.ending {
+                ir::Ending::Until { .. } | ir::Ending::Int { .. } | ir::Ending::Chunk(_) => true,
+                ir::Ending::Bytes(ir::Expr::Const(n)) => *n > 0,
+                ir::Ending::Bytes(_) => false,
+            };
+            once && !matches!(
+                f.repeat,
+                Some(ir::Repeat {
+                    stop: ir::Stop::Times(_),
+                    ..
+                })
+            )
+        }
+    })
+}

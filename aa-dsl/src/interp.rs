@@ -1,0 +1,1167 @@
+//! The interpreter: runs a checked [`ir::Protocol`] as a zero-copy parser of the
+//! runtime ([`aa_runtime::Parser`]). It loads grammars at run time and is the
+//! oracle generated parsers are tested against.
+//!
+//! How it works. [`Grammar`] prepares a protocol once: names for the runtime's
+//! schema, an Aho–Corasick automaton per delimited field (so a delimiter split
+//! across packets is matched byte by byte from a small state, never by looking
+//! back), and byte tables for `skip`. [`Interp`] is the per-stream state: the
+//! record type and item in progress, where the current field began, the
+//! automaton state, counters, and the variables. It never holds stream bytes;
+//! actions read fields in place through [`Emitter::view`].
+//!
+//! What must change together: the semantics written in [`crate::ir`]; the code
+//! generator must produce the same records for every input and segmentation.
+
+use crate::ir::{self, BinOp, Bytes, Ending, Expr, ItemDef, Stmt, Stop, Test, Var};
+use aa_runtime::field::FLAG_ESCAPED;
+use aa_runtime::parser::RecordSchema;
+use aa_runtime::{
+    Chunk, Emitter, ErrorKind, Field, Limits, Packet, ParseError, Parser, Schema, Step,
+};
+use std::sync::Arc;
+
+/// A delimiter automaton: `trans[state * 256 + byte]`; `out[state]` is the
+/// delimiter (index, length) completed on entering `state`, the longest one.
+#[derive(Debug)]
+struct Dfa {
+    trans: Vec<u16>,
+    out: Vec<Option<(u16, u16)>>,
+    /// Depth (bytes matched) of each state, for length checks.
+    depth: Vec<u16>,
+    /// Bytes that leave the start state.
+    first: [bool; 256],
+    /// The distinct first bytes, when there are at most three (memchr).
+    firsts: Vec<u8>,
+}
+
+impl Dfa {
+    fn new(delims: &[Vec<u8>]) -> Dfa {
+        // Trie.
+        let mut goto: Vec<[u16; 256]> = vec![[u16::MAX; 256]];
+        let mut depth = vec![0u16];
+        let mut out: Vec<Option<(u16, u16)>> = vec![None];
+        for (k, d) in delims.iter().enumerate() {
+            let mut s = 0usize;
+            for &b in d {
+                if goto[s][b as usize] == u16::MAX {
+                    goto.push([u16::MAX; 256]);
+                    depth.push(depth[s] + 1);
+                    out.push(None);
+                    goto[s][b as usize] = (goto.len() - 1) as u16;
+                }
+                s = goto[s][b as usize] as usize;
+            }
+            if out[s].is_none() {
+                out[s] = Some((k as u16, d.len() as u16));
+            }
+        }
+        // Failure links in breadth-first order, then the full transition table.
+        let n = goto.len();
+        let mut fail = vec![0usize; n];
+        let mut trans = vec![0u16; n * 256];
+        let mut queue = std::collections::VecDeque::new();
+        for b in 0..256 {
+            let t = goto[0][b];
+            if t != u16::MAX {
+                trans[b] = t;
+                fail[t as usize] = 0;
+                queue.push_back(t as usize);
+            }
+        }
+        while let Some(s) = queue.pop_front() {
+            if out[s].is_none() {
+                out[s] = out[fail[s]];
+            }
+            for b in 0..256 {
+                let t = goto[s][b];
+                if t != u16::MAX {
+                    fail[t as usize] = trans[fail[s] * 256 + b] as usize;
+                    trans[s * 256 + b] = t;
+                    queue.push_back(t as usize);
+                } else {
+                    trans[s * 256 + b] = trans[fail[s] * 256 + b];
+                }
+            }
+        }
+        let mut first = [false; 256];
+        let mut firsts = Vec::new();
+        for d in delims {
+            if !first[d[0] as usize] {
+                first[d[0] as usize] = true;
+                firsts.push(d[0]);
+            }
+        }
+        Dfa {
+            trans,
+            out,
+            depth,
+            first,
+            firsts,
+        }
+    }
+
+    /// Index of the first byte in `d` that leaves the start state.
+    #[inline]
+    fn skip_to_candidate(&self, d: &[u8]) -> Option<usize> {
+        match self.firsts.as_slice() {
+            [a] => memchr::memchr(*a, d),
+            [a, b] => memchr::memchr2(*a, *b, d),
+            [a, b, c] => memchr::memchr3(*a, *b, *c, d),
+            _ => d.iter().position(|&x| self.first[x as usize]),
+        }
+    }
+}
+
+/// Precomputed per field.
+#[derive(Debug)]
+struct FieldPlan {
+    dfa: Option<Dfa>,
+    /// `stop after` as a bitmask over delimiter indices.
+    stop_mask: u64,
+}
+
+/// A protocol ready to parse streams; cheap to share between streams.
+#[derive(Debug)]
+pub struct Grammar {
+    p: ir::Protocol,
+    schema: &'static Schema,
+    plans: Vec<Vec<FieldPlan>>,
+    skips: Vec<[bool; 256]>,
+    /// Messages of `fail` and names of `expect`, leaked once per grammar.
+    fail_msgs: Vec<&'static str>,
+    sync: Option<(Vec<u8>, bool, usize)>,
+    limits: Limits,
+    max_fields: usize,
+    max_vars: usize,
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+impl Grammar {
+    /// Prepares `p`. The names of its records and fields are leaked (once per
+    /// grammar loaded) so records can name them for the life of the program.
+    pub fn new(p: ir::Protocol) -> Arc<Grammar> {
+        let records: Vec<RecordSchema> = p
+            .records
+            .iter()
+            .map(|r| RecordSchema {
+                name: leak(&r.name),
+                fields: Box::leak(
+                    r.fields
+                        .iter()
+                        .map(|f| leak(&f.name))
+                        .collect::<Vec<_>>()
+                        .into_boxed_slice(),
+                ),
+                values: Box::leak(
+                    r.vars
+                        .iter()
+                        .map(|v| leak(&v.name))
+                        .collect::<Vec<_>>()
+                        .into_boxed_slice(),
+                ),
+            })
+            .collect();
+        let schema: &'static Schema = Box::leak(Box::new(Schema {
+            protocol: leak(&p.name),
+            records: Box::leak(records.into_boxed_slice()),
+        }));
+        let plans = p
+            .records
+            .iter()
+            .map(|r| {
+                r.fields
+                    .iter()
+                    .map(|f| match &f.ending {
+                        Ending::Until { delims, .. } => FieldPlan {
+                            dfa: Some(Dfa::new(delims)),
+                            stop_mask: match &f.repeat {
+                                Some(ir::Repeat {
+                                    stop: Stop::After { delims, .. },
+                                    ..
+                                }) => delims.iter().fold(0u64, |m, &k| m | 1 << k.min(63)),
+                                _ => 0,
+                            },
+                        },
+                        _ => FieldPlan {
+                            dfa: None,
+                            stop_mask: 0,
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
+        let skips = p
+            .records
+            .iter()
+            .map(|r| {
+                let mut t = [false; 256];
+                r.skip.iter().for_each(|&b| t[b as usize] = true);
+                t
+            })
+            .collect();
+        let mut fail_msgs = Vec::new();
+        fn collect(s: &[Stmt], out: &mut Vec<&'static str>) {
+            for st in s {
+                match st {
+                    Stmt::Fail(m) => out.push(leak(m)),
+                    Stmt::If(_, a, b) => {
+                        collect(a, out);
+                        collect(b, out);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for r in &p.records {
+            r.fields
+                .iter()
+                .for_each(|f| collect(&f.actions, &mut fail_msgs));
+            collect(&r.then, &mut fail_msgs);
+        }
+        let sync = p
+            .records
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| r.sync.as_ref().map(|(pat, after)| (pat.clone(), *after, i)));
+        let fields_per_record = p
+            .records
+            .iter()
+            .map(|r| {
+                r.fields
+                    .iter()
+                    .map(|f| f.repeat.as_ref().map_or(1, |rp| rp.max_count))
+                    .sum::<u32>()
+            })
+            .max()
+            .unwrap_or(0);
+        let max_vars = p.records.iter().map(|r| r.vars.len()).max().unwrap_or(0);
+        let max_fields = p.records.iter().map(|r| r.fields.len()).max().unwrap_or(0);
+        Arc::new(Grammar {
+            schema,
+            plans,
+            skips,
+            fail_msgs,
+            sync,
+            limits: Limits {
+                fields_per_record: fields_per_record.max(1),
+                values_per_record: max_vars as u32,
+            },
+            max_fields,
+            max_vars,
+            p,
+        })
+    }
+
+    /// The protocol.
+    pub fn protocol(&self) -> &ir::Protocol {
+        &self.p
+    }
+
+    /// The runtime schema (record and field names).
+    pub fn schema(&self) -> &'static Schema {
+        self.schema
+    }
+
+    /// A parser for one stream direction.
+    pub fn parser(self: &Arc<Self>) -> Interp {
+        Interp::new(Arc::clone(self))
+    }
+
+    fn fail_msg(&self, m: &str) -> &'static str {
+        self.fail_msgs
+            .iter()
+            .copied()
+            .find(|x| *x == m)
+            .unwrap_or("rejected by the grammar")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Between records: skipping the next record's `skip` bytes.
+    Between,
+    /// Inside an item of the record.
+    Item,
+    /// After a gap: looking for the sync pattern.
+    Sync,
+}
+
+/// Quote state of a quoted `until` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    /// Not quoted (or not known yet at the element's first byte: see `fresh`).
+    None,
+    /// Inside quotes.
+    In,
+    /// Just saw a quote inside quotes: closing, or the first of `QQ`.
+    Pending,
+    /// After the closing quote (at this offset).
+    After(u64),
+}
+
+/// The interpreter's per-stream state.
+#[derive(Debug)]
+pub struct Interp {
+    g: Arc<Grammar>,
+    phase: Phase,
+    rec: usize,
+    item: usize,
+    rec_start: u64,
+    /// Offset of the next byte to parse.
+    pos: u64,
+    // The item in progress.
+    started: bool,
+    fstart: u64,
+    flags: u8,
+    dstate: u16,
+    quote: Quote,
+    /// Bytes left (`bytes`, `chunk`), or bytes matched (`expect`, integers).
+    left: u64,
+    acc: u64,
+    count: u32,
+    times: u64,
+    end_after_item: bool,
+    next_rec: Option<usize>,
+    // Values.
+    globals: Vec<u64>,
+    locals: Vec<u64>,
+    spans: Vec<(u64, u64)>,
+    ints: Vec<u64>,
+    // Sync search: bit k set = the last k bytes seen match the pattern's first k.
+    sync_partial: u64,
+}
+
+type R<T> = Result<T, ParseError>;
+
+impl Interp {
+    fn new(g: Arc<Grammar>) -> Interp {
+        let globals = g.p.globals.iter().map(|v| v.init).collect();
+        Interp {
+            phase: Phase::Between,
+            rec: g.p.start,
+            item: 0,
+            rec_start: 0,
+            pos: 0,
+            started: false,
+            fstart: 0,
+            flags: 0,
+            dstate: 0,
+            quote: Quote::None,
+            left: 0,
+            acc: 0,
+            count: 0,
+            times: 0,
+            end_after_item: false,
+            next_rec: None,
+            globals,
+            locals: vec![0; g.max_vars],
+            spans: vec![(0, 0); g.max_fields],
+            ints: vec![0; g.max_fields],
+            sync_partial: 0,
+            g,
+        }
+    }
+
+    fn record(&self) -> &ir::RecordDef {
+        &self.g.p.records[self.rec]
+    }
+
+    fn err(&self, offset: u64, field: Option<usize>, kind: ErrorKind) -> ParseError {
+        let r = &self.g.schema.records[self.rec];
+        ParseError {
+            offset,
+            record: r.name,
+            field: field.and_then(|f| r.fields.get(f).copied()),
+            kind,
+        }
+    }
+
+    fn current_field(&self) -> Option<usize> {
+        match self.record().items.get(self.item) {
+            Some(ItemDef::Field(f)) => Some(*f),
+            _ => None,
+        }
+    }
+
+    fn begin_record(&mut self, at: u64) {
+        self.phase = Phase::Item;
+        self.rec_start = at;
+        self.item = 0;
+        self.started = false;
+        self.end_after_item = false;
+        self.next_rec = None;
+        self.locals.iter_mut().for_each(|v| *v = 0);
+    }
+
+    /// Parses `d` (at stream offset `base`) from index `i`.
+    fn run<P: Packet>(&mut self, d: &[u8], base: u64, out: &mut Emitter<'_, P>) -> R<Step> {
+        let mut i = 0usize;
+        while i < d.len() {
+            match self.phase {
+                Phase::Between => {
+                    let skip = &self.g.skips[self.rec];
+                    while i < d.len() && skip[d[i] as usize] {
+                        i += 1;
+                    }
+                    if i == d.len() {
+                        break;
+                    }
+                    if out.is_full() {
+                        return Ok(Step::Full { consumed: i });
+                    }
+                    self.begin_record(base + i as u64);
+                }
+                Phase::Sync => {
+                    if let Some(r) = self.sync_scan(d, base, &mut i, out)? {
+                        return Ok(r);
+                    }
+                }
+                Phase::Item => {
+                    if self.item == self.record().items.len() {
+                        self.end_record(base + i as u64, out)?;
+                        continue;
+                    }
+                    self.step_item(d, base, &mut i, out)?;
+                }
+            }
+        }
+        self.pos = base + d.len() as u64;
+        // Items that need no more bytes (empty fields, records without items)
+        // finish now rather than at the next packet.
+        self.settle(d, base, out)?;
+        self.check_len(base + d.len() as u64)?;
+        Ok(Step::Done)
+    }
+
+    /// Completes items that are done without further input.
+    fn settle<P: Packet>(&mut self, d: &[u8], base: u64, out: &mut Emitter<'_, P>) -> R<()> {
+        let end = base + d.len() as u64;
+        let mut i = d.len();
+        while self.phase == Phase::Item {
+            if self.item == self.record().items.len() {
+                self.end_record(end, out)?;
+                continue;
+            }
+            let before = (self.item, self.count, self.started);
+            self.step_item(d, base, &mut i, out)?;
+            if (self.item, self.count, self.started) == before {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_len(&self, end: u64) -> R<()> {
+        if self.phase != Phase::Item || !self.started {
+            return Ok(());
+        }
+        let Some(f) = self.current_field() else {
+            return Ok(());
+        };
+        let fd = &self.record().fields[f];
+        let pending = match &self.g.plans[self.rec][f].dfa {
+            Some(dfa) => dfa.depth[self.dstate as usize] as u64,
+            None => 0,
+        };
+        if end - self.fstart > fd.max.saturating_add(pending) {
+            return Err(self.err(
+                self.fstart,
+                Some(f),
+                ErrorKind::FieldTooLong { max: fd.max },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Advances the current item over `d[*i..]`.
+    fn step_item<P: Packet>(
+        &mut self,
+        d: &[u8],
+        base: u64,
+        i: &mut usize,
+        out: &mut Emitter<'_, P>,
+    ) -> R<()> {
+        let rec = self.rec;
+        let item = self.record().items[self.item].clone_shallow();
+        match item {
+            Shallow::Expect(n) => {
+                let lit = match &self.g.p.records[rec].items[self.item] {
+                    ItemDef::Expect(l) => l,
+                    _ => unreachable!(),
+                };
+                if !self.started {
+                    self.started = true;
+                    self.left = 0;
+                    self.fstart = base + *i as u64;
+                }
+                while (self.left as usize) < n && *i < d.len() {
+                    if d[*i] != lit[self.left as usize] {
+                        return Err(self.err(
+                            base + *i as u64,
+                            None,
+                            ErrorKind::Invalid {
+                                expected: "the bytes of an `expect`",
+                            },
+                        ));
+                    }
+                    self.left += 1;
+                    *i += 1;
+                }
+                if self.left as usize == n {
+                    self.started = false;
+                    self.item_done();
+                }
+                Ok(())
+            }
+            Shallow::Field(f) => self.step_field(f, d, base, i, out),
+        }
+    }
+
+    fn item_done(&mut self) {
+        if self.end_after_item {
+            self.item = self.record().items.len();
+        } else {
+            self.item += 1;
+        }
+        self.count = 0;
+        self.started = false;
+    }
+
+    fn step_field<P: Packet>(
+        &mut self,
+        f: usize,
+        d: &[u8],
+        base: u64,
+        i: &mut usize,
+        out: &mut Emitter<'_, P>,
+    ) -> R<()> {
+        let rec = self.rec;
+        let g = Arc::clone(&self.g);
+        let fd = &g.p.records[rec].fields[f];
+        let at = base + *i as u64;
+        if !self.started && self.count == 0 {
+            // Entering the field: evaluate counts and limits.
+            if let Some(ir::Repeat {
+                stop: Stop::Times(e),
+                ..
+            }) = &fd.repeat
+            {
+                self.times = self.eval(e, out)?;
+                if self.times == 0 {
+                    self.item_done();
+                    return Ok(());
+                }
+            }
+        }
+        if !self.started {
+            self.started = true;
+            self.fstart = at;
+            self.flags = 0;
+            self.dstate = 0;
+            self.quote = Quote::None;
+            self.acc = 0;
+            self.left = match &fd.ending {
+                Ending::Bytes(e) => {
+                    let n = self.eval(e, out)?;
+                    if n > fd.max {
+                        return Err(self.err(at, Some(f), ErrorKind::FieldTooLong { max: fd.max }));
+                    }
+                    n
+                }
+                Ending::Chunk(Some(e)) => {
+                    let n = self.eval(e, out)?;
+                    if n == 0 {
+                        return Err(self.err(
+                            at,
+                            Some(f),
+                            ErrorKind::Invalid {
+                                expected: "a chunk limit above 0",
+                            },
+                        ));
+                    }
+                    n
+                }
+                Ending::Chunk(None) => u64::MAX,
+                Ending::Int { bytes, .. } => *bytes as u64,
+                Ending::Until { .. } => 0,
+            };
+        }
+        match &fd.ending {
+            Ending::Bytes(_) => {
+                let take = (self.left.min((d.len() - *i) as u64)) as usize;
+                *i += take;
+                self.left -= take as u64;
+                if self.left == 0 {
+                    let end = base + *i as u64;
+                    self.element_done(f, self.fstart, end, None, false, out)?;
+                }
+            }
+            Ending::Chunk(_) => {
+                if *i == d.len() {
+                    return Ok(()); // wait for a packet with bytes
+                }
+                let take = (self.left.min((d.len() - *i) as u64)) as usize;
+                *i += take;
+                let end = base + *i as u64;
+                self.element_done(f, self.fstart, end, None, false, out)?;
+            }
+            Ending::Int { bytes, big } => {
+                while self.left > 0 && *i < d.len() {
+                    let b = d[*i] as u64;
+                    let k = *bytes as u64 - self.left;
+                    self.acc = if *big {
+                        self.acc << 8 | b
+                    } else {
+                        self.acc | b << (8 * k)
+                    };
+                    self.left -= 1;
+                    *i += 1;
+                }
+                if self.left == 0 {
+                    self.ints[f] = self.acc;
+                    let end = base + *i as u64;
+                    self.element_done(f, self.fstart, end, None, false, out)?;
+                }
+            }
+            Ending::Until { quote, .. } => {
+                let dfa = g.plans[rec][f].dfa.as_ref().expect("until plan");
+                self.scan_until(f, dfa, *quote, d, base, i, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans a delimited field; on its end, finishes the element.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_until<P: Packet>(
+        &mut self,
+        f: usize,
+        dfa: &Dfa,
+        quote: Option<u8>,
+        d: &[u8],
+        base: u64,
+        i: &mut usize,
+        out: &mut Emitter<'_, P>,
+    ) -> R<()> {
+        while *i < d.len() {
+            let at = base + *i as u64;
+            if let Some(q) = quote {
+                if at == self.fstart && self.quote == Quote::None && d[*i] == q {
+                    self.quote = Quote::In;
+                    *i += 1;
+                    continue;
+                }
+                match self.quote {
+                    Quote::In => {
+                        match memchr::memchr(q, &d[*i..]) {
+                            Some(j) => {
+                                *i += j + 1;
+                                self.quote = Quote::Pending;
+                            }
+                            None => *i = d.len(),
+                        }
+                        continue;
+                    }
+                    Quote::Pending => {
+                        if d[*i] == q {
+                            self.flags |= FLAG_ESCAPED;
+                            self.quote = Quote::In;
+                            *i += 1;
+                            continue;
+                        }
+                        self.quote = Quote::After(at - 1);
+                    }
+                    _ => {}
+                }
+            }
+            if self.dstate == 0 {
+                match dfa.skip_to_candidate(&d[*i..]) {
+                    Some(j) => *i += j,
+                    None => {
+                        *i = d.len();
+                        break;
+                    }
+                }
+            }
+            let b = d[*i];
+            self.dstate = dfa.trans[self.dstate as usize * 256 + b as usize];
+            *i += 1;
+            if let Some((k, len)) = dfa.out[self.dstate as usize] {
+                self.dstate = 0;
+                let dstart = base + *i as u64 - len as u64;
+                self.until_done(f, dstart, Some(k as usize), out)?;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// A delimited element ends before `dstart` (the delimiter `k`, or the end
+    /// of the stream if `None`).
+    fn until_done<P: Packet>(
+        &mut self,
+        f: usize,
+        dstart: u64,
+        k: Option<usize>,
+        out: &mut Emitter<'_, P>,
+    ) -> R<()> {
+        let (start, mut end) = (self.fstart, dstart);
+        match self.quote {
+            Quote::None => {}
+            Quote::In => self.flags |= FLAG_ESCAPED, // unterminated at the end
+            Quote::Pending => end = dstart - 1,
+            Quote::After(q) => {
+                if q + 1 == dstart {
+                    end = q;
+                } else {
+                    self.flags |= FLAG_ESCAPED;
+                }
+            }
+        }
+        let start = if self.quote == Quote::None {
+            start
+        } else {
+            start + 1
+        };
+        let stop = match k {
+            Some(k) => self.g.plans[self.rec][f].stop_mask & (1 << k.min(63)) != 0,
+            None => true,
+        };
+        self.element_done(f, start, end.max(start), k, stop, out)
+    }
+
+    /// One element (or the whole field) is parsed: emit it, run the actions,
+    /// and decide whether the field goes on.
+    fn element_done<P: Packet>(
+        &mut self,
+        f: usize,
+        start: u64,
+        end: u64,
+        _delim: Option<usize>,
+        stop_after: bool,
+        out: &mut Emitter<'_, P>,
+    ) -> R<()> {
+        let g = Arc::clone(&self.g);
+        let fd = &g.p.records[self.rec].fields[f];
+        if end - start > fd.max {
+            return Err(self.err(start, Some(f), ErrorKind::FieldTooLong { max: fd.max }));
+        }
+        self.started = false;
+        self.pos = end;
+        if let Some(ir::Repeat {
+            stop: Stop::OnEmpty,
+            ..
+        }) = fd.repeat
+        {
+            if start == end {
+                self.item_done();
+                return Ok(());
+            }
+        }
+        if !out.field(f as u16, start, end, self.flags) {
+            return Err(self.err(
+                start,
+                Some(f),
+                ErrorKind::TooManyFields {
+                    max: g.limits.fields_per_record,
+                },
+            ));
+        }
+        self.spans[f] = (start, end);
+        self.exec(&fd.actions, Some(f), out)?;
+        match &fd.repeat {
+            None => self.item_done(),
+            Some(rp) => {
+                self.count += 1;
+                let done = match rp.stop {
+                    Stop::OnEmpty => false,
+                    Stop::After { .. } => stop_after,
+                    Stop::Times(_) => self.count as u64 >= self.times,
+                };
+                if done || self.end_after_item {
+                    self.item_done();
+                } else if self.count >= rp.max_count {
+                    return Err(self.err(
+                        start,
+                        Some(f),
+                        ErrorKind::TooManyFields { max: rp.max_count },
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end_record<P: Packet>(&mut self, at: u64, out: &mut Emitter<'_, P>) -> R<()> {
+        let g = Arc::clone(&self.g);
+        let r = &g.p.records[self.rec];
+        self.exec(&r.then, None, out)?;
+        for (tag, v) in self.locals.iter().take(r.vars.len()).enumerate() {
+            if !out.value(tag as u16, *v) {
+                return Err(self.err(at, None, ErrorKind::TooManyFields { max: 0 }));
+            }
+        }
+        out.commit(self.rec as u16, self.rec_start, at);
+        self.rec = self.next_rec.take().unwrap_or(g.p.start);
+        self.phase = Phase::Between;
+        self.pos = at;
+        Ok(())
+    }
+
+    fn exec<P: Packet>(
+        &mut self,
+        stmts: &[Stmt],
+        f: Option<usize>,
+        out: &mut Emitter<'_, P>,
+    ) -> R<()> {
+        for s in stmts {
+            match s {
+                Stmt::Set(v, e) => {
+                    let x = self.eval(e, out)?;
+                    match v {
+                        Var::Global(i) => self.globals[*i] = x,
+                        Var::Local(i) => self.locals[*i] = x,
+                    }
+                }
+                Stmt::If(c, a, b) => {
+                    if self.eval(c, out)? != 0 {
+                        self.exec(a, f, out)?;
+                    } else {
+                        self.exec(b, f, out)?;
+                    }
+                }
+                Stmt::Next(r) => self.next_rec = Some(*r),
+                Stmt::End => self.end_after_item = true,
+                Stmt::Fail(m) => {
+                    let message = self.g.fail_msg(m);
+                    let at = f.map_or(self.pos, |f| self.spans[f].0);
+                    return Err(self.err(at, f, ErrorKind::Rejected { message }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn bytes<'o, P: Packet>(&self, b: &Bytes, out: &'o Emitter<'_, P>) -> Field<'o, P> {
+        match b {
+            Bytes::Field(i) => {
+                let (s, e) = self.spans[*i];
+                out.view(s, e)
+            }
+            Bytes::Before(x, lit) => {
+                let v = self.bytes(x, out);
+                match v.find(lit) {
+                    Some(at) => v.slice(0, at),
+                    None => v,
+                }
+            }
+            Bytes::After(x, lit) => {
+                let v = self.bytes(x, out);
+                match v.find(lit) {
+                    Some(at) => v.slice(at + lit.len() as u64, v.len()),
+                    None => v.slice(v.len(), v.len()),
+                }
+            }
+            Bytes::Trim(x) => self.bytes(x, out).trim_ascii(),
+        }
+    }
+
+    fn field_of(b: &Bytes) -> usize {
+        match b {
+            Bytes::Field(i) => *i,
+            Bytes::Before(x, _) | Bytes::After(x, _) | Bytes::Trim(x) => Self::field_of(x),
+        }
+    }
+
+    fn eval<P: Packet>(&self, e: &Expr, out: &Emitter<'_, P>) -> R<u64> {
+        Ok(match e {
+            Expr::Const(n) => *n,
+            Expr::Var(Var::Global(i)) => self.globals[*i],
+            Expr::Var(Var::Local(i)) => self.locals[*i],
+            Expr::FieldInt(i) => self.ints[*i],
+            Expr::Len(b) => self.bytes(b, out).len(),
+            Expr::Empty(b) => self.bytes(b, out).is_empty() as u64,
+            Expr::Dec(b) | Expr::Hex(b) => {
+                let v = self.bytes(b, out);
+                let r = if matches!(e, Expr::Dec(_)) {
+                    v.parse_dec()
+                } else {
+                    v.parse_hex()
+                };
+                let f = Self::field_of(b);
+                r.map_err(|err| {
+                    let expected = match (err, matches!(e, Expr::Dec(_))) {
+                        (aa_runtime::IntError::Overflow, _) => "a number that fits in 64 bits",
+                        (_, true) => "a decimal number",
+                        (_, false) => "a hexadecimal number",
+                    };
+                    self.err(v.offset(), Some(f), ErrorKind::Invalid { expected })
+                })?
+            }
+            Expr::Test(t, b, lit) => {
+                let v = self.bytes(b, out);
+                (match t {
+                    Test::Eq => v.eq_bytes(lit),
+                    Test::IEq => v.eq_ignore_ascii_case(lit),
+                    Test::Prefix => v.starts_with(lit),
+                    Test::IPrefix => v.starts_with_ignore_ascii_case(lit),
+                    Test::Contains => v.find(lit).is_some(),
+                    Test::IContains => find_ignore_case(&v, lit),
+                }) as u64
+            }
+            Expr::Not(x) => (self.eval(x, out)? == 0) as u64,
+            Expr::Min(a, b) => self.eval(a, out)?.min(self.eval(b, out)?),
+            Expr::Bin(op, a, b) => {
+                let x = self.eval(a, out)?;
+                // Short-circuit the logical operators.
+                match op {
+                    BinOp::And if x == 0 => return Ok(0),
+                    BinOp::Or if x != 0 => return Ok(1),
+                    _ => {}
+                }
+                let y = self.eval(b, out)?;
+                match op {
+                    BinOp::Or | BinOp::And => (y != 0) as u64,
+                    BinOp::Eq => (x == y) as u64,
+                    BinOp::Ne => (x != y) as u64,
+                    BinOp::Lt => (x < y) as u64,
+                    BinOp::Le => (x <= y) as u64,
+                    BinOp::Gt => (x > y) as u64,
+                    BinOp::Ge => (x >= y) as u64,
+                    BinOp::Add => x.wrapping_add(y),
+                    BinOp::Sub => x.saturating_sub(y),
+                    BinOp::Mul => x.wrapping_mul(y),
+                    BinOp::Div => x.checked_div(y).unwrap_or(0),
+                    BinOp::Rem => x.checked_rem(y).unwrap_or(0),
+                }
+            }
+        })
+    }
+
+    /// Looks for the sync pattern; on a match, starts its record (replaying the
+    /// pattern's bytes from an earlier packet, when it straddles one).
+    fn sync_scan<P: Packet>(
+        &mut self,
+        d: &[u8],
+        base: u64,
+        i: &mut usize,
+        out: &mut Emitter<'_, P>,
+    ) -> R<Option<Step>> {
+        let g = Arc::clone(&self.g);
+        let (pat, after, rec) = g.sync.as_ref().expect("sync phase needs a pattern");
+        let n = pat.len();
+        // Finish partial matches carried from the previous packet, longest first.
+        let mut ks = self.sync_partial;
+        self.sync_partial = 0;
+        while ks != 0 {
+            let k = 63 - ks.leading_zeros() as usize;
+            ks &= !(1u64 << k);
+            let need = n - k;
+            let have = d.len() - *i;
+            if d[*i..*i + need.min(have)] == pat[k..k + need.min(have)] {
+                if have >= need {
+                    let start = base + *i as u64 - k as u64;
+                    return self.synced(
+                        start,
+                        start + n as u64,
+                        *after,
+                        *rec,
+                        pat,
+                        k,
+                        d,
+                        base,
+                        i,
+                        out,
+                    );
+                }
+                // Still partial at the end of this packet.
+                self.sync_partial |= 1u64 << (k + have);
+            }
+        }
+        if self.sync_partial != 0 {
+            *i = d.len();
+            return Ok(None);
+        }
+        let hay = &d[*i..];
+        if let Some(j) = memchr::memmem::find(hay, pat) {
+            let start = base + (*i + j) as u64;
+            *i += j;
+            return self.synced(
+                start,
+                start + n as u64,
+                *after,
+                *rec,
+                pat,
+                0,
+                d,
+                base,
+                i,
+                out,
+            );
+        }
+        // Remember every suffix that is a prefix of the pattern.
+        for k in 1..n.min(hay.len() + 1) {
+            if hay[hay.len() - k..] == pat[..k] {
+                self.sync_partial |= 1u64 << k;
+            }
+        }
+        *i = d.len();
+        Ok(None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn synced<P: Packet>(
+        &mut self,
+        start: u64,
+        end: u64,
+        after: bool,
+        rec: usize,
+        pat: &[u8],
+        carried: usize,
+        d: &[u8],
+        base: u64,
+        i: &mut usize,
+        out: &mut Emitter<'_, P>,
+    ) -> R<Option<Step>> {
+        self.sync_partial = 0;
+        self.rec = rec;
+        if after {
+            *i = (end - base) as usize;
+            self.phase = Phase::Between;
+            return Ok(None);
+        }
+        self.begin_record(start);
+        if carried > 0 {
+            // The pattern's first bytes came in the previous packet; parse them
+            // from the pattern itself (the bytes are equal), at their offsets.
+            let mut j = 0;
+            let replay = &pat[..carried];
+            while j < replay.len() && self.phase == Phase::Item {
+                if self.item == self.record().items.len() {
+                    self.end_record(start + j as u64, out)?;
+                    break;
+                }
+                self.step_item(replay, start, &mut j, out)?;
+            }
+        }
+        let _ = (d, base);
+        Ok(None)
+    }
+}
+
+fn find_ignore_case<P: Packet>(v: &Field<'_, P>, lit: &[u8]) -> bool {
+    let n = lit.len() as u64;
+    if n == 0 {
+        return true;
+    }
+    let len = v.len();
+    (0..=len.saturating_sub(n))
+        .take_while(|_| len >= n)
+        .any(|s| v.slice(s, s + n).eq_ignore_ascii_case(lit))
+}
+
+/// A copy of an item's shape without borrowing the grammar.
+enum Shallow {
+    Expect(usize),
+    Field(usize),
+}
+
+impl ItemDef {
+    fn clone_shallow(&self) -> Shallow {
+        match self {
+            ItemDef::Expect(l) => Shallow::Expect(l.len()),
+            ItemDef::Field(f) => Shallow::Field(*f),
+        }
+    }
+}
+
+impl Parser for Interp {
+    fn schema(&self) -> &'static Schema {
+        self.g.schema
+    }
+
+    fn limits(&self) -> Limits {
+        self.g.limits
+    }
+
+    fn parse<P: Packet>(&mut self, chunk: Chunk<'_>, out: &mut Emitter<'_, P>) -> R<Step> {
+        self.run(chunk.data, chunk.offset, out)
+    }
+
+    fn gap(&mut self, offset: u64, len: u64) -> R<()> {
+        if self.g.sync.is_none() {
+            let field = if self.phase == Phase::Item {
+                self.current_field()
+            } else {
+                None
+            };
+            return Err(self.err(offset, field, ErrorKind::Gap { len }));
+        }
+        self.phase = Phase::Sync;
+        self.sync_partial = 0;
+        self.started = false;
+        self.count = 0;
+        self.pos = offset + len;
+        Ok(())
+    }
+
+    fn finish<P: Packet>(&mut self, offset: u64, out: &mut Emitter<'_, P>) -> R<()> {
+        if self.phase != Phase::Item {
+            return Ok(());
+        }
+        // Delimited fields that may end at `eof` end here; anything else left
+        // in the record truncates it.
+        loop {
+            if self.item == self.record().items.len() {
+                return self.end_record(offset, out);
+            }
+            let f = match self.current_field() {
+                Some(f) => f,
+                None => break,
+            };
+            let g = Arc::clone(&self.g);
+            let fd = &g.p.records[self.rec].fields[f];
+            match &fd.ending {
+                Ending::Until { eof: true, .. } => {
+                    if !self.started {
+                        self.started = true;
+                        self.fstart = offset;
+                        self.flags = 0;
+                        self.quote = Quote::None;
+                    }
+                    let before = self.item;
+                    self.until_done(f, offset, None, out)?;
+                    if self.item == before {
+                        // A repeat that did not stop at eof.
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        if self.rec_start == offset && !self.started && self.item == 0 {
+            return Ok(());
+        }
+        let field = self.current_field();
+        Err(self.err(offset, field, ErrorKind::Truncated))
+    }
+
+    fn retain_from(&self) -> u64 {
+        match self.phase {
+            Phase::Item => self.rec_start,
+            Phase::Between => u64::MAX,
+            Phase::Sync => {
+                if self.sync_partial == 0 {
+                    u64::MAX
+                } else {
+                    let k = 63 - self.sync_partial.leading_zeros() as u64;
+                    self.pos.saturating_sub(k)
+                }
+            }
+        }
+    }
+}

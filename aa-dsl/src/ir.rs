@@ -1,0 +1,242 @@
+//! The checked program both front ends lower to, and that the interpreter runs
+//! and the code generator translates. Names are resolved to indices; every
+//! expression is well typed.
+//!
+//! Semantics, shared by the interpreter and generated code:
+//! - A stream is a sequence of records. The first is of the `start` type; each
+//!   record's `then` statements choose the next with `next` (default: the start
+//!   record). Globals keep their values across records; record variables start at
+//!   0/false in each record and are stored in it.
+//! - Before a record begins, bytes in its `skip` set are skipped. The end of the
+//!   stream before a record's first byte ends the stream cleanly; anywhere else
+//!   (but in an `until ... | eof` field) it truncates the record, an error.
+//! - Items run in order. A field's actions run after it ends (after each element
+//!   of a repeat). `end` ends the record after the current item; `fail` fails the
+//!   stream with the message.
+//! - `until`: the field ends before the first delimiter completed in the input
+//!   (the longest, when several complete at the same byte), which is consumed;
+//!   with `eof` listed, the end of the stream ends it too. With `quoted Q`, a field starting with
+//!   Q is quoted as in RFC 4180: delimiters inside quotes are data, `QQ` is a
+//!   quote; the field's span excludes the outer quotes and is flagged when it
+//!   holds escapes. `bytes N`: exactly N bytes. `chunk N`: between 1 and N bytes,
+//!   ending at the end of the current packet (`chunk` alone: up to the end of the
+//!   stream). Integer fields: fixed width, their value readable by name.
+//! - `max`: a field longer than this fails the stream.
+//! - Repeats: `stop on empty` ends at an empty element, consumed and not kept;
+//!   `stop after D` ends after an element ended by one of those delimiters;
+//!   `times N` after N elements. `count` bounds the elements.
+//! - After a gap the parser drops the record in progress, searches for the one
+//!   `sync` pattern of the protocol and starts that pattern's record at it (or
+//!   after it, for `sync after`); a protocol without one fails the stream.
+
+/// A checked protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protocol {
+    /// Protocol name.
+    pub name: String,
+    /// Global variables.
+    pub globals: Vec<VarDef>,
+    /// Record types; records refer to each other by index.
+    pub records: Vec<RecordDef>,
+    /// Index of the start record.
+    pub start: usize,
+}
+
+/// Variable types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    /// Unsigned 64-bit integer.
+    U64,
+    /// Boolean (stored as 0 or 1).
+    Bool,
+}
+
+/// A variable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VarDef {
+    /// Name.
+    pub name: String,
+    /// Type.
+    pub ty: Ty,
+    /// Initial value (globals).
+    pub init: u64,
+}
+
+/// A record type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordDef {
+    /// Name.
+    pub name: String,
+    /// Bytes skipped before the record.
+    pub skip: Vec<u8>,
+    /// Pattern to resynchronise on, and whether the record starts after it
+    /// (rather than at it).
+    pub sync: Option<(Vec<u8>, bool)>,
+    /// Record variables, stored in each record (value tag = index).
+    pub vars: Vec<VarDef>,
+    /// Fields (field tag = index).
+    pub fields: Vec<FieldDef>,
+    /// What the record consists of, in order.
+    pub items: Vec<ItemDef>,
+    /// Statements after the last item.
+    pub then: Vec<Stmt>,
+}
+
+/// One item of a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemDef {
+    /// These exact bytes.
+    Expect(Vec<u8>),
+    /// Field number `n` of the record.
+    Field(usize),
+}
+
+/// A field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldDef {
+    /// Name.
+    pub name: String,
+    /// How it ends.
+    pub ending: Ending,
+    /// Longest allowed, in bytes.
+    pub max: u64,
+    /// Repetition, for `repeat`.
+    pub repeat: Option<Repeat>,
+    /// Statements after the field (after each element).
+    pub actions: Vec<Stmt>,
+}
+
+/// How a field ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// Before the first of these delimiters.
+    Until {
+        /// Delimiters (non-empty byte strings).
+        delims: Vec<Vec<u8>>,
+        /// The end of the stream also ends the field.
+        eof: bool,
+        /// Quote character for RFC 4180 quoting.
+        quote: Option<u8>,
+    },
+    /// Exactly this many bytes.
+    Bytes(Expr),
+    /// 1 to this many bytes (`None`: unbounded), ending at the packet's end.
+    Chunk(Option<Expr>),
+    /// A fixed-width unsigned integer.
+    Int {
+        /// Width in bytes: 1, 2, 4 or 8.
+        bytes: u8,
+        /// Big endian.
+        big: bool,
+    },
+}
+
+/// Repetition of a field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repeat {
+    /// Most elements.
+    pub max_count: u32,
+    /// When to stop.
+    pub stop: Stop,
+}
+
+/// When a repetition stops.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    /// At an empty element (consumed, not kept).
+    OnEmpty,
+    /// After an element ended by one of these delimiters (indices into the
+    /// field's `Until` delimiters), or by the end of the stream if `eof`.
+    After {
+        /// Delimiter indices.
+        delims: Vec<usize>,
+        /// The end of the stream.
+        eof: bool,
+    },
+    /// After this many elements.
+    Times(Expr),
+}
+
+/// A statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stmt {
+    /// Assignment.
+    Set(Var, Expr),
+    /// Conditional.
+    If(Expr, Vec<Stmt>, Vec<Stmt>),
+    /// The next record type.
+    Next(usize),
+    /// End the record after this item.
+    End,
+    /// Fail the stream.
+    Fail(String),
+}
+
+/// A variable reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    /// Global `n`.
+    Global(usize),
+    /// Record variable `n` of the current record.
+    Local(usize),
+}
+
+/// An integer or boolean expression (booleans are 0 or 1).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A constant.
+    Const(u64),
+    /// A variable.
+    Var(Var),
+    /// The value of integer field `n` of the current record.
+    FieldInt(usize),
+    /// Length of a byte string.
+    Len(Bytes),
+    /// Decimal value of a byte string (error if not digits or over 64 bits).
+    Dec(Bytes),
+    /// Hexadecimal value of a byte string.
+    Hex(Bytes),
+    /// A test of a byte string against a literal.
+    Test(Test, Bytes, Vec<u8>),
+    /// Whether the byte string is empty.
+    Empty(Bytes),
+    /// A binary operation; arithmetic wraps on overflow except `-`, which
+    /// saturates at 0, and `/`, `%` by 0, which give 0.
+    Bin(BinOp, Box<Expr>, Box<Expr>),
+    /// Logical not.
+    Not(Box<Expr>),
+    /// The smaller of two.
+    Min(Box<Expr>, Box<Expr>),
+}
+
+pub use crate::ast::BinOp;
+
+/// Tests of a byte string against a literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Test {
+    /// Equal.
+    Eq,
+    /// Equal ignoring ASCII case.
+    IEq,
+    /// Starts with.
+    Prefix,
+    /// Starts with, ignoring ASCII case.
+    IPrefix,
+    /// Contains.
+    Contains,
+    /// Contains, ignoring ASCII case.
+    IContains,
+}
+
+/// A byte string: a field of the current record, or part of one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bytes {
+    /// Field `n` (the last element, for a repeat).
+    Field(usize),
+    /// Before the first occurrence of the literal (all of it if absent).
+    Before(Box<Bytes>, Vec<u8>),
+    /// After the first occurrence of the literal (empty if absent).
+    After(Box<Bytes>, Vec<u8>),
+    /// Without leading and trailing ASCII whitespace.
+    Trim(Box<Bytes>),
+}
