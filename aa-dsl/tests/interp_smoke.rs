@@ -9,11 +9,7 @@ fn grammar(name: &str) -> std::sync::Arc<Grammar> {
     Grammar::new(aa_dsl::load(&path).unwrap_or_else(|e| panic!("{e}")))
 }
 
-fn run(
-    g: &std::sync::Arc<Grammar>,
-    input: &[u8],
-    cut: usize,
-) -> (Vec<(String, Vec<Vec<u8>>)>, Option<String>, bool) {
+fn run(g: &std::sync::Arc<Grammar>, input: &[u8], cut: usize) -> (Recs, Option<String>, bool) {
     let pool = PacketPool::new(4096, 2048);
     let mut s = AaStream::new(AaConfig::default(), 0, g.parser());
     let mut seq = 0u32;
