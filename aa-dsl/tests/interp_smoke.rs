@@ -9,6 +9,9 @@ fn grammar(name: &str) -> std::sync::Arc<Grammar> {
     Grammar::new(aa_dsl::load(&path).unwrap_or_else(|e| panic!("{e}")))
 }
 
+type Recs = Vec<(String, Vec<Vec<u8>>)>;
+
+/// Records (name, decoded fields), the error if any, and whether the pool is full.
 fn run(g: &std::sync::Arc<Grammar>, input: &[u8], cut: usize) -> (Recs, Option<String>, bool) {
     let pool = PacketPool::new(4096, 2048);
     let mut s = AaStream::new(AaConfig::default(), 0, g.parser());
