@@ -2,11 +2,13 @@
 //!
 //! Describe the records of a protocol once; aa parses every in-order TCP segment
 //! as it arrives and hands the application finished records whose fields point
-//! into the packet buffers. This façade re-exports the crates of the workspace;
-//! today that is the runtime ([`runtime`]): packet pools, the zero-copy stream,
-//! the application-aware record stream and the hand-written CSV parser.
+//! into the packet buffers. This façade re-exports the crates of the workspace:
+//! the runtime ([`runtime`]: packet pools, the zero-copy stream, the
+//! application-aware record stream, the hand-written CSV parser) and the `.aag`
+//! language ([`dsl`]: checks, IR, interpreter).
 #![deny(missing_docs)]
 
+pub use aa_dsl as dsl;
 pub use aa_runtime as runtime;
 pub use aa_runtime::{
     AaConfig, AaStream, Field, Packet, PacketPool, Parser, Record, StreamConfig, ZcStream,

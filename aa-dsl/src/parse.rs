@@ -16,9 +16,11 @@ use pest_parser::{AagParser, Rule};
 
 fn span(p: &Pair<'_, Rule>) -> Span {
     let s = p.as_span();
+    // Optional parts at a rule's end may leave the whitespace before them in it.
+    let text = s.as_str();
     Span {
         start: s.start(),
-        end: s.end(),
+        end: s.start() + text.trim_end().len(),
     }
 }
 

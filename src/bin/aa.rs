@@ -1,0 +1,56 @@
+//! The `aa` command line.
+//!
+//! `aa check FILE.aag...` checks grammars and prints rustc-style diagnostics.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "aa", version, about = "Application-aware, zero-copy TCP")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check `.aag` grammars; print every error, exit 1 if there is one.
+    Check {
+        /// Grammar files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().cmd {
+        Cmd::Check { files } => {
+            let mut ok = true;
+            for f in &files {
+                match aa::dsl::load(f) {
+                    Ok(p) => {
+                        let names: Vec<&str> = p.records.iter().map(|r| r.name.as_str()).collect();
+                        println!(
+                            "{}: ok: protocol `{}`, {} record type{} ({})",
+                            f.display(),
+                            p.name,
+                            names.len(),
+                            if names.len() == 1 { "" } else { "s" },
+                            names.join(", ")
+                        );
+                    }
+                    Err(rendered) => {
+                        eprint!("{rendered}");
+                        ok = false;
+                    }
+                }
+            }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
