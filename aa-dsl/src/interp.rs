@@ -982,10 +982,6 @@ impl Interp {
                 self.sync_partial |= 1u64 << (k + have);
             }
         }
-        if self.sync_partial != 0 {
-            *i = d.len();
-            return Ok(None);
-        }
         let hay = &d[*i..];
         if let Some(j) = memchr::memmem::find(hay, pat) {
             let start = base + (*i + j) as u64;
@@ -1003,7 +999,8 @@ impl Interp {
                 out,
             );
         }
-        // Remember every suffix that is a prefix of the pattern.
+        // Remember every suffix that is a prefix of the pattern (besides the
+        // carried matches still going on).
         for k in 1..n.min(hay.len() + 1) {
             if hay[hay.len() - k..] == pat[..k] {
                 self.sync_partial |= 1u64 << k;
