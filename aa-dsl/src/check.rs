@@ -59,9 +59,10 @@ impl Kind {
 /// Names visible inside one record while checking item `upto`.
 struct Scope<'a> {
     vars: &'a [(ir::VarDef, Span)],
+    /// Fields that may be referred to (those before the item, and the item).
     fields: &'a [(ir::FieldDef, Span)],
-    /// Fields `0..visible` may be referred to.
-    visible: usize,
+    /// Fields of the record that come later.
+    later: &'a [String],
 }
 
 enum Value {
@@ -77,24 +78,34 @@ impl Checker {
 
     fn protocol(&mut self, file: &ast::File) -> ir::Protocol {
         for v in &file.vars {
-            if self.globals.iter().any(|(g, _)| g.name == v.name.name) {
-                self.err(Diagnostic::new(
-                    format!("variable `{}` is declared twice", v.name.name),
-                    v.name.span,
-                    "second declaration",
-                ));
+            if let Some((_, first)) = self.globals.iter().find(|(g, _)| g.name == v.name.name) {
+                let first = *first;
+                self.err(
+                    Diagnostic::new(
+                        format!("variable `{}` is declared twice", v.name.name),
+                        v.name.span,
+                        "second declaration",
+                    )
+                    .first_declared(first),
+                );
                 continue;
             }
             let def = self.var_def(v, true);
             self.globals.push((def, v.name.span));
         }
         for (i, r) in file.records.iter().enumerate() {
-            if self.record_ix.insert(r.name.name.clone(), i).is_some() {
-                self.err(Diagnostic::new(
-                    format!("record `{}` is declared twice", r.name.name),
-                    r.name.span,
-                    "second declaration",
-                ));
+            if let Some(j) = self.record_ix.get(&r.name.name) {
+                let first = file.records[*j].name.span;
+                self.err(
+                    Diagnostic::new(
+                        format!("record `{}` is declared twice", r.name.name),
+                        r.name.span,
+                        "second declaration",
+                    )
+                    .first_declared(first),
+                );
+            } else {
+                self.record_ix.insert(r.name.name.clone(), i);
             }
         }
         let starts: Vec<_> = file.records.iter().filter(|r| r.start).collect();
@@ -164,11 +175,14 @@ impl Checker {
         let init = match &v.init {
             None => 0,
             Some(e) if !global => {
-                self.err(Diagnostic::new(
-                    "record variables start at 0 or false",
-                    e.span,
-                    "no initial value here",
-                ));
+                self.err(
+                    Diagnostic::new(
+                        "a record variable cannot have an initial value",
+                        e.span,
+                        "remove it",
+                    )
+                    .help("record variables start at 0 or false in each record; declare the variable at the top to keep a value across records"),
+                );
                 0
             }
             Some(e) => match (&e.kind, ty) {
@@ -198,19 +212,31 @@ impl Checker {
         let mut vars: Vec<(ir::VarDef, Span)> = Vec::new();
         let mut fields: Vec<(ir::FieldDef, Span)> = Vec::new();
         let mut items = Vec::new();
-        let mut unbounded = None;
+        let mut unbounded: Option<&str> = None;
+        let names: Vec<String> = r
+            .items
+            .iter()
+            .filter_map(|it| match it {
+                ast::Item::Field(f) => Some(f.name.name.clone()),
+                _ => None,
+            })
+            .collect();
         // Declare names first so a later item's actions can assign record vars.
         for it in &r.items {
             if let ast::Item::Var(v) = it {
-                if vars.iter().any(|(x, _)| x.name == v.name.name) {
-                    self.err(Diagnostic::new(
-                        format!(
-                            "variable `{}` is declared twice in record `{}`",
-                            v.name.name, r.name.name
-                        ),
-                        v.name.span,
-                        "second declaration",
-                    ));
+                if let Some((_, first)) = vars.iter().find(|(x, _)| x.name == v.name.name) {
+                    let first = *first;
+                    self.err(
+                        Diagnostic::new(
+                            format!(
+                                "variable `{}` is declared twice in record `{}`",
+                                v.name.name, r.name.name
+                            ),
+                            v.name.span,
+                            "second declaration",
+                        )
+                        .first_declared(first),
+                    );
                     continue;
                 }
                 let def = self.var_def(v, false);
@@ -218,19 +244,19 @@ impl Checker {
             }
         }
         for it in &r.items {
-            let span = match it {
+            let (span, what) = match it {
                 ast::Item::Var(_) => continue,
-                ast::Item::Expect(l) => l.span,
-                ast::Item::Field(f) => f.name.span,
+                ast::Item::Expect(l) => (l.span, "this `expect`".to_string()),
+                ast::Item::Field(f) => (f.name.span, format!("`{}`", f.name.name)),
             };
-            if unbounded.is_some() {
+            if let Some(u) = unbounded {
                 self.err(
                     Diagnostic::new(
-                        "field after an unbounded field",
+                        format!("{what} comes after `{u}`, which reads to the end of the stream"),
                         span,
                         "never reached",
                     )
-                    .help("a `chunk` without a limit lasts until the end of the stream; give it a limit or make it the last item"),
+                    .help(format!("write `chunk N` to limit `{u}` (`max` does not end a chunk), or make it the last item")),
                 );
             }
             match it {
@@ -242,22 +268,50 @@ impl Checker {
                     items.push(ir::ItemDef::Expect(l.bytes.clone()));
                 }
                 ast::Item::Field(f) => {
-                    if fields.iter().any(|(x, _)| x.name == f.name.name)
-                        || vars.iter().any(|(x, _)| x.name == f.name.name)
-                    {
-                        self.err(Diagnostic::new(
-                            format!(
-                                "`{}` is declared twice in record `{}`",
-                                f.name.name, r.name.name
-                            ),
-                            f.name.span,
-                            "second declaration",
-                        ));
+                    let earlier = fields
+                        .iter()
+                        .map(|(x, sp)| (x.name.as_str(), *sp))
+                        .chain(vars.iter().map(|(v, sp)| (v.name.as_str(), *sp)))
+                        .find(|(n, _)| *n == f.name.name);
+                    if let Some((_, other)) = earlier {
+                        // Report at whichever of the two comes later in the text.
+                        let (at, first) = if other.start > f.name.span.start {
+                            (other, f.name.span)
+                        } else {
+                            (f.name.span, other)
+                        };
+                        self.err(
+                            Diagnostic::new(
+                                format!(
+                                    "`{}` is declared twice in record `{}`",
+                                    f.name.name, r.name.name
+                                ),
+                                at,
+                                "second declaration",
+                            )
+                            .first_declared(first),
+                        );
+                    }
+                    if let Some((_, g)) = self.globals.iter().find(|(g, _)| g.name == f.name.name) {
+                        let g = *g;
+                        self.err(
+                            Diagnostic::new(
+                                format!(
+                                    "field `{}` has the name of a global variable",
+                                    f.name.name
+                                ),
+                                f.name.span,
+                                "a field and a global of one name would be ambiguous in actions",
+                            )
+                            .first_declared(g)
+                            .help("rename the field or the variable"),
+                        );
                     }
                     if matches!(f.ending, ast::Ending::Chunk(None)) {
-                        unbounded = Some(f.name.span);
+                        unbounded = Some(&f.name.name);
                     }
-                    let def = self.field(f, &vars, &fields);
+                    let later = &names[fields.len() + 1..];
+                    let def = self.field(f, &vars, &fields, later);
                     items.push(ir::ItemDef::Field(fields.len()));
                     fields.push((def, f.name.span));
                 }
@@ -266,7 +320,7 @@ impl Checker {
         let scope = Scope {
             vars: &vars,
             fields: &fields,
-            visible: fields.len(),
+            later: &[],
         };
         let then = self.stmts(&r.then, &scope);
         let skip = r.skip.as_ref().map_or_else(Vec::new, |l| l.bytes.clone());
@@ -296,11 +350,12 @@ impl Checker {
         f: &ast::FieldDecl,
         vars: &[(ir::VarDef, Span)],
         fields: &[(ir::FieldDef, Span)],
+        later: &[String],
     ) -> ir::FieldDef {
         let before = Scope {
             vars,
             fields,
-            visible: fields.len(),
+            later,
         };
         let name = &f.name.name;
         let mut max = f.max.map(|(m, _)| m);
@@ -310,7 +365,7 @@ impl Checker {
                     self.err(Diagnostic::new(
                         "empty delimiter",
                         d.span,
-                        "matches nothing",
+                        "would end the field at once",
                     ));
                 }
                 let quote = quote.as_ref().and_then(|q| match q.bytes.as_slice() {
@@ -343,6 +398,11 @@ impl Checker {
             ast::Ending::Bytes(e) => {
                 let x = self.int_expr(e, &before);
                 match (&x, f.max) {
+                    (ir::Expr::Const(n), Some((m, sp))) if *n > m => self.err(Diagnostic::new(
+                        format!("field `{name}` is {n} bytes, more than its `max {m}`"),
+                        sp,
+                        "always exceeded",
+                    )),
                     (ir::Expr::Const(n), None) => max = Some(*n),
                     (_, None) => self.err(
                         Diagnostic::new(
@@ -358,7 +418,15 @@ impl Checker {
             }
             ast::Ending::Chunk(e) => {
                 max.get_or_insert(u64::MAX);
-                ir::Ending::Chunk(e.as_ref().map(|e| self.int_expr(e, &before)))
+                let x = e.as_ref().map(|e| self.int_expr(e, &before));
+                if let (Some(ir::Expr::Const(0)), Some(e)) = (&x, e) {
+                    self.err(Diagnostic::new(
+                        "a chunk of at most 0 bytes",
+                        e.span,
+                        "a chunk has at least one byte",
+                    ));
+                }
+                ir::Ending::Chunk(x)
             }
             ast::Ending::Int { bytes, big } => {
                 if let Some((_, sp)) = f.max {
@@ -378,7 +446,11 @@ impl Checker {
         let repeat = f.repeat.as_ref().map(|stop| {
             let max_count = match f.count {
                 Some((n, sp)) if n == 0 || n > u32::MAX as u64 => {
-                    self.err(Diagnostic::new("count out of range", sp, "1 to 4294967295"));
+                    self.err(Diagnostic::new(
+                        format!("`count {n}` is out of range"),
+                        sp,
+                        "must be 1 to 4294967295",
+                    ));
                     1
                 }
                 Some((n, _)) => n as u32,
@@ -406,12 +478,22 @@ impl Checker {
                     ir::Stop::OnEmpty
                 }
                 ast::Stop::After(ds, eof) => {
-                    if let (Some(sp), ir::Ending::Until { eof: false, .. }) = (eof, &ending) {
-                        self.err(Diagnostic::new(
-                            "`stop after eof` on a field that does not end at `eof`",
-                            *sp,
-                            "add `eof` to the field's `until` list",
-                        ));
+                    match (eof, &ending) {
+                        (Some(sp), ir::Ending::Until { eof: false, .. }) => {
+                            self.err(Diagnostic::new(
+                                "`stop after eof` on a field that does not end at `eof`",
+                                *sp,
+                                "add `eof` to the field's `until` list",
+                            ))
+                        }
+                        (Some(sp), e) if !matches!(e, ir::Ending::Until { .. }) => {
+                            self.err(Diagnostic::new(
+                                "`stop after` needs a delimited field",
+                                *sp,
+                                "only `until` fields end at a delimiter or `eof`",
+                            ))
+                        }
+                        _ => {}
                     }
                     let mut ix = Vec::new();
                     for d in ds {
@@ -462,7 +544,7 @@ impl Checker {
         let scope = Scope {
             vars,
             fields: &with_self,
-            visible: with_self.len(),
+            later,
         };
         let actions = self.stmts(&f.actions, &scope);
         ir::FieldDef {
@@ -486,19 +568,30 @@ impl Checker {
                     None => match self.globals.iter().position(|(v, _)| v.name == name.name) {
                         Some(i) => (ir::Var::Global(i), self.globals[i].0.ty),
                         None => {
-                            let is_field = scope.fields.iter().any(|(f, _)| f.name == name.name);
-                            let d = Diagnostic::new(
-                                format!("unknown variable `{}`", name.name),
-                                name.span,
-                                if is_field {
-                                    "a field, not a variable"
-                                } else {
-                                    "not declared"
-                                },
-                            );
-                            self.err(d.help(
-                                "declare it with `var NAME: u64;` in the record or at the top",
-                            ));
+                            let is_field = scope.fields.iter().any(|(f, _)| f.name == name.name)
+                                || scope.later.contains(&name.name);
+                            let d = if is_field {
+                                Diagnostic::new(
+                                    format!("cannot assign to field `{}`", name.name),
+                                    name.span,
+                                    "fields are read-only",
+                                )
+                                .help(format!(
+                                    "assign a variable instead, e.g. `var {}_value: u64;`",
+                                    name.name
+                                ))
+                            } else {
+                                Diagnostic::new(
+                                    format!("unknown variable `{}`", name.name),
+                                    name.span,
+                                    "not declared",
+                                )
+                                .help(format!(
+                                    "declare it with `var {}: u64;` in the record or at the top",
+                                    name.name
+                                ))
+                            };
+                            self.err(d);
                             self.expr(e, scope);
                             return None;
                         }
@@ -572,11 +665,19 @@ impl Checker {
             (Value::Bytes(b), _) => Some(b),
             (_, Kind::Error) => None,
             (_, k) => {
-                self.err(Diagnostic::new(
+                let d = Diagnostic::new(
                     "type mismatch",
                     e.span,
-                    format!("expected bytes (a field), found {}", k.name()),
-                ));
+                    format!(
+                        "expected bytes (an `until`, `bytes` or `chunk` field), found {}",
+                        k.name()
+                    ),
+                );
+                self.err(if k == Kind::Int {
+                    d.help("an integer field's value is its name: use it directly")
+                } else {
+                    d
+                });
                 None
             }
         }
@@ -608,18 +709,21 @@ impl Checker {
                     return (Value::Expr(ir::Expr::Var(ir::Var::Local(i))), k);
                 }
                 if let Some(i) = scope.fields.iter().position(|(f, _)| f.name == *n) {
-                    if i >= scope.visible {
-                        self.err(Diagnostic::new(
-                            format!("field `{n}` is not parsed yet here"),
-                            e.span,
-                            "it comes later in the record",
-                        ));
-                        return bad;
-                    }
                     return match scope.fields[i].0.ending {
                         ir::Ending::Int { .. } => (Value::Expr(ir::Expr::FieldInt(i)), Kind::Int),
                         _ => (Value::Bytes(ir::Bytes::Field(i)), Kind::Bytes),
                     };
+                }
+                if scope.later.contains(n) {
+                    self.err(
+                        Diagnostic::new(
+                            format!("field `{n}` is not parsed yet here"),
+                            e.span,
+                            "it comes later in the record",
+                        )
+                        .help(format!("move `{n}` before the item that uses it")),
+                    );
+                    return bad;
                 }
                 if let Some(i) = self.globals.iter().position(|(v, _)| v.name == *n) {
                     let k = ty_kind(self.globals[i].0.ty);
@@ -806,11 +910,16 @@ impl Checker {
             if empty[r] && state[r] == 0 {
                 if let Some(x) = dfs(r, &succ, &empty, &mut state) {
                     let rec = &file.records[x];
+                    let label = if p.records[x].items.is_empty() {
+                        "it has no item, and the stream can come back to it"
+                    } else {
+                        "every item of this record may be empty, and the stream can come back to it"
+                    };
                     self.err(
                         Diagnostic::new(
                             format!("record `{}` can loop without consuming input", rec.name.name),
                             rec.name.span,
-                            "every item of this record may be empty, and `next` can come back to it",
+                            label,
                         )
                         .help("give the record an item that always consumes bytes (`until`, `expect`, an integer, `chunk`)"),
                     );

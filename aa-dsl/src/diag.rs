@@ -15,6 +15,8 @@ pub struct Diagnostic {
     pub label: String,
     /// How to fix it.
     pub help: Option<String>,
+    /// Where the first of two conflicting declarations is.
+    pub first: Option<Span>,
 }
 
 impl Diagnostic {
@@ -25,7 +27,14 @@ impl Diagnostic {
             span,
             label: label.into(),
             help: None,
+            first: None,
         }
+    }
+
+    /// Notes where the first declaration of a duplicate name is.
+    pub fn first_declared(mut self, at: Span) -> Self {
+        self.first = Some(at);
+        self
     }
 
     /// Adds a help line.
@@ -49,29 +58,38 @@ impl Diagnostic {
         let text = src.lines().nth(line - 1).unwrap_or("");
         let gutter = line.to_string().len();
         let pad = " ".repeat(gutter);
-        let width = {
+        // Tabs are shown as four spaces, as rustc does, so the caret lines up.
+        let shown = |s: &str| s.replace('\t', "    ");
+        let width = |s: &str| {
+            s.chars()
+                .map(|c| if c == '\t' { 4 } else { 1 })
+                .sum::<usize>()
+        };
+        let line_start = src[..self.span.start.min(src.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let lead = width(&src[line_start..self.span.start.min(src.len())]);
+        let carets = {
             let end = self.span.end.min(src.len()).max(self.span.start);
             let same_line = &src[self.span.start.min(src.len())..end];
-            same_line
-                .split('\n')
-                .next()
-                .unwrap_or("")
-                .chars()
-                .count()
-                .max(1)
+            width(same_line.split('\n').next().unwrap_or("")).max(1)
         };
         let mut out = String::new();
         let _ = writeln!(out, "error: {}", self.message);
         let _ = writeln!(out, "{pad}--> {file}:{line}:{col}");
         let _ = writeln!(out, "{pad} |");
-        let _ = writeln!(out, "{line} | {text}");
+        let _ = writeln!(out, "{line} | {}", shown(text));
         let _ = writeln!(
             out,
             "{pad} | {}{} {}",
-            " ".repeat(col - 1),
-            "^".repeat(width),
+            " ".repeat(lead),
+            "^".repeat(carets),
             self.label
         );
+        if let Some(first) = self.first {
+            let (l, c) = Self::line_col(src, first.start);
+            let _ = writeln!(out, "{pad} = note: first declared at {file}:{l}:{c}");
+        }
         if let Some(h) = &self.help {
             let _ = writeln!(out, "{pad} = help: {h}");
         }

@@ -17,7 +17,7 @@ pub use diag::Diagnostic;
 
 /// Parses and checks a grammar. On error, returns every diagnostic.
 pub fn compile_str(src: &str) -> Result<ir::Protocol, Vec<Diagnostic>> {
-    let file = parse::parse(src).map_err(|d| vec![d])?;
+    let file = parse::parse(src)?;
     check::check(&file)
 }
 

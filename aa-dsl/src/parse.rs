@@ -24,14 +24,15 @@ fn span(p: &Pair<'_, Rule>) -> Span {
     }
 }
 
-/// Parses a `.aag` source. A syntax error is one diagnostic.
-pub fn parse(src: &str) -> Result<File, Diagnostic> {
-    let mut pairs = AagParser::parse(Rule::file, src).map_err(syntax_error)?;
+/// Parses a `.aag` source. A syntax error is one diagnostic; errors in literals
+/// (escapes, integers too large) are all reported.
+pub fn parse(src: &str) -> Result<File, Vec<Diagnostic>> {
+    let mut pairs = AagParser::parse(Rule::file, src).map_err(|e| vec![syntax_error(e, src)])?;
     let file = pairs.next().expect("file rule");
     let mut cx = Cx { errors: Vec::new() };
-    let mut inner = file.into_inner();
+    let mut inner = file.into_inner().filter(significant);
     let proto = inner.next().expect("protocol_decl");
-    let protocol = ident(proto.into_inner().next().expect("name"));
+    let protocol = ident(proto.into_inner().filter(significant).next().expect("name"));
     let (mut vars, mut records) = (Vec::new(), Vec::new());
     for p in inner {
         match p.as_rule() {
@@ -40,17 +41,24 @@ pub fn parse(src: &str) -> Result<File, Diagnostic> {
             _ => {}
         }
     }
-    match cx.errors.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(File {
+    if cx.errors.is_empty() {
+        Ok(File {
             protocol,
             vars,
             records,
-        }),
+        })
+    } else {
+        Err(cx.errors)
     }
 }
 
-fn syntax_error(e: pest::error::Error<Rule>) -> Diagnostic {
+const KEYWORDS: &[&str] = &[
+    "protocol", "var", "start", "record", "skip", "sync", "then", "expect", "repeat", "until",
+    "quoted", "bytes", "chunk", "max", "count", "stop", "times", "if", "else", "next", "end",
+    "fail", "true", "false",
+];
+
+fn syntax_error(e: pest::error::Error<Rule>, src: &str) -> Diagnostic {
     let (start, end) = match e.location {
         pest::error::InputLocation::Pos(p) => (p, p),
         pest::error::InputLocation::Span((s, e)) => (s, e),
@@ -60,29 +68,116 @@ fn syntax_error(e: pest::error::Error<Rule>) -> Diagnostic {
             let mut names: Vec<String> = positives.iter().map(|r| rule_name(*r)).collect();
             names.sort();
             names.dedup();
-            names.join(", ")
+            match names.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                _ => names.join(""),
+            }
         }
         pest::error::ErrorVariant::CustomError { message } => message.clone(),
     };
-    Diagnostic::new(
+    let rest = &src[start.min(src.len())..];
+    let line_rest = rest.split('\n').next().unwrap_or("");
+    if line_rest.starts_with('"')
+        && !line_rest[1..]
+            .replace("\\\\", "")
+            .replace("\\\"", "")
+            .contains('"')
+    {
+        return Diagnostic::new(
+            "unterminated string",
+            Span {
+                start,
+                end: start + 1,
+            },
+            "this string is never closed",
+        )
+        .help("strings end on the line they start on");
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let d = Diagnostic::new(
         "syntax error",
         Span { start, end },
         format!("expected {expected}"),
-    )
+    );
+    if KEYWORDS.contains(&word.as_str()) {
+        d.help(format!("`{word}` is a keyword and cannot be a name"))
+    } else if rest
+        .chars()
+        .next()
+        .is_some_and(|c| !c.is_ascii() && c.is_alphabetic())
+    {
+        d.help("names are ASCII letters, digits and `_`")
+    } else {
+        d
+    }
 }
 
 fn rule_name(r: Rule) -> String {
     match r {
         Rule::ident => "a name".into(),
-        Rule::string => "a string".into(),
+        Rule::string | Rule::str_inner => "a string".into(),
         Rule::int => "an integer".into(),
-        Rule::expr | Rule::unary | Rule::primary => "an expression".into(),
-        Rule::stmt => "a statement".into(),
-        Rule::record_item => "a field".into(),
-        Rule::ending => "`until`, `bytes`, `chunk` or an integer type".into(),
+        Rule::expr | Rule::unary | Rule::primary | Rule::call | Rule::boolean => {
+            "an expression".into()
+        }
+        Rule::or
+        | Rule::and
+        | Rule::eq
+        | Rule::ne
+        | Rule::lt
+        | Rule::le
+        | Rule::gt
+        | Rule::ge
+        | Rule::add
+        | Rule::sub
+        | Rule::mul
+        | Rule::div
+        | Rule::rem => "an operator".into(),
+        Rule::stmt
+        | Rule::if_stmt
+        | Rule::next_stmt
+        | Rule::end_stmt
+        | Rule::fail_stmt
+        | Rule::assign => "a statement".into(),
+        Rule::record_item | Rule::field_item | Rule::repeat_item | Rule::expect_item => {
+            "an item (a field, `repeat`, `expect` or `var`)".into()
+        }
+        Rule::ending
+        | Rule::until_end
+        | Rule::len_end
+        | Rule::chunk_end
+        | Rule::int_end
+        | Rule::int_ty => {
+            "`until`, `bytes`, `chunk` or an integer type (`u8`, `u16be`, ...)".into()
+        }
+        Rule::field_opt | Rule::max_opt | Rule::count_opt => "`max`, `count`".into(),
+        Rule::stop | Rule::stop_empty | Rule::stop_after | Rule::stop_times => {
+            "`stop on empty`, `stop after ...` or `times N`".into()
+        }
+        Rule::delim | Rule::eof_kw => "a string or `eof`".into(),
+        Rule::quoted_opt => "`quoted`".into(),
+        Rule::record_opt | Rule::skip_opt | Rule::sync_opt => "`skip` or `sync`".into(),
+        Rule::after_kw => "`after`".into(),
+        Rule::ty => "`u64` or `bool`".into(),
+        Rule::block => "`{`".into(),
+        Rule::then_block => "`then`".into(),
+        Rule::semi => "`;`".into(),
+        Rule::rbrace => "`}`".into(),
+        Rule::start_kw => "`start`".into(),
+        Rule::record | Rule::record_kw => "`record`".into(),
+        Rule::var_decl => "`var`".into(),
+        Rule::protocol_decl => "`protocol`".into(),
         Rule::EOI => "end of file".into(),
-        other => format!("`{}`", format!("{other:?}").trim_end_matches("_decl")),
+        other => format!("`{other:?}`"),
     }
+}
+
+/// Punctuation rules exist only so syntax errors can name them.
+fn significant(p: &Pair<'_, Rule>) -> bool {
+    !matches!(p.as_rule(), Rule::semi | Rule::rbrace | Rule::record_kw)
 }
 
 fn ident(p: Pair<'_, Rule>) -> Ident {
@@ -99,7 +194,11 @@ struct Cx {
 impl Cx {
     fn lit(&mut self, p: Pair<'_, Rule>) -> Lit {
         let sp = span(&p);
-        let raw = p.into_inner().next().map_or("", |i| i.as_str());
+        let raw = p
+            .into_inner()
+            .filter(significant)
+            .next()
+            .map_or("", |i| i.as_str());
         let mut bytes = Vec::new();
         let mut it = raw.chars();
         while let Some(c) = it.next() {
@@ -157,7 +256,7 @@ impl Cx {
 
     fn var_decl(&mut self, p: Pair<'_, Rule>) -> VarDecl {
         let sp = span(&p);
-        let mut it = p.into_inner();
+        let mut it = p.into_inner().filter(significant);
         let name = ident(it.next().expect("name"));
         let ty = match it.next().expect("type").as_str() {
             "bool" => Ty::Bool,
@@ -184,16 +283,16 @@ impl Cx {
             items: Vec::new(),
             then: Vec::new(),
         };
-        for q in p.into_inner() {
+        for q in p.into_inner().filter(significant) {
             match q.as_rule() {
                 Rule::start_kw => rec.start = true,
                 Rule::ident => rec.name = ident(q),
                 Rule::record_opt => {
-                    let o = q.into_inner().next().expect("option");
+                    let o = q.into_inner().filter(significant).next().expect("option");
                     let is_skip = o.as_rule() == Rule::skip_opt;
                     let mut after = false;
                     let mut lit = None;
-                    for x in o.into_inner() {
+                    for x in o.into_inner().filter(significant) {
                         match x.as_rule() {
                             Rule::after_kw => after = true,
                             _ => lit = Some(self.lit(x)),
@@ -207,17 +306,18 @@ impl Cx {
                     }
                 }
                 Rule::record_item => {
-                    let i = q.into_inner().next().expect("item");
+                    let i = q.into_inner().filter(significant).next().expect("item");
                     rec.items.push(match i.as_rule() {
                         Rule::var_decl => Item::Var(self.var_decl(i)),
-                        Rule::expect_item => {
-                            Item::Expect(self.lit(i.into_inner().next().expect("string")))
-                        }
+                        Rule::expect_item => Item::Expect(
+                            self.lit(i.into_inner().filter(significant).next().expect("string")),
+                        ),
                         _ => Item::Field(self.field(i)),
                     });
                 }
                 Rule::then_block => {
-                    rec.then = self.block(q.into_inner().next().expect("block"));
+                    rec.then =
+                        self.block(q.into_inner().filter(significant).next().expect("block"));
                 }
                 _ => {}
             }
@@ -227,11 +327,16 @@ impl Cx {
 
     fn field(&mut self, p: Pair<'_, Rule>) -> FieldDecl {
         let is_repeat = p.as_rule() == Rule::repeat_item;
-        let mut it = p.into_inner();
+        let mut it = p.into_inner().filter(significant);
         let name = ident(it.next().expect("name"));
         let e = it.next().expect("ending");
         let ending_span = span(&e);
-        let ending = self.ending(e.into_inner().next().expect("ending kind"));
+        let ending = self.ending(
+            e.into_inner()
+                .filter(significant)
+                .next()
+                .expect("ending kind"),
+        );
         let mut f = FieldDecl {
             name,
             ending,
@@ -244,9 +349,9 @@ impl Cx {
         for q in it {
             match q.as_rule() {
                 Rule::field_opt => {
-                    let o = q.into_inner().next().expect("opt");
+                    let o = q.into_inner().filter(significant).next().expect("opt");
                     let is_max = o.as_rule() == Rule::max_opt;
-                    let n = o.into_inner().next().expect("int");
+                    let n = o.into_inner().filter(significant).next().expect("int");
                     let v = (self.int(n.clone()), span(&n));
                     if is_max {
                         f.max = Some(v);
@@ -255,18 +360,24 @@ impl Cx {
                     }
                 }
                 Rule::stop => {
-                    let s = q.into_inner().next().expect("stop kind");
+                    let s = q
+                        .into_inner()
+                        .filter(significant)
+                        .next()
+                        .expect("stop kind");
                     let sp = span(&s);
                     f.repeat = Some(match s.as_rule() {
                         Rule::stop_empty => Stop::OnEmpty(sp),
                         Rule::stop_after => {
                             let (mut delims, mut eof) = (Vec::new(), None);
-                            for d in s.into_inner() {
+                            for d in s.into_inner().filter(significant) {
                                 self.delim(d, &mut delims, &mut eof);
                             }
                             Stop::After(delims, eof)
                         }
-                        _ => Stop::Times(self.expr(s.into_inner().next().expect("expr"))),
+                        _ => Stop::Times(
+                            self.expr(s.into_inner().filter(significant).next().expect("expr")),
+                        ),
                     });
                 }
                 Rule::block => f.actions = self.block(q),
@@ -281,19 +392,33 @@ impl Cx {
         match e.as_rule() {
             Rule::until_end => {
                 let (mut delims, mut eof, mut quote) = (Vec::new(), None, None);
-                for q in e.into_inner() {
+                for q in e.into_inner().filter(significant) {
                     if q.as_rule() == Rule::quoted_opt {
-                        quote = Some(self.lit(q.into_inner().next().expect("string")));
+                        quote = Some(
+                            self.lit(q.into_inner().filter(significant).next().expect("string")),
+                        );
                     } else {
                         self.delim(q, &mut delims, &mut eof);
                     }
                 }
                 Ending::Until { delims, eof, quote }
             }
-            Rule::len_end => Ending::Bytes(self.expr(e.into_inner().next().expect("expr"))),
-            Rule::chunk_end => Ending::Chunk(e.into_inner().next().map(|x| self.expr(x))),
+            Rule::len_end => {
+                Ending::Bytes(self.expr(e.into_inner().filter(significant).next().expect("expr")))
+            }
+            Rule::chunk_end => Ending::Chunk(
+                e.into_inner()
+                    .filter(significant)
+                    .next()
+                    .map(|x| self.expr(x)),
+            ),
             _ => {
-                let t = e.into_inner().next().expect("int type").as_str();
+                let t = e
+                    .into_inner()
+                    .filter(significant)
+                    .next()
+                    .expect("int type")
+                    .as_str();
                 let bytes = match &t[1..t.len().min(3)] {
                     "8" => 1,
                     "16" => 2,
@@ -309,7 +434,11 @@ impl Cx {
     }
 
     fn delim(&mut self, d: Pair<'_, Rule>, delims: &mut Vec<Lit>, eof: &mut Option<Span>) {
-        let q = d.into_inner().next().expect("delimiter");
+        let q = d
+            .into_inner()
+            .filter(significant)
+            .next()
+            .expect("delimiter");
         if q.as_rule() == Rule::eof_kw {
             *eof = Some(span(&q));
         } else {
@@ -318,19 +447,25 @@ impl Cx {
     }
 
     fn block(&mut self, p: Pair<'_, Rule>) -> Vec<Stmt> {
-        p.into_inner().map(|s| self.stmt(s)).collect()
+        p.into_inner()
+            .filter(significant)
+            .map(|s| self.stmt(s))
+            .collect()
     }
 
     fn stmt(&mut self, p: Pair<'_, Rule>) -> Stmt {
         let s = if p.as_rule() == Rule::stmt {
-            p.into_inner().next().expect("stmt kind")
+            p.into_inner()
+                .filter(significant)
+                .next()
+                .expect("stmt kind")
         } else {
             p
         };
         let sp = span(&s);
         match s.as_rule() {
             Rule::if_stmt => {
-                let mut it = s.into_inner();
+                let mut it = s.into_inner().filter(significant);
                 let cond = self.expr(it.next().expect("cond"));
                 let then = self.block(it.next().expect("block"));
                 let els = match it.next() {
@@ -340,11 +475,15 @@ impl Cx {
                 };
                 Stmt::If(cond, then, els)
             }
-            Rule::next_stmt => Stmt::Next(ident(s.into_inner().next().expect("name"))),
+            Rule::next_stmt => Stmt::Next(ident(
+                s.into_inner().filter(significant).next().expect("name"),
+            )),
             Rule::end_stmt => Stmt::End(sp),
-            Rule::fail_stmt => Stmt::Fail(self.lit(s.into_inner().next().expect("string"))),
+            Rule::fail_stmt => {
+                Stmt::Fail(self.lit(s.into_inner().filter(significant).next().expect("string")))
+            }
             _ => {
-                let mut it = s.into_inner();
+                let mut it = s.into_inner().filter(significant);
                 let name = ident(it.next().expect("name"));
                 Stmt::Assign(name, self.expr(it.next().expect("expr")))
             }
@@ -392,14 +531,14 @@ impl Cx {
                     span: sp,
                 }
             })
-            .parse(p.into_inner())
+            .parse(p.into_inner().filter(significant))
     }
 
     fn unary(&mut self, p: Pair<'_, Rule>) -> Expr {
         let sp = span(&p);
         let mut nots = 0;
         let mut e = None;
-        for q in p.into_inner() {
+        for q in p.into_inner().filter(significant) {
             match q.as_rule() {
                 Rule::not => nots += 1,
                 _ => e = Some(self.primary(q)),
@@ -417,14 +556,18 @@ impl Cx {
 
     fn primary(&mut self, p: Pair<'_, Rule>) -> Expr {
         let sp = span(&p);
-        let q = p.into_inner().next().expect("primary kind");
+        let q = p
+            .into_inner()
+            .filter(significant)
+            .next()
+            .expect("primary kind");
         let kind = match q.as_rule() {
             Rule::int => ExprKind::Int(self.int(q)),
             Rule::boolean => ExprKind::Bool(q.as_str() == "true"),
             Rule::string => ExprKind::Str(self.lit(q).bytes),
             Rule::ident => ExprKind::Name(q.as_str().to_string()),
             Rule::call => {
-                let mut it = q.into_inner();
+                let mut it = q.into_inner().filter(significant);
                 let f = ident(it.next().expect("name"));
                 ExprKind::Call(f, it.map(|a| self.expr(a)).collect())
             }

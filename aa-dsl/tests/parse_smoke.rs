@@ -5,7 +5,7 @@ fn shipped_grammars_parse() {
         let src = std::fs::read_to_string(&path).unwrap();
         match aa_dsl::parse::parse(&src) {
             Ok(file) => assert_eq!(file.protocol.name, f),
-            Err(d) => panic!("{}", d.render(&path, &src)),
+            Err(ds) => panic!("{}", aa_dsl::diag::render_all(&ds, &path, &src)),
         }
     }
 }
