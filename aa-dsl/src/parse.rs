@@ -32,7 +32,7 @@ pub fn parse(src: &str) -> Result<File, Vec<Diagnostic>> {
     let mut cx = Cx { errors: Vec::new() };
     let mut inner = file.into_inner().filter(significant);
     let proto = inner.next().expect("protocol_decl");
-    let protocol = ident(proto.into_inner().filter(significant).next().expect("name"));
+    let protocol = ident(proto.into_inner().find(significant).expect("name"));
     let (mut vars, mut records) = (Vec::new(), Vec::new());
     for p in inner {
         match p.as_rule() {
@@ -194,11 +194,7 @@ struct Cx {
 impl Cx {
     fn lit(&mut self, p: Pair<'_, Rule>) -> Lit {
         let sp = span(&p);
-        let raw = p
-            .into_inner()
-            .filter(significant)
-            .next()
-            .map_or("", |i| i.as_str());
+        let raw = p.into_inner().find(significant).map_or("", |i| i.as_str());
         let mut bytes = Vec::new();
         let mut it = raw.chars();
         while let Some(c) = it.next() {
@@ -288,7 +284,7 @@ impl Cx {
                 Rule::start_kw => rec.start = true,
                 Rule::ident => rec.name = ident(q),
                 Rule::record_opt => {
-                    let o = q.into_inner().filter(significant).next().expect("option");
+                    let o = q.into_inner().find(significant).expect("option");
                     let is_skip = o.as_rule() == Rule::skip_opt;
                     let mut after = false;
                     let mut lit = None;
@@ -306,18 +302,17 @@ impl Cx {
                     }
                 }
                 Rule::record_item => {
-                    let i = q.into_inner().filter(significant).next().expect("item");
+                    let i = q.into_inner().find(significant).expect("item");
                     rec.items.push(match i.as_rule() {
                         Rule::var_decl => Item::Var(self.var_decl(i)),
                         Rule::expect_item => Item::Expect(
-                            self.lit(i.into_inner().filter(significant).next().expect("string")),
+                            self.lit(i.into_inner().find(significant).expect("string")),
                         ),
                         _ => Item::Field(self.field(i)),
                     });
                 }
                 Rule::then_block => {
-                    rec.then =
-                        self.block(q.into_inner().filter(significant).next().expect("block"));
+                    rec.then = self.block(q.into_inner().find(significant).expect("block"));
                 }
                 _ => {}
             }
@@ -331,12 +326,7 @@ impl Cx {
         let name = ident(it.next().expect("name"));
         let e = it.next().expect("ending");
         let ending_span = span(&e);
-        let ending = self.ending(
-            e.into_inner()
-                .filter(significant)
-                .next()
-                .expect("ending kind"),
-        );
+        let ending = self.ending(e.into_inner().find(significant).expect("ending kind"));
         let mut f = FieldDecl {
             name,
             ending,
@@ -349,9 +339,9 @@ impl Cx {
         for q in it {
             match q.as_rule() {
                 Rule::field_opt => {
-                    let o = q.into_inner().filter(significant).next().expect("opt");
+                    let o = q.into_inner().find(significant).expect("opt");
                     let is_max = o.as_rule() == Rule::max_opt;
-                    let n = o.into_inner().filter(significant).next().expect("int");
+                    let n = o.into_inner().find(significant).expect("int");
                     let v = (self.int(n.clone()), span(&n));
                     if is_max {
                         f.max = Some(v);
@@ -360,11 +350,7 @@ impl Cx {
                     }
                 }
                 Rule::stop => {
-                    let s = q
-                        .into_inner()
-                        .filter(significant)
-                        .next()
-                        .expect("stop kind");
+                    let s = q.into_inner().find(significant).expect("stop kind");
                     let sp = span(&s);
                     f.repeat = Some(match s.as_rule() {
                         Rule::stop_empty => Stop::OnEmpty(sp),
@@ -375,9 +361,9 @@ impl Cx {
                             }
                             Stop::After(delims, eof)
                         }
-                        _ => Stop::Times(
-                            self.expr(s.into_inner().filter(significant).next().expect("expr")),
-                        ),
+                        _ => {
+                            Stop::Times(self.expr(s.into_inner().find(significant).expect("expr")))
+                        }
                     });
                 }
                 Rule::block => f.actions = self.block(q),
@@ -394,9 +380,7 @@ impl Cx {
                 let (mut delims, mut eof, mut quote) = (Vec::new(), None, None);
                 for q in e.into_inner().filter(significant) {
                     if q.as_rule() == Rule::quoted_opt {
-                        quote = Some(
-                            self.lit(q.into_inner().filter(significant).next().expect("string")),
-                        );
+                        quote = Some(self.lit(q.into_inner().find(significant).expect("string")));
                     } else {
                         self.delim(q, &mut delims, &mut eof);
                     }
@@ -404,21 +388,13 @@ impl Cx {
                 Ending::Until { delims, eof, quote }
             }
             Rule::len_end => {
-                Ending::Bytes(self.expr(e.into_inner().filter(significant).next().expect("expr")))
+                Ending::Bytes(self.expr(e.into_inner().find(significant).expect("expr")))
             }
-            Rule::chunk_end => Ending::Chunk(
-                e.into_inner()
-                    .filter(significant)
-                    .next()
-                    .map(|x| self.expr(x)),
-            ),
+            Rule::chunk_end => {
+                Ending::Chunk(e.into_inner().find(significant).map(|x| self.expr(x)))
+            }
             _ => {
-                let t = e
-                    .into_inner()
-                    .filter(significant)
-                    .next()
-                    .expect("int type")
-                    .as_str();
+                let t = e.into_inner().find(significant).expect("int type").as_str();
                 let bytes = match &t[1..t.len().min(3)] {
                     "8" => 1,
                     "16" => 2,
@@ -434,11 +410,7 @@ impl Cx {
     }
 
     fn delim(&mut self, d: Pair<'_, Rule>, delims: &mut Vec<Lit>, eof: &mut Option<Span>) {
-        let q = d
-            .into_inner()
-            .filter(significant)
-            .next()
-            .expect("delimiter");
+        let q = d.into_inner().find(significant).expect("delimiter");
         if q.as_rule() == Rule::eof_kw {
             *eof = Some(span(&q));
         } else {
@@ -455,10 +427,7 @@ impl Cx {
 
     fn stmt(&mut self, p: Pair<'_, Rule>) -> Stmt {
         let s = if p.as_rule() == Rule::stmt {
-            p.into_inner()
-                .filter(significant)
-                .next()
-                .expect("stmt kind")
+            p.into_inner().find(significant).expect("stmt kind")
         } else {
             p
         };
@@ -475,12 +444,10 @@ impl Cx {
                 };
                 Stmt::If(cond, then, els)
             }
-            Rule::next_stmt => Stmt::Next(ident(
-                s.into_inner().filter(significant).next().expect("name"),
-            )),
+            Rule::next_stmt => Stmt::Next(ident(s.into_inner().find(significant).expect("name"))),
             Rule::end_stmt => Stmt::End(sp),
             Rule::fail_stmt => {
-                Stmt::Fail(self.lit(s.into_inner().filter(significant).next().expect("string")))
+                Stmt::Fail(self.lit(s.into_inner().find(significant).expect("string")))
             }
             _ => {
                 let mut it = s.into_inner().filter(significant);
@@ -556,11 +523,7 @@ impl Cx {
 
     fn primary(&mut self, p: Pair<'_, Rule>) -> Expr {
         let sp = span(&p);
-        let q = p
-            .into_inner()
-            .filter(significant)
-            .next()
-            .expect("primary kind");
+        let q = p.into_inner().find(significant).expect("primary kind");
         let kind = match q.as_rule() {
             Rule::int => ExprKind::Int(self.int(q)),
             Rule::boolean => ExprKind::Bool(q.as_str() == "true"),
