@@ -154,8 +154,8 @@ pub enum Stmt {
     Assign(Ident, Expr),
     /// `if COND { .. } else { .. }`
     If(Expr, Vec<Stmt>, Vec<Stmt>),
-    /// `next RECORD;`
-    Next(Ident),
+    /// `next RECORD [or eof];` — with `or eof`, the stream may also end here.
+    Next(Ident, bool),
     /// `end;`
     End(Span),
     /// `fail "message";`

@@ -615,8 +615,8 @@ impl Checker {
                 let cond = self.bool_expr(c, scope);
                 ir::Stmt::If(cond, self.stmts(t, scope), self.stmts(e, scope))
             }
-            ast::Stmt::Next(r) => match self.record_ix.get(&r.name) {
-                Some(&i) => ir::Stmt::Next(i),
+            ast::Stmt::Next(r, eof) => match self.record_ix.get(&r.name) {
+                Some(&i) => ir::Stmt::Next(i, *eof),
                 None => {
                     let mut names: Vec<_> = self.record_ix.keys().cloned().collect();
                     names.sort();
@@ -953,7 +953,7 @@ fn successors(r: &ir::RecordDef, start: usize) -> Vec<usize> {
         let mut sets = false;
         for st in s {
             match st {
-                ir::Stmt::Next(i) => {
+                ir::Stmt::Next(i, _) => {
                     out.push(*i);
                     sets = true;
                 }

@@ -326,6 +326,12 @@ pub struct Interp {
     times: u64,
     end_after_item: bool,
     next_rec: Option<usize>,
+    /// `next R or eof` was chosen.
+    next_eof_ok: bool,
+    /// The stream may end cleanly before the record about to begin.
+    eof_ok: bool,
+    /// Parsing a sync pattern's bytes carried from an earlier packet.
+    replaying: bool,
     // Values.
     globals: Vec<u64>,
     locals: Vec<u64>,
@@ -357,6 +363,9 @@ impl Interp {
             times: 0,
             end_after_item: false,
             next_rec: None,
+            next_eof_ok: false,
+            eof_ok: true,
+            replaying: false,
             globals,
             locals: vec![0; g.max_vars],
             spans: vec![(0, 0); g.max_fields],
@@ -394,6 +403,7 @@ impl Interp {
         self.started = false;
         self.end_after_item = false;
         self.next_rec = None;
+        self.next_eof_ok = false;
         self.locals.iter_mut().for_each(|v| *v = 0);
     }
 
@@ -410,7 +420,7 @@ impl Interp {
                     if i == d.len() {
                         break;
                     }
-                    if out.is_full() {
+                    if out.is_full() && !self.replaying {
                         return Ok(Step::Full { consumed: i });
                     }
                     self.begin_record(base + i as u64);
@@ -463,16 +473,23 @@ impl Interp {
             return Ok(());
         };
         let fd = &self.record().fields[f];
-        let pending = match &self.g.plans[self.rec][f].dfa {
+        // Bytes that may still turn out not to be content: a partial delimiter,
+        // or a quote that may be the closing one.
+        let mut pending = match &self.g.plans[self.rec][f].dfa {
             Some(dfa) => dfa.depth[self.dstate as usize] as u64,
             None => 0,
         };
-        if end - self.fstart > fd.max.saturating_add(pending) {
-            return Err(self.err(
-                self.fstart,
-                Some(f),
-                ErrorKind::FieldTooLong { max: fd.max },
-            ));
+        if self.quote == Quote::Pending {
+            pending += 1;
+        }
+        // A quoted field's content starts after its opening quote.
+        let start = if self.quote == Quote::None {
+            self.fstart
+        } else {
+            self.fstart + 1
+        };
+        if end.saturating_sub(start) > fd.max.saturating_add(pending) {
+            return Err(self.err(start, Some(f), ErrorKind::FieldTooLong { max: fd.max }));
         }
         Ok(())
     }
@@ -807,6 +824,7 @@ impl Interp {
         }
         out.commit(self.rec as u16, self.rec_start, at);
         self.rec = self.next_rec.take().unwrap_or(g.p.start);
+        self.eof_ok = self.rec == g.p.start || self.next_eof_ok;
         self.phase = Phase::Between;
         self.pos = at;
         Ok(())
@@ -834,7 +852,10 @@ impl Interp {
                         self.exec(b, f, out)?;
                     }
                 }
-                Stmt::Next(r) => self.next_rec = Some(*r),
+                Stmt::Next(r, eof) => {
+                    self.next_rec = Some(*r);
+                    self.next_eof_ok = *eof;
+                }
                 Stmt::End => self.end_after_item = true,
                 Stmt::Fail(m) => {
                     let message = self.g.fail_msg(m);
@@ -1026,6 +1047,7 @@ impl Interp {
     ) -> R<Option<Step>> {
         self.sync_partial = 0;
         self.rec = rec;
+        self.eof_ok = rec == self.g.p.start;
         if after {
             *i = (end - base) as usize;
             self.phase = Phase::Between;
@@ -1034,16 +1056,12 @@ impl Interp {
         self.begin_record(start);
         if carried > 0 {
             // The pattern's first bytes came in the previous packet; parse them
-            // from the pattern itself (the bytes are equal), at their offsets.
-            let mut j = 0;
-            let replay = &pat[..carried];
-            while j < replay.len() && self.phase == Phase::Item {
-                if self.item == self.record().items.len() {
-                    self.end_record(start + j as u64, out)?;
-                    break;
-                }
-                self.step_item(replay, start, &mut j, out)?;
-            }
+            // from the pattern itself (the bytes are equal), at their offsets,
+            // as any other bytes (records may end and begin inside them).
+            self.replaying = true;
+            let r = self.run(&pat[..carried], start, out);
+            self.replaying = false;
+            r?;
         }
         let _ = (d, base);
         Ok(None)
@@ -1107,8 +1125,18 @@ impl Parser for Interp {
     }
 
     fn finish<P: Packet>(&mut self, offset: u64, out: &mut Emitter<'_, P>) -> R<()> {
-        if self.phase != Phase::Item {
-            return Ok(());
+        match self.phase {
+            Phase::Sync => return Ok(()),
+            Phase::Between if self.eof_ok => return Ok(()),
+            Phase::Between => {
+                // A record that must follow never began.
+                let field = match self.record().items.first() {
+                    Some(ItemDef::Field(f)) => Some(*f),
+                    _ => None,
+                };
+                return Err(self.err(offset, field, ErrorKind::Truncated));
+            }
+            Phase::Item => {}
         }
         // Delimited fields that may end at `eof` end here; anything else left
         // in the record truncates it.

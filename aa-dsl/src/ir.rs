@@ -8,8 +8,10 @@
 //!   record). Globals keep their values across records; record variables start at
 //!   0/false in each record and are stored in it.
 //! - Before a record begins, bytes in its `skip` set are skipped. The end of the
-//!   stream before a record's first byte ends the stream cleanly; anywhere else
-//!   (but in an `until ... | eof` field) it truncates the record, an error.
+//!   stream before the first byte of a start record — or of a record chosen with
+//!   `next R or eof` — ends the stream cleanly; anywhere else (but in an
+//!   `until ... | eof` field) it truncates the record, an error naming the
+//!   record and its field.
 //! - Items run in order. A field's actions run after it ends (after each element
 //!   of a repeat). `end` ends the record after the current item; `fail` fails the
 //!   stream with the message.
@@ -164,8 +166,8 @@ pub enum Stmt {
     Set(Var, Expr),
     /// Conditional.
     If(Expr, Vec<Stmt>, Vec<Stmt>),
-    /// The next record type.
-    Next(usize),
+    /// The next record type; `true`: the stream may also end before it.
+    Next(usize, bool),
     /// End the record after this item.
     End,
     /// Fail the stream.

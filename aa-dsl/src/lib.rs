@@ -7,13 +7,18 @@
 #![deny(missing_docs)]
 
 pub mod ast;
+mod build;
 pub mod check;
+pub mod codegen;
 pub mod diag;
+pub mod expand;
 pub mod interp;
 pub mod ir;
 pub mod parse;
 
+pub use build::compile;
 pub use diag::Diagnostic;
+pub use expand::expand;
 
 /// Parses and checks a grammar. On error, returns every diagnostic.
 pub fn compile_str(src: &str) -> Result<ir::Protocol, Vec<Diagnostic>> {

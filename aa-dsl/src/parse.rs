@@ -161,6 +161,7 @@ fn rule_name(r: Rule) -> String {
         Rule::quoted_opt => "`quoted`".into(),
         Rule::record_opt | Rule::skip_opt | Rule::sync_opt => "`skip` or `sync`".into(),
         Rule::after_kw => "`after`".into(),
+        Rule::or_eof => "`or eof`".into(),
         Rule::ty => "`u64` or `bool`".into(),
         Rule::block => "`{`".into(),
         Rule::then_block => "`then`".into(),
@@ -444,7 +445,11 @@ impl Cx {
                 };
                 Stmt::If(cond, then, els)
             }
-            Rule::next_stmt => Stmt::Next(ident(s.into_inner().find(significant).expect("name"))),
+            Rule::next_stmt => {
+                let mut it = s.into_inner().filter(significant);
+                let name = ident(it.next().expect("name"));
+                Stmt::Next(name, it.next().is_some())
+            }
             Rule::end_stmt => Stmt::End(sp),
             Rule::fail_stmt => {
                 Stmt::Fail(self.lit(s.into_inner().find(significant).expect("string")))

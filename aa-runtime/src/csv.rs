@@ -321,8 +321,10 @@ impl Parser for CsvParser {
             }
         }
         let end = base + d.len() as u64;
+        // In `QuoteInQuoted` the last byte may be the closing quote, not content.
+        let pending = (self.st == St::QuoteInQuoted) as u64;
         if matches!(self.st, St::Unquoted | St::Quoted | St::QuoteInQuoted)
-            && end - self.field_start > self.cfg.max_field_len
+            && end - self.field_start > self.cfg.max_field_len + pending
         {
             return Err(self.too_long());
         }
