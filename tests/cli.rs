@@ -65,3 +65,25 @@ fn check_of_a_missing_file_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn gen_prints_the_generated_parser() {
+    let out = aa(&["gen", "grammars/tls.aag"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        code.starts_with("// @generated"),
+        "{}",
+        &code[..code.len().min(200)]
+    );
+    assert!(
+        code.contains("impl ::aa_runtime::Parser for TlsParser"),
+        "no parser impl"
+    );
+    let bad = aa(&["gen", "no/such.aag"]);
+    assert_eq!(bad.status.code(), Some(1));
+}

@@ -1,6 +1,7 @@
 //! The `aa` command line.
 //!
-//! `aa check FILE.aag...` checks grammars and prints rustc-style diagnostics.
+//! `aa check FILE.aag...` checks grammars and prints rustc-style diagnostics;
+//! `aa gen FILE.aag` prints the Rust code generated from a grammar.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -21,10 +22,25 @@ enum Cmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print the Rust parser generated from a `.aag` grammar.
+    Gen {
+        /// Grammar file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().cmd {
+        Cmd::Gen { file } => match aa::dsl::load(&file) {
+            Ok(p) => {
+                print!("{}", aa::dsl::codegen::generate(&p));
+                ExitCode::SUCCESS
+            }
+            Err(rendered) => {
+                eprint!("{rendered}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Check { files } => {
             let mut ok = true;
             for f in &files {
