@@ -31,6 +31,16 @@
 //! left out (field spans no expression reads, the offset `pos` when no `fail`
 //! in a `then` block reports it, …).
 //!
+//! Hot paths. A delimited field whose delimiters are all one byte needs no
+//! automaton: an element ends at the first byte of the set, found by a table
+//! lookup over the first 16 bytes (fields are often short), then `memchr`,
+//! `memchr2` or `memchr3` (a table scan for larger sets). Multi-byte delimiters
+//! run the interpreter's automaton, computed here and emitted as static tables,
+//! its columns shared by byte classes (`TRANS[state][CLASSES[byte]]`). An
+//! element of a quoted field that does not start with the quote is scanned
+//! right at its start, without quote state. Per-item functions are inlined into
+//! the packet loop; nothing is allocated.
+//!
 //! What must change together: [`crate::interp`] (the reference semantics); a
 //! change there needs the same change here, and the differential tests of
 //! `aa-grammars` compare the two on random inputs and segmentations.
@@ -152,11 +162,9 @@ impl Dfa {
         let mut cols: Vec<Vec<u16>> = Vec::new();
         // Class 0: a byte that starts no delimiter and is in none, if any.
         let mut used = [false; 256];
-        for s in 0..n {
-            for b in 0..256 {
-                if self.trans[s * 256 + b] != 0 {
-                    used[b] = true;
-                }
+        for row in self.trans.chunks(256) {
+            for (u, &t) in used.iter_mut().zip(row) {
+                *u |= t != 0;
             }
         }
         if let Some(b) = (0..256).find(|&b| !used[b]) {
@@ -188,7 +196,11 @@ struct Names {
 
 impl Names {
     fn fresh(&mut self, base: &str) -> Ident {
-        let mut base = if base.is_empty() { "x".to_string() } else { base.to_string() };
+        let mut base = if base.is_empty() {
+            "x".to_string()
+        } else {
+            base.to_string()
+        };
         if !is_ident(&base) {
             // A Rust keyword.
             base.push('_');
@@ -208,6 +220,50 @@ fn is_ident(s: &str) -> bool {
     syn::parse_str::<Ident>(s).is_ok()
 }
 
+/// An accessor named after a field or variable of the grammar may look like a
+/// conversion to clippy (`into_x(&self)`); the name is the grammar's.
+fn allow_name(name: &Ident) -> TokenStream {
+    let n = name.to_string();
+    if n.starts_with("into_") || n.starts_with("from_") || n.starts_with("to_") {
+        quote!(#[allow(clippy::wrong_self_convention)])
+    } else {
+        quote!()
+    }
+}
+
+/// `find_sp`, `find_comma_lf_cr`: a finder of a set of bytes, by their names.
+fn finder_name(bytes: &[u8]) -> String {
+    let names: Vec<String> = bytes
+        .iter()
+        .map(|&b| match b {
+            b' ' => "sp".into(),
+            b'\t' => "tab".into(),
+            b'\r' => "cr".into(),
+            b'\n' => "lf".into(),
+            b',' => "comma".into(),
+            b';' => "semicolon".into(),
+            b':' => "colon".into(),
+            b'.' => "dot".into(),
+            b'|' => "bar".into(),
+            b'"' => "quote".into(),
+            b'\'' => "apostrophe".into(),
+            b'/' => "slash".into(),
+            b'=' => "eq".into(),
+            b'&' => "amp".into(),
+            b'<' => "lt".into(),
+            b'>' => "gt".into(),
+            b'0'..=b'9' | b'a'..=b'z' => (b as char).to_string(),
+            b'A'..=b'Z' => format!("upper_{}", (b as char).to_ascii_lowercase()),
+            _ => format!("x{b:02x}"),
+        })
+        .collect();
+    if names.len() > 4 {
+        format!("find_{}_bytes", names.len())
+    } else {
+        format!("find_{}", names.join("_"))
+    }
+}
+
 /// `chunk_size` → `ChunkSize`.
 fn camel(s: &str) -> String {
     let mut out = String::new();
@@ -224,8 +280,27 @@ fn camel(s: &str) -> String {
     out
 }
 
+/// `fooBar` → `foo_bar`, `TypeParser` → `type_parser`.
+fn snake(s: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            prev_lower = false;
+        } else {
+            out.push(c);
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        }
+    }
+    out
+}
+
 fn upper(s: &str) -> String {
-    let u = s.to_ascii_uppercase();
+    let u = snake(s).to_ascii_uppercase();
     if u.starts_with(|c: char| c.is_ascii_digit()) {
         format!("_{u}")
     } else {
@@ -290,7 +365,9 @@ fn describe_ending(f: &ir::FieldDef) -> String {
             }
             t + &format!(", at most {} bytes", f.max)
         }
+        Ending::Bytes(Expr::Const(n)) => format!("{n} bytes"),
         Ending::Bytes(_) => format!("a computed number of bytes, at most {}", f.max),
+        Ending::Chunk(Some(Expr::Const(n))) => format!("the rest of the packet, up to {n} bytes"),
         Ending::Chunk(Some(_)) => "the rest of the packet, up to a computed limit".into(),
         Ending::Chunk(None) => "the rest of the packet, to the end of the stream".into(),
         Ending::Int { bytes, big } => format!(
@@ -321,6 +398,8 @@ struct Uses {
     end: bool,
     /// A `fail` in a `then` block (it reports the interpreter's `pos`).
     then_fail: bool,
+    /// A `next R or eof` somewhere.
+    or_eof: bool,
     before: bool,
     after: bool,
     icontains: bool,
@@ -338,7 +417,7 @@ impl Uses {
                     self.stmts(a, cur, then);
                     self.stmts(b, cur, then);
                 }
-                Stmt::Next(..) => {}
+                Stmt::Next(_, eof) => self.or_eof |= *eof,
                 Stmt::End => self.end = true,
                 Stmt::Fail(_) => self.then_fail |= then,
             }
@@ -453,6 +532,8 @@ struct Gen<'p> {
     record_enum: Ident,
     state_ty: Ident,
     quote_ty: Ident,
+    /// The private alias `Result<T>` (`T` or the runtime's `ParseError`).
+    result_ty: Ident,
     /// Finder functions to emit: (name, bytes).
     finders: Vec<(Ident, Vec<u8>)>,
     has_sync: bool,
@@ -496,6 +577,9 @@ impl<'p> Gen<'p> {
             "times",
             "end_after_item",
             "sync_partial",
+            "eof_ok",
+            "next_eof_ok",
+            "replaying",
             "spans",
             "ints",
         ] {
@@ -533,15 +617,19 @@ impl<'p> Gen<'p> {
         ] {
             values.fresh(reserved);
         }
-        types.fresh("Result");
         let camel_p = camel(&p.name);
         let parser = types.fresh(&format!("{camel_p}Parser"));
         let record_enum = types.fresh(&format!("{camel_p}Record"));
         for reserved in ["kinds", "fields", "values"] {
             types.fresh(reserved);
         }
-        let views: Vec<Ident> = p.records.iter().map(|r| types.fresh(&camel(&r.name))).collect();
+        let views: Vec<Ident> = p
+            .records
+            .iter()
+            .map(|r| types.fresh(&camel(&r.name)))
+            .collect();
         let state_ty = types.fresh("State");
+        let result_ty = types.fresh("Result");
         let quote_ty = types.fresh("Quote");
 
         let mut uses = Uses::default();
@@ -567,11 +655,11 @@ impl<'p> Gen<'p> {
         let mut module_names = Names::default();
         let mut variants = Names::default();
         let mut finders: Vec<(Ident, Vec<u8>)> = Vec::new();
-        let mut finder_for = |bytes: &[u8], hint: &str, values: &mut Names| -> Ident {
+        let mut finder_for = |bytes: &[u8], values: &mut Names| -> Ident {
             if let Some((id, _)) = finders.iter().find(|(_, b)| b == bytes) {
                 return id.clone();
             }
-            let id = values.fresh(&format!("find_{hint}"));
+            let id = values.fresh(&finder_name(bytes));
             finders.push((id.clone(), bytes.to_vec()));
             id
         };
@@ -581,15 +669,7 @@ impl<'p> Gen<'p> {
         let mut recs = Vec::new();
         for (ri, r) in p.records.iter().enumerate() {
             let rc = camel(&r.name);
-            let module = if r
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            {
-                module_names.fresh(&r.name)
-            } else {
-                module_names.fresh(&r.name.to_ascii_lowercase())
-            };
+            let module = module_names.fresh(&snake(&r.name));
             let before = variants.fresh(&format!("Before{rc}"));
             let mut fields = Vec::new();
             let mut tag_names = Names::default();
@@ -599,7 +679,7 @@ impl<'p> Gen<'p> {
             for f in &r.fields {
                 let fc = camel(&f.name);
                 let state = variants.fresh(&format!("{rc}{fc}"));
-                let base = format!("{}_{}", r.name, f.name).to_ascii_lowercase();
+                let base = format!("{}_{}", snake(&r.name), snake(&f.name));
                 let step = methods.fresh(&format!("step_{base}"));
                 let done = methods.fresh(&format!("done_{base}"));
                 let (until, scan) = match &f.ending {
@@ -620,12 +700,12 @@ impl<'p> Gen<'p> {
                                 }
                             }
                             Scan::Single {
-                                finder: finder_for(&all, &base, &mut values),
+                                finder: finder_for(&all, &mut values),
                                 stop_bytes: stop,
                                 all_bytes: all,
                             }
                         } else {
-                            let finder = finder_for(&dfa.firsts, &base, &mut values);
+                            let finder = finder_for(&dfa.firsts, &mut values);
                             Scan::Multi { dfa, finder }
                         };
                         (until, Some(scan))
@@ -639,7 +719,7 @@ impl<'p> Gen<'p> {
                     until,
                     scan,
                     tag_const: tag_names.fresh(&upper(&f.name)),
-                    method: view_methods.fresh(&f.name),
+                    method: view_methods.fresh(&snake(&f.name)),
                 });
             }
             let mut items = Vec::new();
@@ -652,20 +732,27 @@ impl<'p> Gen<'p> {
                     }
                     ItemDef::Expect(_) => {
                         items.push(variants.fresh(&format!("{rc}Expect{n}")));
-                        item_steps.push(
-                            methods.fresh(&format!("step_{}_expect{n}", r.name.to_ascii_lowercase())),
-                        );
+                        item_steps
+                            .push(methods.fresh(&format!("step_{}_expect{n}", snake(&r.name))));
                     }
                 }
             }
             let end = variants.fresh(&format!("{rc}End"));
-            let lower = r.name.to_ascii_lowercase();
-            let value_consts = r.vars.iter().map(|v| tag_names.fresh(&upper(&v.name))).collect();
-            let value_methods = r.vars.iter().map(|v| view_methods.fresh(&v.name)).collect();
+            let lower = snake(&r.name);
+            let value_consts = r
+                .vars
+                .iter()
+                .map(|v| tag_names.fresh(&upper(&v.name)))
+                .collect();
+            let value_methods = r
+                .vars
+                .iter()
+                .map(|v| view_methods.fresh(&snake(&v.name)))
+                .collect();
             let locals = r
                 .vars
                 .iter()
-                .map(|v| struct_fields.fresh(&format!("v_{lower}_{}", v.name.to_ascii_lowercase())))
+                .map(|v| struct_fields.fresh(&format!("v_{lower}_{}", snake(&v.name))))
                 .collect();
             recs.push(RecGen {
                 view: views[ri].clone(),
@@ -686,7 +773,7 @@ impl<'p> Gen<'p> {
         let globals = p
             .globals
             .iter()
-            .map(|g| struct_fields.fresh(&format!("g_{}", g.name.to_ascii_lowercase())))
+            .map(|g| struct_fields.fresh(&format!("g_{}", snake(&g.name))))
             .collect();
 
         let all_fields = || p.records.iter().flat_map(|r| r.fields.iter());
@@ -712,9 +799,11 @@ impl<'p> Gen<'p> {
             record_enum,
             state_ty,
             quote_ty,
+            result_ty,
             finders,
             has_sync,
-            any_quote: all_fields().any(|f| matches!(f.ending, Ending::Until { quote: Some(_), .. })),
+            any_quote: all_fields()
+                .any(|f| matches!(f.ending, Ending::Until { quote: Some(_), .. })),
             any_multi: recs
                 .iter()
                 .flat_map(|r| r.fields.iter())
@@ -750,6 +839,15 @@ impl<'p> Gen<'p> {
         self.has_sync || self.uses.then_fail
     }
 
+    /// Whether a sync pattern starts its record at (not after) the pattern: its
+    /// bytes carried from an earlier packet are then parsed again.
+    fn replays(&self) -> bool {
+        self.p
+            .records
+            .iter()
+            .any(|r| matches!(r.sync, Some((_, false))))
+    }
+
     // -- The file -----------------------------------------------------------
 
     fn file(&self) -> TokenStream {
@@ -769,25 +867,39 @@ impl<'p> Gen<'p> {
 
     fn consts(&self) -> TokenStream {
         let p = self.p;
-        let kinds = p.records.iter().zip(&self.recs).enumerate().map(|(i, (r, g))| {
-            let c = &g.kind_const;
-            let d = doc(format!("Record `{}`.", r.name));
-            let i = ulit(i);
-            quote!(#d pub const #c: u16 = #i;)
-        });
-        let fields = p.records.iter().zip(&self.recs).map(|(r, g)| {
-            let m = &g.module;
-            let d = doc(format!("Tags of the fields of record `{}`.", r.name));
-            let cs = r.fields.iter().zip(&g.fields).enumerate().map(|(i, (f, fg))| {
-                let c = &fg.tag_const;
-                let d = doc(format!(
-                    "Field `{}`{}.",
-                    f.name,
-                    if f.repeat.is_some() { " (repeated)" } else { "" }
-                ));
+        let kinds = p
+            .records
+            .iter()
+            .zip(&self.recs)
+            .enumerate()
+            .map(|(i, (r, g))| {
+                let c = &g.kind_const;
+                let d = doc(format!("Record `{}`.", r.name));
                 let i = ulit(i);
                 quote!(#d pub const #c: u16 = #i;)
             });
+        let fields = p.records.iter().zip(&self.recs).map(|(r, g)| {
+            let m = &g.module;
+            let d = doc(format!("Tags of the fields of record `{}`.", r.name));
+            let cs = r
+                .fields
+                .iter()
+                .zip(&g.fields)
+                .enumerate()
+                .map(|(i, (f, fg))| {
+                    let c = &fg.tag_const;
+                    let d = doc(format!(
+                        "Field `{}`{}.",
+                        f.name,
+                        if f.repeat.is_some() {
+                            " (repeated)"
+                        } else {
+                            ""
+                        }
+                    ));
+                    let i = ulit(i);
+                    quote!(#d pub const #c: u16 = #i;)
+                });
             quote!(#d pub mod #m { #(#cs)* })
         });
         let values = p
@@ -798,11 +910,16 @@ impl<'p> Gen<'p> {
             .map(|(r, g)| {
                 let m = &g.module;
                 let d = doc(format!("Tags of the variables of record `{}`.", r.name));
-                let cs = r.vars.iter().zip(&g.value_consts).enumerate().map(|(i, (v, c))| {
-                    let d = doc(format!("Variable `{}`.", v.name));
-                    let i = ulit(i);
-                    quote!(#d pub const #c: u16 = #i;)
-                });
+                let cs = r
+                    .vars
+                    .iter()
+                    .zip(&g.value_consts)
+                    .enumerate()
+                    .map(|(i, (v, c))| {
+                        let d = doc(format!("Variable `{}`.", v.name));
+                        let i = ulit(i);
+                        quote!(#d pub const #c: u16 = #i;)
+                    });
                 quote!(#d pub mod #m { #(#cs)* })
             })
             .collect::<Vec<_>>();
@@ -839,6 +956,7 @@ impl<'p> Gen<'p> {
             let accessors = r.fields.iter().zip(&g.fields).map(|(f, fg)| {
                 let name = &fg.method;
                 let tag = &fg.tag_const;
+                let allow = allow_name(name);
                 if f.repeat.is_some() {
                     let d = doc(format!(
                         "Every `{}` field, in order ({}).",
@@ -847,6 +965,7 @@ impl<'p> Gen<'p> {
                     ));
                     quote! {
                         #d
+                        #allow
                         pub fn #name(&self) -> impl ::core::iter::Iterator<Item = ::aa_runtime::Field<'a, P>> + '_ {
                             self.record.fields().filter(|f| f.tag() == fields::#m::#tag)
                         }
@@ -855,6 +974,7 @@ impl<'p> Gen<'p> {
                     let d = doc(format!("Field `{}` ({}).", f.name, describe_ending(f)));
                     quote! {
                         #d
+                        #allow
                         pub fn #name(&self) -> ::core::option::Option<::aa_runtime::Field<'a, P>> {
                             self.record.field_by_tag(fields::#m::#tag)
                         }
@@ -875,8 +995,10 @@ impl<'p> Gen<'p> {
                             ir::Ty::Bool => "bool, 0 or 1",
                         }
                     ));
+                    let allow = allow_name(name);
                     quote! {
                         #d
+                        #allow
                         pub fn #name(&self) -> ::core::option::Option<u64> {
                             self.record.value(values::#m::#c)
                         }
@@ -1091,6 +1213,32 @@ impl<'p> Gen<'p> {
                 quote!(end_after_item: false),
             );
         }
+        if self.uses.or_eof {
+            add(
+                quote! {
+                    /// The stream may end cleanly before the record about to begin.
+                    eof_ok: bool
+                },
+                quote!(eof_ok: true),
+            );
+            add(
+                quote! {
+                    /// `next R or eof` was chosen in the record in progress.
+                    next_eof_ok: bool
+                },
+                quote!(next_eof_ok: false),
+            );
+        }
+        if self.replays() {
+            add(
+                quote! {
+                    /// Parsing the sync pattern's bytes carried from an earlier packet
+                    /// (the record queue's limit does not apply).
+                    replaying: bool
+                },
+                quote!(replaying: false),
+            );
+        }
         if self.has_sync {
             add(
                 quote! {
@@ -1126,7 +1274,14 @@ impl<'p> Gen<'p> {
             let d = doc(format!("Global `{}`.", g.name));
             let (ty, init) = match g.ty {
                 ir::Ty::U64 => (quote!(u64), u64_lit(g.init)),
-                ir::Ty::Bool => (quote!(bool), if g.init != 0 { quote!(true) } else { quote!(false) }),
+                ir::Ty::Bool => (
+                    quote!(bool),
+                    if g.init != 0 {
+                        quote!(true)
+                    } else {
+                        quote!(false)
+                    },
+                ),
             };
             add(quote!(#d #id: #ty), quote!(#id: #init));
         }
@@ -1214,7 +1369,10 @@ impl<'p> Gen<'p> {
                 vs.push(quote!(#d #v));
             }
             let e = &g.end;
-            let d = doc(format!("In `{}`, every item parsed: the record ends.", r.name));
+            let d = doc(format!(
+                "In `{}`, every item parsed: the record ends.",
+                r.name
+            ));
             vs.push(quote!(#d #e));
         }
         let quote_enum = if self.any_quote {
@@ -1248,6 +1406,7 @@ impl<'p> Gen<'p> {
     }
 
     fn machine(&self) -> TokenStream {
+        let res = &self.result_ty;
         let p = self.p;
         let name = &self.parser;
         let state_enum = self.state_enum();
@@ -1289,7 +1448,7 @@ impl<'p> Gen<'p> {
                 values_per_record: #vpr,
             };
 
-            type Result<T> = ::core::result::Result<T, ::aa_runtime::ParseError>;
+            type #res<T> = ::core::result::Result<T, ::aa_runtime::ParseError>;
 
             impl ::aa_runtime::Parser for #name {
                 fn schema(&self) -> &'static ::aa_runtime::Schema {
@@ -1304,7 +1463,7 @@ impl<'p> Gen<'p> {
                     &mut self,
                     chunk: ::aa_runtime::Chunk<'_>,
                     out: &mut ::aa_runtime::Emitter<'_, P>,
-                ) -> Result<::aa_runtime::Step> {
+                ) -> #res<::aa_runtime::Step> {
                     self.run(chunk.data, chunk.offset, out)
                 }
 
@@ -1353,12 +1512,18 @@ impl<'p> Gen<'p> {
     }
 
     fn run_fn(&self) -> TokenStream {
+        let res = &self.result_ty;
         let st = &self.state_ty;
         let em = Self::emitter();
         let mut arms = Vec::new();
         if self.has_sync {
             arms.push(quote!(#st::Sync => self.sync_scan(d, base, &mut i, out)?));
         }
+        let full = if self.replays() {
+            quote!(out.is_full() && !self.replaying)
+        } else {
+            quote!(out.is_full())
+        };
         for (r, g) in self.p.records.iter().zip(&self.recs) {
             let b = &g.before;
             let begin = &g.begin_fn;
@@ -1391,7 +1556,7 @@ impl<'p> Gen<'p> {
             arms.push(quote! {
                 #st::#b => {
                     #skip
-                    if out.is_full() {
+                    if #full {
                         return Ok(::aa_runtime::Step::Full { consumed: i });
                     }
                     self.#begin(base + i as u64);
@@ -1416,7 +1581,7 @@ impl<'p> Gen<'p> {
                 d: &[u8],
                 base: u64,
                 out: #em,
-            ) -> Result<::aa_runtime::Step> {
+            ) -> #res<::aa_runtime::Step> {
                 let mut i = 0usize;
                 while i < d.len() {
                     match self.state {
@@ -1435,6 +1600,7 @@ impl<'p> Gen<'p> {
 
     /// The dispatcher the interpreter calls `step_item`.
     fn step_fn(&self) -> TokenStream {
+        let res = &self.result_ty;
         let st = &self.state_ty;
         let em = Self::emitter();
         let arms = self.recs.iter().flat_map(|g| {
@@ -1452,7 +1618,7 @@ impl<'p> Gen<'p> {
                 base: u64,
                 i: &mut usize,
                 out: #em,
-            ) -> Result<()> {
+            ) -> #res<()> {
                 match self.state {
                     #(#arms,)*
                     _ => Ok(()),
@@ -1462,6 +1628,7 @@ impl<'p> Gen<'p> {
     }
 
     fn settle_fn(&self) -> TokenStream {
+        let res = &self.result_ty;
         let st = &self.state_ty;
         let em = Self::emitter();
         let ends = self.recs.iter().map(|g| {
@@ -1485,7 +1652,7 @@ impl<'p> Gen<'p> {
                 d: &[u8],
                 base: u64,
                 out: #em,
-            ) -> Result<()> {
+            ) -> #res<()> {
                 let end = base + d.len() as u64;
                 let mut i = d.len();
                 loop {
@@ -1522,74 +1689,100 @@ impl<'p> Gen<'p> {
     }
 
     fn check_len_fn(&self) -> TokenStream {
+        let res = &self.result_ty;
         let st = &self.state_ty;
+        let qt = &self.quote_ty;
         let mut arms = Vec::new();
         for (r, g) in self.p.records.iter().zip(&self.recs) {
             for (f, fg) in r.fields.iter().zip(&g.fields) {
+                // Only delimited fields can be in progress and too long at the
+                // end of a packet: others end within their length.
                 let Some(scan) = &fg.scan else { continue };
+                let quoted = matches!(f.ending, Ending::Until { quote: Some(_), .. });
                 let v = &fg.state;
-                let max = u64_lit_suffixed(f.max);
                 let rn = &r.name;
                 let fname = &f.name;
                 let maxl = u64_lit(f.max);
-                let err = quote! {
-                    return Err(error(
-                        self.fstart,
-                        #rn,
-                        Some(#fname),
-                        ::aa_runtime::ErrorKind::FieldTooLong { max: #maxl },
-                    ));
-                };
-                match scan {
-                    Scan::Single { .. } => {
-                        if f.max == u64::MAX {
-                            continue;
-                        }
-                        let max = u64_lit(f.max);
-                        arms.push(quote! {
-                            #st::#v => {
-                                if end - self.fstart > #max {
-                                    #err
-                                }
-                            }
-                        });
-                    }
+                // Bytes that may still turn out not to be content: a partial
+                // delimiter, or a quote that may be the closing one.
+                let mut pending = Vec::new();
+                let depth = match scan {
+                    Scan::Single { .. } => quote!(),
                     Scan::Multi { dfa, .. } => {
                         let n = ulit(dfa.states());
                         let depth = dfa.depth.iter().map(|d| Literal::u16_unsuffixed(*d));
-                        arms.push(quote! {
-                            #st::#v => {
-                                // A partial delimiter at the end may still turn out to be one.
-                                static DEPTH: [u16; #n] = [#(#depth),*];
-                                let pending = DEPTH[self.dstate as usize] as u64;
-                                if end - self.fstart > #max.saturating_add(pending) {
-                                    #err
-                                }
-                            }
-                        });
+                        pending.push(quote!(DEPTH[self.dstate as usize] as u64));
+                        quote!(static DEPTH: [u16; #n] = [#(#depth),*];)
                     }
+                };
+                if quoted {
+                    pending.push(quote!(u64::from(self.quote == #qt::Pending)));
                 }
+                if pending.is_empty() && f.max == u64::MAX {
+                    continue;
+                }
+                let limit = if pending.is_empty() {
+                    quote!(#maxl)
+                } else {
+                    let maxs = u64_lit_suffixed(f.max);
+                    quote!(#maxs.saturating_add(#(#pending)+*))
+                };
+                let start = if quoted {
+                    // A quoted field's content starts after its opening quote.
+                    quote! {
+                        let start = self.fstart + u64::from(self.quote != #qt::None);
+                    }
+                } else {
+                    quote!(let start = self.fstart;)
+                };
+                arms.push((
+                    v.clone(),
+                    quote! {
+                        #depth
+                        #start
+                        if end.saturating_sub(start) > #limit {
+                            return Err(error(
+                                start,
+                                #rn,
+                                Some(#fname),
+                                ::aa_runtime::ErrorKind::FieldTooLong { max: #maxl },
+                            ));
+                        }
+                    },
+                ));
             }
         }
         if arms.is_empty() {
             return quote! {
                 /// Fails if the field in progress is already too long.
-                fn check_len(&self, end: u64) -> Result<()> {
+                fn check_len(&self, end: u64) -> #res<()> {
                     let _ = end;
                     Ok(())
                 }
             };
         }
-        quote! {
-            /// Fails if the field in progress is already too long.
-            fn check_len(&self, end: u64) -> Result<()> {
-                if !self.started {
-                    return Ok(());
+        let check = if let [(v, body)] = arms.as_slice() {
+            quote! {
+                if self.state == #st::#v {
+                    #body
                 }
+            }
+        } else {
+            let arms = arms.iter().map(|(v, body)| quote!(#st::#v => { #body }));
+            quote! {
                 match self.state {
                     #(#arms)*
                     _ => {}
                 }
+            }
+        };
+        quote! {
+            /// Fails if the field in progress is already too long.
+            fn check_len(&self, end: u64) -> #res<()> {
+                if !self.started {
+                    return Ok(());
+                }
+                #check
                 Ok(())
             }
         }
@@ -1644,16 +1837,22 @@ impl<'p> Gen<'p> {
             ir::Ty::U64 => quote!(self.#id = 0;),
             ir::Ty::Bool => quote!(self.#id = false;),
         });
+        let next_eof = if self.uses.or_eof {
+            quote!(self.next_eof_ok = false;)
+        } else {
+            quote!()
+        };
         let d = doc(format!("A `{}` record begins at `at`.", r.name));
         quote! {
             #d
-            #[inline]
+            #[inline(always)]
             fn #f(&mut self, at: u64) {
                 self.state = #st::#first;
                 self.rec_start = at;
                 self.started = false;
                 #end
                 self.next = #st::#start;
+                #next_eof
                 #(#locals)*
             }
         }
@@ -1685,6 +1884,7 @@ impl<'p> Gen<'p> {
     }
 
     fn expect_fn(&self, ri: usize, n: usize, lit: &[u8]) -> TokenStream {
+        let res = &self.result_ty;
         let r = &self.p.records[ri];
         let f = &self.recs[ri].item_steps[n];
         let rn = &r.name;
@@ -1701,7 +1901,7 @@ impl<'p> Gen<'p> {
                 base: u64,
                 i: &mut usize,
                 out: #em,
-            ) -> Result<()> {
+            ) -> #res<()> {
                 let _ = out;
                 const LIT: &[u8] = #l;
                 if !self.started {
@@ -1731,7 +1931,13 @@ impl<'p> Gen<'p> {
         }
     }
 
-    fn err(&self, ri: usize, field: Option<usize>, at: TokenStream, kind: TokenStream) -> TokenStream {
+    fn err(
+        &self,
+        ri: usize,
+        field: Option<usize>,
+        at: TokenStream,
+        kind: TokenStream,
+    ) -> TokenStream {
         let r = &self.p.records[ri];
         let rn = &r.name;
         let f = match field {
@@ -1755,6 +1961,7 @@ impl<'p> Gen<'p> {
     }
 
     fn field_step_fn(&self, ri: usize, n: usize, fi: usize) -> TokenStream {
+        let res = &self.result_ty;
         let r = &self.p.records[ri];
         let fd = &r.fields[fi];
         let g = &self.recs[ri];
@@ -1787,7 +1994,10 @@ impl<'p> Gen<'p> {
             }
             _ => quote!(),
         };
-        let mut init = vec![quote!(self.started = true;), quote!(self.fstart = base + *i as u64;)];
+        let mut init = vec![
+            quote!(self.started = true;),
+            quote!(self.fstart = base + *i as u64;),
+        ];
         let body = match &fd.ending {
             Ending::Bytes(e) => {
                 match e {
@@ -1894,9 +2104,43 @@ impl<'p> Gen<'p> {
             }
             Ending::Until { quote: q, .. } => {
                 let scan = fg.scan.as_ref().expect("until fields have a scan");
-                if q.is_some() {
+                if let Some(qb) = q {
                     let qt = &self.quote_ty;
                     init.push(quote!(self.flags = 0;));
+                    if let Scan::Single {
+                        finder,
+                        stop_bytes,
+                        all_bytes,
+                    } = scan
+                    {
+                        // The usual element is not quoted: it ends at the first
+                        // delimiter, and needs quote state only if it goes on
+                        // in the next packet.
+                        let qb = bchar(*qb);
+                        let done = &fg.done;
+                        let stop = if !Self::is_after_repeat(fd) {
+                            quote!()
+                        } else if stop_bytes.is_empty() {
+                            quote!(, false)
+                        } else if stop_bytes.len() == all_bytes.len() {
+                            quote!(, true)
+                        } else {
+                            let bs = stop_bytes.iter().map(|b| bchar(*b));
+                            quote!(, matches!(d[j], #(#bs)|*))
+                        };
+                        init.push(quote! {
+                            if *i < d.len() && d[*i] != #qb {
+                                if let Some(j) = #finder(&d[*i..]) {
+                                    let j = *i + j;
+                                    *i = j + 1;
+                                    return self.#done(self.fstart, base + j as u64 #stop, out);
+                                }
+                                *i = d.len();
+                                self.quote = #qt::None;
+                                return Ok(());
+                            }
+                        });
+                    }
                     init.push(quote!(self.quote = #qt::None;));
                 }
                 if let Scan::Multi { .. } = scan {
@@ -1911,16 +2155,34 @@ impl<'p> Gen<'p> {
             fd.name,
             describe_ending(fd)
         ));
+        let fast = matches!(
+            (&fd.ending, &fg.scan),
+            (
+                Ending::Until { quote: Some(_), .. },
+                Some(Scan::Single { .. })
+            )
+        );
+        let d2 = if fast {
+            doc(
+                "An element that does not start with the quote (the usual one) \
+                 ends at the first delimiter: it is scanned right at its start, \
+                 and needs quote state only if it goes on in the next packet.",
+            )
+        } else {
+            quote!()
+        };
+        let d2 = if fast { quote!(#[doc = ""] #d2) } else { d2 };
         quote! {
             #d
-            #[inline]
+            #d2
+            #[inline(always)]
             fn #name<P: ::aa_runtime::Packet>(
                 &mut self,
                 d: &[u8],
                 base: u64,
                 i: &mut usize,
                 out: #em,
-            ) -> Result<()> {
+            ) -> #res<()> {
                 #times
                 if !self.started {
                     #(#init)*
@@ -1999,6 +2261,18 @@ impl<'p> Gen<'p> {
                     quote!(matches!(d[j], #(#bs)|*))
                 };
                 let fin = finish_elem(quote!(base + j as u64), stop);
+                if q.is_none() {
+                    // Nothing to carry between bytes: the element ends at the
+                    // first delimiter byte, or not in this packet.
+                    return quote! {
+                        if let Some(j) = #finder(&d[*i..]) {
+                            let j = *i + j;
+                            *i = j + 1;
+                            #fin
+                        }
+                        *i = d.len();
+                    };
+                }
                 quote! {
                     while *i < d.len() {
                         #quote_part
@@ -2110,6 +2384,7 @@ impl<'p> Gen<'p> {
     }
 
     fn until_fn(&self, ri: usize, fi: usize) -> Option<TokenStream> {
+        let res = &self.result_ty;
         let fg = &self.recs[ri].fields[fi];
         let u = fg.until.as_ref()?;
         let fd = &self.p.records[ri].fields[fi];
@@ -2129,8 +2404,8 @@ impl<'p> Gen<'p> {
         ));
         Some(quote! {
             #d
-            #[inline]
-            fn #u<P: ::aa_runtime::Packet>(&mut self, dstart: u64 #param, out: #em) -> Result<()> {
+            #[inline(always)]
+            fn #u<P: ::aa_runtime::Packet>(&mut self, dstart: u64 #param, out: #em) -> #res<()> {
                 let (mut start, mut end) = (self.fstart, dstart);
                 match self.quote {
                     #qt::None => {}
@@ -2155,6 +2430,7 @@ impl<'p> Gen<'p> {
 
     /// The interpreter's `element_done`, with the field's actions.
     fn done_fn(&self, ri: usize, n: usize, fi: usize) -> TokenStream {
+        let res = &self.result_ty;
         let r = &self.p.records[ri];
         let fd = &r.fields[fi];
         let fg = &self.recs[ri].fields[fi];
@@ -2171,7 +2447,12 @@ impl<'p> Gen<'p> {
             Ending::Int { .. } | Ending::Bytes(_) => quote!(),
             _ if fd.max == u64::MAX => quote!(),
             _ => {
-                let err = self.err(ri, Some(fi), quote!(start), quote!(FieldTooLong { max: #maxl }));
+                let err = self.err(
+                    ri,
+                    Some(fi),
+                    quote!(start),
+                    quote!(FieldTooLong { max: #maxl }),
+                );
                 quote! {
                     if end - start > #maxl {
                         return Err(#err);
@@ -2270,8 +2551,8 @@ impl<'p> Gen<'p> {
         ));
         quote! {
             #d
-            #[inline]
-            fn #name<P: ::aa_runtime::Packet>(&mut self, start: u64, end: u64 #param, out: #em) -> Result<()> {
+            #[inline(always)]
+            fn #name<P: ::aa_runtime::Packet>(&mut self, start: u64, end: u64 #param, out: #em) -> #res<()> {
                 #too_long
                 self.started = false;
                 #pos
@@ -2288,6 +2569,7 @@ impl<'p> Gen<'p> {
     }
 
     fn end_fn(&self, ri: usize) -> TokenStream {
+        let res = &self.result_ty;
         let r = &self.p.records[ri];
         let g = &self.recs[ri];
         let f = &g.end_fn;
@@ -2297,22 +2579,34 @@ impl<'p> Gen<'p> {
             field: None,
         };
         let then = self.stmts(&r.then, cx);
-        let values = r.vars.iter().zip(&g.locals).enumerate().map(|(tag, (v, id))| {
-            let tag = ulit(tag);
-            let val = match v.ty {
-                ir::Ty::U64 => quote!(self.#id),
-                ir::Ty::Bool => quote!(self.#id as u64),
-            };
-            let err = self.err(ri, None, quote!(at), quote!(TooManyFields { max: 0 }));
-            quote! {
-                if !out.value(#tag, #val) {
-                    return Err(#err);
+        let values = r
+            .vars
+            .iter()
+            .zip(&g.locals)
+            .enumerate()
+            .map(|(tag, (v, id))| {
+                let tag = ulit(tag);
+                let val = match v.ty {
+                    ir::Ty::U64 => quote!(self.#id),
+                    ir::Ty::Bool => quote!(self.#id as u64),
+                };
+                let err = self.err(ri, None, quote!(at), quote!(TooManyFields { max: 0 }));
+                quote! {
+                    if !out.value(#tag, #val) {
+                        return Err(#err);
+                    }
                 }
-            }
-        });
+            });
         let kind = ulit(ri);
         let pos = if self.pos_in_items() {
             quote!(self.pos = at;)
+        } else {
+            quote!()
+        };
+        let eof_ok = if self.uses.or_eof {
+            let st = &self.state_ty;
+            let start = &self.recs[self.p.start].before;
+            quote!(self.eof_ok = self.state == #st::#start || self.next_eof_ok;)
         } else {
             quote!()
         };
@@ -2322,12 +2616,13 @@ impl<'p> Gen<'p> {
         ));
         quote! {
             #d
-            #[inline]
-            fn #f<P: ::aa_runtime::Packet>(&mut self, at: u64, out: #em) -> Result<()> {
+            #[inline(always)]
+            fn #f<P: ::aa_runtime::Packet>(&mut self, at: u64, out: #em) -> #res<()> {
                 #(#then)*
                 #(#values)*
                 out.commit(#kind, self.rec_start, at);
                 self.state = self.next;
+                #eof_ok
                 #pos
                 Ok(())
             }
@@ -2344,6 +2639,7 @@ impl<'p> Gen<'p> {
     }
 
     fn sync_fns(&self) -> TokenStream {
+        let res = &self.result_ty;
         if !self.has_sync {
             return quote!();
         }
@@ -2353,36 +2649,34 @@ impl<'p> Gen<'p> {
         let g = &self.recs[ri];
         let pl = bstr(pat);
         let n = ulit(pat.len());
+        let eof_ok = if self.uses.or_eof {
+            let b = ri == self.p.start;
+            quote!(self.eof_ok = #b;)
+        } else {
+            quote!()
+        };
         let body = if *after {
             let b = &g.before;
             quote! {
-                let _ = out;
+                let _ = (carried, out);
                 *i = (start + #n - base) as usize;
-                let _ = carried;
                 self.state = #st::#b;
                 Ok(())
             }
         } else {
             let begin = &g.begin_fn;
-            let end = &g.end;
-            let end_fn = &g.end_fn;
-            let inside = g.items.iter().chain(std::iter::once(&g.end)).map(|v| quote!(#st::#v));
             quote! {
                 let _ = (base, i);
                 self.#begin(start);
                 if carried > 0 {
                     // The pattern's first bytes came in the previous packet; parse
                     // them from the pattern itself (the bytes are equal), at their
-                    // offsets.
-                    let replay = &Self::SYNC[..carried];
-                    let mut j = 0;
-                    while j < replay.len() && matches!(self.state, #(#inside)|*) {
-                        if self.state == #st::#end {
-                            self.#end_fn(start + j as u64, out)?;
-                            break;
-                        }
-                        self.step(replay, start, &mut j, out)?;
-                    }
+                    // offsets, as any other bytes (records may end and begin
+                    // inside them).
+                    self.replaying = true;
+                    let r = self.run(&Self::SYNC[..carried], start, out);
+                    self.replaying = false;
+                    r?;
                 }
                 Ok(())
             }
@@ -2404,7 +2698,7 @@ impl<'p> Gen<'p> {
                 base: u64,
                 i: &mut usize,
                 out: #em,
-            ) -> Result<()> {
+            ) -> #res<()> {
                 let n = Self::SYNC.len();
                 // Finish partial matches carried from the previous packet, longest first.
                 let mut ks = self.sync_partial;
@@ -2424,17 +2718,14 @@ impl<'p> Gen<'p> {
                         self.sync_partial |= 1u64 << (k + have);
                     }
                 }
-                if self.sync_partial != 0 {
-                    *i = d.len();
-                    return Ok(());
-                }
                 let hay = &d[*i..];
                 if let Some(j) = ::memchr::memmem::find(hay, Self::SYNC) {
                     let start = base + (*i + j) as u64;
                     *i += j;
                     return self.synced(start, 0, base, i, out);
                 }
-                // Remember every suffix that is a prefix of the pattern.
+                // Remember every suffix that is a prefix of the pattern (besides
+                // the carried matches still going on).
                 for k in 1..n.min(hay.len() + 1) {
                     if hay[hay.len() - k..] == Self::SYNC[..k] {
                         self.sync_partial |= 1u64 << k;
@@ -2453,18 +2744,20 @@ impl<'p> Gen<'p> {
                 base: u64,
                 i: &mut usize,
                 out: #em,
-            ) -> Result<()> {
+            ) -> #res<()> {
                 self.sync_partial = 0;
+                #eof_ok
                 #body
             }
         }
     }
 
     fn gap_fn(&self) -> TokenStream {
+        let res = &self.result_ty;
         let st = &self.state_ty;
         if !self.has_sync {
             return quote! {
-                fn gap(&mut self, offset: u64, len: u64) -> Result<()> {
+                fn gap(&mut self, offset: u64, len: u64) -> #res<()> {
                     // No sync pattern: the stream cannot go on.
                     let (record, field) = self.whereabouts();
                     Err(error(offset, record, field, ::aa_runtime::ErrorKind::Gap { len }))
@@ -2477,7 +2770,7 @@ impl<'p> Gen<'p> {
             quote!()
         };
         quote! {
-            fn gap(&mut self, offset: u64, len: u64) -> Result<()> {
+            fn gap(&mut self, offset: u64, len: u64) -> #res<()> {
                 self.state = #st::Sync;
                 self.sync_partial = 0;
                 self.started = false;
@@ -2489,6 +2782,7 @@ impl<'p> Gen<'p> {
     }
 
     fn finish_fn(&self) -> TokenStream {
+        let res = &self.result_ty;
         let st = &self.state_ty;
         let em = Self::emitter();
         let p = self.p;
@@ -2545,16 +2839,67 @@ impl<'p> Gen<'p> {
                 });
             }
         }
-        let outside = self.outside_states();
+        // Between records: the stream may end before a start record, or one
+        // chosen with `next R or eof`; before any other, the record is missing.
+        let mut between = Vec::new();
+        if self.has_sync {
+            between.push(quote!(#st::Sync => return Ok(())));
+        }
+        for (ri, (r, g)) in p.records.iter().zip(&self.recs).enumerate() {
+            let b = &g.before;
+            if ri == p.start {
+                between.push(quote!(#st::#b => return Ok(())));
+                continue;
+            }
+            let field = match r.items.first() {
+                Some(ItemDef::Field(f)) => {
+                    let n = &r.fields[*f].name;
+                    quote!(Some(#n))
+                }
+                _ => quote!(None),
+            };
+            let rn = &r.name;
+            let ok = if self.uses.or_eof {
+                quote! {
+                    if self.eof_ok {
+                        return Ok(());
+                    }
+                }
+            } else {
+                quote!()
+            };
+            between.push(quote! {
+                #st::#b => {
+                    #ok
+                    // A record that must follow never began.
+                    return Err(error(offset, #rn, #field, ::aa_runtime::ErrorKind::Truncated));
+                }
+            });
+        }
         // Item states that are not delimited fields ending at `eof` break out.
-        let others = p
-            .records
-            .iter()
-            .any(|r| r.items.iter().any(|it| match it {
+        let others = p.records.iter().any(|r| {
+            r.items.iter().any(|it| match it {
                 ItemDef::Expect(_) => true,
-                ItemDef::Field(f) => !matches!(r.fields[*f].ending, Ending::Until { eof: true, .. }),
-            }));
-        let others = if others { quote!(_ => break,) } else { quote!() };
+                ItemDef::Field(f) => {
+                    !matches!(r.fields[*f].ending, Ending::Until { eof: true, .. })
+                }
+            })
+        });
+        // The loop goes round only after an element ending at `eof`.
+        let loops = arms.len() > self.recs.len();
+        let others = match (others, loops) {
+            (false, _) => quote!(),
+            (true, true) => quote!(_ => break,),
+            (true, false) => quote!(_ => {}),
+        };
+        let body = quote! {
+            match self.state {
+                #(#between,)*
+                #(#arms,)*
+                #others
+            }
+        };
+        let body = if loops { quote!(loop { #body }) } else { body };
         let firsts: Vec<TokenStream> = self
             .recs
             .iter()
@@ -2571,16 +2916,10 @@ impl<'p> Gen<'p> {
             }
         };
         quote! {
-            fn finish<P: ::aa_runtime::Packet>(&mut self, offset: u64, out: #em) -> Result<()> {
+            fn finish<P: ::aa_runtime::Packet>(&mut self, offset: u64, out: #em) -> #res<()> {
                 // Delimited fields that may end at `eof` end here; anything else left
                 // in the record truncates it.
-                loop {
-                    match self.state {
-                        #outside => return Ok(()),
-                        #(#arms,)*
-                        #others
-                    }
-                }
+                #body
                 #empty
                 let (record, field) = self.whereabouts();
                 Err(error(offset, record, field, ::aa_runtime::ErrorKind::Truncated))
@@ -2649,9 +2988,16 @@ impl<'p> Gen<'p> {
                     quote!(if #c { #(#a)* } else { #(#b)* })
                 }
             }
-            Stmt::Next(r, _) => {
+            Stmt::Next(r, eof) => {
                 let b = &self.recs[*r].before;
-                quote!(self.next = #st::#b;)
+                if self.uses.or_eof {
+                    quote! {
+                        self.next = #st::#b;
+                        self.next_eof_ok = #eof;
+                    }
+                } else {
+                    quote!(self.next = #st::#b;)
+                }
             }
             Stmt::End => quote!(self.end_after_item = true;),
             Stmt::Fail(m) => {
@@ -2668,7 +3014,10 @@ impl<'p> Gen<'p> {
     fn var(&self, v: Var, cx: Ctx) -> (&Ident, ir::Ty) {
         match v {
             Var::Global(i) => (&self.globals[i], self.p.globals[i].ty),
-            Var::Local(i) => (&self.recs[cx.rec].locals[i], self.p.records[cx.rec].vars[i].ty),
+            Var::Local(i) => (
+                &self.recs[cx.rec].locals[i],
+                self.p.records[cx.rec].vars[i].ty,
+            ),
         }
     }
 
@@ -2696,11 +3045,13 @@ impl<'p> Gen<'p> {
             Expr::Bin(op, a, b) => {
                 let cmp = match op {
                     BinOp::And => {
-                        let (a, b) = (self.expr_bool_operand(a, cx), self.expr_bool_operand(b, cx));
+                        let a = self.expr_bool_operand(a, *op, cx);
+                        let b = self.expr_bool_operand(b, *op, cx);
                         return quote!(#a && #b);
                     }
                     BinOp::Or => {
-                        let (a, b) = (self.expr_bool_operand(a, cx), self.expr_bool_operand(b, cx));
+                        let a = self.expr_bool_operand(a, *op, cx);
+                        let b = self.expr_bool_operand(b, *op, cx);
                         return quote!(#a || #b);
                     }
                     BinOp::Eq => quote!(==),
@@ -2741,11 +3092,13 @@ impl<'p> Gen<'p> {
         }
     }
 
-    /// A boolean operand of `&&`/`||`, parenthesised when needed.
-    fn expr_bool_operand(&self, e: &Expr, cx: Ctx) -> TokenStream {
+    /// A boolean operand of `&&`/`||` (`parent`), parenthesised when it is the
+    /// other one of the two (both are associative, and evaluate left to right
+    /// either way).
+    fn expr_bool_operand(&self, e: &Expr, parent: BinOp, cx: Ctx) -> TokenStream {
         let t = self.expr_bool(e, cx);
         match e {
-            Expr::Bin(BinOp::And | BinOp::Or, ..) => quote!((#t)),
+            Expr::Bin(op @ (BinOp::And | BinOp::Or), ..) if *op != parent => quote!((#t)),
             _ => t,
         }
     }
@@ -2765,9 +3118,8 @@ impl<'p> Gen<'p> {
         let t = self.expr_u64(e, cx);
         match e {
             Expr::Const(_) | Expr::Var(_) | Expr::FieldInt(_) => t,
-            Expr::Bin(op, ..) if !matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem) => {
-                quote!((#t))
-            }
+            Expr::Bin(BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem, ..) => t,
+            Expr::Bin(..) => quote!((#t)),
             Expr::Not(_) | Expr::Test(..) | Expr::Empty(_) => quote!((#t)),
             _ => t,
         }
@@ -2778,7 +3130,7 @@ impl<'p> Gen<'p> {
         match e {
             Expr::Const(n) => u64_lit_suffixed(*n),
             Expr::Var(_) | Expr::FieldInt(_) | Expr::Len(_) | Expr::Min(..) => self.expr_u64(e, cx),
-            Expr::Bin(op, ..) if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem) => {
+            Expr::Bin(BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem, ..) => {
                 self.expr_u64(e, cx)
             }
             _ => {
@@ -2889,6 +3241,7 @@ impl<'p> Gen<'p> {
     // -- Helpers --------------------------------------------------------------
 
     fn helpers(&self) -> TokenStream {
+        let res = &self.result_ty;
         let mut out = quote! {
             #[cold]
             fn error(
@@ -3013,7 +3366,7 @@ impl<'p> Gen<'p> {
                     v: ::aa_runtime::Field<'_, P>,
                     record: &'static str,
                     field: &'static str,
-                ) -> Result<u64> {
+                ) -> #res<u64> {
                     const EXPECTED: &str = "a decimal number";
                     v.parse_dec().map_err(#int_err)
                 }
@@ -3026,7 +3379,7 @@ impl<'p> Gen<'p> {
                     v: ::aa_runtime::Field<'_, P>,
                     record: &'static str,
                     field: &'static str,
-                ) -> Result<u64> {
+                ) -> #res<u64> {
                     const EXPECTED: &str = "a hexadecimal number";
                     v.parse_hex().map_err(#int_err)
                 }
