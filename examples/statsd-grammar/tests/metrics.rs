@@ -3,7 +3,10 @@
 use aa_example_statsd::statsd::{StatsdParser, StatsdRecord};
 use aa_runtime::{AaConfig, AaState, AaStream, ErrorKind, PacketPool};
 
-fn parse(input: &[u8], cut: usize) -> (Vec<(String, String, String, u64)>, Option<ErrorKind>) {
+/// name, value, type, and the metric's sequence number.
+type Metric = (String, String, String, u64);
+
+fn parse(input: &[u8], cut: usize) -> (Vec<Metric>, Option<ErrorKind>) {
     let pool = PacketPool::new(1024, 64);
     let mut s = AaStream::new(AaConfig::default(), 0, StatsdParser::new());
     let mut seq = 0u32;
