@@ -1,9 +1,18 @@
 //! The `.aag` language of aa: a protocol's records described once, checked with
-//! rustc-style diagnostics, lowered to one IR ([`ir`]) that an interpreter
-//! ([`interp`]) runs as a zero-copy parser of the runtime.
+//! rustc-style diagnostics, lowered to one IR ([`ir`]). The IR is compiled to a
+//! specialised Rust parser ([`codegen`], from `build.rs` with [`compile`], or
+//! from a Rust enum with `#[aa_protocol]` through [`expand`]) or run as it is by
+//! the interpreter ([`interp`]), which loads grammars at run time and is the
+//! oracle the generated parsers are tested against.
 //!
-//! Status: the language, the checks, the IR and the interpreter work; the Rust
-//! code generator and the `build.rs` API are not written yet.
+//! ```text
+//! // build.rs
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     aa_dsl::compile(&["proto/statsd.aag"])
+//! }
+//! // src/lib.rs
+//! pub mod statsd { include!(concat!(env!("OUT_DIR"), "/statsd.rs")); }
+//! ```
 #![deny(missing_docs)]
 
 pub mod ast;
