@@ -1,0 +1,405 @@
+//! HTTP/1.1 responses through the application-aware stream, against `httparse`
+//! on a copying stack.
+//!
+//! Input (deterministic, built once, held in memory): a keep-alive stream of
+//! `MESSAGES` responses, each with exactly 7 headers (Server, Date,
+//! Content-Type, Content-Length, Cache-Control, ETag, Connection) and a body of
+//! 0 to 2000 bytes (xorshift), cut into 1448-byte payloads behind a 66-byte
+//! header in a `PacketPool`. Group `http_1448`, `Throughput::Bytes(stream
+//! length)`, and the same three again as group `http_1448_msgs`,
+//! `Throughput::Elements(MESSAGES)` (messages per second). One criterion
+//! iteration takes the whole stream:
+//!
+//! - `aa_generated`: `AaStream<PoolPacket, http_response::HttpResponseParser>`
+//!   (generated from `http_response.aag`). Per packet: clone the handle,
+//!   `insert` it, `read_aa_records`, and for each `response` parse its `status`
+//!   field and touch every `headers` field (its length and last byte), for each
+//!   `body` add its `data` length; then `free_aa_records`. The stream is made in
+//!   the untimed setup of `iter_batched` and dropped untimed (as in `csv.rs`).
+//! - `httparse_reparse` (the baseline: an application on a copying stack, where
+//!   `recv` copies each segment into its buffer): append each payload to a
+//!   `Vec<u8>`; run `httparse::Response::parse` from the start of the current
+//!   message; on `Partial` wait for the next segment and parse again from the
+//!   message start; on `Complete` read the status and every header (name and
+//!   value length, and the value's last byte, as the aa path), find
+//!   Content-Length among them, then count the body bytes as they arrive (they
+//!   may span segments). The buffer keeps an offset of what has been consumed
+//!   and, after each segment, drops the consumed prefix: a clear when all is
+//!   consumed (always the case inside a body), else a `copy_within` of the
+//!   unparsed tail (a partial head, a few hundred bytes) to the front — what
+//!   `BytesMut::advance` plus `reserve` do in hyper-like servers.
+//! - `httparse_whole` (the upper reference): the same parse on the stream held
+//!   whole in one buffer, so every message is contiguous: parse each head once,
+//!   read Content-Length, skip the body.
+//!
+//! Each iteration asserts that it saw every message and every body byte. Before
+//! measuring, the three are checked to agree on status codes, header counts,
+//! header bytes and body bytes.
+
+use aa_grammars::http_response::{HttpResponseParser, HttpResponseRecord};
+use aa_runtime::{AaConfig, AaState, AaStream, Insert, Packet, PacketPool, PoolPacket};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::Duration;
+
+const MSS: usize = 1448;
+/// Ethernet 14 + IPv4 20 + TCP 32 bytes before each payload.
+const HDR: usize = 66;
+const MESSAGES: usize = 2000;
+const MAX_BODY: usize = 2000;
+const HEADERS: usize = 7;
+const ISN: u32 = 0x1234_5678;
+
+/// The stream, and the sum of the body lengths.
+fn document() -> (Vec<u8>, u64) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    const STATUS: &[&str] = &[
+        "200 OK",
+        "200 OK",
+        "200 OK",
+        "200 OK",
+        "201 Created",
+        "404 Not Found",
+        "500 Internal Server Error",
+        "503 Service Unavailable",
+    ];
+    const TYPES: &[&str] = &[
+        "text/html; charset=utf-8",
+        "application/json",
+        "text/plain",
+        "image/png",
+    ];
+    const CACHE: &[&str] = &[
+        "no-cache",
+        "max-age=3600",
+        "private, max-age=0, must-revalidate",
+        "public, max-age=86400",
+    ];
+    const DAYS: &[&str] = &["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ";
+    let mut out = Vec::new();
+    let mut body_total = 0u64;
+    for i in 0..MESSAGES {
+        let r = next();
+        let body_len = (r % (MAX_BODY as u64 + 1)) as usize;
+        let r2 = next();
+        let s = (r2 >> 8) as usize;
+        out.extend_from_slice(
+            format!(
+                "HTTP/1.1 {}\r\n\
+                 Server: nginx/1.25.{}\r\n\
+                 Date: {}, {:02} Nov 2024 {:02}:{:02}:{:02} GMT\r\n\
+                 Content-Type: {}\r\n\
+                 Content-Length: {}\r\n\
+                 Cache-Control: {}\r\n\
+                 ETag: \"{:016x}\"\r\n\
+                 Connection: keep-alive\r\n\
+                 \r\n",
+                STATUS[s % STATUS.len()],
+                s % 10,
+                DAYS[(s >> 4) % DAYS.len()],
+                1 + (s >> 8) % 28,
+                (i / 3600) % 24,
+                (i / 60) % 60,
+                i % 60,
+                TYPES[(s >> 12) % TYPES.len()],
+                body_len,
+                CACHE[(s >> 16) % CACHE.len()],
+                r2,
+            )
+            .as_bytes(),
+        );
+        let mut y = r;
+        out.extend((0..body_len).map(|_| {
+            y = y.rotate_left(5).wrapping_add(0x2545_f491_4f6c_dd1d);
+            ALNUM[(y >> 58) as usize % ALNUM.len()]
+        }));
+        body_total += body_len as u64;
+    }
+    (out, body_total)
+}
+
+/// The stream cut into `MSS`-byte payloads, each behind a `HDR`-byte header,
+/// in a pool holding exactly these packets.
+fn packets(doc: &[u8]) -> (PacketPool, Vec<PoolPacket>) {
+    let n = doc.len().div_ceil(MSS);
+    let pool = PacketPool::new(n as u32, HDR + MSS);
+    let mut frame = vec![0u8; HDR + MSS];
+    let pkts = doc
+        .chunks(MSS)
+        .map(|c| {
+            frame[HDR..HDR + c.len()].copy_from_slice(c);
+            pool.packet_from(&frame[..HDR + c.len()])
+                .expect("pool sized for the stream")
+        })
+        .collect();
+    (pool, pkts)
+}
+
+/// What an application saw: messages, the sum of their status codes, headers,
+/// header bytes (name + value), and body bytes; `touch` folds in one byte of
+/// every header so the reads stay.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    messages: u64,
+    status_sum: u64,
+    headers: u64,
+    header_bytes: u64,
+    body_bytes: u64,
+    touch: u64,
+}
+
+impl Seen {
+    fn check(&self, body_total: u64) {
+        assert_eq!(self.messages, MESSAGES as u64, "every message seen");
+        assert_eq!(self.body_bytes, body_total, "every body byte seen");
+    }
+}
+
+/// `aa_generated`: feeds every packet, reading and freeing records as they
+/// come. Returns the stream (ended) so that dropping it is not timed.
+fn run_aa(
+    mut aa: AaStream<PoolPacket, HttpResponseParser>,
+    pkts: &[PoolPacket],
+    seen: &mut Seen,
+) -> AaStream<PoolPacket, HttpResponseParser> {
+    let drain = |aa: &mut AaStream<PoolPacket, HttpResponseParser>, seen: &mut Seen| {
+        let recs = aa.read_aa_records(usize::MAX);
+        let n = recs.len();
+        for r in recs {
+            match HttpResponseRecord::from_record(r) {
+                Some(HttpResponseRecord::Response(resp)) => {
+                    let code = resp
+                        .status()
+                        .and_then(|f| f.parse_dec().ok())
+                        .expect("a status code");
+                    seen.messages += 1;
+                    seen.status_sum += code;
+                    for h in resp.headers() {
+                        // "Name: value": the bytes besides ':' and the space
+                        // after it (every header here has exactly one).
+                        seen.headers += 1;
+                        seen.header_bytes += h.len() - 2;
+                        seen.touch += h.byte_at(h.len() - 1).unwrap_or(0) as u64;
+                    }
+                }
+                Some(HttpResponseRecord::Body(b)) => {
+                    seen.body_bytes += b.data().map_or(0, |d| d.len());
+                }
+                _ => unreachable!("no chunked coding in this stream"),
+            }
+        }
+        aa.free_aa_records(n);
+    };
+    let mut seq = ISN;
+    for p in pkts {
+        let len = p.data().len();
+        let r = aa.insert(seq, p.clone(), HDR..len);
+        debug_assert!(matches!(r, Insert::InOrder { .. }));
+        seq = seq.wrapping_add((len - HDR) as u32);
+        drain(&mut aa, seen);
+    }
+    aa.finish();
+    drain(&mut aa, seen);
+    aa
+}
+
+/// Reads the head httparse parsed: status, every header, Content-Length.
+#[inline]
+fn read_head(resp: &httparse::Response<'_, '_>, seen: &mut Seen) -> u64 {
+    seen.messages += 1;
+    seen.status_sum += resp.code.expect("a status code") as u64;
+    let mut content_length = None;
+    for h in resp.headers.iter() {
+        seen.headers += 1;
+        seen.header_bytes += (h.name.len() + h.value.len()) as u64;
+        seen.touch += h.value.last().copied().unwrap_or(0) as u64;
+        if h.name.eq_ignore_ascii_case("content-length") {
+            content_length = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+        }
+    }
+    content_length.expect("a Content-Length")
+}
+
+/// `httparse_reparse`: the application on a copying stack (see the module
+/// comment for the buffer policy).
+fn run_reparse(pkts: &[PoolPacket], seen: &mut Seen) {
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    // Start of the unconsumed bytes in `buf`: the current message's head, or
+    // the next body bytes.
+    let mut pos = 0usize;
+    // Body bytes still to come; `None` while waiting for a complete head.
+    let mut body_left: Option<u64> = None;
+    for p in pkts {
+        // `recv`: the copy into the application's buffer.
+        buf.extend_from_slice(&p.data()[HDR..]);
+        loop {
+            match body_left {
+                None => {
+                    let mut headers = [httparse::EMPTY_HEADER; 16];
+                    let mut resp = httparse::Response::new(&mut headers);
+                    match resp.parse(&buf[pos..]).expect("a valid response") {
+                        // Wait for the next segment; parse again from `pos`.
+                        httparse::Status::Partial => break,
+                        httparse::Status::Complete(head_len) => {
+                            let cl = read_head(&resp, seen);
+                            pos += head_len;
+                            body_left = Some(cl);
+                        }
+                    }
+                }
+                Some(left) => {
+                    let take = left.min((buf.len() - pos) as u64);
+                    seen.body_bytes += take;
+                    pos += take as usize;
+                    if take == left {
+                        body_left = None; // the message is done
+                    } else {
+                        body_left = Some(left - take);
+                        break; // the body goes on in the next segment
+                    }
+                }
+            }
+        }
+        // Drop what was consumed.
+        if pos == buf.len() {
+            buf.clear();
+        } else if pos > 0 {
+            buf.copy_within(pos.., 0);
+            buf.truncate(buf.len() - pos);
+        }
+        pos = 0;
+    }
+    assert!(
+        buf.is_empty() && body_left.is_none(),
+        "the stream ends clean"
+    );
+}
+
+/// `httparse_whole`: every message contiguous in one buffer, no segmentation.
+fn run_whole(doc: &[u8], seen: &mut Seen) {
+    let mut pos = 0usize;
+    while pos < doc.len() {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(&doc[pos..]).expect("a valid response") {
+            httparse::Status::Complete(head_len) => {
+                let cl = read_head(&resp, seen);
+                seen.body_bytes += cl;
+                pos += head_len + cl as usize;
+            }
+            httparse::Status::Partial => unreachable!("the whole stream is here"),
+        }
+    }
+}
+
+fn bench_all(
+    c: &mut Criterion,
+    group: &str,
+    throughput: Throughput,
+    doc: &[u8],
+    body_total: u64,
+    pkts: &[PoolPacket],
+) {
+    let mut g = c.benchmark_group(group);
+    g.throughput(throughput);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(5));
+    g.sample_size(50);
+    g.bench_function("aa_generated", |b| {
+        b.iter_batched(
+            || AaStream::new(AaConfig::default(), ISN, HttpResponseParser::new()),
+            |aa| {
+                let mut seen = Seen::default();
+                let aa = run_aa(aa, pkts, &mut seen);
+                seen.check(body_total);
+                black_box(seen);
+                aa
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("httparse_reparse", |b| {
+        b.iter(|| {
+            let mut seen = Seen::default();
+            run_reparse(black_box(pkts), &mut seen);
+            seen.check(body_total);
+            black_box(seen)
+        })
+    });
+    g.bench_function("httparse_whole", |b| {
+        b.iter(|| {
+            let mut seen = Seen::default();
+            run_whole(black_box(doc), &mut seen);
+            seen.check(body_total);
+            black_box(seen)
+        })
+    });
+    g.finish();
+}
+
+fn http_1448(c: &mut Criterion) {
+    let (doc, body_total) = document();
+    let (pool, pkts) = packets(&doc);
+
+    // The three paths see the same thing.
+    let mut aa_seen = Seen::default();
+    let aa = run_aa(
+        AaStream::new(AaConfig::default(), ISN, HttpResponseParser::new()),
+        &pkts,
+        &mut aa_seen,
+    );
+    assert_eq!(aa.state(), AaState::Ended, "{:?}", aa.error());
+    assert_eq!(aa.stream().held_bytes(), 0, "every fragment released");
+    drop(aa);
+    let mut reparse_seen = Seen::default();
+    run_reparse(&pkts, &mut reparse_seen);
+    let mut whole_seen = Seen::default();
+    run_whole(&doc, &mut whole_seen);
+    aa_seen.check(body_total);
+    assert_eq!(
+        aa_seen.headers,
+        (HEADERS * MESSAGES) as u64,
+        "7 headers each"
+    );
+    assert_eq!(aa_seen, reparse_seen, "aa and httparse (segmented) differ");
+    assert_eq!(aa_seen, whole_seen, "aa and httparse (whole) differ");
+    eprintln!(
+        "http_1448: {} messages, {} bytes ({} of bodies) in {} packets",
+        MESSAGES,
+        doc.len(),
+        body_total,
+        pkts.len()
+    );
+
+    bench_all(
+        c,
+        "http_1448",
+        Throughput::Bytes(doc.len() as u64),
+        &doc,
+        body_total,
+        &pkts,
+    );
+    bench_all(
+        c,
+        "http_1448_msgs",
+        Throughput::Elements(MESSAGES as u64),
+        &doc,
+        body_total,
+        &pkts,
+    );
+
+    drop(pkts);
+    assert!(pool.is_full(), "every packet is back in the pool");
+}
+
+criterion_group!(benches, http_1448);
+criterion_main!(benches);
