@@ -136,6 +136,21 @@ impl<'a, P: Packet> Field<'a, P> {
         }
     }
 
+    /// The bytes as one slice, when the field lies in one packet (the usual
+    /// case); `None` when it spans several.
+    #[inline]
+    pub fn contiguous(&self) -> Option<&'a [u8]> {
+        if self.slot.start == self.slot.end {
+            return Some(&[]);
+        }
+        let f = self.store.get(self.slot.frag);
+        if self.slot.end > f.end() {
+            return None;
+        }
+        let p = f.payload()?;
+        Some(&p[(self.slot.start - f.off) as usize..(self.slot.end - f.off) as usize])
+    }
+
     /// Number of packets the field spans.
     pub fn packets(&self) -> usize {
         self.chunks().count()
@@ -156,6 +171,9 @@ impl<'a, P: Packet> Field<'a, P> {
     fn prefix_by(&self, prefix: &[u8], eq: impl Fn(&[u8], &[u8]) -> bool) -> bool {
         if (prefix.len() as u64) > self.len() {
             return false;
+        }
+        if let Some(b) = self.contiguous() {
+            return eq(&b[..prefix.len()], prefix);
         }
         let mut rest = prefix;
         for c in self.chunks() {
@@ -195,6 +213,13 @@ impl<'a, P: Packet> Field<'a, P> {
     pub fn find(&self, needle: &[u8]) -> Option<u64> {
         if needle.is_empty() {
             return Some(0);
+        }
+        if let Some(b) = self.contiguous() {
+            return match needle {
+                [c] => memchr::memchr(*c, b),
+                _ => memmem::find(b, needle),
+            }
+            .map(|i| i as u64);
         }
         if needle.len() == 1 {
             let mut base = 0u64;
@@ -309,6 +334,15 @@ impl<'a, P: Packet> Field<'a, P> {
     /// The field without leading and trailing spaces, tabs, CRs and LFs.
     pub fn trim_ascii(&self) -> Field<'a, P> {
         let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+        if let Some(b) = self.contiguous() {
+            return match b.iter().position(|&c| !ws(c)) {
+                Some(first) => {
+                    let last = b.iter().rposition(|&c| !ws(c)).map_or(first, |i| i + 1);
+                    self.slice(first as u64, last as u64)
+                }
+                None => self.slice(0, 0),
+            };
+        }
         let (mut first, mut last, mut at) = (None, 0u64, 0u64);
         for c in self.chunks() {
             for &b in c {
