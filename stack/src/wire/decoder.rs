@@ -1,0 +1,107 @@
+//! [`Decoder`]: [`parse`] plus the checksum policy plus the counters a run's
+//! summary prints. What the passive path calls once per received frame.
+
+use std::fmt;
+
+use super::{parse, ChecksumMode, ChecksumPolicy, LinkType, Segment, WireError};
+
+/// Frames seen by a [`Decoder`], by outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WireStats {
+    /// Frames decoded.
+    pub frames: u64,
+    /// TCP segments returned.
+    pub segments: u64,
+    /// Frames cut short ([`WireError::Truncated`]).
+    pub truncated: u64,
+    /// Not IPv4 or IPv6 (ARP, LLDP, ...), including too many VLAN tags.
+    pub not_ip: u64,
+    /// IP but not TCP.
+    pub not_tcp: u64,
+    /// IP fragments, skipped.
+    pub fragments: u64,
+    /// Malformed headers: IP version, IP header or total length, IP
+    /// extension, TCP data offset.
+    pub malformed: u64,
+    /// Dropped for a bad TCP checksum.
+    pub bad_checksum: u64,
+}
+
+impl WireStats {
+    /// Counts one outcome.
+    pub fn count(&mut self, result: &Result<Segment, WireError>) {
+        self.frames += 1;
+        let slot = match result {
+            Ok(_) => &mut self.segments,
+            Err(WireError::Truncated { .. }) => &mut self.truncated,
+            Err(WireError::NotIpv4OrIpv6 { .. } | WireError::TooManyVlanTags) => &mut self.not_ip,
+            Err(WireError::NotTcp { .. }) => &mut self.not_tcp,
+            Err(WireError::Fragment) => &mut self.fragments,
+            Err(WireError::BadChecksum) => &mut self.bad_checksum,
+            Err(
+                WireError::BadIpVersion { .. }
+                | WireError::BadIpHeaderLength { .. }
+                | WireError::BadIpTotalLength { .. }
+                | WireError::BadIpExtension
+                | WireError::BadTcpDataOffset { .. },
+            ) => &mut self.malformed,
+        };
+        *slot += 1;
+    }
+}
+
+impl fmt::Display for WireStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} frames: {} TCP segments, {} truncated, {} not IP, {} not TCP, \
+             {} fragments, {} malformed, {} bad checksum",
+            self.frames,
+            self.segments,
+            self.truncated,
+            self.not_ip,
+            self.not_tcp,
+            self.fragments,
+            self.malformed,
+            self.bad_checksum
+        )
+    }
+}
+
+/// Parses frames, applies a [`ChecksumPolicy`], counts every outcome.
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    /// The checksum policy (its report says whether offload was assumed).
+    pub policy: ChecksumPolicy,
+    /// Outcome counters.
+    pub stats: WireStats,
+}
+
+impl Decoder {
+    /// A decoder with a default [`ChecksumPolicy`] for `mode`.
+    pub fn new(mode: ChecksumMode) -> Decoder {
+        Decoder::with_policy(ChecksumPolicy::new(mode))
+    }
+
+    /// A decoder with the given policy.
+    pub fn with_policy(policy: ChecksumPolicy) -> Decoder {
+        Decoder {
+            policy,
+            stats: WireStats::default(),
+        }
+    }
+
+    /// Parses one frame; a segment the policy drops is
+    /// `Err(WireError::BadChecksum)`. Every call is counted in `stats`.
+    pub fn decode(&mut self, frame: &[u8], link: LinkType) -> Result<Segment, WireError> {
+        let result = parse(frame, link, self.policy.wants_check()).and_then(|seg| {
+            if self.policy.admit(seg.checksum) {
+                Ok(seg)
+            } else {
+                Err(WireError::BadChecksum)
+            }
+        });
+        self.stats.count(&result);
+        result
+    }
+}
