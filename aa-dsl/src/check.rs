@@ -3,9 +3,9 @@
 //! Names are looked up innermost first: record variables, then fields of the
 //! record (only those before the item being checked, or the item itself), then
 //! globals. The checks: unknown or duplicate names, a missing or second `start`,
-//! missing maximum lengths and counts, an item after an unbounded field, type
-//! errors, records no `next` reaches, and records that can loop without
-//! consuming input.
+//! missing maximum lengths and counts, more than 64 delimiters in one `until`,
+//! an item after an unbounded field, type errors, records no `next` reaches,
+//! and records that can loop without consuming input.
 
 use crate::ast::{self, Span};
 use crate::diag::Diagnostic;
@@ -27,6 +27,9 @@ pub fn check(file: &ast::File) -> Result<ir::Protocol, Vec<Diagnostic>> {
         Err(cx.errors)
     }
 }
+
+/// Most delimiters of one `until` field.
+const MAX_DELIMS: usize = 64;
 
 struct Checker {
     errors: Vec<Diagnostic>,
@@ -367,6 +370,23 @@ impl Checker {
                         d.span,
                         "would end the field at once",
                     ));
+                }
+                // `stop after` keeps the delimiters that stop a repeat as bits
+                // of a u64: one each.
+                if let Some(d) = delims.get(MAX_DELIMS) {
+                    self.err(
+                        Diagnostic::new(
+                            format!(
+                                "field `{name}` has {} delimiters, more than {MAX_DELIMS}",
+                                delims.len()
+                            ),
+                            d.span,
+                            format!("delimiter number {}", MAX_DELIMS + 1),
+                        )
+                        .help(format!(
+                            "a delimited field has at most {MAX_DELIMS} delimiters"
+                        )),
+                    );
                 }
                 let quote = quote.as_ref().and_then(|q| match q.bytes.as_slice() {
                     [b] => Some(*b),

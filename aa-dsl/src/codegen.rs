@@ -28,8 +28,10 @@
 //! (`begin_record`/`end_record` with the `then` block inlined), and `settle`,
 //! `check_len`, `sync_scan`, `synced`, `finish`, `gap`, `retain_from` with the
 //! same control flow. State the interpreter keeps but a grammar never reads is
-//! left out (field spans no expression reads, the offset `pos` when no `fail`
-//! in a `then` block reports it, …).
+//! left out (field spans no expression reads, the offset `pos` without a sync
+//! pattern, …), and so is work whose result is never seen: a record's start
+//! resets only the spans and values of fields that may be read before they are
+//! parsed in it (the interpreter resets them all).
 //!
 //! Hot paths. A delimited field whose delimiters are all one byte needs no
 //! automaton: an element ends at the first byte of the set, found by a table
@@ -396,8 +398,6 @@ struct Uses {
     ints: BTreeSet<usize>,
     /// An `end` statement somewhere.
     end: bool,
-    /// A `fail` in a `then` block (it reports the interpreter's `pos`).
-    then_fail: bool,
     /// A `next R or eof` somewhere.
     or_eof: bool,
     before: bool,
@@ -408,18 +408,18 @@ struct Uses {
 }
 
 impl Uses {
-    fn stmts(&mut self, s: &[Stmt], cur: Option<usize>, then: bool) {
+    fn stmts(&mut self, s: &[Stmt], cur: Option<usize>) {
         for st in s {
             match st {
                 Stmt::Set(_, e) => self.expr(e, cur),
                 Stmt::If(c, a, b) => {
                     self.expr(c, cur);
-                    self.stmts(a, cur, then);
-                    self.stmts(b, cur, then);
+                    self.stmts(a, cur);
+                    self.stmts(b, cur);
                 }
                 Stmt::Next(_, eof) => self.or_eof |= *eof,
                 Stmt::End => self.end = true,
-                Stmt::Fail(_) => self.then_fail |= then,
+                Stmt::Fail(_) => {}
             }
         }
     }
@@ -635,7 +635,7 @@ impl<'p> Gen<'p> {
         let mut uses = Uses::default();
         for r in &p.records {
             for (fi, f) in r.fields.iter().enumerate() {
-                uses.stmts(&f.actions, Some(fi), false);
+                uses.stmts(&f.actions, Some(fi));
                 match &f.ending {
                     Ending::Bytes(e) | Ending::Chunk(Some(e)) => uses.expr(e, None),
                     _ => {}
@@ -648,7 +648,7 @@ impl<'p> Gen<'p> {
                     uses.expr(e, None);
                 }
             }
-            uses.stmts(&r.then, None, true);
+            uses.stmts(&r.then, None);
         }
 
         let mut kind_names = Names::default();
@@ -785,7 +785,8 @@ impl<'p> Gen<'p> {
                 r.fields
                     .iter()
                     .map(|f| f.repeat.as_ref().map_or(1, |rp| rp.max_count))
-                    .fold(0u32, |a, b| a.wrapping_add(b))
+                    // As the interpreter: counts may be up to u32::MAX each.
+                    .fold(0u32, u32::saturating_add)
             })
             .max()
             .unwrap_or(0)
@@ -829,14 +830,9 @@ impl<'p> Gen<'p> {
         }
     }
 
-    /// Whether element ends and record ends update `pos` (read by a `fail` in
-    /// a `then` block).
-    fn pos_in_items(&self) -> bool {
-        self.uses.then_fail
-    }
-
+    /// Whether the parser keeps `pos` (for `retain_from` while resynchronising).
     fn has_pos(&self) -> bool {
-        self.has_sync || self.uses.then_fail
+        self.has_sync
     }
 
     /// Whether a sync pattern starts its record at (not after) the pattern: its
@@ -1123,7 +1119,7 @@ impl<'p> Gen<'p> {
             add(
                 quote! {
                     /// Offset the interpreter calls `pos`: where parsing last got to (for
-                    /// `retain_from` while resynchronising, and `fail` in `then`).
+                    /// `retain_from` while resynchronising).
                     pos: u64
                 },
                 quote!(pos: 0),
@@ -1842,6 +1838,25 @@ impl<'p> Gen<'p> {
         } else {
             quote!()
         };
+        // Fields the record may read before parsing them read as empty at its
+        // start, or 0.
+        let unparsed = self.maybe_unparsed(ri);
+        let spans = unparsed
+            .iter()
+            .filter(|fi| self.uses.spans.contains(fi))
+            .map(|fi| {
+                let fi = ulit(*fi);
+                quote!(self.spans[#fi] = (at, at);)
+            });
+        let ints = unparsed
+            .iter()
+            .filter(|fi| {
+                self.uses.ints.contains(fi) && matches!(r.fields[**fi].ending, Ending::Int { .. })
+            })
+            .map(|fi| {
+                let fi = ulit(*fi);
+                quote!(self.ints[#fi] = 0;)
+            });
         let d = doc(format!("A `{}` record begins at `at`.", r.name));
         quote! {
             #d
@@ -1854,8 +1869,45 @@ impl<'p> Gen<'p> {
                 self.next = #st::#start;
                 #next_eof
                 #(#locals)*
+                #(#spans)*
+                #(#ints)*
             }
         }
+    }
+
+    /// Fields of record `ri` that may not be parsed when an expression reads
+    /// them: a repeat that may have no element (`stop on empty`, `times`), or
+    /// a field after one whose actions may `end` the record. The others are
+    /// always parsed before they are read (expressions read earlier fields), so
+    /// the interpreter's reset of their span and value at the record's start
+    /// is never seen.
+    fn maybe_unparsed(&self, ri: usize) -> Vec<usize> {
+        fn ends(s: &[Stmt]) -> bool {
+            s.iter().any(|st| match st {
+                Stmt::End => true,
+                Stmt::If(_, a, b) => ends(a) || ends(b),
+                _ => false,
+            })
+        }
+        let r = &self.p.records[ri];
+        let mut ended = false;
+        let mut out = Vec::new();
+        for it in &r.items {
+            let ItemDef::Field(fi) = it else { continue };
+            let f = &r.fields[*fi];
+            let none = matches!(
+                f.repeat,
+                Some(ir::Repeat {
+                    stop: Stop::OnEmpty | Stop::Times(_),
+                    ..
+                })
+            );
+            if ended || none {
+                out.push(*fi);
+            }
+            ended |= ends(&f.actions);
+        }
+        out
     }
 
     /// Statements that end item `n` of record `ri` (the interpreter's
@@ -2460,11 +2512,6 @@ impl<'p> Gen<'p> {
                 }
             }
         };
-        let pos = if self.pos_in_items() {
-            quote!(self.pos = end;)
-        } else {
-            quote!()
-        };
         let on_empty = match &fd.repeat {
             Some(ir::Repeat {
                 stop: Stop::OnEmpty,
@@ -2555,7 +2602,6 @@ impl<'p> Gen<'p> {
             fn #name<P: ::aa_runtime::Packet>(&mut self, start: u64, end: u64 #param, out: #em) -> #res<()> {
                 #too_long
                 self.started = false;
-                #pos
                 #on_empty
                 if !out.field(#tag, start, end, #flags) {
                     return Err(#too_many);
@@ -2598,11 +2644,6 @@ impl<'p> Gen<'p> {
                 }
             });
         let kind = ulit(ri);
-        let pos = if self.pos_in_items() {
-            quote!(self.pos = at;)
-        } else {
-            quote!()
-        };
         let eof_ok = if self.uses.or_eof {
             let st = &self.state_ty;
             let start = &self.recs[self.p.start].before;
@@ -2623,7 +2664,6 @@ impl<'p> Gen<'p> {
                 out.commit(#kind, self.rec_start, at);
                 self.state = self.next;
                 #eof_ok
-                #pos
                 Ok(())
             }
         }
@@ -2787,21 +2827,61 @@ impl<'p> Gen<'p> {
         let em = Self::emitter();
         let p = self.p;
         let mut arms = Vec::new();
-        for (r, g) in p.records.iter().zip(&self.recs) {
+        // Item states with an arm of their own: they may end at `eof`, or have
+        // no elements (`times` 0); the loop goes round after them.
+        let mut looping = 0;
+        for (ri, (r, g)) in p.records.iter().zip(&self.recs).enumerate() {
             let e = &g.end;
             let ef = &g.end_fn;
             arms.push(quote!(#st::#e => return self.#ef(offset, out)));
-            for (fd, fg) in r.fields.iter().zip(&g.fields) {
+            for (n, it) in r.items.iter().enumerate() {
+                let ItemDef::Field(fi) = it else { continue };
+                let (fd, fg) = (&r.fields[*fi], &g.fields[*fi]);
+                let v = &fg.state;
+                // Entering the field evaluates `times`, as anywhere else.
+                let times = match &fd.repeat {
+                    Some(ir::Repeat {
+                        stop: Stop::Times(e),
+                        ..
+                    }) => {
+                        let e = self.expr_u64(
+                            e,
+                            Ctx {
+                                rec: ri,
+                                field: None,
+                            },
+                        );
+                        let item_done = self.item_done(ri, n, true);
+                        Some(quote! {
+                            if !self.started && self.count == 0 {
+                                self.times = #e;
+                                if self.times == 0 {
+                                    #item_done
+                                    continue;
+                                }
+                            }
+                        })
+                    }
+                    _ => None,
+                };
                 let Ending::Until {
                     eof: true,
                     quote: q,
                     ..
                 } = &fd.ending
                 else {
+                    if let Some(times) = times {
+                        looping += 1;
+                        arms.push(quote! {
+                            #st::#v => {
+                                #times
+                                break;
+                            }
+                        });
+                    }
                     continue;
                 };
-                // Only fields that are items (all are).
-                let v = &fg.state;
+                looping += 1;
                 let reset = if q.is_some() {
                     let qt = &self.quote_ty;
                     quote! {
@@ -2811,10 +2891,14 @@ impl<'p> Gen<'p> {
                 } else {
                     quote!()
                 };
-                let stop = if Self::is_after_repeat(fd) {
-                    quote!(, true)
-                } else {
-                    quote!()
+                // A `stop after` repeat stops at the end of the stream if it
+                // lists `eof`; if not, the record is truncated.
+                let stop = match &fd.repeat {
+                    Some(ir::Repeat {
+                        stop: Stop::After { eof, .. },
+                        ..
+                    }) => quote!(, #eof),
+                    _ => quote!(),
                 };
                 let call = match &fg.until {
                     Some(u) => quote!(self.#u(offset #stop, out)?;),
@@ -2823,8 +2907,10 @@ impl<'p> Gen<'p> {
                         quote!(self.#done(self.fstart, offset #stop, out)?;)
                     }
                 };
+                let times = times.unwrap_or_default();
                 arms.push(quote! {
                     #st::#v => {
+                        #times
                         if !self.started {
                             self.started = true;
                             self.fstart = offset;
@@ -2876,17 +2962,12 @@ impl<'p> Gen<'p> {
                 }
             });
         }
-        // Item states that are not delimited fields ending at `eof` break out.
-        let others = p.records.iter().any(|r| {
-            r.items.iter().any(|it| match it {
-                ItemDef::Expect(_) => true,
-                ItemDef::Field(f) => {
-                    !matches!(r.fields[*f].ending, Ending::Until { eof: true, .. })
-                }
-            })
-        });
-        // The loop goes round only after an element ending at `eof`.
-        let loops = arms.len() > self.recs.len();
+        // Other item states break out.
+        let items: usize = p.records.iter().map(|r| r.items.len()).sum();
+        let others = items > looping;
+        // The loop goes round only after an element ending at `eof`, or a
+        // field of no elements.
+        let loops = looping > 0;
         let others = match (others, loops) {
             (false, _) => quote!(),
             (true, true) => quote!(_ => break,),
@@ -3001,9 +3082,11 @@ impl<'p> Gen<'p> {
             }
             Stmt::End => quote!(self.end_after_item = true;),
             Stmt::Fail(m) => {
+                // In a field's actions, the element's start; in `then`, the
+                // record's end.
                 let at = match cx.field {
                     Some(_) => quote!(start),
-                    None => quote!(self.pos),
+                    None => quote!(at),
                 };
                 let err = self.err(cx.rec, cx.field, at, quote!(Rejected { message: #m }));
                 quote!(return Err(#err);)

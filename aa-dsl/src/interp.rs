@@ -5,10 +5,12 @@
 //! How it works. [`Grammar`] prepares a protocol once: names for the runtime's
 //! schema, an Aho–Corasick automaton per delimited field (so a delimiter split
 //! across packets is matched byte by byte from a small state, never by looking
-//! back), and byte tables for `skip`. [`Interp`] is the per-stream state: the
-//! record type and item in progress, where the current field began, the
-//! automaton state, counters, and the variables. It never holds stream bytes;
-//! actions read fields in place through [`Emitter::view`].
+//! back), and byte tables for `skip`. [`Interp`] is a parser of one stream:
+//! the shared grammar and the per-stream state (a private `State` whose methods
+//! borrow the grammar, so the hot path never touches the `Arc`): the record
+//! type and item in progress, where the current field began, the automaton
+//! state, counters, and the variables. It never holds stream bytes; actions
+//! read fields in place through [`Emitter::view`].
 //!
 //! What must change together: the semantics written in [`crate::ir`]; the code
 //! generator must produce the same records for every input and segmentation.
@@ -117,8 +119,11 @@ impl Dfa {
 #[derive(Debug)]
 struct FieldPlan {
     dfa: Option<Dfa>,
-    /// `stop after` as a bitmask over delimiter indices.
+    /// `stop after` as a bitmask over delimiter indices (the checker allows at
+    /// most 64 delimiters, so each has its own bit).
     stop_mask: u64,
+    /// `stop after` lists `eof`.
+    stop_eof: bool,
 }
 
 /// A protocol ready to parse streams; cheap to share between streams.
@@ -175,21 +180,22 @@ impl Grammar {
             .map(|r| {
                 r.fields
                     .iter()
-                    .map(|f| match &f.ending {
-                        Ending::Until { delims, .. } => FieldPlan {
-                            dfa: Some(Dfa::new(delims)),
-                            stop_mask: match &f.repeat {
-                                Some(ir::Repeat {
-                                    stop: Stop::After { delims, .. },
-                                    ..
-                                }) => delims.iter().fold(0u64, |m, &k| m | 1 << k.min(63)),
-                                _ => 0,
+                    .map(|f| {
+                        let (stop_mask, stop_eof) = match &f.repeat {
+                            Some(ir::Repeat {
+                                stop: Stop::After { delims, eof },
+                                ..
+                            }) => (delims.iter().fold(0u64, |m, &k| m | 1 << k.min(63)), *eof),
+                            _ => (0, false),
+                        };
+                        FieldPlan {
+                            dfa: match &f.ending {
+                                Ending::Until { delims, .. } => Some(Dfa::new(delims)),
+                                _ => None,
                             },
-                        },
-                        _ => FieldPlan {
-                            dfa: None,
-                            stop_mask: 0,
-                        },
+                            stop_mask,
+                            stop_eof,
+                        }
                     })
                     .collect()
             })
@@ -234,7 +240,8 @@ impl Grammar {
                 r.fields
                     .iter()
                     .map(|f| f.repeat.as_ref().map_or(1, |rp| rp.max_count))
-                    .sum::<u32>()
+                    // Counts may be up to u32::MAX each.
+                    .fold(0u32, u32::saturating_add)
             })
             .max()
             .unwrap_or(0);
@@ -268,7 +275,10 @@ impl Grammar {
 
     /// A parser for one stream direction.
     pub fn parser(self: &Arc<Self>) -> Interp {
-        Interp::new(Arc::clone(self))
+        Interp {
+            st: State::new(self),
+            g: Arc::clone(self),
+        }
     }
 
     fn fail_msg(&self, m: &str) -> &'static str {
@@ -279,7 +289,6 @@ impl Grammar {
             .unwrap_or("rejected by the grammar")
     }
 }
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Between records: skipping the next record's `skip` bytes.
@@ -293,7 +302,7 @@ enum Phase {
 /// Quote state of a quoted `until` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Quote {
-    /// Not quoted (or not known yet at the element's first byte: see `fresh`).
+    /// Not quoted (or not known yet at the element's first byte).
     None,
     /// Inside quotes.
     In,
@@ -303,15 +312,24 @@ enum Quote {
     After(u64),
 }
 
-/// The interpreter's per-stream state.
+/// The interpreter's parser of one stream direction: the grammar and the
+/// per-stream state. The grammar is held once here and lent to the state's
+/// methods, so the hot path never touches the `Arc`'s count.
 #[derive(Debug)]
 pub struct Interp {
     g: Arc<Grammar>,
+    st: State,
+}
+
+/// The per-stream state.
+#[derive(Debug)]
+struct State {
     phase: Phase,
     rec: usize,
     item: usize,
     rec_start: u64,
-    /// Offset of the next byte to parse.
+    /// Where parsing last got to (the end of the last packet, or of a gap), for
+    /// `retain_from` while resynchronising.
     pos: u64,
     // The item in progress.
     started: bool,
@@ -335,18 +353,28 @@ pub struct Interp {
     // Values.
     globals: Vec<u64>,
     locals: Vec<u64>,
-    spans: Vec<(u64, u64)>,
-    ints: Vec<u64>,
+    /// What expressions read of each field of the record in progress.
+    seen: Vec<Seen>,
     // Sync search: bit k set = the last k bytes seen match the pattern's first k.
     sync_partial: u64,
 }
 
+/// What expressions read of a field of the record in progress: its span (the
+/// last element, for a repeat) and, for an integer field, its value. Empty at
+/// the record's start, and 0, until the field is parsed. (Kept together so that
+/// resetting them when a record begins is a few stores, not a `memset` call.)
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    start: u64,
+    end: u64,
+    int: u64,
+}
+
 type R<T> = Result<T, ParseError>;
 
-impl Interp {
-    fn new(g: Arc<Grammar>) -> Interp {
-        let globals = g.p.globals.iter().map(|v| v.init).collect();
-        Interp {
+impl State {
+    fn new(g: &Grammar) -> State {
+        State {
             phase: Phase::Between,
             rec: g.p.start,
             item: 0,
@@ -366,21 +394,15 @@ impl Interp {
             next_eof_ok: false,
             eof_ok: true,
             replaying: false,
-            globals,
+            globals: g.p.globals.iter().map(|v| v.init).collect(),
             locals: vec![0; g.max_vars],
-            spans: vec![(0, 0); g.max_fields],
-            ints: vec![0; g.max_fields],
+            seen: vec![Seen::default(); g.max_fields],
             sync_partial: 0,
-            g,
         }
     }
 
-    fn record(&self) -> &ir::RecordDef {
-        &self.g.p.records[self.rec]
-    }
-
-    fn err(&self, offset: u64, field: Option<usize>, kind: ErrorKind) -> ParseError {
-        let r = &self.g.schema.records[self.rec];
+    fn err(&self, g: &Grammar, offset: u64, field: Option<usize>, kind: ErrorKind) -> ParseError {
+        let r = &g.schema.records[self.rec];
         ParseError {
             offset,
             record: r.name,
@@ -389,8 +411,8 @@ impl Interp {
         }
     }
 
-    fn current_field(&self) -> Option<usize> {
-        match self.record().items.get(self.item) {
+    fn current_field(&self, g: &Grammar) -> Option<usize> {
+        match g.p.records[self.rec].items.get(self.item) {
             Some(ItemDef::Field(f)) => Some(*f),
             _ => None,
         }
@@ -404,16 +426,30 @@ impl Interp {
         self.end_after_item = false;
         self.next_rec = None;
         self.next_eof_ok = false;
+        // (Not `fill`: a `memset` call, even for no variables, costs more than
+        // the rest of this function.)
         self.locals.iter_mut().for_each(|v| *v = 0);
+        // Fields not parsed in this record read as empty, at its start, and 0.
+        self.seen.fill(Seen {
+            start: at,
+            end: at,
+            int: 0,
+        });
     }
 
     /// Parses `d` (at stream offset `base`) from index `i`.
-    fn run<P: Packet>(&mut self, d: &[u8], base: u64, out: &mut Emitter<'_, P>) -> R<Step> {
+    fn run<P: Packet>(
+        &mut self,
+        g: &Grammar,
+        d: &[u8],
+        base: u64,
+        out: &mut Emitter<'_, P>,
+    ) -> R<Step> {
         let mut i = 0usize;
         while i < d.len() {
             match self.phase {
                 Phase::Between => {
-                    let skip = &self.g.skips[self.rec];
+                    let skip = &g.skips[self.rec];
                     while i < d.len() && skip[d[i] as usize] {
                         i += 1;
                     }
@@ -426,38 +462,44 @@ impl Interp {
                     self.begin_record(base + i as u64);
                 }
                 Phase::Sync => {
-                    if let Some(r) = self.sync_scan(d, base, &mut i, out)? {
+                    if let Some(r) = self.sync_scan(g, d, base, &mut i, out)? {
                         return Ok(r);
                     }
                 }
                 Phase::Item => {
-                    if self.item == self.record().items.len() {
-                        self.end_record(base + i as u64, out)?;
+                    if self.item == g.p.records[self.rec].items.len() {
+                        self.end_record(g, base + i as u64, out)?;
                         continue;
                     }
-                    self.step_item(d, base, &mut i, out)?;
+                    self.step_item(g, d, base, &mut i, out)?;
                 }
             }
         }
         self.pos = base + d.len() as u64;
         // Items that need no more bytes (empty fields, records without items)
         // finish now rather than at the next packet.
-        self.settle(d, base, out)?;
-        self.check_len(base + d.len() as u64)?;
+        self.settle(g, d, base, out)?;
+        self.check_len(g, base + d.len() as u64)?;
         Ok(Step::Done)
     }
 
     /// Completes items that are done without further input.
-    fn settle<P: Packet>(&mut self, d: &[u8], base: u64, out: &mut Emitter<'_, P>) -> R<()> {
+    fn settle<P: Packet>(
+        &mut self,
+        g: &Grammar,
+        d: &[u8],
+        base: u64,
+        out: &mut Emitter<'_, P>,
+    ) -> R<()> {
         let end = base + d.len() as u64;
         let mut i = d.len();
         while self.phase == Phase::Item {
-            if self.item == self.record().items.len() {
-                self.end_record(end, out)?;
+            if self.item == g.p.records[self.rec].items.len() {
+                self.end_record(g, end, out)?;
                 continue;
             }
             let before = (self.item, self.count, self.started);
-            self.step_item(d, base, &mut i, out)?;
+            self.step_item(g, d, base, &mut i, out)?;
             if (self.item, self.count, self.started) == before {
                 break;
             }
@@ -465,17 +507,17 @@ impl Interp {
         Ok(())
     }
 
-    fn check_len(&self, end: u64) -> R<()> {
+    fn check_len(&self, g: &Grammar, end: u64) -> R<()> {
         if self.phase != Phase::Item || !self.started {
             return Ok(());
         }
-        let Some(f) = self.current_field() else {
+        let Some(f) = self.current_field(g) else {
             return Ok(());
         };
-        let fd = &self.record().fields[f];
+        let fd = &g.p.records[self.rec].fields[f];
         // Bytes that may still turn out not to be content: a partial delimiter,
         // or a quote that may be the closing one.
-        let mut pending = match &self.g.plans[self.rec][f].dfa {
+        let mut pending = match &g.plans[self.rec][f].dfa {
             Some(dfa) => dfa.depth[self.dstate as usize] as u64,
             None => 0,
         };
@@ -489,7 +531,7 @@ impl Interp {
             self.fstart + 1
         };
         if end.saturating_sub(start) > fd.max.saturating_add(pending) {
-            return Err(self.err(start, Some(f), ErrorKind::FieldTooLong { max: fd.max }));
+            return Err(self.err(g, start, Some(f), ErrorKind::FieldTooLong { max: fd.max }));
         }
         Ok(())
     }
@@ -497,19 +539,15 @@ impl Interp {
     /// Advances the current item over `d[*i..]`.
     fn step_item<P: Packet>(
         &mut self,
+        g: &Grammar,
         d: &[u8],
         base: u64,
         i: &mut usize,
         out: &mut Emitter<'_, P>,
     ) -> R<()> {
-        let rec = self.rec;
-        let item = self.record().items[self.item].clone_shallow();
-        match item {
-            Shallow::Expect(n) => {
-                let lit = match &self.g.p.records[rec].items[self.item] {
-                    ItemDef::Expect(l) => l,
-                    _ => unreachable!(),
-                };
+        match &g.p.records[self.rec].items[self.item] {
+            ItemDef::Expect(lit) => {
+                let n = lit.len();
                 if !self.started {
                     self.started = true;
                     self.left = 0;
@@ -518,6 +556,7 @@ impl Interp {
                 while (self.left as usize) < n && *i < d.len() {
                     if d[*i] != lit[self.left as usize] {
                         return Err(self.err(
+                            g,
                             base + *i as u64,
                             None,
                             ErrorKind::Invalid {
@@ -530,17 +569,17 @@ impl Interp {
                 }
                 if self.left as usize == n {
                     self.started = false;
-                    self.item_done();
+                    self.item_done(g);
                 }
                 Ok(())
             }
-            Shallow::Field(f) => self.step_field(f, d, base, i, out),
+            ItemDef::Field(f) => self.step_field(g, *f, d, base, i, out),
         }
     }
 
-    fn item_done(&mut self) {
+    fn item_done(&mut self, g: &Grammar) {
         if self.end_after_item {
-            self.item = self.record().items.len();
+            self.item = g.p.records[self.rec].items.len();
         } else {
             self.item += 1;
         }
@@ -548,8 +587,31 @@ impl Interp {
         self.started = false;
     }
 
+    /// Entering field `f` (before its first element): evaluates `times`.
+    /// Returns whether the field has no elements, and is done.
+    fn enter_times<P: Packet>(
+        &mut self,
+        g: &Grammar,
+        f: usize,
+        out: &mut Emitter<'_, P>,
+    ) -> R<bool> {
+        if let Some(ir::Repeat {
+            stop: Stop::Times(e),
+            ..
+        }) = &g.p.records[self.rec].fields[f].repeat
+        {
+            self.times = self.eval(g, e, out)?;
+            if self.times == 0 {
+                self.item_done(g);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn step_field<P: Packet>(
         &mut self,
+        g: &Grammar,
         f: usize,
         d: &[u8],
         base: u64,
@@ -557,22 +619,11 @@ impl Interp {
         out: &mut Emitter<'_, P>,
     ) -> R<()> {
         let rec = self.rec;
-        let g = Arc::clone(&self.g);
         let fd = &g.p.records[rec].fields[f];
         let at = base + *i as u64;
-        if !self.started && self.count == 0 {
-            // Entering the field: evaluate counts and limits.
-            if let Some(ir::Repeat {
-                stop: Stop::Times(e),
-                ..
-            }) = &fd.repeat
-            {
-                self.times = self.eval(e, out)?;
-                if self.times == 0 {
-                    self.item_done();
-                    return Ok(());
-                }
-            }
+        // Entering the field: evaluate counts.
+        if !self.started && self.count == 0 && self.enter_times(g, f, out)? {
+            return Ok(());
         }
         if !self.started {
             self.started = true;
@@ -583,16 +634,22 @@ impl Interp {
             self.acc = 0;
             self.left = match &fd.ending {
                 Ending::Bytes(e) => {
-                    let n = self.eval(e, out)?;
+                    let n = self.eval(g, e, out)?;
                     if n > fd.max {
-                        return Err(self.err(at, Some(f), ErrorKind::FieldTooLong { max: fd.max }));
+                        return Err(self.err(
+                            g,
+                            at,
+                            Some(f),
+                            ErrorKind::FieldTooLong { max: fd.max },
+                        ));
                     }
                     n
                 }
                 Ending::Chunk(Some(e)) => {
-                    let n = self.eval(e, out)?;
+                    let n = self.eval(g, e, out)?;
                     if n == 0 {
                         return Err(self.err(
+                            g,
                             at,
                             Some(f),
                             ErrorKind::Invalid {
@@ -614,7 +671,7 @@ impl Interp {
                 self.left -= take as u64;
                 if self.left == 0 {
                     let end = base + *i as u64;
-                    self.element_done(f, self.fstart, end, None, false, out)?;
+                    self.element_done(g, f, self.fstart, end, false, out)?;
                 }
             }
             Ending::Chunk(_) => {
@@ -624,7 +681,7 @@ impl Interp {
                 let take = (self.left.min((d.len() - *i) as u64)) as usize;
                 *i += take;
                 let end = base + *i as u64;
-                self.element_done(f, self.fstart, end, None, false, out)?;
+                self.element_done(g, f, self.fstart, end, false, out)?;
             }
             Ending::Int { bytes, big } => {
                 while self.left > 0 && *i < d.len() {
@@ -639,14 +696,14 @@ impl Interp {
                     *i += 1;
                 }
                 if self.left == 0 {
-                    self.ints[f] = self.acc;
+                    self.seen[f].int = self.acc;
                     let end = base + *i as u64;
-                    self.element_done(f, self.fstart, end, None, false, out)?;
+                    self.element_done(g, f, self.fstart, end, false, out)?;
                 }
             }
             Ending::Until { quote, .. } => {
                 let dfa = g.plans[rec][f].dfa.as_ref().expect("until plan");
-                self.scan_until(f, dfa, *quote, d, base, i, out)?;
+                self.scan_until(g, f, dfa, *quote, d, base, i, out)?;
             }
         }
         Ok(())
@@ -656,6 +713,7 @@ impl Interp {
     #[allow(clippy::too_many_arguments)]
     fn scan_until<P: Packet>(
         &mut self,
+        g: &Grammar,
         f: usize,
         dfa: &Dfa,
         quote: Option<u8>,
@@ -710,7 +768,7 @@ impl Interp {
             if let Some((k, len)) = dfa.out[self.dstate as usize] {
                 self.dstate = 0;
                 let dstart = base + *i as u64 - len as u64;
-                self.until_done(f, dstart, Some(k as usize), out)?;
+                self.until_done(g, f, dstart, Some(k as usize), out)?;
                 return Ok(());
             }
         }
@@ -721,6 +779,7 @@ impl Interp {
     /// of the stream if `None`).
     fn until_done<P: Packet>(
         &mut self,
+        g: &Grammar,
         f: usize,
         dstart: u64,
         k: Option<usize>,
@@ -744,43 +803,44 @@ impl Interp {
         } else {
             start + 1
         };
+        let plan = &g.plans[self.rec][f];
         let stop = match k {
-            Some(k) => self.g.plans[self.rec][f].stop_mask & (1 << k.min(63)) != 0,
-            None => true,
+            Some(k) => plan.stop_mask & (1 << k.min(63)) != 0,
+            None => plan.stop_eof,
         };
-        self.element_done(f, start, end.max(start), k, stop, out)
+        self.element_done(g, f, start, end.max(start), stop, out)
     }
 
     /// One element (or the whole field) is parsed: emit it, run the actions,
-    /// and decide whether the field goes on.
+    /// and decide whether the field goes on. `stop_after`: the element ended
+    /// at a delimiter (or the end of the stream) that a `stop after` names.
     fn element_done<P: Packet>(
         &mut self,
+        g: &Grammar,
         f: usize,
         start: u64,
         end: u64,
-        _delim: Option<usize>,
         stop_after: bool,
         out: &mut Emitter<'_, P>,
     ) -> R<()> {
-        let g = Arc::clone(&self.g);
         let fd = &g.p.records[self.rec].fields[f];
         if end - start > fd.max {
-            return Err(self.err(start, Some(f), ErrorKind::FieldTooLong { max: fd.max }));
+            return Err(self.err(g, start, Some(f), ErrorKind::FieldTooLong { max: fd.max }));
         }
         self.started = false;
-        self.pos = end;
         if let Some(ir::Repeat {
             stop: Stop::OnEmpty,
             ..
         }) = fd.repeat
         {
             if start == end {
-                self.item_done();
+                self.item_done(g);
                 return Ok(());
             }
         }
         if !out.field(f as u16, start, end, self.flags) {
             return Err(self.err(
+                g,
                 start,
                 Some(f),
                 ErrorKind::TooManyFields {
@@ -788,10 +848,11 @@ impl Interp {
                 },
             ));
         }
-        self.spans[f] = (start, end);
-        self.exec(&fd.actions, Some(f), out)?;
+        self.seen[f].start = start;
+        self.seen[f].end = end;
+        self.exec(g, &fd.actions, Some(f), start, out)?;
         match &fd.repeat {
-            None => self.item_done(),
+            None => self.item_done(g),
             Some(rp) => {
                 self.count += 1;
                 let done = match rp.stop {
@@ -800,9 +861,10 @@ impl Interp {
                     Stop::Times(_) => self.count as u64 >= self.times,
                 };
                 if done || self.end_after_item {
-                    self.item_done();
+                    self.item_done(g);
                 } else if self.count >= rp.max_count {
                     return Err(self.err(
+                        g,
                         start,
                         Some(f),
                         ErrorKind::TooManyFields { max: rp.max_count },
@@ -813,43 +875,46 @@ impl Interp {
         Ok(())
     }
 
-    fn end_record<P: Packet>(&mut self, at: u64, out: &mut Emitter<'_, P>) -> R<()> {
-        let g = Arc::clone(&self.g);
+    fn end_record<P: Packet>(&mut self, g: &Grammar, at: u64, out: &mut Emitter<'_, P>) -> R<()> {
         let r = &g.p.records[self.rec];
-        self.exec(&r.then, None, out)?;
+        self.exec(g, &r.then, None, at, out)?;
         for (tag, v) in self.locals.iter().take(r.vars.len()).enumerate() {
             if !out.value(tag as u16, *v) {
-                return Err(self.err(at, None, ErrorKind::TooManyFields { max: 0 }));
+                return Err(self.err(g, at, None, ErrorKind::TooManyFields { max: 0 }));
             }
         }
         out.commit(self.rec as u16, self.rec_start, at);
         self.rec = self.next_rec.take().unwrap_or(g.p.start);
         self.eof_ok = self.rec == g.p.start || self.next_eof_ok;
         self.phase = Phase::Between;
-        self.pos = at;
         Ok(())
     }
 
+    /// Runs statements: the actions of field `f` (a `fail` reports `at`, the
+    /// element's start) or, with `f` `None`, a `then` block (`at`: the
+    /// record's end).
     fn exec<P: Packet>(
         &mut self,
+        g: &Grammar,
         stmts: &[Stmt],
         f: Option<usize>,
+        at: u64,
         out: &mut Emitter<'_, P>,
     ) -> R<()> {
         for s in stmts {
             match s {
                 Stmt::Set(v, e) => {
-                    let x = self.eval(e, out)?;
+                    let x = self.eval(g, e, out)?;
                     match v {
                         Var::Global(i) => self.globals[*i] = x,
                         Var::Local(i) => self.locals[*i] = x,
                     }
                 }
                 Stmt::If(c, a, b) => {
-                    if self.eval(c, out)? != 0 {
-                        self.exec(a, f, out)?;
+                    if self.eval(g, c, out)? != 0 {
+                        self.exec(g, a, f, at, out)?;
                     } else {
-                        self.exec(b, f, out)?;
+                        self.exec(g, b, f, at, out)?;
                     }
                 }
                 Stmt::Next(r, eof) => {
@@ -858,9 +923,8 @@ impl Interp {
                 }
                 Stmt::End => self.end_after_item = true,
                 Stmt::Fail(m) => {
-                    let message = self.g.fail_msg(m);
-                    let at = f.map_or(self.pos, |f| self.spans[f].0);
-                    return Err(self.err(at, f, ErrorKind::Rejected { message }));
+                    let message = g.fail_msg(m);
+                    return Err(self.err(g, at, f, ErrorKind::Rejected { message }));
                 }
             }
         }
@@ -870,8 +934,8 @@ impl Interp {
     fn bytes<'o, P: Packet>(&self, b: &Bytes, out: &'o Emitter<'_, P>) -> Field<'o, P> {
         match b {
             Bytes::Field(i) => {
-                let (s, e) = self.spans[*i];
-                out.view(s, e)
+                let x = self.seen[*i];
+                out.view(x.start, x.end)
             }
             Bytes::Before(x, lit) => {
                 let v = self.bytes(x, out);
@@ -898,12 +962,12 @@ impl Interp {
         }
     }
 
-    fn eval<P: Packet>(&self, e: &Expr, out: &Emitter<'_, P>) -> R<u64> {
+    fn eval<P: Packet>(&self, g: &Grammar, e: &Expr, out: &Emitter<'_, P>) -> R<u64> {
         Ok(match e {
             Expr::Const(n) => *n,
             Expr::Var(Var::Global(i)) => self.globals[*i],
             Expr::Var(Var::Local(i)) => self.locals[*i],
-            Expr::FieldInt(i) => self.ints[*i],
+            Expr::FieldInt(i) => self.seen[*i].int,
             Expr::Len(b) => self.bytes(b, out).len(),
             Expr::Empty(b) => self.bytes(b, out).is_empty() as u64,
             Expr::Dec(b) | Expr::Hex(b) => {
@@ -920,7 +984,7 @@ impl Interp {
                         (_, true) => "a decimal number",
                         (_, false) => "a hexadecimal number",
                     };
-                    self.err(v.offset(), Some(f), ErrorKind::Invalid { expected })
+                    self.err(g, v.offset(), Some(f), ErrorKind::Invalid { expected })
                 })?
             }
             Expr::Test(t, b, lit) => {
@@ -934,17 +998,17 @@ impl Interp {
                     Test::IContains => find_ignore_case(&v, lit),
                 }) as u64
             }
-            Expr::Not(x) => (self.eval(x, out)? == 0) as u64,
-            Expr::Min(a, b) => self.eval(a, out)?.min(self.eval(b, out)?),
+            Expr::Not(x) => (self.eval(g, x, out)? == 0) as u64,
+            Expr::Min(a, b) => self.eval(g, a, out)?.min(self.eval(g, b, out)?),
             Expr::Bin(op, a, b) => {
-                let x = self.eval(a, out)?;
+                let x = self.eval(g, a, out)?;
                 // Short-circuit the logical operators.
                 match op {
                     BinOp::And if x == 0 => return Ok(0),
                     BinOp::Or if x != 0 => return Ok(1),
                     _ => {}
                 }
-                let y = self.eval(b, out)?;
+                let y = self.eval(g, b, out)?;
                 match op {
                     BinOp::Or | BinOp::And => (y != 0) as u64,
                     BinOp::Eq => (x == y) as u64,
@@ -967,12 +1031,12 @@ impl Interp {
     /// pattern's bytes from an earlier packet, when it straddles one).
     fn sync_scan<P: Packet>(
         &mut self,
+        g: &Grammar,
         d: &[u8],
         base: u64,
         i: &mut usize,
         out: &mut Emitter<'_, P>,
     ) -> R<Option<Step>> {
-        let g = Arc::clone(&self.g);
         let (pat, after, rec) = g.sync.as_ref().expect("sync phase needs a pattern");
         let n = pat.len();
         // Finish partial matches carried from the previous packet, longest first.
@@ -986,18 +1050,7 @@ impl Interp {
             if d[*i..*i + need.min(have)] == pat[k..k + need.min(have)] {
                 if have >= need {
                     let start = base + *i as u64 - k as u64;
-                    return self.synced(
-                        start,
-                        start + n as u64,
-                        *after,
-                        *rec,
-                        pat,
-                        k,
-                        d,
-                        base,
-                        i,
-                        out,
-                    );
+                    return self.synced(g, start, start + n as u64, *after, *rec, k, base, i, out);
                 }
                 // Still partial at the end of this packet.
                 self.sync_partial |= 1u64 << (k + have);
@@ -1007,18 +1060,7 @@ impl Interp {
         if let Some(j) = memchr::memmem::find(hay, pat) {
             let start = base + (*i + j) as u64;
             *i += j;
-            return self.synced(
-                start,
-                start + n as u64,
-                *after,
-                *rec,
-                pat,
-                0,
-                d,
-                base,
-                i,
-                out,
-            );
+            return self.synced(g, start, start + n as u64, *after, *rec, 0, base, i, out);
         }
         // Remember every suffix that is a prefix of the pattern (besides the
         // carried matches still going on).
@@ -1031,23 +1073,24 @@ impl Interp {
         Ok(None)
     }
 
+    /// The sync pattern matched at `start..end`, its first `carried` bytes in
+    /// the previous packet.
     #[allow(clippy::too_many_arguments)]
     fn synced<P: Packet>(
         &mut self,
+        g: &Grammar,
         start: u64,
         end: u64,
         after: bool,
         rec: usize,
-        pat: &[u8],
         carried: usize,
-        d: &[u8],
         base: u64,
         i: &mut usize,
         out: &mut Emitter<'_, P>,
     ) -> R<Option<Step>> {
         self.sync_partial = 0;
         self.rec = rec;
-        self.eof_ok = rec == self.g.p.start;
+        self.eof_ok = rec == g.p.start;
         if after {
             *i = (end - base) as usize;
             self.phase = Phase::Between;
@@ -1058,63 +1101,23 @@ impl Interp {
             // The pattern's first bytes came in the previous packet; parse them
             // from the pattern itself (the bytes are equal), at their offsets,
             // as any other bytes (records may end and begin inside them).
+            let pat = &g.sync.as_ref().expect("a sync pattern").0;
             self.replaying = true;
-            let r = self.run(&pat[..carried], start, out);
+            let r = self.run(g, &pat[..carried], start, out);
             self.replaying = false;
             r?;
         }
-        let _ = (d, base);
         Ok(None)
     }
-}
 
-fn find_ignore_case<P: Packet>(v: &Field<'_, P>, lit: &[u8]) -> bool {
-    let n = lit.len() as u64;
-    if n == 0 {
-        return true;
-    }
-    let len = v.len();
-    (0..=len.saturating_sub(n))
-        .take_while(|_| len >= n)
-        .any(|s| v.slice(s, s + n).eq_ignore_ascii_case(lit))
-}
-
-/// A copy of an item's shape without borrowing the grammar.
-enum Shallow {
-    Expect(usize),
-    Field(usize),
-}
-
-impl ItemDef {
-    fn clone_shallow(&self) -> Shallow {
-        match self {
-            ItemDef::Expect(l) => Shallow::Expect(l.len()),
-            ItemDef::Field(f) => Shallow::Field(*f),
-        }
-    }
-}
-
-impl Parser for Interp {
-    fn schema(&self) -> &'static Schema {
-        self.g.schema
-    }
-
-    fn limits(&self) -> Limits {
-        self.g.limits
-    }
-
-    fn parse<P: Packet>(&mut self, chunk: Chunk<'_>, out: &mut Emitter<'_, P>) -> R<Step> {
-        self.run(chunk.data, chunk.offset, out)
-    }
-
-    fn gap(&mut self, offset: u64, len: u64) -> R<()> {
-        if self.g.sync.is_none() {
+    fn gap(&mut self, g: &Grammar, offset: u64, len: u64) -> R<()> {
+        if g.sync.is_none() {
             let field = if self.phase == Phase::Item {
-                self.current_field()
+                self.current_field(g)
             } else {
                 None
             };
-            return Err(self.err(offset, field, ErrorKind::Gap { len }));
+            return Err(self.err(g, offset, field, ErrorKind::Gap { len }));
         }
         self.phase = Phase::Sync;
         self.sync_partial = 0;
@@ -1124,33 +1127,36 @@ impl Parser for Interp {
         Ok(())
     }
 
-    fn finish<P: Packet>(&mut self, offset: u64, out: &mut Emitter<'_, P>) -> R<()> {
+    fn finish<P: Packet>(&mut self, g: &Grammar, offset: u64, out: &mut Emitter<'_, P>) -> R<()> {
         match self.phase {
             Phase::Sync => return Ok(()),
             Phase::Between if self.eof_ok => return Ok(()),
             Phase::Between => {
                 // A record that must follow never began.
-                let field = match self.record().items.first() {
+                let field = match g.p.records[self.rec].items.first() {
                     Some(ItemDef::Field(f)) => Some(*f),
                     _ => None,
                 };
-                return Err(self.err(offset, field, ErrorKind::Truncated));
+                return Err(self.err(g, offset, field, ErrorKind::Truncated));
             }
             Phase::Item => {}
         }
-        // Delimited fields that may end at `eof` end here; anything else left
-        // in the record truncates it.
+        // Fields of no elements (`times` 0) and delimited fields that may end
+        // at `eof` end here; anything else left in the record truncates it.
         loop {
-            if self.item == self.record().items.len() {
-                return self.end_record(offset, out);
+            let r = &g.p.records[self.rec];
+            if self.item == r.items.len() {
+                return self.end_record(g, offset, out);
             }
-            let f = match self.current_field() {
-                Some(f) => f,
-                None => break,
+            let Some(ItemDef::Field(f)) = r.items.get(self.item) else {
+                break;
             };
-            let g = Arc::clone(&self.g);
-            let fd = &g.p.records[self.rec].fields[f];
-            match &fd.ending {
+            let f = *f;
+            // Entering a field here evaluates `times` as anywhere else.
+            if !self.started && self.count == 0 && self.enter_times(g, f, out)? {
+                continue;
+            }
+            match &r.fields[f].ending {
                 Ending::Until { eof: true, .. } => {
                     if !self.started {
                         self.started = true;
@@ -1159,7 +1165,7 @@ impl Parser for Interp {
                         self.quote = Quote::None;
                     }
                     let before = self.item;
-                    self.until_done(f, offset, None, out)?;
+                    self.until_done(g, f, offset, None, out)?;
                     if self.item == before {
                         // A repeat that did not stop at eof.
                         break;
@@ -1171,8 +1177,8 @@ impl Parser for Interp {
         if self.rec_start == offset && !self.started && self.item == 0 {
             return Ok(());
         }
-        let field = self.current_field();
-        Err(self.err(offset, field, ErrorKind::Truncated))
+        let field = self.current_field(g);
+        Err(self.err(g, offset, field, ErrorKind::Truncated))
     }
 
     fn retain_from(&self) -> u64 {
@@ -1188,5 +1194,42 @@ impl Parser for Interp {
                 }
             }
         }
+    }
+}
+
+fn find_ignore_case<P: Packet>(v: &Field<'_, P>, lit: &[u8]) -> bool {
+    let n = lit.len() as u64;
+    if n == 0 {
+        return true;
+    }
+    let len = v.len();
+    (0..=len.saturating_sub(n))
+        .take_while(|_| len >= n)
+        .any(|s| v.slice(s, s + n).eq_ignore_ascii_case(lit))
+}
+
+impl Parser for Interp {
+    fn schema(&self) -> &'static Schema {
+        self.g.schema
+    }
+
+    fn limits(&self) -> Limits {
+        self.g.limits
+    }
+
+    fn parse<P: Packet>(&mut self, chunk: Chunk<'_>, out: &mut Emitter<'_, P>) -> R<Step> {
+        self.st.run(&self.g, chunk.data, chunk.offset, out)
+    }
+
+    fn gap(&mut self, offset: u64, len: u64) -> R<()> {
+        self.st.gap(&self.g, offset, len)
+    }
+
+    fn finish<P: Packet>(&mut self, offset: u64, out: &mut Emitter<'_, P>) -> R<()> {
+        self.st.finish(&self.g, offset, out)
+    }
+
+    fn retain_from(&self) -> u64 {
+        self.st.retain_from()
     }
 }

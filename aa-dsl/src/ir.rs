@@ -14,19 +14,30 @@
 //!   record and its field.
 //! - Items run in order. A field's actions run after it ends (after each element
 //!   of a repeat). `end` ends the record after the current item; `fail` fails the
-//!   stream with the message.
+//!   stream with the message, at the element's first byte in a field's actions
+//!   and at the record's end (where `then` runs) in `then`, however the stream
+//!   is cut into packets.
+//! - Expressions read fields of the current record: a field's span (the last
+//!   element, for a repeat) and an integer field's value. A field not parsed in
+//!   the record (a repeat of no element, or a field after `end`) reads as empty,
+//!   at the record's start, and as 0.
 //! - `until`: the field ends before the first delimiter completed in the input
 //!   (the longest, when several complete at the same byte), which is consumed;
-//!   with `eof` listed, the end of the stream ends it too. With `quoted Q`, a field starting with
-//!   Q is quoted as in RFC 4180: delimiters inside quotes are data, `QQ` is a
-//!   quote; the field's span excludes the outer quotes and is flagged when it
-//!   holds escapes. `bytes N`: exactly N bytes. `chunk N`: between 1 and N bytes,
-//!   ending at the end of the current packet (`chunk` alone: up to the end of the
-//!   stream). Integer fields: fixed width, their value readable by name.
+//!   with `eof` listed, the end of the stream ends it too. At most 64
+//!   delimiters. With `quoted Q`, a field starting with Q is quoted as in RFC
+//!   4180: delimiters inside quotes are data, `QQ` is a quote; the field's span
+//!   excludes the outer quotes and is flagged when it holds escapes. `bytes N`:
+//!   exactly N bytes. `chunk N`: between 1 and N bytes, ending at the end of the
+//!   current packet (`chunk` alone: up to the end of the stream). Integer
+//!   fields: fixed width, their value readable by name.
 //! - `max`: a field longer than this fails the stream.
 //! - Repeats: `stop on empty` ends at an empty element, consumed and not kept;
-//!   `stop after D` ends after an element ended by one of those delimiters;
-//!   `times N` after N elements. `count` bounds the elements.
+//!   `stop after D` ends after an element ended by one of those delimiters (by
+//!   the end of the stream, if `D` lists `eof`: without it, the end of the
+//!   stream ends the element but not the repeat, and truncates the record);
+//!   `times N` after N elements, N evaluated on entering the field — also when
+//!   the end of the stream enters it — and 0 meaning none. `count` bounds the
+//!   elements.
 //! - After a gap the parser drops the record in progress, searches for the one
 //!   `sync` pattern of the protocol and starts that pattern's record at it (or
 //!   after it, for `sync after`); a protocol without one fails the stream.

@@ -1019,3 +1019,300 @@ fn csv_quoted_field_at_its_maximum_hand_written() {
     let wrong = quoted_field_at_max(CsvParser::default);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+// ---------------------------------------------------------------------------
+// Small grammars of their own: `fail` in `then`, `times` and `stop after` at the
+// end of the stream, fields a record did not parse, counts near u32::MAX
+
+fn grammar_src(src: &str) -> Arc<Grammar> {
+    Grammar::new(aa_dsl::compile_str(src).unwrap_or_else(|e| panic!("{e:?}")))
+}
+
+/// Records (name, [(field, value)]) as `drive` delivers them.
+fn recs(want: &[(&'static str, &[(&'static str, &str)])]) -> Vec<Rec> {
+    want.iter()
+        .map(|(n, fs)| {
+            let fs = fs
+                .iter()
+                .map(|(f, v)| (*f, v.as_bytes().to_vec()))
+                .collect();
+            (*n, fs)
+        })
+        .collect()
+}
+
+/// A `fail` in a `then` block reports the record's end (where `then` runs),
+/// whatever the packets: not where parsing got to in the last packet.
+#[test]
+fn then_fail_reports_the_record_end() {
+    let line = grammar_src(
+        r#"protocol p;
+start record line {
+    text: until "\n" max 10;
+    then {
+        if eq(text, "bad") {
+            fail "bad line";
+        }
+    }
+}"#,
+    );
+    // The record ends after an empty element, not kept, of a repeat.
+    let block = grammar_src(
+        r#"protocol p;
+start record line {
+    repeat text: until "\n" max 10 count 8 stop on empty;
+    then {
+        if len(text) > 3 {
+            fail "bad line";
+        }
+    }
+}"#,
+    );
+    // (grammar, input, the failing record's end)
+    let cases: [(&Arc<Grammar>, &[u8], usize); 2] = [
+        (&line, b"ok\nbad\nok\n", 7),
+        (&block, b"a\nb\n\nlong\n\nok\n\n", 11),
+    ];
+    for (g, input, at) in cases {
+        for cut in CUTS {
+            let ctx = format!("{:?}, cut {cut}", input.escape_ascii().to_string());
+            let out = drive(g.parser(), input, cut, None, false);
+            assert_eq!(out.names(), ["line"], "{ctx}");
+            out.assert_failed(
+                &err(
+                    at,
+                    "line",
+                    None,
+                    ErrorKind::Rejected {
+                        message: "bad line",
+                    },
+                ),
+                &format!("stream offset {at}: record `line`: bad line"),
+                &ctx,
+            );
+        }
+    }
+}
+
+/// The end of the stream before a `times` repeat of an `until … | eof` field
+/// (the field before it ended at the end of the stream too): `times` is
+/// evaluated there, and 0 means no element.
+#[test]
+fn times_is_evaluated_at_the_end_of_the_stream() {
+    let g = grammar_src(
+        r#"protocol p;
+start record r {
+    n: until ":" max 2;
+    a: until "/" | eof max 5;
+    repeat t: until "," | ";" | eof max 4 count 5 times dec(n);
+}"#,
+    );
+    let three: (&str, &[(&str, &str)]) = (
+        "r",
+        &[("n", "3"), ("a", "x"), ("t", "a"), ("t", "b"), ("t", "c")],
+    );
+    let cases: Vec<(&[u8], Vec<Rec>)> = vec![
+        (b"0:abc", recs(&[("r", &[("n", "0"), ("a", "abc")])])),
+        (b"0:abc/", recs(&[("r", &[("n", "0"), ("a", "abc")])])),
+        (
+            b"1:abc",
+            recs(&[("r", &[("n", "1"), ("a", "abc"), ("t", "")])]),
+        ),
+        // A `times` of an earlier record is not the one of this record.
+        (
+            b"3:x/a,b,c;0:abc",
+            recs(&[three, ("r", &[("n", "0"), ("a", "abc")])]),
+        ),
+        (
+            b"3:x/a,b,c;1:abc",
+            recs(&[three, ("r", &[("n", "1"), ("a", "abc"), ("t", "")])]),
+        ),
+    ];
+    for (input, want) in cases {
+        for cut in CUTS {
+            let ctx = format!("{:?}, cut {cut}", input.escape_ascii().to_string());
+            let out = drive(g.parser(), input, cut, None, false);
+            out.assert_clean(&ctx);
+            assert_eq!(out.recs, want, "{ctx}");
+        }
+    }
+    // Two elements wanted; the end of the stream ends the first.
+    for cut in CUTS {
+        let out = drive(g.parser(), b"2:abc", cut, None, false);
+        out.assert_failed(
+            &err(5, "r", Some("t"), ErrorKind::Truncated),
+            "stream offset 5: record `r`, field `t`: stream ended inside the record",
+            &format!("cut {cut}"),
+        );
+    }
+}
+
+/// At the end of the stream an element of an `until … | eof` field ends; a
+/// `stop after` repeat stops there only if it lists `eof`, and otherwise the
+/// record is truncated.
+#[test]
+fn stop_after_stops_at_the_end_of_the_stream_only_with_eof() {
+    let src = |stop: &str| {
+        format!(
+            "protocol p;\nstart record r {{\n    repeat w: until \"|\" | \"\\n\" | eof max 8 count 8 stop after {stop};\n}}"
+        )
+    };
+    let with_eof = grammar_src(&src(r#""\n" | eof"#));
+    let without = grammar_src(&src(r#""\n""#));
+    let ab: (&str, &[(&str, &str)]) = ("r", &[("w", "a"), ("w", "b")]);
+    for cut in CUTS {
+        let ctx = format!("cut {cut}");
+        // Ends between records: clean either way.
+        for g in [&with_eof, &without] {
+            let out = drive(g.parser(), b"a|b\n", cut, None, false);
+            out.assert_clean(&ctx);
+            assert_eq!(out.recs, recs(&[ab]), "{ctx}");
+        }
+        for (input, last) in [(&b"a|b\nc|d"[..], "d"), (b"a|b\nc|", "")] {
+            let ctx = format!("{:?}, {ctx}", input.escape_ascii().to_string());
+            let out = drive(with_eof.parser(), input, cut, None, false);
+            out.assert_clean(&ctx);
+            assert_eq!(
+                out.recs,
+                recs(&[ab, ("r", &[("w", "c"), ("w", last)])]),
+                "{ctx}"
+            );
+            let out = drive(without.parser(), input, cut, None, false);
+            assert_eq!(out.recs, recs(&[ab]), "{ctx}");
+            let at = input.len();
+            out.assert_failed(
+                &err(at, "r", Some("w"), ErrorKind::Truncated),
+                &format!(
+                    "stream offset {at}: record `r`, field `w`: stream ended inside the record"
+                ),
+                &ctx,
+            );
+        }
+    }
+}
+
+/// Records of `g` on `input` in packets of `cut` bytes: (name, variables).
+fn values_of(g: &Arc<Grammar>, input: &[u8], cut: usize) -> Vec<(&'static str, Vec<u64>)> {
+    let pool = PacketPool::new(input.len() as u32 + 1, cut.clamp(1, input.len().max(1)));
+    let mut s = AaStream::new(AaConfig::default(), ISN, g.parser());
+    let mut out = Vec::new();
+    let take = |s: &mut AaStream<PoolPacket, Interp>, out: &mut Vec<_>| {
+        let schema: &'static Schema = s.schema();
+        let recs: Vec<_> = s
+            .read_aa_records(usize::MAX)
+            .map(|r| {
+                let n = schema.records[r.kind() as usize].values.len() as u16;
+                (r.name(), (0..n).map(|t| r.value(t).unwrap()).collect())
+            })
+            .collect();
+        s.free_aa_records(recs.len());
+        out.extend(recs);
+    };
+    for r in pieces(0..input.len(), cut) {
+        let seq = ISN.wrapping_add(r.start as u32);
+        s.insert(
+            seq,
+            pool.packet_from(&input[r.clone()]).unwrap(),
+            0..r.len(),
+        );
+        take(&mut s, &mut out);
+    }
+    s.finish();
+    take(&mut s, &mut out);
+    assert_eq!(s.error(), None);
+    assert_eq!(s.state(), AaState::Ended);
+    drop(s);
+    assert!(pool.is_full());
+    out
+}
+
+/// A field the record did not parse (after `end`, or a repeat of no element)
+/// reads as empty and 0, not as the field of the same index in an earlier
+/// record.
+#[test]
+fn fields_not_parsed_in_the_record_read_as_empty_and_zero() {
+    let g = grammar_src(
+        r#"protocol p;
+start record a {
+    k: until ":" max 8;
+    v: u8;
+    w: until ";" max 8;
+    then {
+        next b;
+    }
+}
+record b {
+    var wlen: u64;
+    var none: bool;
+    var vval: u64;
+    c: u8 {
+        if c == 33 {
+            end;
+        }
+    }
+    y: u8;
+    repeat x: until "," max 8 count 4 stop on empty;
+    then {
+        wlen = len(x);
+        none = empty(x);
+        vval = y;
+    }
+}"#,
+    );
+    let a = ("a", vec![]);
+    let cases: [(&[u8], Vec<u64>); 3] = [
+        // `end` after `c`.
+        (b"key:\x05hello;!", vec![0, 1, 0]),
+        // No element of `x`.
+        (b"key:\x05hello;?\x07,", vec![0, 1, 7]),
+        (b"key:\x05hello;?\x07ab,,", vec![2, 0, 7]),
+    ];
+    for (input, want) in cases {
+        for cut in CUTS {
+            assert_eq!(
+                values_of(&g, input, cut),
+                [a.clone(), ("b", want.clone())],
+                "{:?}, cut {cut}",
+                input.escape_ascii().to_string()
+            );
+        }
+    }
+}
+
+/// `count` may be up to u32::MAX: the record's limit of fields saturates.
+#[test]
+fn repeat_counts_near_u32_max_saturate() {
+    let g = grammar_src(
+        r#"protocol p;
+start record r {
+    x: u8;
+    repeat a: until "," | "\n" max 8 count 4294967295 stop after "\n";
+    repeat b: until "," | "\n" max 8 count 2 stop after "\n";
+}"#,
+    );
+    assert_eq!(g.parser().limits().fields_per_record, u32::MAX);
+}
+
+/// Up to 64 delimiters (the checker allows no more): each has its own bit in
+/// `stop after`.
+#[test]
+fn sixty_four_delimiters_stop_each_on_their_own() {
+    let ds: Vec<String> = (0..64).map(|k| format!("\"<{k}>\"")).collect();
+    let g = grammar_src(&format!(
+        "protocol p;\nstart record r {{\n    repeat w: until {} max 8 count 8 stop after \"<63>\";\n}}",
+        ds.join(" | ")
+    ));
+    let input = b"a<62>b<0>c<63>d<63>";
+    for cut in CUTS {
+        let out = drive(g.parser(), input, cut, None, false);
+        out.assert_clean(&format!("cut {cut}"));
+        assert_eq!(
+            out.recs,
+            recs(&[
+                ("r", &[("w", "a"), ("w", "b"), ("w", "c")]),
+                ("r", &[("w", "d")]),
+            ]),
+            "cut {cut}"
+        );
+    }
+}

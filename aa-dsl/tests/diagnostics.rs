@@ -494,6 +494,19 @@ start record r {
 );
 
 bad!(
+    until_with_more_than_64_delimiters,
+    // `"d0" | "d1" | … | "d64"`, eight to a line.
+    &{
+        let ds: Vec<String> = (0..65).map(|k| format!("\"d{k}\"")).collect();
+        let lines: Vec<String> = ds.chunks(8).map(|c| c.join(" | ")).collect();
+        format!(
+            "protocol p;\n\nstart record r {{\n    f: until {} max 10;\n}}\n",
+            lines.join("\n        | ")
+        )
+    }
+);
+
+bad!(
     stop_on_empty_on_non_until_field,
     r#"protocol p;
 

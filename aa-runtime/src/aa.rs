@@ -263,8 +263,9 @@ impl<P: Packet> Emitter<'_, P> {
     /// actions that test or parse a field before the record is committed).
     /// Offsets are clamped to what the parser has been given and still holds.
     pub fn view(&self, start: u64, end: u64) -> Field<'_, P> {
-        let end = end.min(self.limit);
-        let lowest = self.store.frags.front().map_or(end, |f| f.off);
+        let lowest = self.store.frags.front().map_or(self.limit, |f| f.off);
+        // Bytes no longer held read as an empty view where the held ones begin.
+        let end = end.min(self.limit).max(lowest);
         let start = start.clamp(lowest, end);
         let frag = if start == end || start >= self.hint_off {
             self.hint

@@ -566,7 +566,8 @@ fn kitchen_record(r: &mut Rng, v: &mut Vec<u8>) {
         0 => 126,
         1 => 60,
         2 => 255,
-        _ => kind + 8 * r.below(16) as u8,
+        // Kind 6 above 127 leads to `timed`.
+        _ => kind + 8 * r.below(if kind == 6 { 32 } else { 16 }) as u8,
     };
     v.push(tag);
     let kind = tag % 8;
@@ -649,7 +650,45 @@ fn kitchen_record(r: &mut Rng, v: &mut Vec<u8>) {
             // Would make the rest of the stream a `tail`: a `marker` instead.
             v.push(b'\n');
         }
+        6 if tag > 127 => kitchen_timed(r, v),
         _ => {}
+    }
+}
+
+/// A `timed` record (and the `lines` after it, when `c` > 127).
+fn kitchen_timed(r: &mut Rng, v: &mut Vec<u8>) {
+    // `end` after `c` when `c % 16 > 11`; `times c % 4`.
+    let c = *r.pick(&[0u8, 1, 2, 3, 4, 5, 12, 13, 128, 129, 130, 131, 140, 255]);
+    v.push(c);
+    if c % 16 <= 11 {
+        v.push(r.next() as u8);
+        v.extend_from_slice(r.piece(&[b"", b"a", b"xyz", b"ab", b"long"]));
+        v.push(b';');
+        for _ in 0..c % 4 {
+            v.extend_from_slice(r.piece(&[b"", b"e", b"ab", b"e", b"toolong"]));
+            v.push(b',');
+        }
+    }
+    if c > 127 {
+        for _ in 0..r.range(0, 4) {
+            v.extend_from_slice(r.piece(&[b"", b"a", b"bb", b"a", b"long!"]));
+            v.push(b'|');
+        }
+        v.extend_from_slice(r.piece(&[b"z\n", b"\n", b"zz\n", b"zz"]));
+    }
+}
+
+/// A `msg` leading to a `timed` record, with the stream ending anywhere in it
+/// or in the `lines` after it (`until … | eof` fields, `times`, `stop after`).
+fn kitchen_timed_at_the_end(r: &mut Rng, v: &mut Vec<u8>) {
+    let tag = 6 + 8 * r.range(16, 31) as u8;
+    v.extend_from_slice(&[b'<', tag]);
+    v.extend_from_slice(b"n:a;ab;;");
+    let at = v.len();
+    kitchen_timed(r, v);
+    if r.chance(70) {
+        let cut = r.range(at as u64 + 1, v.len() as u64) as usize;
+        v.truncate(cut);
     }
 }
 
@@ -658,6 +697,9 @@ fn kitchen_input(r: &mut Rng) -> Vec<u8> {
     let mut v = Vec::new();
     for _ in 0..r.range(0, 6) {
         kitchen_record(r, &mut v);
+    }
+    if r.chance(20) {
+        kitchen_timed_at_the_end(r, &mut v);
     }
     mutate(r, v, b"<:;.,|\n\"' ")
 }
@@ -840,6 +882,145 @@ fn odd_names() {
         Some(names::TypeRecord::Result(x)) => x.self_().is_some(),
         _ => false,
     };
+}
+
+// ---------------------------------------------------------------------------
+// Cases both once got wrong alike (tests/kitchen.aag): they must agree, and give
+// the outcome the semantics (aa_dsl::ir) say.
+
+/// `input` through the generated kitchen parser and the interpreter at every
+/// cut, with a record queue of 1 and of 4096: they agree, end with `error`,
+/// and deliver records named `names`, the same at every cut (returned).
+fn kitchen_at_every_cut(input: &[u8], names: &[&str], error: Option<&str>) -> Vec<Rec> {
+    let g = grammar("kitchen");
+    let mut first: Option<Vec<Rec>> = None;
+    for cut in 1..=input.len() {
+        let packets: Vec<usize> = input.chunks(cut).map(<[u8]>::len).collect();
+        for max_records in [1, 4096] {
+            let plan = Plan {
+                lost: vec![false; packets.len()],
+                packets: packets.clone(),
+                max_records,
+                read_every: 1,
+            };
+            let got = compare(&g, kitchen::KitchenParser::new(), input, &plan);
+            let ctx = format!(
+                "{:?}, cut {cut}, queue {max_records}",
+                input.escape_ascii().to_string()
+            );
+            assert_eq!(got.error.as_deref(), error, "{ctx}");
+            let got_names: Vec<&str> = got.recs.iter().map(|r| r.name).collect();
+            assert_eq!(got_names, names, "{ctx}");
+            match &first {
+                None => first = Some(got.recs),
+                Some(f) => assert_eq!(&got.recs, f, "{ctx}"),
+            }
+        }
+    }
+    first.expect("a non-empty input")
+}
+
+/// A `msg` of kind 3: an `ints` record follows.
+const MSG_INTS: &[u8] = b"<\x03n:a;a;a;";
+/// A `msg` of kind 6 above 127: a `timed` record follows (the `times` of its
+/// `items` is 3).
+const MSG_TIMED: &[u8] = b"<\x86n:a;a;a;";
+
+/// An `ints` record (`d` = 0: no `f`; one `e`).
+fn ints(a: u16, b: u32) -> Vec<u8> {
+    [
+        &a.to_le_bytes()[..],
+        &b.to_be_bytes(),
+        &[0; 8],
+        &[0],
+        b"e\n\n",
+    ]
+    .concat()
+}
+
+/// A `fail` in a `then` block reports the record's end, at every cut.
+#[test]
+fn then_fail_reports_the_record_end() {
+    let rec = ints(1000, 3);
+    let input = [MSG_INTS, &rec, b"  "].concat();
+    let at = MSG_INTS.len() + rec.len();
+    let e = format!("stream offset {at}: record `ints`: a > b");
+    kitchen_at_every_cut(&input, &["msg"], Some(&e));
+}
+
+/// The end of the stream ends `x` and enters `t`, a `times c % 4` repeat of an
+/// `until … | eof` field: `times` is this record's, and 0 means no element.
+#[test]
+fn times_is_evaluated_at_the_end_of_the_stream() {
+    const T: u16 = 3;
+    for (c, elements) in [(4u8, 0), (5, 1)] {
+        let input = [MSG_TIMED, &[c, 9], b"xy"].concat();
+        let recs = kitchen_at_every_cut(&input, &["msg", "timed"], None);
+        let t = recs[1].fields.iter().filter(|f| f.0 == T).count();
+        assert_eq!(t, elements, "c {c}: {:?}", recs[1]);
+        // `y`, `len(x)`, an empty `t`.
+        assert_eq!(recs[1].values, [Some(9 + 2 * 256 + (1 << 24))], "c {c}");
+    }
+    // Two elements wanted; the end of the stream ends the first.
+    let input = [MSG_TIMED, &[6, 9], b"xy"].concat();
+    let e = format!(
+        "stream offset {}: record `timed`, field `t`: stream ended inside the record",
+        input.len()
+    );
+    kitchen_at_every_cut(&input, &["msg"], Some(&e));
+}
+
+/// `lines` is a `stop after "\n"` repeat of an `until … | eof` field: the end
+/// of the stream ends an element but not the repeat, and truncates the record.
+#[test]
+fn stop_after_without_eof_truncates_at_the_end_of_the_stream() {
+    // `c` = 140: `end` after it, then `lines`.
+    let open = [MSG_TIMED, &[140], b"a|b|c"].concat();
+    let e = format!(
+        "stream offset {}: record `lines`, field `l`: stream ended inside the record",
+        open.len()
+    );
+    kitchen_at_every_cut(&open, &["msg", "timed"], Some(&e));
+    let closed = [&open[..], b"\n"].concat();
+    let recs = kitchen_at_every_cut(&closed, &["msg", "timed", "lines"], None);
+    assert_eq!(recs[2].fields.len(), 3);
+}
+
+/// Fields a record does not parse read as empty and 0, not as the fields of
+/// the same index of earlier records (`ints` sets fields 1 to 3, `msg` 2).
+#[test]
+fn fields_not_parsed_in_the_record_read_as_empty_and_zero() {
+    let before = [MSG_INTS, &ints(3, 1 << 20)].concat();
+    // `c` = 12: `end` after it; nothing of `y`, `x`, `t`.
+    let input = [&before[..], MSG_TIMED, &[12]].concat();
+    let recs = kitchen_at_every_cut(&input, &["msg", "ints", "msg", "timed"], None);
+    assert_eq!(recs[3].values, [Some(1 << 24)]);
+    // `c` = 4: no element of `t`.
+    let input = [&before[..], MSG_TIMED, &[4, 9], b"xy;"].concat();
+    let recs = kitchen_at_every_cut(&input, &["msg", "ints", "msg", "timed"], None);
+    assert_eq!(recs[3].values, [Some(9 + 2 * 256 + (1 << 24))]);
+}
+
+/// Counts near u32::MAX: the generated parser's limit of fields per record
+/// saturates as the interpreter's does.
+#[test]
+fn repeat_counts_near_u32_max_saturate() {
+    let p = aa_dsl::compile_str(
+        r#"protocol p;
+start record r {
+    x: u8;
+    repeat a: until "," | "\n" max 8 count 4294967295 stop after "\n";
+    repeat b: until "," | "\n" max 8 count 2 stop after "\n";
+}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let code = aa_dsl::codegen::generate(&p);
+    let limits = Grammar::new(p).parser().limits();
+    assert_eq!(limits.fields_per_record, u32::MAX);
+    assert!(
+        code.contains(&format!("fields_per_record: {},", limits.fields_per_record)),
+        "{code}"
+    );
 }
 
 /// The typed views read the same records as the untyped API.
