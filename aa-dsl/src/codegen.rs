@@ -71,80 +71,12 @@ pub fn generate(p: &ir::Protocol) -> String {
 // ---------------------------------------------------------------------------
 // Delimiter automata, computed at generation time.
 
-/// The interpreter's delimiter automaton (`interp::Dfa::new`, same states and
-/// transitions): `trans[state * 256 + byte]`; `out[state]` is the delimiter
-/// (index, length) completed on entering `state`.
-struct Dfa {
-    trans: Vec<u16>,
-    out: Vec<Option<(u16, u16)>>,
-    depth: Vec<u16>,
-    /// The distinct first bytes of the delimiters, in order.
-    firsts: Vec<u8>,
-}
+// The automaton is the interpreter's (`interp::Dfa`), so both back ends
+// match delimiters through the same states.
+use crate::interp::Dfa;
 
+/// What the generator reads off the automaton.
 impl Dfa {
-    fn new(delims: &[Vec<u8>]) -> Dfa {
-        // Trie.
-        let mut goto: Vec<[u16; 256]> = vec![[u16::MAX; 256]];
-        let mut depth = vec![0u16];
-        let mut out: Vec<Option<(u16, u16)>> = vec![None];
-        for (k, d) in delims.iter().enumerate() {
-            let mut s = 0usize;
-            for &b in d {
-                if goto[s][b as usize] == u16::MAX {
-                    goto.push([u16::MAX; 256]);
-                    depth.push(depth[s] + 1);
-                    out.push(None);
-                    goto[s][b as usize] = (goto.len() - 1) as u16;
-                }
-                s = goto[s][b as usize] as usize;
-            }
-            if out[s].is_none() {
-                out[s] = Some((k as u16, d.len() as u16));
-            }
-        }
-        // Failure links in breadth-first order, then the full transition table.
-        let n = goto.len();
-        let mut fail = vec![0usize; n];
-        let mut trans = vec![0u16; n * 256];
-        let mut queue = std::collections::VecDeque::new();
-        for b in 0..256 {
-            let t = goto[0][b];
-            if t != u16::MAX {
-                trans[b] = t;
-                fail[t as usize] = 0;
-                queue.push_back(t as usize);
-            }
-        }
-        while let Some(s) = queue.pop_front() {
-            if out[s].is_none() {
-                out[s] = out[fail[s]];
-            }
-            for b in 0..256 {
-                let t = goto[s][b];
-                if t != u16::MAX {
-                    fail[t as usize] = trans[fail[s] * 256 + b] as usize;
-                    trans[s * 256 + b] = t;
-                    queue.push_back(t as usize);
-                } else {
-                    trans[s * 256 + b] = trans[fail[s] * 256 + b];
-                }
-            }
-        }
-        let mut firsts = Vec::new();
-        for d in delims {
-            if !firsts.contains(&d[0]) {
-                firsts.push(d[0]);
-            }
-        }
-        Dfa {
-            trans,
-            out,
-            depth,
-            firsts,
-        }
-    }
-
     fn states(&self) -> usize {
         self.out.len()
     }
@@ -486,7 +418,7 @@ enum Scan {
     },
     /// Multi-byte delimiters: the automaton, byte-class compressed.
     Multi {
-        dfa: Dfa,
+        dfa: Box<Dfa>,
         /// Finder of the delimiters' first bytes (from the start state).
         finder: Ident,
     },
@@ -706,7 +638,10 @@ impl<'p> Gen<'p> {
                             }
                         } else {
                             let finder = finder_for(&dfa.firsts, &mut values);
-                            Scan::Multi { dfa, finder }
+                            Scan::Multi {
+                                dfa: Box::new(dfa),
+                                finder,
+                            }
                         };
                         (until, Some(scan))
                     }

@@ -26,19 +26,20 @@ use std::sync::Arc;
 /// A delimiter automaton: `trans[state * 256 + byte]`; `out[state]` is the
 /// delimiter (index, length) completed on entering `state`, the longest one.
 #[derive(Debug)]
-struct Dfa {
-    trans: Vec<u16>,
-    out: Vec<Option<(u16, u16)>>,
+pub(crate) struct Dfa {
+    pub(crate) trans: Vec<u16>,
+    pub(crate) out: Vec<Option<(u16, u16)>>,
     /// Depth (bytes matched) of each state, for length checks.
-    depth: Vec<u16>,
+    pub(crate) depth: Vec<u16>,
     /// Bytes that leave the start state.
     first: [bool; 256],
-    /// The distinct first bytes, when there are at most three (memchr).
-    firsts: Vec<u8>,
+    /// The distinct first bytes of the delimiters, in order (memchr when at
+    /// most three).
+    pub(crate) firsts: Vec<u8>,
 }
 
 impl Dfa {
-    fn new(delims: &[Vec<u8>]) -> Dfa {
+    pub(crate) fn new(delims: &[Vec<u8>]) -> Dfa {
         // Trie.
         let mut goto: Vec<[u16; 256]> = vec![[u16::MAX; 256]];
         let mut depth = vec![0u16];
