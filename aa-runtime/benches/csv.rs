@@ -28,73 +28,11 @@ use csv_core::{ReadRecordResult, Reader};
 use std::hint::black_box;
 use std::time::Duration;
 
-const MSS: usize = 1448;
-/// Ethernet 14 + IPv4 20 + TCP 32 bytes before each payload.
-const HDR: usize = 66;
-const FIELDS_PER_ROW: usize = 8;
-const TARGET_LEN: usize = 1 << 20;
+#[path = "support/csv_doc.rs"]
+mod csv_doc;
+use csv_doc::{document, packets, FIELDS_PER_ROW, HDR};
+
 const ISN: u32 = 0x1234_5678;
-
-/// A deterministic CSV document of about `TARGET_LEN` bytes whose fields hold
-/// `field_len` raw bytes each.
-fn document(field_len: usize) -> Vec<u8> {
-    assert!(field_len >= 4);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut out = Vec::with_capacity(TARGET_LEN + 1024);
-    while out.len() < TARGET_LEN {
-        for f in 0..FIELDS_PER_ROW {
-            if f > 0 {
-                out.push(b',');
-            }
-            let r = next();
-            let mut content: Vec<u8> = (0..field_len)
-                .map(|i| ALNUM[((r >> (i % 8 * 6)) as usize + i) % ALNUM.len()])
-                .collect();
-            match r % 8 {
-                0 => {
-                    content[field_len / 2] = b',';
-                    out.push(b'"');
-                    out.extend_from_slice(&content);
-                    out.push(b'"');
-                }
-                1 => {
-                    content[field_len / 2 - 1] = b'"';
-                    content[field_len / 2] = b'"';
-                    out.push(b'"');
-                    out.extend_from_slice(&content);
-                    out.push(b'"');
-                }
-                _ => out.extend_from_slice(&content),
-            }
-        }
-        out.push(b'\n');
-    }
-    out
-}
-
-/// The document cut into `MSS`-byte payloads, each behind a `HDR`-byte header,
-/// in a pool holding exactly these packets.
-fn packets(doc: &[u8]) -> (PacketPool, Vec<PoolPacket>) {
-    let n = doc.len().div_ceil(MSS);
-    let pool = PacketPool::new(n as u32, HDR + MSS);
-    let mut frame = vec![0u8; HDR + MSS];
-    let pkts = doc
-        .chunks(MSS)
-        .map(|c| {
-            frame[HDR..HDR + c.len()].copy_from_slice(c);
-            pool.packet_from(&frame[..HDR + c.len()])
-                .expect("pool sized for the document")
-        })
-        .collect();
-    (pool, pkts)
-}
 
 fn new_stream() -> AaStream<PoolPacket, CsvParser> {
     AaStream::new(AaConfig::default(), ISN, CsvParser::default())
