@@ -4,6 +4,7 @@
 //! `aa gen FILE.aag` prints the Rust code generated from a grammar.
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,7 +34,8 @@ fn main() -> ExitCode {
     match Cli::parse().cmd {
         Cmd::Gen { file } => match aa::dsl::load(&file) {
             Ok(p) => {
-                print!("{}", aa::dsl::codegen::generate(&p));
+                // A closed pipe (`aa gen x.aag | head`) is not an error.
+                let _ = std::io::stdout().write_all(aa::dsl::codegen::generate(&p).as_bytes());
                 ExitCode::SUCCESS
             }
             Err(rendered) => {
@@ -47,7 +49,8 @@ fn main() -> ExitCode {
                 match aa::dsl::load(f) {
                     Ok(p) => {
                         let names: Vec<&str> = p.records.iter().map(|r| r.name.as_str()).collect();
-                        println!(
+                        let _ = writeln!(
+                            std::io::stdout(),
                             "{}: ok: protocol `{}`, {} record type{} ({})",
                             f.display(),
                             p.name,
