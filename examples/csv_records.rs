@@ -13,6 +13,7 @@
 use aa::runtime::csv::{unquote, CsvConfig, CsvParser};
 use aa::runtime::{AaConfig, AaState, AaStream, Packet, PacketPool, PoolPacket, StreamConfig};
 use clap::Parser as _;
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -101,7 +102,14 @@ fn main() -> ExitCode {
                         format!("{:?}", String::from_utf8_lossy(&value))
                     })
                     .collect();
-                println!("{} @{}: [{}]", r.name(), r.span().start, vals.join(", "));
+                // A closed pipe (`| head`) stops the printing, not the run.
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "{} @{}: [{}]",
+                    r.name(),
+                    r.span().start,
+                    vals.join(", ")
+                );
             }
         }
         stream.free_aa_records(n);
@@ -125,7 +133,8 @@ fn main() -> ExitCode {
     let elapsed = start.elapsed();
 
     let zs = stream.stream().stats();
-    println!(
+    let _ = writeln!(
+        std::io::stdout(),
         "summary: bytes={} segments={} rows={rows} fields={fields} max_fields_per_row={max_fields} \
          fields_spanning_packets={spanning} out_of_order={} seconds={:.6}",
         data.len(),
@@ -138,7 +147,8 @@ fn main() -> ExitCode {
         eprintln!("error: {}: {e}", args.file.display());
     }
     drop(stream);
-    println!(
+    let _ = writeln!(
+        std::io::stdout(),
         "pool: {}/{} buffers free after the last record was freed",
         pool.available(),
         pool.capacity()
