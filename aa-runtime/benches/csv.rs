@@ -22,7 +22,7 @@
 //! compared after `aa_runtime::csv::unquote`).
 
 use aa_runtime::csv::{unquote, CsvParser};
-use aa_runtime::{AaConfig, AaState, AaStream, Insert, Packet, PacketPool, PoolPacket};
+use aa_runtime::{AaConfig, AaState, AaStream, PacketPool, PoolPacket};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use csv_core::{ReadRecordResult, Reader};
 use std::hint::black_box;
@@ -30,44 +30,10 @@ use std::time::Duration;
 
 #[path = "support/csv_doc.rs"]
 mod csv_doc;
-use csv_doc::{document, packets, FIELDS_PER_ROW, HDR};
-
-const ISN: u32 = 0x1234_5678;
+use csv_doc::{document, packets, run_aa, FIELDS_PER_ROW, ISN};
 
 fn new_stream() -> AaStream<PoolPacket, CsvParser> {
     AaStream::new(AaConfig::default(), ISN, CsvParser::default())
-}
-
-/// Feeds every packet, reading and freeing records as they come; calls
-/// `on_field(record_index, field)` for every field. Returns the stream (ended).
-fn run_aa(
-    mut aa: AaStream<PoolPacket, CsvParser>,
-    pkts: &[PoolPacket],
-    mut on_field: impl FnMut(u64, &aa_runtime::Field<'_, PoolPacket>),
-) -> AaStream<PoolPacket, CsvParser> {
-    let mut seq = ISN;
-    let mut rec = 0u64;
-    let mut drain = |aa: &mut AaStream<PoolPacket, CsvParser>| {
-        let recs = aa.read_aa_records(usize::MAX);
-        let n = recs.len();
-        for r in recs {
-            for f in r.fields() {
-                on_field(rec, &f);
-            }
-            rec += 1;
-        }
-        aa.free_aa_records(n);
-    };
-    for p in pkts {
-        let len = p.data().len();
-        let r = aa.insert(seq, p.clone(), HDR..len);
-        debug_assert!(matches!(r, Insert::InOrder { .. }));
-        seq = seq.wrapping_add((len - HDR) as u32);
-        drain(&mut aa);
-    }
-    aa.finish();
-    drain(&mut aa);
-    aa
 }
 
 /// Records of `doc` as csv-core reads them.

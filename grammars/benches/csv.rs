@@ -23,49 +23,16 @@
 
 use aa_dsl::interp::Grammar;
 use aa_grammars::csv;
-use aa_runtime::{AaConfig, AaState, AaStream, Insert, Packet, Parser, PoolPacket};
+use aa_runtime::{AaConfig, AaState, AaStream, Parser, PoolPacket};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
 
 #[path = "../../aa-runtime/benches/support/csv_doc.rs"]
 mod csv_doc;
-use csv_doc::{document, packets, FIELDS_PER_ROW, HDR};
+use csv_doc::{document, packets, run_aa, FIELDS_PER_ROW, ISN};
 
 const FIELD_LEN: usize = 4;
-const ISN: u32 = 0x1234_5678;
-
-/// Feeds every packet, reading and freeing records as they come; calls
-/// `on_field(record_index, field)` for every field. Returns the stream (ended).
-fn run_aa<R: Parser>(
-    mut aa: AaStream<PoolPacket, R>,
-    pkts: &[PoolPacket],
-    mut on_field: impl FnMut(u64, &aa_runtime::Field<'_, PoolPacket>),
-) -> AaStream<PoolPacket, R> {
-    let mut seq = ISN;
-    let mut rec = 0u64;
-    let mut drain = |aa: &mut AaStream<PoolPacket, R>| {
-        let recs = aa.read_aa_records(usize::MAX);
-        let n = recs.len();
-        for r in recs {
-            for f in r.fields() {
-                on_field(rec, &f);
-            }
-            rec += 1;
-        }
-        aa.free_aa_records(n);
-    };
-    for p in pkts {
-        let len = p.data().len();
-        let r = aa.insert(seq, p.clone(), HDR..len);
-        debug_assert!(matches!(r, Insert::InOrder { .. }));
-        seq = seq.wrapping_add((len - HDR) as u32);
-        drain(&mut aa);
-    }
-    aa.finish();
-    drain(&mut aa);
-    aa
-}
 
 /// Every field as (record index, offset, length, flags).
 fn fields<R: Parser>(parser: R, pkts: &[PoolPacket]) -> Vec<(u64, u64, u64, u8)> {

@@ -1,7 +1,7 @@
-//! The CSV document and packets both CSV benches run on (`aa-runtime` and
+//! The CSV document, packets and record loop both CSV benches run on (`aa-runtime` and
 //! `aa-grammars`), so their figures are comparable. Included with `#[path]`.
 
-use aa_runtime::{PacketPool, PoolPacket};
+use aa_runtime::{AaStream, Field, Insert, Packet, PacketPool, Parser, PoolPacket};
 
 /// TCP payload per packet.
 pub const MSS: usize = 1448;
@@ -11,6 +11,8 @@ pub const HDR: usize = 66;
 pub const FIELDS_PER_ROW: usize = 8;
 /// Document size, about 1 MiB.
 pub const TARGET_LEN: usize = 1 << 20;
+/// Sequence number of the first payload byte.
+pub const ISN: u32 = 0x1234_5678;
 
 /// A deterministic document of `FIELDS_PER_ROW`-field rows of `field_len`-byte
 /// fields, some quoted (with a comma, or a doubled quote, inside).
@@ -71,4 +73,36 @@ pub fn packets(doc: &[u8]) -> (PacketPool, Vec<PoolPacket>) {
         })
         .collect();
     (pool, pkts)
+}
+
+/// Feeds every packet, reading and freeing records as they come; calls
+/// `on_field(record_index, field)` for every field. Returns the stream (ended).
+pub fn run_aa<R: Parser>(
+    mut aa: AaStream<PoolPacket, R>,
+    pkts: &[PoolPacket],
+    mut on_field: impl FnMut(u64, &Field<'_, PoolPacket>),
+) -> AaStream<PoolPacket, R> {
+    let mut seq = ISN;
+    let mut rec = 0u64;
+    let mut drain = |aa: &mut AaStream<PoolPacket, R>| {
+        let recs = aa.read_aa_records(usize::MAX);
+        let n = recs.len();
+        for r in recs {
+            for f in r.fields() {
+                on_field(rec, &f);
+            }
+            rec += 1;
+        }
+        aa.free_aa_records(n);
+    };
+    for p in pkts {
+        let len = p.data().len();
+        let r = aa.insert(seq, p.clone(), HDR..len);
+        debug_assert!(matches!(r, Insert::InOrder { .. }));
+        seq = seq.wrapping_add((len - HDR) as u32);
+        drain(&mut aa);
+    }
+    aa.finish();
+    drain(&mut aa);
+    aa
 }
