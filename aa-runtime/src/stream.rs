@@ -315,6 +315,14 @@ impl<P: Packet> ZcStream<P> {
         &self.stats
     }
 
+    /// Sequence number of the first byte waiting in the out-of-order queue: the
+    /// end of the hole at `rcv_nxt`. `None` when nothing waits.
+    pub fn next_queued(&self) -> Option<SeqNum> {
+        self.ooo
+            .front()
+            .map(|g| self.isn.wrapping_add(g.off as u32))
+    }
+
     #[inline]
     fn seq_to_off(&self, seq: u32) -> i64 {
         self.rcv_nxt as i64 + SeqNum(seq).diff(self.rcv_nxt()) as i64

@@ -5,7 +5,9 @@
 //!   → io:    PacketIo::recv_burst fills caller storage with pooled packet handles
 //!   → wire:  parse(frame, link) → Segment (4-tuple, seq/ack, flags, options,
 //!            payload range within the frame, checksum status), no copy
-//!   → (next step: flow table, passive reassembly into aa_runtime::ZcStream)
+//!   → flow:  the connection and direction of the segment (bounded table)
+//!   → passive: each direction reassembled in an aa_runtime::AaStream and
+//!            parsed on the fly; records, gaps and errors go to a Sink
 //! ```
 //!
 //! - [`wire`] slices a captured frame (Ethernet II with 802.1Q/QinQ tags, raw IP,
@@ -15,11 +17,18 @@
 //! - [`io`] is the burst-oriented packet I/O contract ([`io::PacketIo`]) with two
 //!   backends: [`io::memory`] (frames held in memory, for tests and benches) and
 //!   [`io::pcap`] (pcap and pcapng files, read into a packet pool; plus a writer).
+//! - [`flow`] is the bounded flow table that pairs both directions of a
+//!   connection under one key (cap, idle eviction, every refusal counted).
+//! - [`passive`] rebuilds both directions of every connection from a copy of
+//!   the traffic: handshake or mid-stream pickup, reordering, retransmissions,
+//!   losses turned into gaps once acknowledged, FIN and RST.
 //! - [`frame`] builds Ethernet/IPv4|IPv6/TCP test frames with correct checksums.
 #![deny(missing_docs)]
 
+pub mod flow;
 pub mod frame;
 pub mod io;
+pub mod passive;
 pub mod wire;
 
 pub use io::{Burst, IoError, PacketIo, Rx, RxMeta, Timestamp};

@@ -1,0 +1,759 @@
+//! Passive reassembly: both directions of every TCP connection in a copy of the
+//! traffic (a capture file, a mirror port), each rebuilt with the runtime's
+//! zero-copy stream and parsed into records on the fly.
+//!
+//! [`Passive::segment`] takes one decoded [`Segment`] and its packet handle. The
+//! connection is found in (or added to) the [`FlowTable`]; the segment's payload
+//! goes, without a copy, into the [`AaStream`] of its direction, whose parser runs
+//! on whatever became in order; the application's [`Sink`] is then handed the
+//! stream to read and free the finished records.
+//!
+//! What the observer knows and how it acts on it:
+//! - **Start.** A SYN gives the client's initial sequence number, a SYN-ACK the
+//!   server's. A connection whose handshake was not seen is picked up at its first
+//!   segment carrying data (unless [`PassiveConfig::midstream`] is off); the side
+//!   whose port the [`Parsers`] serve is the server. The stream then starts at that
+//!   segment: a parser that expects a record there and finds the middle of one
+//!   fails that stream with a clear error (or resynchronises, if its grammar says
+//!   how), and the other flows go on.
+//! - **Order.** Out-of-order, retransmitted, overlapping and duplicated segments
+//!   are the zero-copy stream's business (first copy wins; conflicts counted).
+//! - **Gaps.** Bytes are declared lost when they can no longer arrive: the other
+//!   side acknowledged past them (the capture missed them), the connection ended
+//!   (FIN acknowledged, RST, idle eviction, end of the capture) with holes left,
+//!   or a cap dropped them. Each hole is reported to the parser — which
+//!   resynchronises or fails that stream — and to the sink ([`Sink::gap`]) with
+//!   its stream offset and length.
+//! - **End.** A direction ends when its FIN is reached; the connection is
+//!   removed when both directions have ended, on RST, or after
+//!   [`FlowConfig::idle_timeout`] without a segment.
+//!
+//! Every segment that is not used is counted in [`PassiveStats`] under the
+//! reason, and nothing on this path panics on what the network sends.
+
+use std::net::IpAddr;
+
+use aa_runtime::{AaConfig, AaState, AaStream, Insert, Packet, ParseError, Parser, SeqNum};
+
+use crate::flow::{Endpoint, FlowConfig, FlowKey, FlowStats, FlowTable, Lookup};
+use crate::io::{Rx, Timestamp};
+use crate::wire::{Decoder, Segment};
+
+/// Which end of the connection sent a direction's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The client (the SYN's sender, or the side not on a server port): the
+    /// client-to-server direction.
+    Client,
+    /// The server: the server-to-client direction.
+    Server,
+}
+
+impl Side {
+    #[inline]
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The other side.
+    #[inline]
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+}
+
+/// One direction of a connection: who sends, who receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DirInfo {
+    /// Sender.
+    pub src: Endpoint,
+    /// Receiver.
+    pub dst: Endpoint,
+    /// Which end the sender is.
+    pub side: Side,
+}
+
+/// Chooses the parser of each direction.
+pub trait Parsers {
+    /// The parser type (an enum when several protocols are served).
+    type Parser: Parser;
+
+    /// Whether `port` is a server port: decides which side is the server of a
+    /// connection picked up without its handshake.
+    fn is_server_port(&self, port: u16) -> bool;
+
+    /// The parser of direction `side` of a connection to `server`, or `None`
+    /// to leave that direction unparsed. A connection neither of whose
+    /// directions gets a parser is not tracked at all.
+    fn parser(&mut self, server: Endpoint, side: Side) -> Option<Self::Parser>;
+}
+
+/// Why a connection was removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum End {
+    /// Both directions reached their FIN.
+    Fin,
+    /// A RST.
+    Reset,
+    /// No segment for the idle timeout.
+    Idle,
+    /// A new SYN reused the 4-tuple of a connection still tracked.
+    Reused,
+    /// The input ended ([`Passive::finish`]).
+    Input,
+}
+
+/// What the application does with what passive reassembly finds.
+pub trait Sink<P: Packet, R: Parser> {
+    /// Records are ready in `stream`: read them (`read_aa_records`) and free
+    /// them (`free_aa_records`). Records not freed stay queued, and when the
+    /// queue is full the stream stops taking data (later bytes become gaps).
+    fn records(&mut self, dir: &DirInfo, stream: &mut AaStream<P, R>);
+
+    /// `len` bytes at stream `offset` of `dir` will never be seen.
+    fn gap(&mut self, dir: &DirInfo, offset: u64, len: u64) {
+        let _ = (dir, offset, len);
+    }
+
+    /// The parser of `dir` rejected its stream; that direction parses no more.
+    fn error(&mut self, dir: &DirInfo, error: &ParseError) {
+        let _ = (dir, error);
+    }
+
+    /// The connection from `client` to `server` was removed.
+    fn closed(&mut self, client: Endpoint, server: Endpoint, end: End) {
+        let _ = (client, server, end);
+    }
+}
+
+/// Bounds and switches of a [`Passive`] observer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PassiveConfig {
+    /// Limits of each direction's record stream (window, queues).
+    pub aa: AaConfig,
+    /// Limits of the flow table.
+    pub flows: FlowConfig,
+    /// Pick up connections whose handshake was not seen.
+    pub midstream: bool,
+}
+
+impl Default for PassiveConfig {
+    fn default() -> Self {
+        let mut aa = AaConfig {
+            max_records: 256,
+            max_fields: 4096,
+            max_values: 1024,
+            ..AaConfig::default()
+        };
+        aa.stream.max_fragments = 512;
+        aa.stream.max_ooo_fragments = 256;
+        PassiveConfig {
+            aa,
+            flows: FlowConfig::default(),
+            midstream: true,
+        }
+    }
+}
+
+/// Counters of a [`Passive`] observer. Every segment lands in exactly one of
+/// `untracked`, `refused`, `rejected` or `accepted`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassiveStats {
+    /// Segments handed in.
+    pub segments: u64,
+    /// Segments of connections not tracked: no parser for them, or no way to
+    /// start (a pure ACK, a RST or, with mid-stream pickup off, data of a
+    /// connection whose SYN was not seen).
+    pub untracked: u64,
+    /// Segments of new connections refused because the flow table was full.
+    pub refused: u64,
+    /// Segments of tracked connections that could not be used: a SYN out of
+    /// place, data of a direction that cannot start, data after its FIN.
+    pub rejected: u64,
+    /// Segments used.
+    pub accepted: u64,
+    /// TCP payload bytes in the segments handed in.
+    pub payload_bytes: u64,
+    /// Connections started by a SYN.
+    pub handshakes: u64,
+    /// Connections picked up mid-stream.
+    pub midstream: u64,
+    /// Connections closed by FIN in both directions.
+    pub closed_fin: u64,
+    /// Connections reset.
+    pub closed_rst: u64,
+    /// Connections evicted for being idle.
+    pub closed_idle: u64,
+    /// Connections replaced by a new SYN on the same 4-tuple.
+    pub closed_reused: u64,
+    /// Connections still open when the input ended.
+    pub closed_input: u64,
+    /// Segments queued out of order.
+    pub out_of_order: u64,
+    /// Segments with nothing new (retransmissions).
+    pub duplicates: u64,
+    /// Segments dropped beyond the receive window.
+    pub out_of_window: u64,
+    /// Segments dropped at a stream cap.
+    pub over_cap: u64,
+    /// Acknowledgments so far past the data that they cannot be real; ignored.
+    pub bogus_acks: u64,
+    /// Holes declared lost.
+    pub gaps: u64,
+    /// Bytes in those holes.
+    pub gap_bytes: u64,
+    /// Directions whose parser failed.
+    pub errors: u64,
+    /// Records parsed, counted when their connection is removed.
+    pub records: u64,
+}
+
+/// Where a direction's record stream is. Inline rather than boxed: almost every
+/// tracked direction is open, and a box would cost a pointer chase per segment.
+#[allow(clippy::large_enum_variant)]
+enum Stream<P: Packet, R: Parser> {
+    /// No parser: bytes of this direction are not reassembled.
+    Unparsed,
+    /// A parser, waiting for the first sequence number.
+    Waiting(R),
+    /// Reassembling and parsing.
+    Open(AaStream<P, R>),
+}
+
+struct Dir<P: Packet, R: Parser> {
+    stream: Stream<P, R>,
+    /// Sequence number of the first data byte, from the SYN.
+    first_seq: Option<SeqNum>,
+    /// Sequence number of the FIN, once seen.
+    fin: Option<SeqNum>,
+    /// End of the highest data seen.
+    high: SeqNum,
+    /// The stream was finished (FIN reached or connection over).
+    finished: bool,
+    /// The parser's failure was reported.
+    failed: bool,
+}
+
+impl<P: Packet, R: Parser> Dir<P, R> {
+    fn new(parser: Option<R>) -> Self {
+        Dir {
+            stream: match parser {
+                Some(p) => Stream::Waiting(p),
+                None => Stream::Unparsed,
+            },
+            first_seq: None,
+            fin: None,
+            high: SeqNum(0),
+            finished: false,
+            failed: false,
+        }
+    }
+
+    /// Whether this direction will carry nothing more.
+    fn done(&self) -> bool {
+        self.fin.is_some() && (self.finished || !matches!(self.stream, Stream::Open(_)))
+    }
+}
+
+/// One tracked connection.
+struct Conn<P: Packet, R: Parser> {
+    /// Whether the client is the flow key's `lo` endpoint.
+    client_is_lo: bool,
+    /// Client-to-server, then server-to-client.
+    dirs: [Dir<P, R>; 2],
+}
+
+impl<P: Packet, R: Parser> Conn<P, R> {
+    fn endpoints(&self, key: &FlowKey) -> (Endpoint, Endpoint) {
+        if self.client_is_lo {
+            (key.lo, key.hi)
+        } else {
+            (key.hi, key.lo)
+        }
+    }
+
+    fn info(&self, key: &FlowKey, side: Side) -> DirInfo {
+        let (client, server) = self.endpoints(key);
+        match side {
+            Side::Client => DirInfo {
+                src: client,
+                dst: server,
+                side,
+            },
+            Side::Server => DirInfo {
+                src: server,
+                dst: client,
+                side,
+            },
+        }
+    }
+}
+
+/// The passive observer: a flow table of connections, each direction
+/// reassembled and parsed.
+pub struct Passive<P: Packet, F: Parsers> {
+    table: FlowTable<Conn<P, F::Parser>>,
+    parsers: F,
+    cfg: PassiveConfig,
+    stats: PassiveStats,
+    next_sweep: u64,
+}
+
+/// How often (in capture time) idle connections are looked for, at most.
+const SWEEP_EVERY_NS: u64 = 1_000_000_000;
+
+impl<P: Packet, F: Parsers> Passive<P, F> {
+    /// An observer with no connection yet.
+    pub fn new(cfg: PassiveConfig, parsers: F) -> Self {
+        Passive {
+            table: FlowTable::new(cfg.flows),
+            parsers,
+            cfg,
+            stats: PassiveStats::default(),
+            next_sweep: 0,
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> PassiveStats {
+        self.stats
+    }
+
+    /// The flow table's counters.
+    pub fn flow_stats(&self) -> FlowStats {
+        self.table.stats()
+    }
+
+    /// Connections tracked now.
+    pub fn flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Reserves flow-table room for `n` connections.
+    pub fn reserve(&mut self, n: usize) {
+        self.table.reserve(n);
+    }
+
+    /// The parser chooser.
+    pub fn parsers(&self) -> &F {
+        &self.parsers
+    }
+
+    /// Decodes one received frame and, if it is a TCP segment, takes it.
+    /// Returns whether it was a TCP segment (the decoder counts the others).
+    pub fn frame<S: Sink<P, F::Parser>>(
+        &mut self,
+        decoder: &mut Decoder,
+        rx: &Rx<P>,
+        sink: &mut S,
+    ) -> bool {
+        match decoder.decode(rx.packet.data(), rx.meta.link) {
+            Ok(seg) => {
+                self.segment(rx.meta.ts, &seg, &rx.packet, sink);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Takes one TCP segment captured at `now`; `pkt` holds the frame it was
+    /// parsed from (its payload is referenced, not copied).
+    pub fn segment<S: Sink<P, F::Parser>>(
+        &mut self,
+        now: Timestamp,
+        seg: &Segment,
+        pkt: &P,
+        sink: &mut S,
+    ) {
+        self.stats.segments += 1;
+        self.stats.payload_bytes += u64::from(seg.payload_len);
+        if now.0 >= self.next_sweep {
+            self.sweep(now, sink);
+        }
+        let (key, src_is_lo) = FlowKey::of(seg.src, seg.dst);
+        let fresh_syn = seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst();
+        if fresh_syn {
+            self.end_if_reused(&key, src_is_lo, seg, sink);
+        }
+
+        // Find the connection, or decide whether this segment starts one.
+        let start = if fresh_syn {
+            Some((true, true))
+        } else if seg.flags.syn() && !seg.flags.rst() {
+            // A SYN-ACK whose SYN was not seen: the sender is the server.
+            Some((false, true))
+        } else if seg.payload_len > 0 && !seg.flags.rst() && self.cfg.midstream {
+            let src_serves = self.parsers.is_server_port(seg.src.1);
+            let dst_serves = self.parsers.is_server_port(seg.dst.1);
+            let src_is_client = if src_serves != dst_serves {
+                dst_serves
+            } else {
+                seg.src.1 > seg.dst.1
+            };
+            Some((src_is_client, false))
+        } else {
+            None
+        };
+        let parsers = &mut self.parsers;
+        let lookup = self.table.get_or_try_insert(key, now, || {
+            let (src_is_client, _) = start?;
+            let server = if src_is_client { seg.dst } else { seg.src };
+            let to_server = parsers.parser(server, Side::Client);
+            let to_client = parsers.parser(server, Side::Server);
+            if to_server.is_none() && to_client.is_none() {
+                return None;
+            }
+            Some(Conn {
+                client_is_lo: src_is_lo == src_is_client,
+                dirs: [Dir::new(to_server), Dir::new(to_client)],
+            })
+        });
+        let conn = match lookup {
+            Lookup::Found(c) => c,
+            Lookup::Created(c) => {
+                match start {
+                    Some((_, true)) => self.stats.handshakes += 1,
+                    _ => self.stats.midstream += 1,
+                }
+                c
+            }
+            Lookup::Full => {
+                self.stats.refused += 1;
+                return;
+            }
+            Lookup::Declined => {
+                self.stats.untracked += 1;
+                return;
+            }
+        };
+        let side = if src_is_lo == conn.client_is_lo {
+            Side::Client
+        } else {
+            Side::Server
+        };
+
+        if seg.flags.rst() {
+            self.stats.accepted += 1;
+            self.stats.closed_rst += 1;
+            self.close(&key, End::Reset, sink);
+            return;
+        }
+
+        let used = Self::take(&self.cfg, &mut self.stats, conn, &key, side, seg, pkt, sink);
+        if seg.flags.ack() {
+            Self::acked(&mut self.stats, conn, &key, side.other(), seg.ack, sink);
+        }
+        if used {
+            self.stats.accepted += 1;
+        } else {
+            self.stats.rejected += 1;
+        }
+        if conn.dirs.iter().all(Dir::done) {
+            self.stats.closed_fin += 1;
+            self.close(&key, End::Fin, sink);
+        }
+    }
+
+    /// A SYN on a tracked 4-tuple that is not a retransmission of its SYN
+    /// starts a new connection: the old one ends.
+    fn end_if_reused<S: Sink<P, F::Parser>>(
+        &mut self,
+        key: &FlowKey,
+        src_is_lo: bool,
+        seg: &Segment,
+        sink: &mut S,
+    ) {
+        let Some(conn) = self.table.get(key) else {
+            return;
+        };
+        let client = &conn.dirs[Side::Client.index()];
+        let same =
+            src_is_lo == conn.client_is_lo && client.first_seq == Some(seg.seq.wrapping_add(1));
+        if !same {
+            self.stats.closed_reused += 1;
+            self.close(key, End::Reused, sink);
+        }
+    }
+
+    /// Handles the SYN, data and FIN of one segment from `side`. Returns whether
+    /// the segment was of use.
+    #[allow(clippy::too_many_arguments)]
+    fn take<S: Sink<P, F::Parser>>(
+        cfg: &PassiveConfig,
+        stats: &mut PassiveStats,
+        conn: &mut Conn<P, F::Parser>,
+        key: &FlowKey,
+        side: Side,
+        seg: &Segment,
+        pkt: &P,
+        sink: &mut S,
+    ) -> bool {
+        let info = conn.info(key, side);
+        let d = &mut conn.dirs[side.index()];
+        let mut used = false;
+        if seg.flags.syn() {
+            let first = seg.seq.wrapping_add(1);
+            match d.stream {
+                Stream::Open(_) => {}
+                _ => {
+                    d.first_seq = Some(first);
+                    used = true;
+                }
+            }
+        }
+        let data_seq = if seg.flags.syn() {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        if seg.payload_len == 0 && !seg.flags.fin() {
+            return used || seg.flags.ack();
+        }
+        if d.finished {
+            return false;
+        }
+        // Open the stream at the first sequence number known.
+        if let Stream::Waiting(_) = d.stream {
+            let first = match d.first_seq {
+                Some(s) => s,
+                None if cfg.midstream => data_seq,
+                None => return false,
+            };
+            let Stream::Waiting(parser) = std::mem::replace(&mut d.stream, Stream::Unparsed) else {
+                unreachable!("matched above")
+            };
+            d.stream = Stream::Open(AaStream::new(cfg.aa, first.0, parser));
+            d.high = first;
+        }
+        if seg.flags.fin() {
+            d.fin = Some(data_seq.wrapping_add(seg.payload_len));
+            used = true;
+        }
+        let Stream::Open(s) = &mut d.stream else {
+            // Unparsed: only the FIN matters.
+            return used;
+        };
+        if seg.payload_len > 0 {
+            // Data on a SYN is legal (rare): its first byte follows the SYN.
+            let r = s.insert(data_seq.0, pkt.clone(), seg.payload_range());
+            // Bytes dropped at a cap were sent and become a gap; bytes beyond
+            // the window are not believed.
+            let end = data_seq.wrapping_add(seg.payload_len);
+            if r != Insert::OutOfWindow && end.after(d.high) {
+                d.high = end;
+            }
+            match r {
+                Insert::InOrder { .. } => used = true,
+                Insert::OutOfOrder => {
+                    stats.out_of_order += 1;
+                    used = true;
+                }
+                Insert::Duplicate => {
+                    stats.duplicates += 1;
+                    used = true;
+                }
+                Insert::Empty => {}
+                Insert::OutOfWindow => stats.out_of_window += 1,
+                Insert::OverCap => stats.over_cap += 1,
+            }
+        }
+        Self::settle(stats, d, &info, sink);
+        used
+    }
+
+    /// `side` acknowledged up to `ack`: bytes of `side`'s incoming direction
+    /// before it that were not seen never will be.
+    fn acked<S: Sink<P, F::Parser>>(
+        stats: &mut PassiveStats,
+        conn: &mut Conn<P, F::Parser>,
+        key: &FlowKey,
+        side: Side,
+        ack: SeqNum,
+        sink: &mut S,
+    ) {
+        let info = conn.info(key, side);
+        let d = &mut conn.dirs[side.index()];
+        let Stream::Open(s) = &mut d.stream else {
+            return;
+        };
+        if d.finished {
+            return;
+        }
+        let nxt = s.stream().rcv_nxt();
+        // The FIN takes one sequence number; data ends before it.
+        let target = match d.fin {
+            Some(f) if !ack.before(f) => f,
+            _ => ack,
+        };
+        if !target.after(nxt) {
+            return;
+        }
+        // Acknowledging data far beyond anything sent is not believable; a
+        // believable ack past the highest byte seen means the tail was lost.
+        let limit = u64::from(s.stream().config().recv_buffer).max(1 << 20);
+        if target.diff(nxt) as u64 > limit {
+            stats.bogus_acks += 1;
+            return;
+        }
+        if target.after(d.high) {
+            d.high = target;
+        }
+        Self::skip(stats, d, &info, target, sink);
+        Self::settle(stats, d, &info, sink);
+    }
+
+    /// Declares lost the holes before `target`, one gap event each.
+    fn skip<S: Sink<P, F::Parser>>(
+        stats: &mut PassiveStats,
+        d: &mut Dir<P, F::Parser>,
+        info: &DirInfo,
+        target: SeqNum,
+        sink: &mut S,
+    ) {
+        let Stream::Open(s) = &mut d.stream else {
+            return;
+        };
+        loop {
+            let z = s.stream();
+            let nxt = z.rcv_nxt();
+            if !target.after(nxt) {
+                break;
+            }
+            let hole_end = match z.next_queued() {
+                Some(q) if q.before(target) => q,
+                _ => target,
+            };
+            let offset = z.rcv_nxt_offset();
+            let n = s.skip_to(hole_end);
+            if n == 0 {
+                break;
+            }
+            stats.gaps += 1;
+            stats.gap_bytes += n;
+            sink.gap(info, offset, n);
+            if s.ready() > 0 {
+                sink.records(info, s);
+            }
+        }
+    }
+
+    /// Hands out ready records, reports a failure once, finishes the stream
+    /// when its FIN is reached.
+    fn settle<S: Sink<P, F::Parser>>(
+        stats: &mut PassiveStats,
+        d: &mut Dir<P, F::Parser>,
+        info: &DirInfo,
+        sink: &mut S,
+    ) {
+        let Stream::Open(s) = &mut d.stream else {
+            return;
+        };
+        if !d.finished && d.fin == Some(s.stream().rcv_nxt()) {
+            if s.ready() > 0 {
+                sink.records(info, s);
+            }
+            s.finish();
+            d.finished = true;
+        }
+        if s.ready() > 0 {
+            sink.records(info, s);
+        }
+        if !d.failed && s.state() == AaState::Failed {
+            d.failed = true;
+            stats.errors += 1;
+            if let Some(e) = s.error() {
+                sink.error(info, e);
+            }
+        }
+    }
+
+    /// Ends a direction that will get nothing more: holes up to its FIN or its
+    /// highest byte are gaps, then the parser finishes.
+    fn end_dir<S: Sink<P, F::Parser>>(
+        stats: &mut PassiveStats,
+        d: &mut Dir<P, F::Parser>,
+        info: &DirInfo,
+        sink: &mut S,
+    ) {
+        if d.finished {
+            return;
+        }
+        let Stream::Open(_) = d.stream else {
+            return;
+        };
+        let target = d.fin.unwrap_or(d.high);
+        Self::skip(stats, d, info, target, sink);
+        if let Stream::Open(s) = &mut d.stream {
+            if s.ready() > 0 {
+                sink.records(info, s);
+            }
+            s.finish();
+            d.finished = true;
+        }
+        Self::settle(stats, d, info, sink);
+        if let Stream::Open(s) = &d.stream {
+            stats.records += s.stats().records;
+        }
+    }
+
+    /// Removes a connection, ending both directions.
+    fn close<S: Sink<P, F::Parser>>(&mut self, key: &FlowKey, end: End, sink: &mut S) {
+        if let Some(conn) = self.table.remove(key) {
+            Self::finish_conn(&mut self.stats, *key, conn, end, sink);
+        }
+    }
+
+    fn finish_conn<S: Sink<P, F::Parser>>(
+        stats: &mut PassiveStats,
+        key: FlowKey,
+        mut conn: Conn<P, F::Parser>,
+        end: End,
+        sink: &mut S,
+    ) {
+        for side in [Side::Client, Side::Server] {
+            let info = conn.info(&key, side);
+            let d = &mut conn.dirs[side.index()];
+            if d.finished {
+                if let Stream::Open(s) = &d.stream {
+                    stats.records += s.stats().records;
+                }
+            } else {
+                Self::end_dir(stats, d, &info, sink);
+            }
+        }
+        let (client, server) = conn.endpoints(&key);
+        sink.closed(client, server, end);
+    }
+
+    /// Evicts connections idle for longer than the timeout (at most once per
+    /// second of capture time).
+    fn sweep<S: Sink<P, F::Parser>>(&mut self, now: Timestamp, sink: &mut S) {
+        self.next_sweep = now.0.saturating_add(SWEEP_EVERY_NS);
+        let stats = &mut self.stats;
+        self.table.expire(now, |key, conn| {
+            stats.closed_idle += 1;
+            Self::finish_conn(stats, key, conn, End::Idle, sink);
+        });
+    }
+
+    /// The input ended: every connection still tracked is ended (holes become
+    /// gaps, parsers finish) and removed, in 4-tuple order.
+    pub fn finish<S: Sink<P, F::Parser>>(&mut self, sink: &mut S) {
+        let stats = &mut self.stats;
+        self.table.drain(|key, conn| {
+            stats.closed_input += 1;
+            Self::finish_conn(stats, key, conn, End::Input, sink);
+        });
+    }
+}
+
+/// Formats an endpoint as `addr:port`, IPv6 in brackets.
+pub fn fmt_endpoint(ep: &Endpoint, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+    match ep.0 {
+        IpAddr::V4(a) => write!(out, "{a}:{}", ep.1),
+        IpAddr::V6(a) => write!(out, "[{a}]:{}", ep.1),
+    }
+}
