@@ -55,6 +55,7 @@ pub struct ChecksumPolicy {
     sample_bad: u64,
     checked: u64,
     bad: u64,
+    offloaded: u64,
     dropped: u64,
 }
 
@@ -70,6 +71,9 @@ pub struct ChecksumReport {
     pub checked: u64,
     /// Of those, bad.
     pub bad: u64,
+    /// Of those, kept by `Auto` for holding the checksum-offload pattern
+    /// (not counted in `bad`).
+    pub offloaded: u64,
     /// Segments dropped for a bad checksum.
     pub dropped: u64,
     /// Segments in the `Auto` sample so far, and how many were bad.
@@ -106,6 +110,13 @@ impl fmt::Display for ChecksumReport {
             "checksums ({mode}): {} checked, {} bad, {} dropped",
             self.checked, self.bad, self.dropped
         )?;
+        if self.offloaded > 0 {
+            write!(
+                f,
+                "; {} left unfilled by checksum offload (kept)",
+                self.offloaded
+            )?;
+        }
         let (seen, bad) = self.sample;
         if self.offload_assumed() {
             write!(
@@ -146,6 +157,7 @@ impl ChecksumPolicy {
             sample_bad: 0,
             checked: 0,
             bad: 0,
+            offloaded: 0,
             dropped: 0,
         }
     }
@@ -167,6 +179,14 @@ impl ChecksumPolicy {
             ChecksumStatus::Unchecked => return true,
             ChecksumStatus::Valid => false,
             ChecksumStatus::Invalid => true,
+            // Offload is certain from the pattern: `auto` keeps the segment
+            // without waiting for a sample; `on` treats it as any bad one.
+            ChecksumStatus::Offloaded if self.mode == ChecksumMode::Auto => {
+                self.checked += 1;
+                self.offloaded += 1;
+                return true;
+            }
+            ChecksumStatus::Offloaded => true,
         };
         if self.mode == ChecksumMode::Off || self.state == AutoState::OffloadAssumed {
             // Checked anyway by the caller; nothing to enforce.
@@ -203,6 +223,7 @@ impl ChecksumPolicy {
             state: self.state,
             checked: self.checked,
             bad: self.bad,
+            offloaded: self.offloaded,
             dropped: self.dropped,
             sample: (self.sample_seen, self.sample_bad),
             max_bad_percent: self.max_bad_percent,
@@ -266,6 +287,25 @@ mod test {
         }
         assert!(!p.offload_assumed());
         assert_eq!(p.report().dropped, 600);
+    }
+
+    #[test]
+    fn auto_keeps_the_offload_pattern_and_on_drops_it() {
+        let mut auto = ChecksumPolicy::new(ChecksumMode::Auto);
+        for _ in 0..5 {
+            assert!(auto.admit(ChecksumStatus::Offloaded));
+        }
+        assert!(!auto.admit(Invalid));
+        let r = auto.report();
+        assert_eq!((r.checked, r.bad, r.offloaded, r.dropped), (6, 1, 5, 1));
+        assert!(
+            r.to_string()
+                .contains("5 left unfilled by checksum offload"),
+            "{r}"
+        );
+        let mut on = ChecksumPolicy::new(ChecksumMode::On);
+        assert!(!on.admit(ChecksumStatus::Offloaded));
+        assert_eq!(on.report().dropped, 1);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use etherparse::{
 };
 
 use super::link::{self, LinkType};
-use super::tcp::{checksum_ok, parse_options};
+use super::tcp::{checksum_status, parse_options};
 use super::{ChecksumStatus, Layer, Segment, TcpFlags, WireError};
 
 /// Most VLAN tags followed (etherparse's `SlicedPacket` follows three too).
@@ -89,10 +89,8 @@ pub fn parse(frame: &[u8], link: LinkType, verify_checksum: bool) -> Result<Segm
     let header = tcp.header_slice();
     let checksum = if !verify_checksum {
         ChecksumStatus::Unchecked
-    } else if checksum_ok(ip.src, ip.dst, tcp.slice()) {
-        ChecksumStatus::Valid
     } else {
-        ChecksumStatus::Invalid
+        checksum_status(ip.src, ip.dst, tcp.slice())
     };
     let payload = tcp.payload();
     Ok(Segment {

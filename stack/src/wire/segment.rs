@@ -116,6 +116,10 @@ pub enum ChecksumStatus {
     Valid,
     /// Verified: wrong.
     Invalid,
+    /// Verified: wrong, but holding what a sender with checksum offload
+    /// leaves for the NIC to complete (the pseudo-header sum, or zero): the
+    /// capture was taken before the NIC, not a corrupted segment.
+    Offloaded,
     /// Not verified (not asked to).
     Unchecked,
 }

@@ -20,6 +20,8 @@
 
 use std::net::IpAddr;
 
+use super::ChecksumStatus;
+
 use etherparse::{TcpOptionElement, TcpOptionReadError, TcpOptionsIterator};
 
 use super::TcpOpts;
@@ -76,6 +78,14 @@ fn walk_options(options: &[u8]) -> TcpOpts {
 /// IP packet says) is right for the given addresses (RFC 9293 3.1, RFC 8200
 /// 8.1). `src` and `dst` must be of the same family.
 pub fn checksum_ok(src: IpAddr, dst: IpAddr, tcp: &[u8]) -> bool {
+    checksum_status(src, dst, tcp) == ChecksumStatus::Valid
+}
+
+/// The checksum of `tcp` for the given addresses: right, wrong, or wrong in
+/// exactly the way a sender with checksum offload leaves it before the NIC
+/// fills it in — the folded pseudo-header sum (Linux `CHECKSUM_PARTIAL`, what
+/// a capture on the sending host or a veth shows) or zero.
+pub fn checksum_status(src: IpAddr, dst: IpAddr, tcp: &[u8]) -> ChecksumStatus {
     let mut pseudo = [0u8; 40];
     let pseudo: &[u8] = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -93,11 +103,25 @@ pub fn checksum_ok(src: IpAddr, dst: IpAddr, tcp: &[u8]) -> bool {
             pseudo[39] = 6;
             &pseudo[..]
         }
-        _ => return false,
+        _ => return ChecksumStatus::Invalid,
     };
     // The sum over everything, checksum field included, is all ones when
     // right; all ones reads the same in either byte order.
-    fold(sum32(pseudo) + sum32(tcp)) == 0xffff
+    let pseudo_sum = sum32(pseudo);
+    if fold(pseudo_sum + sum32(tcp)) == 0xffff {
+        return ChecksumStatus::Valid;
+    }
+    // Sums are in native byte order; so is the field read natively.
+    let field = match tcp.get(16..18) {
+        Some(f) => u16::from_ne_bytes([f[0], f[1]]),
+        None => return ChecksumStatus::Invalid,
+    };
+    let partial = fold(pseudo_sum);
+    if field == 0 || field == partial || field == !partial {
+        ChecksumStatus::Offloaded
+    } else {
+        ChecksumStatus::Invalid
+    }
 }
 
 /// Sum of `data` as native-endian 32-bit words (the last one zero-padded),
@@ -146,6 +170,32 @@ mod test {
     use super::*;
     use etherparse::checksum::Sum16BitWords;
     use proptest::prelude::*;
+
+    #[test]
+    fn checksum_offload_pattern_is_told_from_corruption() {
+        use std::net::Ipv4Addr;
+        let (a, b) = (
+            IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
+            IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)),
+        );
+        let frame = crate::frame::TcpFrame::new((a, 40000), (b, 80))
+            .build(b"GET / HTTP/1.1\r\n\r\n")
+            .unwrap();
+        let mut tcp = frame[34..].to_vec();
+        assert_eq!(checksum_status(a, b, &tcp), ChecksumStatus::Valid);
+        // What Linux leaves for the NIC: the pseudo-header sum, not inverted.
+        let mut pseudo = [0u8; 12];
+        pseudo[..4].copy_from_slice(&[198, 51, 100, 1]);
+        pseudo[4..8].copy_from_slice(&[198, 51, 100, 2]);
+        pseudo[9] = 6;
+        pseudo[10..].copy_from_slice(&(tcp.len() as u16).to_be_bytes());
+        tcp[16..18].copy_from_slice(&fold(sum32(&pseudo)).to_ne_bytes());
+        assert_eq!(checksum_status(a, b, &tcp), ChecksumStatus::Offloaded);
+        tcp[16..18].copy_from_slice(&[0, 0]);
+        assert_eq!(checksum_status(a, b, &tcp), ChecksumStatus::Offloaded);
+        tcp[16..18].copy_from_slice(&[0x12, 0x34]);
+        assert_eq!(checksum_status(a, b, &tcp), ChecksumStatus::Invalid);
+    }
 
     proptest! {
         /// `sum32` + `fold` against etherparse's checksum (the oracle), at
