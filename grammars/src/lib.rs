@@ -57,3 +57,14 @@ pub mod tls {
 pub mod resp {
     include!(concat!(env!("OUT_DIR"), "/resp.rs"));
 }
+
+/// The `.aag` source of every shipped grammar, by protocol name: what tools
+/// that describe records (field shapes, variable types) read beside the
+/// compiled parsers.
+pub const SOURCES: &[(&str, &str)] = &[
+    ("csv", include_str!("../csv.aag")),
+    ("http_request", include_str!("../http_request.aag")),
+    ("http_response", include_str!("../http_response.aag")),
+    ("tls", include_str!("../tls.aag")),
+    ("resp", include_str!("../resp.aag")),
+];

@@ -1,7 +1,9 @@
 //! The `aa` command line.
 //!
-//! `aa check FILE.aag...` checks grammars and prints rustc-style diagnostics;
-//! `aa gen FILE.aag` prints the Rust code generated from a grammar.
+//! `aa inspect CAPTURE` prints the records of every TCP connection in a pcap or
+//! pcapng file as JSON lines; `aa check FILE.aag...` checks grammars and prints
+//! rustc-style diagnostics; `aa gen FILE.aag` prints the Rust code generated
+//! from a grammar.
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -17,6 +19,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Print the records of every TCP connection in a capture, one JSON object
+    /// per line; a summary goes to stderr.
+    ///
+    /// Exit status: 0 when the whole capture was read, 1 when it could not be
+    /// opened (missing, not a capture, unsupported link type) or output failed,
+    /// 3 when it ends inside a record or is corrupt (what came before is
+    /// reported).
+    Inspect(InspectArgs),
     /// Check `.aag` grammars; print every error, exit 1 if there is one.
     Check {
         /// Grammar files.
@@ -30,8 +40,136 @@ enum Cmd {
     },
 }
 
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The capture file (pcap or pcapng; Ethernet, raw IP, Linux cooked).
+    capture: PathBuf,
+    /// Parse every connection as this compiled protocol: http (requests one
+    /// way, responses the other), http_request, http_response, csv, tls, resp.
+    /// Without it (and without --grammar), ports 80 and 8080 are HTTP.
+    #[arg(long, conflicts_with = "grammar")]
+    protocol: Option<String>,
+    /// Parse every connection with this grammar, loaded at run time and run by
+    /// the interpreter.
+    #[arg(long, value_name = "FILE.aag")]
+    grammar: Option<PathBuf>,
+    /// Parse connections to server port P as NAME (a protocol, or the name of
+    /// the --grammar's protocol); repeatable.
+    #[arg(long = "port", value_name = "P=NAME", value_parser = parse_port)]
+    ports: Vec<(u16, String)>,
+    /// Most bytes of each field's text printed (`len` is always the full
+    /// length).
+    #[arg(long, default_value_t = 256)]
+    max_text: usize,
+    /// Print only the summary.
+    #[arg(long)]
+    stats: bool,
+    /// TCP checksum validation: auto notices captures taken with checksum
+    /// offload and stops dropping for it.
+    #[arg(long, value_enum, default_value_t = Checksums::Auto)]
+    checksums: Checksums,
+    /// Do not pick up connections whose handshake is not in the capture.
+    #[arg(long)]
+    no_midstream: bool,
+    /// Packet buffers in the pool (64 KiB each, touched only when used).
+    #[arg(long, default_value_t = 4096)]
+    pool: u32,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Checksums {
+    On,
+    Off,
+    Auto,
+}
+
+fn parse_port(s: &str) -> Result<(u16, String), String> {
+    let (p, name) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected PORT=NAME, as in 9000=csv"))?;
+    let port = p
+        .parse()
+        .map_err(|_| format!("`{p}`: not a port number (0-65535)"))?;
+    if name.is_empty() {
+        return Err(format!("`{s}`: no protocol name after `=`"));
+    }
+    Ok((port, name.to_string()))
+}
+
+fn inspect(a: InspectArgs) -> ExitCode {
+    use aa::inspect::{PortMap, Protocol, Service};
+    use std::io::IsTerminal;
+    let loaded = match &a.grammar {
+        Some(path) => match Protocol::load(path) {
+            Ok(p) => Some(p),
+            Err(rendered) => {
+                eprint!("{rendered}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let unknown = |name: &str| {
+        eprintln!(
+            "aa inspect: unknown protocol `{name}`; known: http, http_request, \
+             http_response, csv, tls, resp{}",
+            loaded
+                .as_ref()
+                .map(|p| format!(", {} (--grammar)", p.name()))
+                .unwrap_or_default()
+        );
+        ExitCode::FAILURE
+    };
+    let mut ports = match (&a.protocol, &loaded) {
+        (Some(name), _) => match Service::by_name(name, None) {
+            Some(s) => PortMap::all(s),
+            None => return unknown(name),
+        },
+        (None, Some(p)) => PortMap::all(Service::both(p.clone())),
+        (None, None) => PortMap::http_default(),
+    };
+    for (port, name) in &a.ports {
+        match Service::by_name(name, loaded.as_ref()) {
+            Some(s) => ports.set(*port, s),
+            None => return unknown(name),
+        }
+    }
+    let opts = aa::inspect::Options {
+        ports,
+        max_text: a.max_text,
+        stats_only: a.stats,
+        checksums: match a.checksums {
+            Checksums::On => aa::stack::ChecksumMode::On,
+            Checksums::Off => aa::stack::ChecksumMode::Off,
+            Checksums::Auto => aa::stack::ChecksumMode::Auto,
+        },
+        midstream: !a.no_midstream,
+        pool: a.pool,
+        progress: std::io::stderr().is_terminal(),
+    };
+    match aa::inspect::run(&a.capture, &opts, std::io::stdout().lock()) {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            if summary.truncated.is_some() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        // A closed pipe (`aa inspect x.pcap | head`) is not an error.
+        Err(aa::inspect::InspectError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("aa inspect: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().cmd {
+        Cmd::Inspect(a) => inspect(a),
         Cmd::Gen { file } => match aa::dsl::load(&file) {
             Ok(p) => {
                 // A closed pipe (`aa gen x.aag | head`) is not an error.

@@ -1,0 +1,849 @@
+//! `aa inspect`: parsed records from a capture file, as JSON lines.
+//!
+//! A capture is read into a packet pool, every frame decoded, every TCP
+//! connection reassembled in both directions by [`aa_stack::passive`], and each
+//! direction parsed by the protocol its server port maps to: a compiled grammar
+//! (`--protocol`, or the default map: ports 80 and 8080 are HTTP) or one loaded
+//! at run time and run by the interpreter (`--grammar`). Each record becomes one
+//! JSON object per line:
+//!
+//! ```text
+//! {"flow":"198.51.100.2:8080>198.51.100.1:40000","record":"response","offset":0,
+//!  "fields":{"version":{"len":8,"text":"HTTP/1.1"},"status":{"len":3,"text":"200"},
+//!  "reason":{"len":2,"text":"OK"},"headers":[{"len":19,"text":"Content-Length: 12"}]},
+//!  "vars":{"code":200,"content_length":12}}
+//! ```
+//!
+//! `flow` is the direction (sender `>` receiver); `offset` the record's first
+//! byte in that direction's stream; a field that may repeat is an array, others
+//! are objects or absent; `len` is a field's full length and `text` its first
+//! `max_text` bytes (a quoted field's value, unquoted), invalid UTF-8 written as
+//! `\xHH`; an integer field also has its `value`. Gaps and parser failures
+//! are lines of their own: `{"event":"gap",...,"offset":N,"len":L}` and
+//! `{"event":"error",...,"record":..,"field":..,"message":..}`.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aa_dsl::interp::{Grammar, Interp};
+use aa_dsl::ir;
+use aa_grammars::{csv, http_request, http_response, resp, tls};
+use aa_runtime::field::FLAG_ESCAPED;
+use aa_runtime::{
+    AaStream, Chunk, Emitter, Limits, Packet, PacketPool, ParseError, Parser, Schema, Step,
+};
+use aa_stack::flow::Endpoint;
+use aa_stack::io::pcap::PcapReader;
+use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, PassiveStats, Side, Sink};
+use aa_stack::{Burst, ChecksumMode, Decoder, IoError, PacketIo, Rx, WireStats};
+
+/// A parser of any protocol `aa inspect` serves: the compiled grammars and the
+/// interpreter, behind one type so one flow table holds them all.
+pub enum AnyParser {
+    /// `csv.aag`, compiled.
+    Csv(csv::CsvParser),
+    /// `http_request.aag`, compiled.
+    HttpRequest(http_request::HttpRequestParser),
+    /// `http_response.aag`, compiled.
+    HttpResponse(http_response::HttpResponseParser),
+    /// `tls.aag`, compiled.
+    Tls(tls::TlsParser),
+    /// `resp.aag`, compiled.
+    Resp(resp::RespParser),
+    /// A grammar loaded at run time.
+    Interp(Interp),
+}
+
+macro_rules! each_parser {
+    ($self:expr, $p:ident => $e:expr) => {
+        match $self {
+            AnyParser::Csv($p) => $e,
+            AnyParser::HttpRequest($p) => $e,
+            AnyParser::HttpResponse($p) => $e,
+            AnyParser::Tls($p) => $e,
+            AnyParser::Resp($p) => $e,
+            AnyParser::Interp($p) => $e,
+        }
+    };
+}
+
+impl Parser for AnyParser {
+    fn schema(&self) -> &'static Schema {
+        each_parser!(self, p => p.schema())
+    }
+    fn limits(&self) -> Limits {
+        each_parser!(self, p => p.limits())
+    }
+    #[inline]
+    fn parse<P: Packet>(
+        &mut self,
+        chunk: Chunk<'_>,
+        out: &mut Emitter<'_, P>,
+    ) -> Result<Step, ParseError> {
+        each_parser!(self, p => p.parse(chunk, out))
+    }
+    fn gap(&mut self, offset: u64, len: u64) -> Result<(), ParseError> {
+        each_parser!(self, p => p.gap(offset, len))
+    }
+    fn finish<P: Packet>(
+        &mut self,
+        offset: u64,
+        out: &mut Emitter<'_, P>,
+    ) -> Result<(), ParseError> {
+        each_parser!(self, p => p.finish(offset, out))
+    }
+    #[inline]
+    fn retain_from(&self) -> u64 {
+        each_parser!(self, p => p.retain_from())
+    }
+}
+
+/// One protocol: how to make its parser, and the shape of its records.
+#[derive(Clone)]
+pub struct Protocol {
+    name: String,
+    make: Make,
+    shape: Arc<Shape>,
+}
+
+#[derive(Clone)]
+enum Make {
+    Compiled(fn() -> AnyParser),
+    Interp(Arc<Grammar>),
+}
+
+/// What JSON output needs to know beyond the runtime schema: which fields
+/// repeat, how to read their bytes, which variables are booleans.
+struct Shape {
+    schema: &'static Schema,
+    /// Per record kind: per field tag, whether it may repeat.
+    repeated: Vec<Vec<bool>>,
+    /// Per record kind: per field tag, how its bytes read.
+    reading: Vec<Vec<Reading>>,
+    /// Per record kind: per variable tag, whether it is a boolean.
+    boolean: Vec<Vec<bool>>,
+}
+
+/// How a field's bytes read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reading {
+    /// As text; quoted with this quote character when flagged escaped.
+    Text(Option<u8>),
+    /// A fixed-width integer (also printed as `value`).
+    Int {
+        /// Big endian.
+        big: bool,
+    },
+}
+
+impl Shape {
+    fn new(schema: &'static Schema, p: &ir::Protocol) -> Shape {
+        Shape {
+            schema,
+            repeated: p
+                .records
+                .iter()
+                .map(|r| r.fields.iter().map(|f| f.repeat.is_some()).collect())
+                .collect(),
+            reading: p
+                .records
+                .iter()
+                .map(|r| {
+                    r.fields
+                        .iter()
+                        .map(|f| match f.ending {
+                            ir::Ending::Until { quote, .. } => Reading::Text(quote),
+                            ir::Ending::Int { big, .. } => Reading::Int { big },
+                            _ => Reading::Text(None),
+                        })
+                        .collect()
+                })
+                .collect(),
+            boolean: p
+                .records
+                .iter()
+                .map(|r| r.vars.iter().map(|v| v.ty == ir::Ty::Bool).collect())
+                .collect(),
+        }
+    }
+}
+
+impl Protocol {
+    /// A protocol compiled into aa: `csv`, `http_request`, `http_response`,
+    /// `tls`, `resp`.
+    pub fn compiled(name: &str) -> Option<Protocol> {
+        let make: fn() -> AnyParser = match name {
+            "csv" => || AnyParser::Csv(csv::CsvParser::new()),
+            "http_request" => || AnyParser::HttpRequest(http_request::HttpRequestParser::new()),
+            "http_response" => || AnyParser::HttpResponse(http_response::HttpResponseParser::new()),
+            "tls" => || AnyParser::Tls(tls::TlsParser::new()),
+            "resp" => || AnyParser::Resp(resp::RespParser::new()),
+            _ => return None,
+        };
+        let (_, src) = aa_grammars::SOURCES.iter().find(|(n, _)| *n == name)?;
+        let ir = aa_dsl::compile_str(src).ok()?;
+        Some(Protocol {
+            name: name.to_string(),
+            shape: Arc::new(Shape::new(make().schema(), &ir)),
+            make: Make::Compiled(make),
+        })
+    }
+
+    /// A grammar loaded from a `.aag` file, run by the interpreter. The error
+    /// is the rendered diagnostics.
+    pub fn load(path: &Path) -> Result<Protocol, String> {
+        let ir = aa_dsl::load(path)?;
+        let grammar = Grammar::new(ir);
+        Ok(Protocol {
+            name: grammar.protocol().name.clone(),
+            shape: Arc::new(Shape::new(grammar.schema(), grammar.protocol())),
+            make: Make::Interp(grammar),
+        })
+    }
+
+    /// The protocol's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A parser for one stream direction.
+    pub fn parser(&self) -> AnyParser {
+        match &self.make {
+            Make::Compiled(f) => f(),
+            Make::Interp(g) => AnyParser::Interp(g.parser()),
+        }
+    }
+}
+
+/// What a server port speaks: a protocol per direction.
+#[derive(Clone)]
+pub struct Service {
+    /// Client to server.
+    pub to_server: Option<Protocol>,
+    /// Server to client.
+    pub to_client: Option<Protocol>,
+}
+
+impl Service {
+    /// The same protocol both ways.
+    pub fn both(p: Protocol) -> Service {
+        Service {
+            to_server: Some(p.clone()),
+            to_client: Some(p),
+        }
+    }
+
+    /// HTTP/1.1: requests from the client, responses from the server.
+    pub fn http() -> Service {
+        Service {
+            to_server: Protocol::compiled("http_request"),
+            to_client: Protocol::compiled("http_response"),
+        }
+    }
+
+    /// A service by name: `http`, a compiled protocol, or the name of
+    /// `loaded` (a grammar given with `--grammar`).
+    pub fn by_name(name: &str, loaded: Option<&Protocol>) -> Option<Service> {
+        if let Some(p) = loaded.filter(|p| p.name == name) {
+            return Some(Service::both(p.clone()));
+        }
+        match name {
+            "http" => Some(Service::http()),
+            _ => Protocol::compiled(name).map(Service::both),
+        }
+    }
+
+    fn protocols(&self) -> impl Iterator<Item = &Protocol> {
+        self.to_server.iter().chain(self.to_client.iter())
+    }
+}
+
+/// Which service each server port speaks, and what the others do.
+#[derive(Clone)]
+pub struct PortMap {
+    ports: Vec<(u16, Service)>,
+    other: Option<Service>,
+}
+
+impl PortMap {
+    /// The default map: ports 80 and 8080 are HTTP; other ports unparsed.
+    pub fn http_default() -> PortMap {
+        PortMap {
+            ports: vec![(80, Service::http()), (8080, Service::http())],
+            other: None,
+        }
+    }
+
+    /// Every port speaks `service`.
+    pub fn all(service: Service) -> PortMap {
+        PortMap {
+            ports: Vec::new(),
+            other: Some(service),
+        }
+    }
+
+    /// Maps `port` to `service` (replacing a previous mapping).
+    pub fn set(&mut self, port: u16, service: Service) {
+        self.ports.retain(|(p, _)| *p != port);
+        self.ports.push((port, service));
+    }
+
+    fn get(&self, port: u16) -> Option<&Service> {
+        self.ports
+            .iter()
+            .find(|(p, _)| *p == port)
+            .map(|(_, s)| s)
+            .or(self.other.as_ref())
+    }
+
+    fn shapes(&self) -> Vec<Arc<Shape>> {
+        let mut out: Vec<Arc<Shape>> = Vec::new();
+        let all = self.ports.iter().map(|(_, s)| s).chain(self.other.iter());
+        for p in all.flat_map(Service::protocols) {
+            if !out.iter().any(|s| std::ptr::eq(s.schema, p.shape.schema)) {
+                out.push(p.shape.clone());
+            }
+        }
+        out
+    }
+}
+
+impl Parsers for PortMap {
+    type Parser = AnyParser;
+
+    fn is_server_port(&self, port: u16) -> bool {
+        self.ports.iter().any(|(p, _)| *p == port)
+    }
+
+    fn parser(&mut self, server: Endpoint, side: Side) -> Option<AnyParser> {
+        let s = self.get(server.1)?;
+        match side {
+            Side::Client => s.to_server.as_ref(),
+            Side::Server => s.to_client.as_ref(),
+        }
+        .map(Protocol::parser)
+    }
+}
+
+/// Options of one `aa inspect` run.
+#[derive(Clone)]
+pub struct Options {
+    /// Which protocol each port speaks.
+    pub ports: PortMap,
+    /// Most bytes of a field's text printed.
+    pub max_text: usize,
+    /// Print only the summary.
+    pub stats_only: bool,
+    /// What to do with bad TCP checksums.
+    pub checksums: ChecksumMode,
+    /// Pick up connections whose handshake is not in the capture.
+    pub midstream: bool,
+    /// Packet buffers in the pool (each holds one frame of up to 64 KiB).
+    pub pool: u32,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            ports: PortMap::http_default(),
+            max_text: 256,
+            stats_only: false,
+            checksums: ChecksumMode::Auto,
+            midstream: true,
+            pool: 4096,
+            progress: false,
+        }
+    }
+}
+
+/// Bytes of one pool buffer: the largest IP packet, its link header and the
+/// biggest link-layer encapsulation aa reads (SLL2 + VLAN tags), rounded up.
+pub const FRAME_BUF: usize = 65_536 + 128;
+
+/// What a run found: the counters the summary prints.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// The capture.
+    pub path: PathBuf,
+    /// Frames decoded, by outcome.
+    pub wire: WireStats,
+    /// Passive reassembly counters.
+    pub passive: PassiveStats,
+    /// Records printed (or counted, with `--stats`).
+    pub records: u64,
+    /// Gap events.
+    pub gaps: u64,
+    /// Error events.
+    pub errors: u64,
+    /// The checksum policy's verdict.
+    pub checksums: String,
+    /// Frames skipped for being longer than a pool buffer.
+    pub too_long: u64,
+    /// How long the run took.
+    pub elapsed: Duration,
+    /// Set when the capture ended inside a record or was corrupt: what and
+    /// where. Every packet before it was processed.
+    pub truncated: Option<String>,
+}
+
+impl Summary {
+    /// TCP payload throughput.
+    pub fn gbit_per_s(&self) -> f64 {
+        self.passive.payload_bytes as f64 * 8.0 / self.elapsed.as_secs_f64().max(1e-9) / 1e9
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.passive;
+        let secs = self.elapsed.as_secs_f64();
+        writeln!(
+            f,
+            "{}: {} packets, {} TCP payload bytes in {:.3} s: {:.2} Gbit/s, {:.0} packets/s",
+            self.path.display(),
+            self.wire.frames,
+            p.payload_bytes,
+            secs,
+            self.gbit_per_s(),
+            self.wire.frames as f64 / secs.max(1e-9)
+        )?;
+        writeln!(
+            f,
+            "  flows: {} ({} with handshake, {} picked up mid-stream); closed: {} by FIN, \
+             {} by RST, {} idle, {} reused, {} open at end; {} refused (table full)",
+            p.handshakes + p.midstream,
+            p.handshakes,
+            p.midstream,
+            p.closed_fin,
+            p.closed_rst,
+            p.closed_idle,
+            p.closed_reused,
+            p.closed_input,
+            p.refused
+        )?;
+        writeln!(
+            f,
+            "  records: {}; gaps: {} ({} bytes); errors: {}",
+            self.records, self.gaps, p.gap_bytes, self.errors
+        )?;
+        writeln!(
+            f,
+            "  segments: {} ({} used, {} untracked, {} rejected); {} out of order, \
+             {} retransmitted, {} beyond the window, {} over a cap, {} implausible acks",
+            p.segments,
+            p.accepted,
+            p.untracked,
+            p.rejected,
+            p.out_of_order,
+            p.duplicates,
+            p.out_of_window,
+            p.over_cap,
+            p.bogus_acks
+        )?;
+        writeln!(f, "  frames: {}", self.wire)?;
+        if self.too_long > 0 {
+            writeln!(
+                f,
+                "  {} frames longer than a packet buffer skipped",
+                self.too_long
+            )?;
+        }
+        write!(f, "  checksums: {}", self.checksums)?;
+        if let Some(t) = &self.truncated {
+            write!(f, "\n  {t}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a run could not start or could not go on.
+#[derive(Debug)]
+pub enum InspectError {
+    /// The capture could not be opened or is not a capture aa reads.
+    Open(PathBuf, IoError),
+    /// Writing the output failed.
+    Output(io::Error),
+}
+
+impl std::fmt::Display for InspectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InspectError::Open(p, e) => write!(f, "{}: {e}", p.display()),
+            InspectError::Output(e) => write!(f, "writing output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InspectError {}
+
+/// Reads `path`, writes one JSON line per record and event to `out`, and
+/// returns the summary.
+pub fn run(path: &Path, opts: &Options, out: impl Write) -> Result<Summary, InspectError> {
+    let open_err = |e| InspectError::Open(path.to_path_buf(), e);
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| open_err(IoError::Os(e)))?
+        .len();
+    let pool = PacketPool::new(opts.pool.max(16), FRAME_BUF);
+    let mut reader = PcapReader::open(path, pool.clone()).map_err(open_err)?;
+    let bar = (opts.progress && file_len > 64 << 20).then(|| {
+        let bar = indicatif::ProgressBar::new(file_len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+
+    let started = Instant::now();
+    let mut decoder = Decoder::new(opts.checksums);
+    let cfg = PassiveConfig {
+        midstream: opts.midstream,
+        ..PassiveConfig::default()
+    };
+    let mut passive = Passive::new(cfg, opts.ports.clone());
+    let mut sink = JsonSink::new(out, opts, opts.ports.shapes());
+    let mut burst: Burst<Rx<_>> = Burst::with_capacity(32);
+    let mut truncated = None;
+    loop {
+        match reader.recv_burst(&mut burst) {
+            Ok(0) if reader.at_end() => break,
+            Ok(_) => {}
+            Err(IoError::Pool(_)) => {
+                // Every buffer is held by a stream waiting for bytes that may
+                // never come: end the connections that hold them.
+                if burst.is_empty() {
+                    passive.finish(&mut sink);
+                    continue;
+                }
+            }
+            Err(e @ (IoError::Truncated { .. } | IoError::Corrupt { .. })) => {
+                truncated = Some(e.to_string());
+                break;
+            }
+            Err(e) => return Err(open_err(e)),
+        }
+        for rx in burst.drain(..) {
+            passive.frame(&mut decoder, &rx, &mut sink);
+        }
+        sink.flush_if_failed()?;
+        if let Some(b) = &bar {
+            b.set_position(reader.stats().bytes);
+        }
+    }
+    for rx in burst.drain(..) {
+        passive.frame(&mut decoder, &rx, &mut sink);
+    }
+    passive.finish(&mut sink);
+    sink.finish()?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(Summary {
+        path: path.to_path_buf(),
+        wire: decoder.stats,
+        passive: passive.stats(),
+        records: sink.records,
+        gaps: sink.gaps,
+        errors: sink.errors,
+        checksums: decoder.policy.report().to_string(),
+        too_long: reader.stats().too_long,
+        elapsed: started.elapsed(),
+        truncated,
+    })
+}
+
+/// Writes records and events as JSON lines.
+struct JsonSink<W: Write> {
+    out: io::BufWriter<W>,
+    line: String,
+    text: Vec<u8>,
+    max_text: usize,
+    print: bool,
+    shapes: Vec<Arc<Shape>>,
+    records: u64,
+    gaps: u64,
+    errors: u64,
+    failed: Option<io::Error>,
+}
+
+impl<W: Write> JsonSink<W> {
+    fn new(out: W, opts: &Options, shapes: Vec<Arc<Shape>>) -> Self {
+        JsonSink {
+            out: io::BufWriter::with_capacity(1 << 16, out),
+            line: String::with_capacity(1024),
+            text: Vec::with_capacity(opts.max_text),
+            max_text: opts.max_text,
+            print: !opts.stats_only,
+            shapes,
+            records: 0,
+            gaps: 0,
+            errors: 0,
+            failed: None,
+        }
+    }
+
+    /// Starts a line with the flow of `dir`.
+    fn begin(&mut self, dir: &DirInfo) {
+        self.line.clear();
+        self.line.push_str("{\"flow\":\"");
+        push_endpoint(&mut self.line, &dir.src);
+        self.line.push('>');
+        push_endpoint(&mut self.line, &dir.dst);
+        self.line.push('"');
+    }
+
+    fn end_line(&mut self) {
+        self.line.push_str("}\n");
+        if self.failed.is_none() {
+            if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    fn flush_if_failed(&mut self) -> Result<(), InspectError> {
+        match self.failed.take() {
+            Some(e) => Err(InspectError::Output(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), InspectError> {
+        self.flush_if_failed()?;
+        self.out.flush().map_err(InspectError::Output)
+    }
+
+    fn push_field<P: Packet>(&mut self, f: &aa_runtime::Field<'_, P>, reading: Reading) {
+        let _ = write!(self.line, "{{\"len\":{},\"text\":", f.len());
+        self.text.clear();
+        match reading {
+            Reading::Text(Some(quote)) if f.flags() & FLAG_ESCAPED != 0 => {
+                aa_runtime::csv::unquote(f, quote, &mut self.text);
+                self.text.truncate(self.max_text);
+            }
+            _ => {
+                for c in f.chunks() {
+                    let room = self.max_text - self.text.len();
+                    self.text.extend_from_slice(&c[..c.len().min(room)]);
+                    if self.text.len() == self.max_text {
+                        break;
+                    }
+                }
+            }
+        }
+        push_json_bytes(&mut self.line, &self.text);
+        if let Reading::Int { big } = reading {
+            let n = f.len().min(8);
+            let value = (0..n).fold(0u64, |v, i| {
+                let at = if big { i } else { n - 1 - i };
+                (v << 8) | u64::from(f.byte_at(at).unwrap_or(0))
+            });
+            let _ = write!(self.line, ",\"value\":{value}");
+        }
+        self.line.push('}');
+    }
+}
+
+impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
+    fn records(&mut self, dir: &DirInfo, stream: &mut AaStream<P, AnyParser>) {
+        let n = stream.ready();
+        self.records += n as u64;
+        if !self.print || self.failed.is_some() {
+            stream.free_aa_records(n);
+            return;
+        }
+        let schema = stream.schema();
+        let shape = self
+            .shapes
+            .iter()
+            .find(|s| std::ptr::eq(s.schema, schema))
+            .cloned();
+        for r in stream.read_aa_records(n) {
+            self.begin(dir);
+            let kind = r.kind() as usize;
+            let rs = &schema.records[kind];
+            let _ = write!(
+                self.line,
+                ",\"record\":\"{}\",\"offset\":{},\"fields\":{{",
+                rs.name,
+                r.span().start
+            );
+            let repeated = |tag: usize| {
+                shape
+                    .as_ref()
+                    .and_then(|s| s.repeated.get(kind)?.get(tag).copied())
+                    .unwrap_or(false)
+            };
+            let reading = |tag: usize| {
+                shape
+                    .as_ref()
+                    .and_then(|s| s.reading.get(kind)?.get(tag).copied())
+                    .unwrap_or(Reading::Text(None))
+            };
+            // Fields come in order; a repeated field's items are consecutive.
+            let mut first = true;
+            let mut open_array: Option<u16> = None;
+            for i in 0..r.len() {
+                let Some(f) = r.field(i) else { break };
+                let tag = f.tag();
+                if open_array != Some(tag) {
+                    if open_array.take().is_some() {
+                        self.line.push(']');
+                    }
+                    if !first {
+                        self.line.push(',');
+                    }
+                    let _ = write!(self.line, "\"{}\":", rs.fields[tag as usize]);
+                    if repeated(tag as usize) {
+                        self.line.push('[');
+                        open_array = Some(tag);
+                    }
+                } else {
+                    self.line.push(',');
+                }
+                first = false;
+                self.push_field(&f, reading(tag as usize));
+            }
+            if open_array.is_some() {
+                self.line.push(']');
+            }
+            self.line.push_str("},\"vars\":{");
+            for (tag, name) in rs.values.iter().enumerate() {
+                if tag > 0 {
+                    self.line.push(',');
+                }
+                let v = r.value(tag as u16).unwrap_or(0);
+                let boolean = shape
+                    .as_ref()
+                    .and_then(|s| s.boolean.get(kind)?.get(tag).copied())
+                    .unwrap_or(false);
+                if boolean {
+                    let _ = write!(self.line, "\"{name}\":{}", v != 0);
+                } else {
+                    let _ = write!(self.line, "\"{name}\":{v}");
+                }
+            }
+            self.line.push('}');
+            self.end_line();
+        }
+        stream.free_aa_records(n);
+    }
+
+    fn gap(&mut self, dir: &DirInfo, offset: u64, len: u64) {
+        self.gaps += 1;
+        if self.print {
+            self.begin(dir);
+            let _ = write!(
+                self.line,
+                ",\"event\":\"gap\",\"offset\":{offset},\"len\":{len}"
+            );
+            self.end_line();
+        }
+    }
+
+    fn error(&mut self, dir: &DirInfo, e: &ParseError) {
+        self.errors += 1;
+        if self.print {
+            self.begin(dir);
+            let _ = write!(
+                self.line,
+                ",\"event\":\"error\",\"offset\":{},\"record\":\"{}\",\"field\":",
+                e.offset, e.record
+            );
+            match e.field {
+                Some(f) => {
+                    let _ = write!(self.line, "\"{f}\"");
+                }
+                None => self.line.push_str("null"),
+            }
+            self.line.push_str(",\"message\":");
+            push_json_bytes(&mut self.line, e.to_string().as_bytes());
+            self.end_line();
+        }
+    }
+}
+
+/// `addr:port`, IPv6 in brackets.
+fn push_endpoint(out: &mut String, ep: &Endpoint) {
+    let _ = match ep.0 {
+        IpAddr::V4(a) => write!(out, "{a}:{}", ep.1),
+        IpAddr::V6(a) => write!(out, "[{a}]:{}", ep.1),
+    };
+}
+
+/// `bytes` as a JSON string: UTF-8 as is (escaped where JSON requires),
+/// every byte of invalid UTF-8 as the six characters `\\xHH`.
+pub fn push_json_bytes(out: &mut String, bytes: &[u8]) {
+    out.push('"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\\\x{b:02x}");
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn json(bytes: &[u8]) -> String {
+        let mut s = String::new();
+        push_json_bytes(&mut s, bytes);
+        s
+    }
+
+    #[test]
+    fn text_is_json_with_invalid_utf8_escaped() {
+        assert_eq!(json(b"a\"b\\c\r\n"), r#""a\"b\\c\r\n""#);
+        assert_eq!(json("é".as_bytes()), "\"é\"");
+        assert_eq!(json(b"x\xffy\x01"), r#""x\\xffy\u0001""#);
+        // A character cut by --max-text is escaped byte by byte.
+        assert_eq!(json(&"é".as_bytes()[..1]), r#""\\xc3""#);
+    }
+
+    #[test]
+    fn every_compiled_protocol_has_a_shape() {
+        for (name, _) in aa_grammars::SOURCES {
+            let p = Protocol::compiled(name).expect(name);
+            let schema = p.parser().schema();
+            assert_eq!(p.shape.repeated.len(), schema.records.len(), "{name}");
+        }
+        let http = Protocol::compiled("http_response").unwrap();
+        let kind = http
+            .shape
+            .schema
+            .records
+            .iter()
+            .position(|r| r.name == "response")
+            .unwrap();
+        let headers = http.shape.schema.records[kind]
+            .fields
+            .iter()
+            .position(|f| *f == "headers")
+            .unwrap();
+        assert!(http.shape.repeated[kind][headers]);
+        assert!(!http.shape.repeated[kind][0]);
+    }
+}
