@@ -23,12 +23,15 @@
 //!   the traffic: handshake or mid-stream pickup, reordering, retransmissions,
 //!   losses turned into gaps once acknowledged, FIN and RST.
 //! - [`frame`] builds Ethernet/IPv4|IPv6/TCP test frames with correct checksums.
+//! - [`synth`] generates deterministic synthetic captures (HTTP, CSV; with
+//!   reordering, duplicates, overlaps and loss) and their ground truth.
 #![deny(missing_docs)]
 
 pub mod flow;
 pub mod frame;
 pub mod io;
 pub mod passive;
+pub mod synth;
 pub mod wire;
 
 pub use io::{Burst, IoError, PacketIo, Rx, RxMeta, Timestamp};
