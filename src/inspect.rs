@@ -657,6 +657,8 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
         let n = stream.ready();
         self.records += n as u64;
         if !self.print || self.failed.is_some() {
+            // Only records handed out can be freed.
+            let _ = stream.read_aa_records(n);
             stream.free_aa_records(n);
             return;
         }
