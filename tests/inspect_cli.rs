@@ -134,7 +134,10 @@ fn stats_prints_only_the_summary_with_the_same_counts() {
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8(out.stderr).unwrap();
     let records = lines.iter().filter(|l| l.get("record").is_some()).count();
-    assert!(stderr.contains(&format!("records: {records};")), "{records}: {stderr}");
+    assert!(
+        stderr.contains(&format!("records: {records};")),
+        "{records}: {stderr}"
+    );
     assert!(stderr.contains("1 by RST"), "{stderr}");
 }
 
