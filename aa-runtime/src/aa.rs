@@ -32,7 +32,7 @@ use crate::field::{Field, FieldSlot};
 use crate::packet::Packet;
 use crate::parser::{Chunk, Limits, ParseError, Parser, Schema, Step};
 use crate::seq::SeqNum;
-use crate::stream::{FragStore, Insert, StreamConfig, ZcStream};
+use crate::stream::{FragStore, Insert, StreamBuffers, StreamConfig, ZcStream};
 use std::ops::Range;
 
 /// Limits of an application-aware stream.
@@ -84,6 +84,11 @@ impl<T: Copy + Default> Ring<T> {
         (self.tail - self.head) as usize
     }
 
+    /// Whether this ring is the one `with_capacity(n)` would make.
+    fn fits(&self, n: usize) -> bool {
+        self.buf.len() == n.max(1).next_power_of_two()
+    }
+
     /// Appends `v`; `false` if the ring is full.
     #[inline]
     fn push(&mut self, v: T) -> bool {
@@ -126,6 +131,35 @@ struct RecordSlot {
     nfields: u32,
     value0: u64,
     nvalues: u32,
+    /// The pins of the record's fields (see [`Pins`]).
+    pins: Pins,
+}
+
+/// Where the fields of a record pin fragments: when every field with bytes lies
+/// in one fragment (the usual case), its pins are added and dropped in one go,
+/// without looking at each field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pins {
+    /// That fragment, or [`Pins::NONE`] (no field with bytes) or [`Pins::MIXED`]
+    /// (fields in several fragments, or spanning several: look at each).
+    frag: u64,
+    /// Fields with bytes in it.
+    n: u32,
+}
+
+impl Pins {
+    const NONE: u64 = u64::MAX;
+    const MIXED: u64 = u64::MAX - 1;
+    const EMPTY: Pins = Pins {
+        frag: Pins::NONE,
+        n: 0,
+    };
+}
+
+impl Default for Pins {
+    fn default() -> Self {
+        Pins::EMPTY
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -141,6 +175,8 @@ struct RecordQueue {
     values: Ring<ValueSlot>,
     pending_fields: u32,
     pending_values: u32,
+    /// The pins of the fields of the record in progress.
+    pending_pins: Pins,
     limits: Limits,
     max_records: usize,
     max_fields: usize,
@@ -166,6 +202,7 @@ impl RecordQueue {
         self.values.tail -= self.pending_values as u64;
         self.pending_fields = 0;
         self.pending_values = 0;
+        self.pending_pins = Pins::EMPTY;
     }
 }
 
@@ -207,6 +244,16 @@ impl<P: Packet> Emitter<'_, P> {
             end,
         });
         self.q.pending_fields += 1;
+        if start < end {
+            // A field of the fragment being parsed lies in it.
+            let pins = &mut self.q.pending_pins;
+            if frag == self.hint && (pins.frag == frag || pins.frag == Pins::NONE) {
+                pins.frag = frag;
+                pins.n += 1;
+            } else {
+                pins.frag = Pins::MIXED;
+            }
+        }
         true
     }
 
@@ -227,6 +274,16 @@ impl<P: Packet> Emitter<'_, P> {
     fn pin_pending(&mut self) {
         let (head, q) = (self.store.head_id, &mut *self.q);
         let frags = &mut self.store.frags;
+        match q.pending_pins.frag {
+            Pins::NONE => return,
+            Pins::MIXED => {}
+            frag => {
+                if let Some(m) = frags.get_mut(frag.wrapping_sub(head) as usize) {
+                    m.refs += q.pending_pins.n;
+                }
+                return;
+            }
+        }
         let (mut cur, mut n) = (u64::MAX, 0u32);
         for fi in q.fields.tail - q.pending_fields as u64..q.fields.tail {
             let f = *q.fields.get(fi);
@@ -312,9 +369,11 @@ impl<P: Packet> Emitter<'_, P> {
             nfields: q.pending_fields,
             value0: q.values.tail - q.pending_values as u64,
             nvalues: q.pending_values,
+            pins: q.pending_pins,
         });
         q.pending_fields = 0;
         q.pending_values = 0;
+        q.pending_pins = Pins::EMPTY;
     }
 
     /// Drops the fields and variables added since the last commit.
@@ -362,6 +421,23 @@ pub enum AaState {
     Ended,
 }
 
+/// An idle stream's parser and position (see [`AaStream::park`]).
+#[derive(Debug, Clone)]
+pub struct Parked<R> {
+    /// The parser, between records.
+    pub parser: R,
+    /// Sequence number of the next byte expected.
+    pub seq: SeqNum,
+    /// Stream offset of that byte.
+    pub offset: u64,
+}
+
+/// The queues of a parked stream, reusable by [`AaStream::resume`].
+pub struct Buffers<P: Packet> {
+    stream: StreamBuffers<P>,
+    rings: (Ring<RecordSlot>, Ring<FieldSlot>, Ring<ValueSlot>),
+}
+
 /// Identifies a record of one stream, for freeing it out of order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordId(pub u64);
@@ -381,6 +457,8 @@ pub struct AaStream<P: Packet, R: Parser> {
     release_scan: u64,
     /// Next record `read_aa_records` hands out.
     read_next: u64,
+    /// Id of this stream's first record (reused rings go on counting).
+    first_record: u64,
     state: AaState,
     eof: bool,
     error: Option<ParseError>,
@@ -391,34 +469,106 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// A stream whose first data byte has sequence number `first_seq`, parsed by
     /// `parser`.
     pub fn new(cfg: AaConfig, first_seq: u32, parser: R) -> Self {
-        let limits = parser.limits();
+        let parked = Parked {
+            parser,
+            seq: SeqNum(first_seq),
+            offset: 0,
+        };
+        AaStream::resume(cfg, parked, None)
+    }
+
+    /// A stream that goes on from a parked one: the parser as it was, the next
+    /// byte (`parked.seq`) at stream offset `parked.offset`. With `buffers`
+    /// from [`park`](Self::park), no memory is allocated.
+    pub fn resume(cfg: AaConfig, parked: Parked<R>, buffers: Option<Buffers<P>>) -> Self {
+        let limits = parked.parser.limits();
         let max_fields = (cfg.max_fields as usize).max(limits.fields_per_record as usize);
         let max_values = (cfg.max_values as usize).max(limits.values_per_record as usize);
         let max_records = (cfg.max_records as usize).max(1);
+        let (stream, rings) = match buffers {
+            Some(b) => (Some(b.stream), Some(b.rings)),
+            None => (None, None),
+        };
+        let (records, fields, values) = match rings {
+            Some((r, f, v)) if r.fits(max_records) && f.fits(max_fields) && v.fits(max_values) => {
+                (r, f, v)
+            }
+            _ => (
+                Ring::with_capacity(max_records),
+                Ring::with_capacity(max_fields),
+                Ring::with_capacity(max_values),
+            ),
+        };
+        let zc = ZcStream::resume(cfg.stream, parked.seq, parked.offset, stream);
+        let frag_id = zc.store.end_id();
+        let record_id = records.tail;
         AaStream {
-            zc: ZcStream::new(cfg.stream, first_seq),
-            parser,
+            zc,
+            parser: parked.parser,
             q: RecordQueue {
-                records: Ring::with_capacity(max_records),
-                fields: Ring::with_capacity(max_fields),
-                values: Ring::with_capacity(max_values),
+                records,
+                fields,
+                values,
                 pending_fields: 0,
                 pending_values: 0,
+                pending_pins: Pins::EMPTY,
                 limits,
                 max_records,
                 max_fields,
                 max_values,
             },
-            parse_id: 0,
-            parse_off: 0,
-            horizon: 0,
-            release_scan: 0,
-            read_next: 0,
+            parse_id: frag_id,
+            parse_off: parked.offset,
+            horizon: parked.offset,
+            release_scan: frag_id,
+            read_next: record_id,
+            first_record: record_id,
             state: AaState::Active,
             eof: false,
             error: None,
             stats: AaStats::default(),
         }
+    }
+
+    /// Whether the stream holds nothing and may be parked: no packet, no
+    /// record (every one freed), the parser between records, not ended.
+    pub fn is_idle(&self) -> bool {
+        self.state == AaState::Active
+            && !self.eof
+            && self.zc.is_empty()
+            && self.q.records.len() == 0
+            && self.q.fields.len() == 0
+            && self.q.values.len() == 0
+            && self.parser.retain_from() == u64::MAX
+    }
+
+    /// Takes an idle stream apart: what it needs to go on ([`Parked`]: the
+    /// parser and the position, a few dozen bytes) and its queues, to be
+    /// reused by any stream of the same configuration ([`resume`](Self::resume)).
+    /// A tracker of many mostly idle connections keeps only the parked part
+    /// of each. The stream comes back unchanged if it is not idle. Counters
+    /// are not kept: read [`stats`](Self::stats) before.
+    // The stream itself is the error: it comes back whole, unchanged.
+    #[allow(clippy::result_large_err)]
+    pub fn park(self) -> Result<(Parked<R>, Buffers<P>), Self> {
+        if !self.is_idle() {
+            return Err(self);
+        }
+        let seq = self.zc.rcv_nxt();
+        let offset = self.zc.rcv_nxt_offset();
+        let AaStream { zc, parser, q, .. } = self;
+        let stream = zc.into_buffers();
+        Ok((
+            Parked {
+                parser,
+                seq,
+                offset,
+            },
+            Buffers {
+                stream,
+                rings: (q.records, q.fields, q.values),
+            },
+        ))
     }
 
     /// The underlying zero-copy stream (window, `rcv_nxt`, counters).
@@ -449,7 +599,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// Counters.
     pub fn stats(&self) -> AaStats {
         AaStats {
-            records: self.q.records.tail,
+            records: self.q.records.tail - self.first_record,
             ..self.stats
         }
     }
@@ -708,7 +858,13 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     fn free_slot(&mut self, id: u64) {
         let r = self.q.records.get_mut(id);
         r.state = RecState::Freed;
-        let (f0, nf) = (r.field0, r.nfields as u64);
+        let (f0, nf, pins) = (r.field0, r.nfields as u64, r.pins);
+        self.stats.freed += 1;
+        match pins.frag {
+            Pins::NONE => return,
+            Pins::MIXED => {}
+            frag => return self.unpin(frag, pins.n),
+        }
         // Consecutive fields in one fragment drop their pins in one go.
         let (mut cur, mut cur_end, mut n) = (u64::MAX, 0u64, 0u32);
         for fi in f0..f0 + nf {
@@ -731,7 +887,6 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             }
         }
         self.unpin(cur, n);
-        self.stats.freed += 1;
     }
 
     /// Drops `n` pins of fragment `id`, releasing it if that was the last pin and
@@ -857,8 +1012,13 @@ impl<'a, P: Packet> Record<'a, P> {
     }
 
     /// All fields in order of appearance.
+    #[inline]
     pub fn fields(&self) -> impl Iterator<Item = Field<'a, P>> + '_ {
-        (0..self.len()).filter_map(move |i| self.field(i))
+        let (s, store, ring) = (self.slot(), self.view.store, &self.view.q.fields);
+        (s.field0..s.field0 + s.nfields as u64).map(move |id| Field {
+            store,
+            slot: *ring.get(id),
+        })
     }
 
     /// The first field with tag `tag`.

@@ -17,7 +17,9 @@ pub mod parser;
 pub mod seq;
 pub mod stream;
 
-pub use aa::{AaConfig, AaState, AaStats, AaStream, Emitter, Record, RecordId, Records};
+pub use aa::{
+    AaConfig, AaState, AaStats, AaStream, Buffers, Emitter, Parked, Record, RecordId, Records,
+};
 pub use field::{Field, IntError};
 pub use packet::{Packet, PacketPool, PoolError, PoolPacket};
 pub use parser::{Chunk, ErrorKind, Limits, ParseError, Parser, Schema, Step};

@@ -146,13 +146,6 @@ pub(crate) struct FragStore<P> {
 }
 
 impl<P: Packet> FragStore<P> {
-    fn with_capacity(n: usize) -> Self {
-        FragStore {
-            frags: VecDeque::with_capacity(n),
-            head_id: 0,
-        }
-    }
-
     /// Id one past the newest fragment.
     #[inline]
     pub fn end_id(&self) -> u64 {
@@ -206,6 +199,14 @@ impl<P: Packet> FragStore<P> {
     }
 }
 
+/// The queues of an empty stream, kept to be reused by another.
+pub(crate) struct StreamBuffers<P> {
+    frags: VecDeque<Frag<P>>,
+    /// Fragment ids go on growing where the last stream left them.
+    head_id: u64,
+    ooo: VecDeque<OooSeg<P>>,
+}
+
 struct OooSeg<P> {
     off: u64,
     pkt: P,
@@ -252,18 +253,44 @@ impl<P: Packet> ZcStream<P> {
     /// An empty stream whose first data byte has sequence number `first_seq`
     /// (the peer's ISN + 1).
     pub fn new(cfg: StreamConfig, first_seq: u32) -> Self {
+        ZcStream::resume(cfg, SeqNum(first_seq), 0, None)
+    }
+
+    /// An empty stream whose next byte, sequence number `seq`, is at stream
+    /// offset `offset`, in `buffers` if given (their memory is reused).
+    pub(crate) fn resume(
+        cfg: StreamConfig,
+        seq: SeqNum,
+        offset: u64,
+        buffers: Option<StreamBuffers<P>>,
+    ) -> Self {
+        // Queues grow as segments come (amortised, then reused), so an idle
+        // stream costs no queue memory.
+        let (frags, ooo, head_id) = match buffers {
+            Some(b) => (b.frags, b.ooo, b.head_id),
+            None => (VecDeque::new(), VecDeque::new(), 0),
+        };
         ZcStream {
-            store: FragStore::with_capacity(
-                cfg.max_fragments as usize + cfg.max_ooo_fragments as usize + 1,
-            ),
-            ooo: VecDeque::with_capacity(cfg.max_ooo_fragments as usize),
+            store: FragStore { frags, head_id },
+            ooo,
             ooo_bytes: 0,
-            isn: SeqNum(first_seq),
-            rcv_nxt: 0,
+            isn: SeqNum(seq.0.wrapping_sub(offset as u32)),
+            rcv_nxt: offset,
             held: 0,
-            read_next: 0,
+            read_next: head_id,
             stats: StreamStats::default(),
             cfg,
+        }
+    }
+
+    /// The emptied queues of a stream that holds nothing (the caller checked
+    /// [`is_empty`](Self::is_empty)), for [`resume`](Self::resume).
+    pub(crate) fn into_buffers(self) -> StreamBuffers<P> {
+        debug_assert!(self.is_empty());
+        StreamBuffers {
+            frags: self.store.frags,
+            head_id: self.store.head_id,
+            ooo: self.ooo,
         }
     }
 
@@ -313,6 +340,12 @@ impl<P: Packet> ZcStream<P> {
     /// Counters.
     pub fn stats(&self) -> &StreamStats {
         &self.stats
+    }
+
+    /// Whether the stream holds nothing: no in-order fragment (read or not,
+    /// released or not) and nothing out of order.
+    pub fn is_empty(&self) -> bool {
+        self.store.frags.is_empty() && self.ooo.is_empty()
     }
 
     /// Sequence number of the first byte waiting in the out-of-order queue: the

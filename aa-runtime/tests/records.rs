@@ -277,3 +277,50 @@ fn out_of_order_segments_are_parsed_when_the_hole_closes() {
     drop(s);
     assert!(feed.pool.is_full());
 }
+
+#[test]
+fn an_idle_stream_parks_and_resumes_where_it_was_in_its_own_buffers() {
+    let mut f = Feed::new(8);
+    let mut s = csv(AaConfig::default());
+    f.send(&mut s, b"a,b\n1,");
+    // A record in progress: not idle.
+    assert!(!s.is_idle());
+    f.send(&mut s, b"2\n");
+    // Records not freed: not idle either.
+    assert!(!s.is_idle());
+    let s = match s.park() {
+        Ok(_) => panic!("parked with records held"),
+        Err(s) => s,
+    };
+    let mut s = s;
+    assert_eq!(take(&mut s), rows(&[&["a", "b"], &["1", "2"]]));
+    assert!(s.is_idle());
+    let (parked, buffers) = s.park().ok().expect("idle");
+    assert_eq!((parked.offset, parked.seq), (8, SeqNum(ISN + 8)));
+    assert!(f.pool.is_full(), "a parked stream holds no packet");
+
+    let mut s = AaStream::resume(AaConfig::default(), parked, Some(buffers));
+    f.send(&mut s, b"x,");
+    f.send(&mut s, b"y\n");
+    let r = s.read_aa_records(1).next().unwrap();
+    // Offsets go on from where the stream was parked.
+    assert_eq!(r.span(), 8..11);
+    let fields: Vec<Vec<u8>> = r.fields().map(|f| f.to_vec()).collect();
+    assert_eq!(fields, [b"x".to_vec(), b"y".to_vec()]);
+    assert_eq!(s.free_aa_records(1), 1);
+    assert_eq!(s.stats().records, 1, "counters start again");
+    assert_eq!(s.stream().rcv_nxt(), SeqNum(ISN + 12));
+    drop(s);
+    assert!(f.pool.is_full());
+}
+
+#[test]
+fn a_failed_or_ended_stream_does_not_park() {
+    let mut f = Feed::new(4);
+    let mut s = csv(AaConfig::default());
+    f.send(&mut s, b"a\n");
+    take(&mut s);
+    s.finish();
+    assert_eq!(s.state(), AaState::Ended);
+    assert!(s.park().is_err());
+}
