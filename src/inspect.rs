@@ -54,8 +54,10 @@ pub enum AnyParser {
     Tls(tls::TlsParser),
     /// `resp.aag`, compiled.
     Resp(resp::RespParser),
-    /// A grammar loaded at run time.
-    Interp(Interp),
+    /// A grammar loaded at run time (boxed: the interpreter's state is
+    /// larger than a compiled parser's, and every parked direction holds one
+    /// of these).
+    Interp(Box<Interp>),
 }
 
 macro_rules! each_parser {
@@ -214,7 +216,7 @@ impl Protocol {
     pub fn parser(&self) -> AnyParser {
         match &self.make {
             Make::Compiled(f) => f(),
-            Make::Interp(g) => AnyParser::Interp(g.parser()),
+            Make::Interp(g) => AnyParser::Interp(Box::new(g.parser())),
         }
     }
 }

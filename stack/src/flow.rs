@@ -112,9 +112,16 @@ impl<'a, V> Lookup<'a, V> {
 }
 
 /// A bounded map from [`FlowKey`] to per-connection state `V`.
+///
+/// Entries live in a slab (a vector with a free list) and the hash map holds
+/// only key and slot number: a hash table keeps spare buckets (up to half of
+/// them empty just after it grows), and spare buckets of 44 bytes cost far
+/// less than spare buckets the size of a connection.
 #[derive(Debug)]
 pub struct FlowTable<V> {
-    map: HashMap<FlowKey, Flow<V>, FxBuildHasher>,
+    map: HashMap<FlowKey, u32, FxBuildHasher>,
+    slots: Vec<Option<Flow<V>>>,
+    free: Vec<u32>,
     cfg: FlowConfig,
     stats: FlowStats,
 }
@@ -124,6 +131,8 @@ impl<V> FlowTable<V> {
     pub fn new(cfg: FlowConfig) -> FlowTable<V> {
         FlowTable {
             map: HashMap::with_hasher(FxBuildHasher),
+            slots: Vec::new(),
+            free: Vec::new(),
             cfg,
             stats: FlowStats::default(),
         }
@@ -150,25 +159,43 @@ impl<V> FlowTable<V> {
     }
 
     /// Reserves room for `n` more entries (up to the cap), so a benchmark or a
-    /// probe that knows its load does not rehash on the packet path.
+    /// probe that knows its load does not grow the table on the packet path.
     pub fn reserve(&mut self, n: usize) {
-        let room = self.cfg.max_flows.saturating_sub(self.map.len());
-        self.map.reserve(n.min(room));
+        let n = n.min(self.cfg.max_flows.saturating_sub(self.map.len()));
+        self.map.reserve(n);
+        self.slots.reserve_exact(n.saturating_sub(self.free.len()));
+    }
+
+    #[inline]
+    fn slot(&self, i: u32) -> &Flow<V> {
+        match &self.slots[i as usize] {
+            Some(f) => f,
+            None => unreachable!("mapped slots are used"),
+        }
+    }
+
+    #[inline]
+    fn slot_mut(&mut self, i: u32) -> &mut Flow<V> {
+        match &mut self.slots[i as usize] {
+            Some(f) => f,
+            None => unreachable!("mapped slots are used"),
+        }
     }
 
     /// The entry of `key`, if tracked.
     #[inline]
     pub fn get(&self, key: &FlowKey) -> Option<&V> {
-        self.map.get(key).map(|f| &f.value)
+        let i = *self.map.get(key)?;
+        Some(&self.slot(i).value)
     }
 
     /// The entry of `key`, if tracked; marks it seen at `now`.
     #[inline]
     pub fn get_mut(&mut self, key: &FlowKey, now: Timestamp) -> Option<&mut V> {
-        self.map.get_mut(key).map(|f| {
-            f.last_seen = now;
-            &mut f.value
-        })
+        let i = *self.map.get(key)?;
+        let f = self.slot_mut(i);
+        f.last_seen = now;
+        Some(&mut f.value)
     }
 
     /// The entry of `key`; if absent and the table has room, the one `make`
@@ -181,11 +208,12 @@ impl<V> FlowTable<V> {
         make: impl FnOnce() -> Option<V>,
     ) -> Lookup<'_, V> {
         let len = self.map.len();
-        match self.map.entry(key) {
+        let i = match self.map.entry(key) {
             Entry::Occupied(e) => {
-                let f = e.into_mut();
+                let i = *e.get();
+                let f = self.slot_mut(i);
                 f.last_seen = now;
-                Lookup::Found(&mut f.value)
+                return Lookup::Found(&mut f.value);
             }
             Entry::Vacant(e) => {
                 if len >= self.cfg.max_flows {
@@ -195,63 +223,86 @@ impl<V> FlowTable<V> {
                 let Some(value) = make() else {
                     return Lookup::Declined;
                 };
-                self.stats.created += 1;
-                self.stats.peak = self.stats.peak.max(len as u64 + 1);
-                Lookup::Created(
-                    &mut e
-                        .insert(Flow {
-                            value,
-                            last_seen: now,
-                        })
-                        .value,
-                )
+                let flow = Some(Flow {
+                    value,
+                    last_seen: now,
+                });
+                let i = match self.free.pop() {
+                    Some(i) => {
+                        self.slots[i as usize] = flow;
+                        i
+                    }
+                    None => {
+                        self.slots.push(flow);
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                e.insert(i);
+                i
             }
+        };
+        self.stats.created += 1;
+        self.stats.peak = self.stats.peak.max(len as u64 + 1);
+        Lookup::Created(&mut self.slot_mut(i).value)
+    }
+
+    /// Frees slot `i`, returning its entry.
+    fn take(&mut self, i: u32) -> Flow<V> {
+        self.free.push(i);
+        match self.slots[i as usize].take() {
+            Some(f) => f,
+            None => unreachable!("mapped slots are used"),
         }
     }
 
     /// Removes the entry of `key` (its connection is over).
     pub fn remove(&mut self, key: &FlowKey) -> Option<V> {
-        let v = self.map.remove(key)?;
+        let i = self.map.remove(key)?;
         self.stats.removed += 1;
-        Some(v.value)
+        Some(self.take(i).value)
     }
 
     /// Removes every entry not seen since `now - idle_timeout`, handing each
     /// to `evicted`. Returns how many were evicted.
     pub fn expire(&mut self, now: Timestamp, mut evicted: impl FnMut(FlowKey, V)) -> usize {
         let timeout = self.cfg.idle_timeout.as_nanos() as u64;
-        let mut n = 0;
+        let slots = &self.slots;
         // `extract_if` is not stable at the workspace's MSRV: collect keys.
-        let old: Vec<FlowKey> = self
+        let old: Vec<(FlowKey, u32)> = self
             .map
             .iter()
-            .filter(|(_, f)| now.0.saturating_sub(f.last_seen.0) > timeout)
-            .map(|(k, _)| *k)
+            .filter(|(_, &i)| {
+                let seen = slots[i as usize].as_ref().map_or(0, |f| f.last_seen.0);
+                now.0.saturating_sub(seen) > timeout
+            })
+            .map(|(k, &i)| (*k, i))
             .collect();
-        for k in old {
-            if let Some(f) = self.map.remove(&k) {
-                evicted(k, f.value);
-                n += 1;
-            }
+        for &(k, i) in &old {
+            self.map.remove(&k);
+            let f = self.take(i);
+            evicted(k, f.value);
         }
-        self.stats.evicted_idle += n as u64;
-        n
+        self.stats.evicted_idle += old.len() as u64;
+        old.len()
     }
 
     /// Removes every entry, handing each to `f` (end of a capture).
     pub fn drain(&mut self, mut f: impl FnMut(FlowKey, V)) {
-        let mut all: Vec<(FlowKey, Flow<V>)> = self.map.drain().collect();
+        let mut all: Vec<(FlowKey, u32)> = self.map.drain().collect();
         // A deterministic order, so output does not depend on the hash.
         all.sort_unstable_by_key(|(k, _)| *k);
         self.stats.removed += all.len() as u64;
-        for (k, v) in all {
-            f(k, v.value);
+        for (k, i) in all {
+            let flow = self.take(i);
+            f(k, flow.value);
         }
+        self.slots.clear();
+        self.free.clear();
     }
 
     /// Visits every entry.
     pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Flow<V>)> {
-        self.map.iter()
+        self.map.iter().map(|(k, &i)| (k, self.slot(i)))
     }
 }
 

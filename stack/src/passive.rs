@@ -33,7 +33,9 @@
 
 use std::net::IpAddr;
 
-use aa_runtime::{AaConfig, AaState, AaStream, Insert, Packet, ParseError, Parser, SeqNum};
+use aa_runtime::{
+    AaConfig, AaState, AaStream, Buffers, Insert, Packet, Parked, ParseError, Parser, SeqNum,
+};
 
 use crate::flow::{Endpoint, FlowConfig, FlowKey, FlowStats, FlowTable, Lookup};
 use crate::io::{Rx, Timestamp};
@@ -142,10 +144,12 @@ pub struct PassiveConfig {
 
 impl Default for PassiveConfig {
     fn default() -> Self {
+        // Only directions in the middle of something hold these queues; an
+        // observer holds them for few directions at a time.
         let mut aa = AaConfig {
-            max_records: 256,
-            max_fields: 4096,
-            max_values: 1024,
+            max_records: 128,
+            max_fields: 2048,
+            max_values: 512,
             ..AaConfig::default()
         };
         aa.stream.max_fragments = 512;
@@ -211,20 +215,22 @@ pub struct PassiveStats {
     pub records: u64,
 }
 
-/// Where a direction's record stream is. Inline rather than boxed: almost every
-/// tracked direction is open, and a box would cost a pointer chase per segment.
-#[allow(clippy::large_enum_variant)]
-enum Stream<P: Packet, R: Parser> {
+/// Where a direction's record stream is.
+enum Stream<R> {
     /// No parser: bytes of this direction are not reassembled.
     Unparsed,
     /// A parser, waiting for the first sequence number.
     Waiting(R),
-    /// Reassembling and parsing.
-    Open(AaStream<P, R>),
+    /// Idle between records, holding nothing: the parser and the position,
+    /// no queue (see [`AaStream::park`]).
+    Parked(Parked<R>),
+    /// Reassembling and parsing: the stream is slot `n` of [`Hot`].
+    Open(u32),
 }
 
-struct Dir<P: Packet, R: Parser> {
-    stream: Stream<P, R>,
+/// What is known of a direction besides its stream.
+#[derive(Clone, Copy)]
+struct Meta {
     /// Sequence number of the first data byte, from the SYN.
     first_seq: Option<SeqNum>,
     /// Sequence number of the FIN, once seen.
@@ -237,36 +243,44 @@ struct Dir<P: Packet, R: Parser> {
     failed: bool,
 }
 
-impl<P: Packet, R: Parser> Dir<P, R> {
+struct Dir<R> {
+    stream: Stream<R>,
+    meta: Meta,
+}
+
+impl<R> Dir<R> {
     fn new(parser: Option<R>) -> Self {
         Dir {
             stream: match parser {
                 Some(p) => Stream::Waiting(p),
                 None => Stream::Unparsed,
             },
-            first_seq: None,
-            fin: None,
-            high: SeqNum(0),
-            finished: false,
-            failed: false,
+            meta: Meta {
+                first_seq: None,
+                fin: None,
+                high: SeqNum(0),
+                finished: false,
+                failed: false,
+            },
         }
     }
 
     /// Whether this direction will carry nothing more.
     fn done(&self) -> bool {
-        self.fin.is_some() && (self.finished || !matches!(self.stream, Stream::Open(_)))
+        self.meta.fin.is_some()
+            && (self.meta.finished || matches!(self.stream, Stream::Unparsed | Stream::Waiting(_)))
     }
 }
 
 /// One tracked connection.
-struct Conn<P: Packet, R: Parser> {
+struct Conn<R> {
     /// Whether the client is the flow key's `lo` endpoint.
     client_is_lo: bool,
     /// Client-to-server, then server-to-client.
-    dirs: [Dir<P, R>; 2],
+    dirs: [Dir<R>; 2],
 }
 
-impl<P: Packet, R: Parser> Conn<P, R> {
+impl<R> Conn<R> {
     fn endpoints(&self, key: &FlowKey) -> (Endpoint, Endpoint) {
         if self.client_is_lo {
             (key.lo, key.hi)
@@ -292,10 +306,104 @@ impl<P: Packet, R: Parser> Conn<P, R> {
     }
 }
 
+/// The record streams of the directions that hold something (a packet, a
+/// record, a record in progress). A direction that holds nothing is parked in
+/// its connection — a few dozen bytes — and its queues wait here, cleared,
+/// for the next direction that wakes: a million quiet connections cost their
+/// parked state only, and waking allocates nothing once the spares exist.
+struct Hot<P: Packet, R: Parser> {
+    cfg: AaConfig,
+    slots: Vec<Option<AaStream<P, R>>>,
+    free: Vec<u32>,
+    spares: Vec<Buffers<P>>,
+}
+
+/// Most spare queue sets kept for reuse (each is a stream's rings and queues).
+const MAX_SPARES: usize = 64;
+
+impl<P: Packet, R: Parser> Hot<P, R> {
+    fn new(cfg: AaConfig) -> Self {
+        Hot {
+            cfg,
+            slots: Vec::new(),
+            free: Vec::new(),
+            spares: Vec::new(),
+        }
+    }
+
+    /// Makes a stream of `parked` hot; returns its slot.
+    fn wake(&mut self, parked: Parked<R>) -> u32 {
+        let s = AaStream::resume(self.cfg, parked, self.spares.pop());
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(s);
+                i
+            }
+            None => {
+                self.slots.push(Some(s));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    #[inline]
+    fn get(&mut self, i: u32) -> &mut AaStream<P, R> {
+        match &mut self.slots[i as usize] {
+            Some(s) => s,
+            None => unreachable!("open directions own their slot"),
+        }
+    }
+
+    /// Takes slot `i`'s stream out.
+    fn take(&mut self, i: u32) -> AaStream<P, R> {
+        self.free.push(i);
+        match self.slots[i as usize].take() {
+            Some(s) => s,
+            None => unreachable!("open directions own their slot"),
+        }
+    }
+
+    /// Parks `stream` if it is open and idle; counts its records.
+    fn park_if_idle(&mut self, stream: &mut Stream<R>, records: &mut u64) {
+        let Stream::Open(i) = *stream else {
+            return;
+        };
+        if !self.get(i).is_idle() {
+            return;
+        }
+        let s = self.take(i);
+        *records += s.stats().records;
+        match s.park() {
+            Ok((parked, buffers)) => {
+                if self.spares.len() < MAX_SPARES {
+                    self.spares.push(buffers);
+                }
+                *stream = Stream::Parked(parked);
+            }
+            Err(_) => unreachable!("checked idle"),
+        }
+    }
+
+    /// The open stream of `stream`, waking a parked one.
+    fn open<'a>(&'a mut self, stream: &mut Stream<R>) -> Option<&'a mut AaStream<P, R>> {
+        if let Stream::Parked(_) = stream {
+            let Stream::Parked(parked) = std::mem::replace(stream, Stream::Unparsed) else {
+                unreachable!("matched above")
+            };
+            *stream = Stream::Open(self.wake(parked));
+        }
+        match *stream {
+            Stream::Open(i) => Some(self.get(i)),
+            _ => None,
+        }
+    }
+}
+
 /// The passive observer: a flow table of connections, each direction
 /// reassembled and parsed.
 pub struct Passive<P: Packet, F: Parsers> {
-    table: FlowTable<Conn<P, F::Parser>>,
+    table: FlowTable<Conn<F::Parser>>,
+    hot: Hot<P, F::Parser>,
     parsers: F,
     cfg: PassiveConfig,
     stats: PassiveStats,
@@ -310,6 +418,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
     pub fn new(cfg: PassiveConfig, parsers: F) -> Self {
         Passive {
             table: FlowTable::new(cfg.flows),
+            hot: Hot::new(cfg.aa),
             parsers,
             cfg,
             stats: PassiveStats::default(),
@@ -442,18 +551,34 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             return;
         }
 
-        let used = Self::take(&self.cfg, &mut self.stats, conn, &key, side, seg, pkt, sink);
+        let hot = &mut self.hot;
+        let stats = &mut self.stats;
+        let used = Self::take(
+            self.cfg.midstream,
+            stats,
+            hot,
+            conn,
+            &key,
+            side,
+            seg,
+            pkt,
+            sink,
+        );
         if seg.flags.ack() {
-            Self::acked(&mut self.stats, conn, &key, side.other(), seg.ack, sink);
+            Self::acked(stats, hot, conn, &key, side.other(), seg.ack, sink);
         }
         if used {
-            self.stats.accepted += 1;
+            stats.accepted += 1;
         } else {
-            self.stats.rejected += 1;
+            stats.rejected += 1;
         }
         if conn.dirs.iter().all(Dir::done) {
-            self.stats.closed_fin += 1;
+            stats.closed_fin += 1;
             self.close(&key, End::Fin, sink);
+        } else {
+            for d in &mut conn.dirs {
+                hot.park_if_idle(&mut d.stream, &mut stats.records);
+            }
         }
     }
 
@@ -470,8 +595,8 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             return;
         };
         let client = &conn.dirs[Side::Client.index()];
-        let same =
-            src_is_lo == conn.client_is_lo && client.first_seq == Some(seg.seq.wrapping_add(1));
+        let same = src_is_lo == conn.client_is_lo
+            && client.meta.first_seq == Some(seg.seq.wrapping_add(1));
         if !same {
             self.stats.closed_reused += 1;
             self.close(key, End::Reused, sink);
@@ -482,9 +607,10 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
     /// the segment was of use.
     #[allow(clippy::too_many_arguments)]
     fn take<S: Sink<P, F::Parser>>(
-        cfg: &PassiveConfig,
+        midstream: bool,
         stats: &mut PassiveStats,
-        conn: &mut Conn<P, F::Parser>,
+        hot: &mut Hot<P, F::Parser>,
+        conn: &mut Conn<F::Parser>,
         key: &FlowKey,
         side: Side,
         seg: &Segment,
@@ -494,15 +620,9 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         let info = conn.info(key, side);
         let d = &mut conn.dirs[side.index()];
         let mut used = false;
-        if seg.flags.syn() {
-            let first = seg.seq.wrapping_add(1);
-            match d.stream {
-                Stream::Open(_) => {}
-                _ => {
-                    d.first_seq = Some(first);
-                    used = true;
-                }
-            }
+        if seg.flags.syn() && matches!(d.stream, Stream::Unparsed | Stream::Waiting(_)) {
+            d.meta.first_seq = Some(seg.seq.wrapping_add(1));
+            used = true;
         }
         let data_seq = if seg.flags.syn() {
             seg.seq.wrapping_add(1)
@@ -512,27 +632,31 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         if seg.payload_len == 0 && !seg.flags.fin() {
             return used || seg.flags.ack();
         }
-        if d.finished {
+        if d.meta.finished {
             return false;
         }
-        // Open the stream at the first sequence number known.
+        // The stream starts at the first sequence number known.
         if let Stream::Waiting(_) = d.stream {
-            let first = match d.first_seq {
+            let first = match d.meta.first_seq {
                 Some(s) => s,
-                None if cfg.midstream => data_seq,
+                None if midstream => data_seq,
                 None => return false,
             };
             let Stream::Waiting(parser) = std::mem::replace(&mut d.stream, Stream::Unparsed) else {
                 unreachable!("matched above")
             };
-            d.stream = Stream::Open(AaStream::new(cfg.aa, first.0, parser));
-            d.high = first;
+            d.stream = Stream::Parked(Parked {
+                parser,
+                seq: first,
+                offset: 0,
+            });
+            d.meta.high = first;
         }
         if seg.flags.fin() {
-            d.fin = Some(data_seq.wrapping_add(seg.payload_len));
+            d.meta.fin = Some(data_seq.wrapping_add(seg.payload_len));
             used = true;
         }
-        let Stream::Open(s) = &mut d.stream else {
+        let Some(s) = hot.open(&mut d.stream) else {
             // Unparsed: only the FIN matters.
             return used;
         };
@@ -542,8 +666,8 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             // Bytes dropped at a cap were sent and become a gap; bytes beyond
             // the window are not believed.
             let end = data_seq.wrapping_add(seg.payload_len);
-            if r != Insert::OutOfWindow && end.after(d.high) {
-                d.high = end;
+            if r != Insert::OutOfWindow && end.after(d.meta.high) {
+                d.meta.high = end;
             }
             match r {
                 Insert::InOrder { .. } => used = true,
@@ -560,7 +684,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
                 Insert::OverCap => stats.over_cap += 1,
             }
         }
-        Self::settle(stats, d, &info, sink);
+        Self::settle(stats, &mut d.meta, s, &info, sink);
         used
     }
 
@@ -568,7 +692,8 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
     /// before it that were not seen never will be.
     fn acked<S: Sink<P, F::Parser>>(
         stats: &mut PassiveStats,
-        conn: &mut Conn<P, F::Parser>,
+        hot: &mut Hot<P, F::Parser>,
+        conn: &mut Conn<F::Parser>,
         key: &FlowKey,
         side: Side,
         ack: SeqNum,
@@ -576,15 +701,16 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
     ) {
         let info = conn.info(key, side);
         let d = &mut conn.dirs[side.index()];
-        let Stream::Open(s) = &mut d.stream else {
-            return;
-        };
-        if d.finished {
+        if d.meta.finished {
             return;
         }
-        let nxt = s.stream().rcv_nxt();
+        let nxt = match &d.stream {
+            Stream::Open(i) => hot.get(*i).stream().rcv_nxt(),
+            Stream::Parked(p) => p.seq,
+            Stream::Unparsed | Stream::Waiting(_) => return,
+        };
         // The FIN takes one sequence number; data ends before it.
-        let target = match d.fin {
+        let target = match d.meta.fin {
             Some(f) if !ack.before(f) => f,
             _ => ack,
         };
@@ -593,29 +719,28 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         }
         // Acknowledging data far beyond anything sent is not believable; a
         // believable ack past the highest byte seen means the tail was lost.
-        let limit = u64::from(s.stream().config().recv_buffer).max(1 << 20);
+        let limit = u64::from(hot.cfg.stream.recv_buffer).max(1 << 20);
         if target.diff(nxt) as u64 > limit {
             stats.bogus_acks += 1;
             return;
         }
-        if target.after(d.high) {
-            d.high = target;
+        if target.after(d.meta.high) {
+            d.meta.high = target;
         }
-        Self::skip(stats, d, &info, target, sink);
-        Self::settle(stats, d, &info, sink);
+        if let Some(s) = hot.open(&mut d.stream) {
+            Self::skip(stats, s, &info, target, sink);
+            Self::settle(stats, &mut d.meta, s, &info, sink);
+        }
     }
 
     /// Declares lost the holes before `target`, one gap event each.
     fn skip<S: Sink<P, F::Parser>>(
         stats: &mut PassiveStats,
-        d: &mut Dir<P, F::Parser>,
+        s: &mut AaStream<P, F::Parser>,
         info: &DirInfo,
         target: SeqNum,
         sink: &mut S,
     ) {
-        let Stream::Open(s) = &mut d.stream else {
-            return;
-        };
         loop {
             let z = s.stream();
             let nxt = z.rcv_nxt();
@@ -644,25 +769,23 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
     /// when its FIN is reached.
     fn settle<S: Sink<P, F::Parser>>(
         stats: &mut PassiveStats,
-        d: &mut Dir<P, F::Parser>,
+        m: &mut Meta,
+        s: &mut AaStream<P, F::Parser>,
         info: &DirInfo,
         sink: &mut S,
     ) {
-        let Stream::Open(s) = &mut d.stream else {
-            return;
-        };
-        if !d.finished && d.fin == Some(s.stream().rcv_nxt()) {
+        if !m.finished && m.fin == Some(s.stream().rcv_nxt()) {
             if s.ready() > 0 {
                 sink.records(info, s);
             }
             s.finish();
-            d.finished = true;
+            m.finished = true;
         }
         if s.ready() > 0 {
             sink.records(info, s);
         }
-        if !d.failed && s.state() == AaState::Failed {
-            d.failed = true;
+        if !m.failed && s.state() == AaState::Failed {
+            m.failed = true;
             stats.errors += 1;
             if let Some(e) = s.error() {
                 sink.error(info, e);
@@ -674,54 +797,49 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
     /// highest byte are gaps, then the parser finishes.
     fn end_dir<S: Sink<P, F::Parser>>(
         stats: &mut PassiveStats,
-        d: &mut Dir<P, F::Parser>,
+        hot: &mut Hot<P, F::Parser>,
+        d: &mut Dir<F::Parser>,
         info: &DirInfo,
         sink: &mut S,
     ) {
-        if d.finished {
+        if d.meta.finished {
             return;
         }
-        let Stream::Open(_) = d.stream else {
+        let Some(s) = hot.open(&mut d.stream) else {
             return;
         };
-        let target = d.fin.unwrap_or(d.high);
-        Self::skip(stats, d, info, target, sink);
-        if let Stream::Open(s) = &mut d.stream {
-            if s.ready() > 0 {
-                sink.records(info, s);
-            }
-            s.finish();
-            d.finished = true;
+        let target = d.meta.fin.unwrap_or(d.meta.high);
+        Self::skip(stats, s, info, target, sink);
+        if s.ready() > 0 {
+            sink.records(info, s);
         }
-        Self::settle(stats, d, info, sink);
-        if let Stream::Open(s) = &d.stream {
-            stats.records += s.stats().records;
-        }
+        s.finish();
+        d.meta.finished = true;
+        Self::settle(stats, &mut d.meta, s, info, sink);
     }
 
     /// Removes a connection, ending both directions.
     fn close<S: Sink<P, F::Parser>>(&mut self, key: &FlowKey, end: End, sink: &mut S) {
         if let Some(conn) = self.table.remove(key) {
-            Self::finish_conn(&mut self.stats, *key, conn, end, sink);
+            Self::finish_conn(&mut self.stats, &mut self.hot, *key, conn, end, sink);
         }
     }
 
     fn finish_conn<S: Sink<P, F::Parser>>(
         stats: &mut PassiveStats,
+        hot: &mut Hot<P, F::Parser>,
         key: FlowKey,
-        mut conn: Conn<P, F::Parser>,
+        mut conn: Conn<F::Parser>,
         end: End,
         sink: &mut S,
     ) {
         for side in [Side::Client, Side::Server] {
             let info = conn.info(&key, side);
             let d = &mut conn.dirs[side.index()];
-            if d.finished {
-                if let Stream::Open(s) = &d.stream {
-                    stats.records += s.stats().records;
-                }
-            } else {
-                Self::end_dir(stats, d, &info, sink);
+            Self::end_dir(stats, hot, d, &info, sink);
+            if let Stream::Open(i) = d.stream {
+                // Dropping the stream releases every packet it still holds.
+                stats.records += hot.take(i).stats().records;
             }
         }
         let (client, server) = conn.endpoints(&key);
@@ -732,20 +850,20 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
     /// second of capture time).
     fn sweep<S: Sink<P, F::Parser>>(&mut self, now: Timestamp, sink: &mut S) {
         self.next_sweep = now.0.saturating_add(SWEEP_EVERY_NS);
-        let stats = &mut self.stats;
+        let (stats, hot) = (&mut self.stats, &mut self.hot);
         self.table.expire(now, |key, conn| {
             stats.closed_idle += 1;
-            Self::finish_conn(stats, key, conn, End::Idle, sink);
+            Self::finish_conn(stats, hot, key, conn, End::Idle, sink);
         });
     }
 
     /// The input ended: every connection still tracked is ended (holes become
     /// gaps, parsers finish) and removed, in 4-tuple order.
     pub fn finish<S: Sink<P, F::Parser>>(&mut self, sink: &mut S) {
-        let stats = &mut self.stats;
+        let (stats, hot) = (&mut self.stats, &mut self.hot);
         self.table.drain(|key, conn| {
             stats.closed_input += 1;
-            Self::finish_conn(stats, key, conn, End::Input, sink);
+            Self::finish_conn(stats, hot, key, conn, End::Input, sink);
         });
     }
 }
