@@ -14,11 +14,11 @@ pub mod inspect;
 
 pub use aa_dsl as dsl;
 pub use aa_grammars as grammars;
-pub use aa_stack as stack;
 pub use aa_runtime as runtime;
 pub use aa_runtime::{
     AaConfig, AaStream, Field, Packet, PacketPool, Parser, Record, StreamConfig, ZcStream,
 };
+pub use aa_stack as stack;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
