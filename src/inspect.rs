@@ -36,7 +36,7 @@ use aa_runtime::field::FLAG_ESCAPED;
 use aa_runtime::{
     AaStream, Chunk, Emitter, Limits, Packet, PacketPool, ParseError, Parser, Schema, Step,
 };
-use aa_stack::flow::Endpoint;
+use aa_stack::flow::{Endpoint, FlowConfig};
 use aa_stack::io::pcap::PcapReader;
 use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, PassiveStats, Side, Sink};
 use aa_stack::{Burst, ChecksumMode, Decoder, IoError, PacketIo, Rx, WireStats};
@@ -346,6 +346,8 @@ pub struct Options {
     pub midstream: bool,
     /// Packet buffers in the pool (each holds one frame of up to 64 KiB).
     pub pool: u32,
+    /// Bounds of the flow table.
+    pub flows: FlowConfig,
     /// Show a progress bar on stderr.
     pub progress: bool,
 }
@@ -359,6 +361,7 @@ impl Default for Options {
             checksums: ChecksumMode::Auto,
             midstream: true,
             pool: 4096,
+            flows: FlowConfig::default(),
             progress: false,
         }
     }
@@ -508,6 +511,7 @@ pub fn run(path: &Path, opts: &Options, out: impl Write) -> Result<Summary, Insp
     let mut decoder = Decoder::new(opts.checksums);
     let cfg = PassiveConfig {
         midstream: opts.midstream,
+        flows: opts.flows,
         ..PassiveConfig::default()
     };
     let mut passive = Passive::new(cfg, opts.ports.clone());

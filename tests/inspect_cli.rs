@@ -194,3 +194,136 @@ fn bad_options_are_named() {
     assert_eq!(code, 1);
     assert!(stderr.contains("bad.aag:2:"), "{stderr}");
 }
+
+/// Writes `frames` (Ethernet) as a pcap scratch file.
+fn pcap_file(name: &str, frames: &[(aa::stack::Timestamp, Vec<u8>)]) -> PathBuf {
+    let capture = aa::stack::synth::Capture {
+        frames: frames.to_vec(),
+        flows: Vec::new(),
+    };
+    scratch(name, &capture.write_pcap(Vec::new()).unwrap())
+}
+
+/// The JSON lines of one direction, by its flow string.
+fn of_flow<'a>(lines: &'a [serde_json::Value], flow: &str) -> Vec<&'a serde_json::Value> {
+    lines.iter().filter(|l| l["flow"] == flow).collect()
+}
+
+#[test]
+fn bad_input_is_counted_and_skipped_and_every_good_record_comes_out() {
+    use aa::stack::frame::TcpFrame;
+    use aa::stack::synth::{self, Capture, Conversation, Dialogue, Side};
+    use aa::stack::wire::TcpFlags;
+    let t0 = aa::stack::Timestamp::new(1_700_000_000, 0);
+    let client: std::net::SocketAddr = "198.51.100.1:41000".parse().unwrap();
+    let server: std::net::SocketAddr = "198.51.100.2:80".parse().unwrap();
+    let good = Conversation::new(client, server, synth::http_keepalive(4, 0..=3000, 5), 5);
+    // A second connection whose request has a header line over the grammar's
+    // maximum (8192 bytes).
+    let mut long = Dialogue::new();
+    long.push(
+        Side::Client,
+        format!("GET / HTTP/1.1\r\nX-Long: {}\r\n\r\n", "a".repeat(9000)),
+    );
+    long.push(Side::Server, "HTTP/1.1 204 No Content\r\n\r\n");
+    let other = Conversation::new("198.51.100.1:41001".parse().unwrap(), server, long, 6);
+    let clean = Capture::interleave(t0, &[good, other]);
+    let truth = &clean.flows[0];
+
+    let mut frames = clean.frames.clone();
+    let at = |i: usize| frames[i].0;
+    let data = frames
+        .iter()
+        .position(|(_, f)| f.len() > 200)
+        .expect("a data segment");
+    let pure_ack = frames
+        .iter()
+        .position(|(_, f)| f.len() == 66)
+        .expect("a pure ACK (timestamps option)");
+    let mut bad = Vec::new();
+    // A frame cut inside the TCP header.
+    bad.push((at(data), frames[data].1[..40].to_vec()));
+    // IP header length of 60 bytes in a 52-byte IP packet.
+    let mut ihl = frames[pure_ack].1.clone();
+    ihl[14] = 0x4f;
+    bad.push((at(pure_ack), ihl));
+    // TCP data offset of 60 bytes in a 32-byte segment.
+    let mut doff = frames[pure_ack].1.clone();
+    doff[14 + 20 + 12] = 0xf0;
+    bad.push((at(pure_ack), doff));
+    // The first data segment again, one payload byte changed, checksum left
+    // as it was: if it were taken, its bytes would win over the real ones.
+    let mut corrupt = frames[data].1.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x20;
+    // A segment 100 MB beyond the window.
+    let (c, s) = ((client.ip(), client.port()), (server.ip(), server.port()));
+    let far = TcpFrame::new(c, s)
+        .flags(TcpFlags::ACK | TcpFlags::PSH)
+        .seq(truth.client_isn.wrapping_add(100_000_000))
+        .ack(truth.server_isn.wrapping_add(1))
+        .build(b"GET /far HTTP/1.1\r\n\r\n")
+        .unwrap();
+    bad.push((at(data), far));
+    // A SYN flood from other ports.
+    let flood: Vec<_> = (0..30u16)
+        .map(|i| {
+            let src = (client.ip(), 50000 + i);
+            let syn = TcpFrame::new(src, s)
+                .flags(TcpFlags::SYN)
+                .seq(u32::from(i))
+                .build(b"");
+            (at(4), syn.unwrap())
+        })
+        .collect();
+    frames.insert(data, (at(data), corrupt));
+    for (i, f) in bad.into_iter().enumerate() {
+        frames.insert(data + 2 + 2 * i, f);
+    }
+    // After both connections' SYNs.
+    frames.splice(4..4, flood);
+
+    let clean_file = pcap_file("clean.pcap", &clean.frames);
+    let bad_file = pcap_file("bad.pcap", &frames);
+    let (code, want, _) = inspect(&[clean_file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let (code, got, stderr) = inspect(&["--max-flows", "5", bad_file.to_str().unwrap()]);
+    std::fs::remove_file(&clean_file).unwrap();
+    std::fs::remove_file(&bad_file).unwrap();
+    assert_eq!(code, 0, "{stderr}");
+
+    // Every record of the good connection, in both directions, as in the
+    // clean capture.
+    for flow in [
+        "198.51.100.1:41000>198.51.100.2:80",
+        "198.51.100.2:80>198.51.100.1:41000",
+    ] {
+        let (w, g) = (of_flow(&want, flow), of_flow(&got, flow));
+        assert!(w.len() >= 4, "{flow}: {}", w.len());
+        assert_eq!(g, w, "{flow}");
+    }
+    // The over-long header line: an error naming record, field and offset,
+    // for that direction only; its response is still parsed.
+    let errors: Vec<_> = got.iter().filter(|l| l["event"] == "error").collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["flow"], "198.51.100.1:41001>198.51.100.2:80");
+    assert_eq!(errors[0]["record"], "request");
+    assert_eq!(errors[0]["field"], "headers");
+    assert!(errors[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("longer than 8192"));
+    let replies = of_flow(&got, "198.51.100.2:80>198.51.100.1:41001");
+    assert_eq!(replies[0]["fields"]["status"]["text"], "204");
+    // And everything counted.
+    for counted in [
+        "1 truncated",
+        "2 malformed",
+        "1 bad checksum",
+        "27 refused (table full)",
+        "1 beyond the window",
+        "errors: 1",
+    ] {
+        assert!(stderr.contains(counted), "{counted}: {stderr}");
+    }
+}

@@ -74,6 +74,13 @@ struct InspectArgs {
     /// Packet buffers in the pool (64 KiB each, touched only when used).
     #[arg(long, default_value_t = 4096)]
     pool: u32,
+    /// Most connections tracked at once; new ones beyond are refused and
+    /// counted.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_flows: usize,
+    /// Seconds without a segment after which a connection is ended.
+    #[arg(long, default_value_t = 120)]
+    idle_timeout: u64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -145,6 +152,10 @@ fn inspect(a: InspectArgs) -> ExitCode {
         },
         midstream: !a.no_midstream,
         pool: a.pool,
+        flows: aa::stack::flow::FlowConfig {
+            max_flows: a.max_flows,
+            idle_timeout: std::time::Duration::from_secs(a.idle_timeout),
+        },
         progress: std::io::stderr().is_terminal(),
     };
     match aa::inspect::run(&a.capture, &opts, std::io::stdout().lock()) {
