@@ -570,6 +570,9 @@ pub fn run(path: &Path, opts: &Options, out: impl Write) -> Result<Summary, Insp
 struct JsonSink<W: Write> {
     out: io::BufWriter<W>,
     line: String,
+    /// The start of lines of the direction last written (`flow_of`).
+    flow: String,
+    flow_of: Option<(Endpoint, Endpoint)>,
     text: Vec<u8>,
     max_text: usize,
     print: bool,
@@ -585,6 +588,8 @@ impl<W: Write> JsonSink<W> {
         JsonSink {
             out: io::BufWriter::with_capacity(1 << 16, out),
             line: String::with_capacity(1024),
+            flow: String::with_capacity(128),
+            flow_of: None,
             text: Vec::with_capacity(opts.max_text),
             max_text: opts.max_text,
             print: !opts.stats_only,
@@ -598,12 +603,17 @@ impl<W: Write> JsonSink<W> {
 
     /// Starts a line with the flow of `dir`.
     fn begin(&mut self, dir: &DirInfo) {
+        if self.flow_of != Some((dir.src, dir.dst)) {
+            self.flow_of = Some((dir.src, dir.dst));
+            self.flow.clear();
+            self.flow.push_str("{\"flow\":\"");
+            push_endpoint(&mut self.flow, &dir.src);
+            self.flow.push('>');
+            push_endpoint(&mut self.flow, &dir.dst);
+            self.flow.push('"');
+        }
         self.line.clear();
-        self.line.push_str("{\"flow\":\"");
-        push_endpoint(&mut self.line, &dir.src);
-        self.line.push('>');
-        push_endpoint(&mut self.line, &dir.dst);
-        self.line.push('"');
+        self.line.push_str(&self.flow);
     }
 
     fn end_line(&mut self) {
@@ -790,23 +800,41 @@ fn push_endpoint(out: &mut String, ep: &Endpoint) {
 /// `bytes` as a JSON string: UTF-8 as is (escaped where JSON requires),
 /// every byte of invalid UTF-8 as the six characters `\\xHH`.
 pub fn push_json_bytes(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hex = |b: u8| {
+        [
+            HEX[usize::from(b >> 4)] as char,
+            HEX[usize::from(b & 15)] as char,
+        ]
+    };
     out.push('"');
     for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                }
-                c => out.push(c),
+        let valid = chunk.valid();
+        // Runs that need no escape are copied whole; every byte that needs
+        // one is ASCII, so the runs end on character boundaries.
+        let mut start = 0;
+        for (i, &b) in valid.as_bytes().iter().enumerate() {
+            if b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f {
+                continue;
             }
+            out.push_str(&valid[start..i]);
+            match b {
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                b'\n' => out.push_str("\\n"),
+                b'\r' => out.push_str("\\r"),
+                b'\t' => out.push_str("\\t"),
+                _ => {
+                    out.push_str("\\u00");
+                    out.extend(hex(b));
+                }
+            }
+            start = i + 1;
         }
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\\\x{b:02x}");
+        out.push_str(&valid[start..]);
+        for &b in chunk.invalid() {
+            out.push_str("\\\\x");
+            out.extend(hex(b));
         }
     }
     out.push('"');
