@@ -146,10 +146,12 @@ impl Default for PassiveConfig {
     fn default() -> Self {
         // Only directions in the middle of something hold these queues; an
         // observer holds them for few directions at a time.
+        // A record that needs more fields than `max_fields` still fits: the
+        // queues always hold at least one whole record of the parser's limits.
         let mut aa = AaConfig {
-            max_records: 128,
-            max_fields: 2048,
-            max_values: 512,
+            max_records: 64,
+            max_fields: 512,
+            max_values: 256,
             ..AaConfig::default()
         };
         aa.stream.max_fragments = 512;
@@ -321,6 +323,11 @@ struct Hot<P: Packet, R: Parser> {
 /// Most spare queue sets kept for reuse (each is a stream's rings and queues).
 const MAX_SPARES: usize = 64;
 
+/// Idle directions stay open (no parking, no waking: a few hundred bytes moved
+/// each way per message otherwise) while no more than this many streams are
+/// open; past it, a direction is parked as soon as it is idle.
+const HOT_TARGET: usize = 64;
+
 impl<P: Packet, R: Parser> Hot<P, R> {
     fn new(cfg: AaConfig) -> Self {
         Hot {
@@ -363,12 +370,18 @@ impl<P: Packet, R: Parser> Hot<P, R> {
         }
     }
 
-    /// Parks `stream` if it is open and idle; counts its records.
+    /// Streams open now.
+    fn open_count(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Parks `stream` if it is open and idle and more than [`HOT_TARGET`]
+    /// streams are open; counts its records.
     fn park_if_idle(&mut self, stream: &mut Stream<R>, records: &mut u64) {
         let Stream::Open(i) = *stream else {
             return;
         };
-        if !self.get(i).is_idle() {
+        if self.open_count() <= HOT_TARGET || !self.get(i).is_idle() {
             return;
         }
         let s = self.take(i);
@@ -759,8 +772,23 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             stats.gaps += 1;
             stats.gap_bytes += n;
             sink.gap(info, offset, n);
-            if s.ready() > 0 {
-                sink.records(info, s);
+            Self::deliver(s, info, sink);
+        }
+    }
+
+    /// Hands ready records to the sink until none is left: freeing records
+    /// lets a parser paused on a full queue go on and make more. Stops when the
+    /// sink frees nothing (it keeps its records; the queue stays full).
+    fn deliver<S: Sink<P, F::Parser>>(
+        s: &mut AaStream<P, F::Parser>,
+        info: &DirInfo,
+        sink: &mut S,
+    ) {
+        while s.ready() > 0 {
+            let freed = s.stats().freed;
+            sink.records(info, s);
+            if s.stats().freed == freed {
+                break;
             }
         }
     }
@@ -775,15 +803,11 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         sink: &mut S,
     ) {
         if !m.finished && m.fin == Some(s.stream().rcv_nxt()) {
-            if s.ready() > 0 {
-                sink.records(info, s);
-            }
+            Self::deliver(s, info, sink);
             s.finish();
             m.finished = true;
         }
-        if s.ready() > 0 {
-            sink.records(info, s);
-        }
+        Self::deliver(s, info, sink);
         if !m.failed && s.state() == AaState::Failed {
             m.failed = true;
             stats.errors += 1;
@@ -810,9 +834,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         };
         let target = d.meta.fin.unwrap_or(d.meta.high);
         Self::skip(stats, s, info, target, sink);
-        if s.ready() > 0 {
-            sink.records(info, s);
-        }
+        Self::deliver(s, info, sink);
         s.finish();
         d.meta.finished = true;
         Self::settle(stats, &mut d.meta, s, info, sink);

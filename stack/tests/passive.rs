@@ -592,3 +592,20 @@ proptest! {
         prop_assert!(pool.is_full());
     }
 }
+
+#[test]
+fn a_small_record_queue_still_delivers_every_record() {
+    let mut cfg = PassiveConfig::default();
+    cfg.aa.max_records = 2;
+    let c = Conn::new(40300, 0, 0);
+    let text: String = (0..50).map(|i| format!("row{i},x\n")).collect();
+    let mut run = Run::new(cfg);
+    run.feed(&c.handshake());
+    // Many records per packet: the parser pauses on the full queue and goes
+    // on as the sink frees.
+    run.feed(&c.stream(Side::Client, 0, text.as_bytes(), 400));
+    run.feed(&[c.fin(Side::Client, text.len() as u32, 0)]);
+    let (seen, _) = run.end();
+    let want: Vec<String> = (0..50).map(|i| format!("row{i},x")).collect();
+    assert_eq!(seen.rows(Side::Client), want);
+}
