@@ -10,13 +10,14 @@
 //!
 //! Lookups hash the key with `rustc-hash`'s Fx hash: the keys are not chosen
 //! by whoever fills the table in a way SipHash would defend against — a flood
-//! of distinct 4-tuples is stopped by the cap, not by the hash.
+//! of distinct 4-tuples is stopped by the cap, not by the hash. The index is
+//! `hashbrown`'s `HashTable` of slot numbers, the keys staying in the slots.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
 use crate::io::Timestamp;
@@ -113,25 +114,40 @@ impl<'a, V> Lookup<'a, V> {
 
 /// A bounded map from [`FlowKey`] to per-connection state `V`.
 ///
-/// Entries live in a slab (a vector with a free list) and the hash map holds
-/// only key and slot number: a hash table keeps spare buckets (up to half of
-/// them empty just after it grows), and spare buckets of 44 bytes cost far
-/// less than spare buckets the size of a connection.
+/// Memory is what the entries need, with bounded slack: entries (key, last
+/// time seen, state) live in fixed chunks of [`CHUNK`] slots with a free list,
+/// so the table never copies them to grow and never holds more than one
+/// chunk unused; the hash index holds only 4-byte slot numbers, so its spare
+/// buckets (up to half of them after it grows) cost a few bytes per entry.
 #[derive(Debug)]
 pub struct FlowTable<V> {
-    map: HashMap<FlowKey, u32, FxBuildHasher>,
-    slots: Vec<Option<Flow<V>>>,
+    index: HashTable<u32>,
+    chunks: Vec<Vec<Option<Slot<V>>>>,
     free: Vec<u32>,
     cfg: FlowConfig,
     stats: FlowStats,
+}
+
+/// Slots per chunk of a [`FlowTable`].
+pub const CHUNK: usize = 4096;
+
+#[derive(Debug)]
+struct Slot<V> {
+    key: FlowKey,
+    flow: Flow<V>,
+}
+
+#[inline]
+fn hash(key: &FlowKey) -> u64 {
+    FxBuildHasher.hash_one(key)
 }
 
 impl<V> FlowTable<V> {
     /// An empty table. Memory grows with the entries, up to the cap.
     pub fn new(cfg: FlowConfig) -> FlowTable<V> {
         FlowTable {
-            map: HashMap::with_hasher(FxBuildHasher),
-            slots: Vec::new(),
+            index: HashTable::new(),
+            chunks: Vec::new(),
             free: Vec::new(),
             cfg,
             stats: FlowStats::default(),
@@ -150,50 +166,59 @@ impl<V> FlowTable<V> {
 
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.is_empty()
     }
 
-    /// Reserves room for `n` more entries (up to the cap), so a benchmark or a
-    /// probe that knows its load does not grow the table on the packet path.
+    /// Reserves index room for `n` more entries (up to the cap), so a probe
+    /// that knows its load does not stop to grow the index on the packet path.
     pub fn reserve(&mut self, n: usize) {
-        let n = n.min(self.cfg.max_flows.saturating_sub(self.map.len()));
-        self.map.reserve(n);
-        self.slots.reserve_exact(n.saturating_sub(self.free.len()));
+        let n = n.min(self.cfg.max_flows.saturating_sub(self.len()));
+        let chunks = &self.chunks;
+        self.index
+            .reserve(n, |&i| hash(&Self::slot_in(chunks, i).key));
     }
 
     #[inline]
-    fn slot(&self, i: u32) -> &Flow<V> {
-        match &self.slots[i as usize] {
-            Some(f) => f,
-            None => unreachable!("mapped slots are used"),
+    fn slot_in(chunks: &[Vec<Option<Slot<V>>>], i: u32) -> &Slot<V> {
+        match &chunks[i as usize / CHUNK][i as usize % CHUNK] {
+            Some(s) => s,
+            None => unreachable!("indexed slots are used"),
         }
     }
 
     #[inline]
-    fn slot_mut(&mut self, i: u32) -> &mut Flow<V> {
-        match &mut self.slots[i as usize] {
-            Some(f) => f,
-            None => unreachable!("mapped slots are used"),
+    fn slot_mut(&mut self, i: u32) -> &mut Slot<V> {
+        match &mut self.chunks[i as usize / CHUNK][i as usize % CHUNK] {
+            Some(s) => s,
+            None => unreachable!("indexed slots are used"),
         }
+    }
+
+    #[inline]
+    fn find(&self, key: &FlowKey) -> Option<u32> {
+        let chunks = &self.chunks;
+        self.index
+            .find(hash(key), |&i| Self::slot_in(chunks, i).key == *key)
+            .copied()
     }
 
     /// The entry of `key`, if tracked.
     #[inline]
     pub fn get(&self, key: &FlowKey) -> Option<&V> {
-        let i = *self.map.get(key)?;
-        Some(&self.slot(i).value)
+        let i = self.find(key)?;
+        Some(&Self::slot_in(&self.chunks, i).flow.value)
     }
 
     /// The entry of `key`, if tracked; marks it seen at `now`.
     #[inline]
     pub fn get_mut(&mut self, key: &FlowKey, now: Timestamp) -> Option<&mut V> {
-        let i = *self.map.get(key)?;
-        let f = self.slot_mut(i);
+        let i = self.find(key)?;
+        let f = &mut self.slot_mut(i).flow;
         f.last_seen = now;
         Some(&mut f.value)
     }
@@ -207,102 +232,126 @@ impl<V> FlowTable<V> {
         now: Timestamp,
         make: impl FnOnce() -> Option<V>,
     ) -> Lookup<'_, V> {
-        let len = self.map.len();
-        let i = match self.map.entry(key) {
-            Entry::Occupied(e) => {
-                let i = *e.get();
-                let f = self.slot_mut(i);
-                f.last_seen = now;
-                return Lookup::Found(&mut f.value);
-            }
-            Entry::Vacant(e) => {
-                if len >= self.cfg.max_flows {
-                    self.stats.refused_full += 1;
-                    return Lookup::Full;
-                }
-                let Some(value) = make() else {
-                    return Lookup::Declined;
-                };
-                let flow = Some(Flow {
-                    value,
-                    last_seen: now,
-                });
-                let i = match self.free.pop() {
-                    Some(i) => {
-                        self.slots[i as usize] = flow;
-                        i
-                    }
-                    None => {
-                        self.slots.push(flow);
-                        (self.slots.len() - 1) as u32
-                    }
-                };
-                e.insert(i);
+        if let Some(i) = self.find(&key) {
+            let f = &mut self.slot_mut(i).flow;
+            f.last_seen = now;
+            return Lookup::Found(&mut f.value);
+        }
+        let len = self.len();
+        if len >= self.cfg.max_flows {
+            self.stats.refused_full += 1;
+            return Lookup::Full;
+        }
+        let Some(value) = make() else {
+            return Lookup::Declined;
+        };
+        let slot = Some(Slot {
+            key,
+            flow: Flow {
+                value,
+                last_seen: now,
+            },
+        });
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.chunks[i as usize / CHUNK][i as usize % CHUNK] = slot;
                 i
             }
+            None => {
+                if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+                    self.chunks.push(Vec::with_capacity(CHUNK));
+                }
+                let n = self.chunks.len() - 1;
+                let chunk = &mut self.chunks[n];
+                chunk.push(slot);
+                (n * CHUNK + chunk.len() - 1) as u32
+            }
         };
+        let chunks = &self.chunks;
+        self.index
+            .insert_unique(hash(&key), i, |&j| hash(&Self::slot_in(chunks, j).key));
         self.stats.created += 1;
         self.stats.peak = self.stats.peak.max(len as u64 + 1);
-        Lookup::Created(&mut self.slot_mut(i).value)
+        Lookup::Created(&mut self.slot_mut(i).flow.value)
     }
 
-    /// Frees slot `i`, returning its entry.
-    fn take(&mut self, i: u32) -> Flow<V> {
+    /// Frees slot `i` (already out of the index), returning its entry.
+    fn take(&mut self, i: u32) -> Slot<V> {
         self.free.push(i);
-        match self.slots[i as usize].take() {
-            Some(f) => f,
-            None => unreachable!("mapped slots are used"),
+        match self.chunks[i as usize / CHUNK][i as usize % CHUNK].take() {
+            Some(s) => s,
+            None => unreachable!("indexed slots are used"),
         }
+    }
+
+    /// Takes `key`'s slot out of the index.
+    fn unindex(&mut self, key: &FlowKey) -> Option<u32> {
+        let chunks = &self.chunks;
+        let entry = self
+            .index
+            .find_entry(hash(key), |&i| Self::slot_in(chunks, i).key == *key)
+            .ok()?;
+        Some(entry.remove().0)
     }
 
     /// Removes the entry of `key` (its connection is over).
     pub fn remove(&mut self, key: &FlowKey) -> Option<V> {
-        let i = self.map.remove(key)?;
+        let i = self.unindex(key)?;
         self.stats.removed += 1;
-        Some(self.take(i).value)
+        Some(self.take(i).flow.value)
+    }
+
+    /// Keys and slots of every entry, in key order (deterministic output).
+    fn all_sorted(&self, keep: impl Fn(&Flow<V>) -> bool) -> Vec<(FlowKey, u32)> {
+        let mut all: Vec<(FlowKey, u32)> = self
+            .chunks
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                s.as_ref()
+                    .filter(|s| keep(&s.flow))
+                    .map(|s| (s.key, i as u32))
+            })
+            .collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        all
     }
 
     /// Removes every entry not seen since `now - idle_timeout`, handing each
-    /// to `evicted`. Returns how many were evicted.
+    /// to `evicted` in key order. Returns how many were evicted.
     pub fn expire(&mut self, now: Timestamp, mut evicted: impl FnMut(FlowKey, V)) -> usize {
         let timeout = self.cfg.idle_timeout.as_nanos() as u64;
-        let slots = &self.slots;
-        // `extract_if` is not stable at the workspace's MSRV: collect keys.
-        let old: Vec<(FlowKey, u32)> = self
-            .map
-            .iter()
-            .filter(|(_, &i)| {
-                let seen = slots[i as usize].as_ref().map_or(0, |f| f.last_seen.0);
-                now.0.saturating_sub(seen) > timeout
-            })
-            .map(|(k, &i)| (*k, i))
-            .collect();
+        let old = self.all_sorted(|f| now.0.saturating_sub(f.last_seen.0) > timeout);
         for &(k, i) in &old {
-            self.map.remove(&k);
-            let f = self.take(i);
-            evicted(k, f.value);
+            self.unindex(&k);
+            let s = self.take(i);
+            evicted(k, s.flow.value);
         }
         self.stats.evicted_idle += old.len() as u64;
         old.len()
     }
 
-    /// Removes every entry, handing each to `f` (end of a capture).
+    /// Removes every entry, handing each to `f` in key order (end of a
+    /// capture).
     pub fn drain(&mut self, mut f: impl FnMut(FlowKey, V)) {
-        let mut all: Vec<(FlowKey, u32)> = self.map.drain().collect();
-        // A deterministic order, so output does not depend on the hash.
-        all.sort_unstable_by_key(|(k, _)| *k);
+        let all = self.all_sorted(|_| true);
+        self.index.clear();
         self.stats.removed += all.len() as u64;
         for (k, i) in all {
-            let flow = self.take(i);
-            f(k, flow.value);
+            let s = self.take(i);
+            f(k, s.flow.value);
         }
-        self.slots.clear();
+        self.chunks.clear();
         self.free.clear();
     }
 
     /// Visits every entry.
     pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Flow<V>)> {
-        self.map.iter().map(|(k, &i)| (k, self.slot(i)))
+        self.chunks
+            .iter()
+            .flatten()
+            .filter_map(|s| s.as_ref().map(|s| (&s.key, &s.flow)))
     }
 }
 
