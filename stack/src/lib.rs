@@ -1,7 +1,7 @@
 //! The userspace TCP stack of aa, first layers of the passive-inspection path.
 //!
 //! ```text
-//! capture file / memory / (later: TAP, DPDK)
+//! capture file / memory / TAP / (later: DPDK)
 //!   → io:    PacketIo::recv_burst fills caller storage with pooled packet handles
 //!   → wire:  parse(frame, link) → Segment (4-tuple, seq/ack, flags, options,
 //!            payload range within the frame, checksum status), no copy
@@ -14,9 +14,12 @@
 //!   Linux cooked SLL and SLL2) down to a TCP segment with the `etherparse` crate,
 //!   maps every malformed or uninteresting frame to a [`wire::WireError`] reason,
 //!   and decides about bad checksums ([`wire::ChecksumPolicy`], Suricata's `auto`).
-//! - [`io`] is the burst-oriented packet I/O contract ([`io::PacketIo`]) with two
-//!   backends: [`io::memory`] (frames held in memory, for tests and benches) and
-//!   [`io::pcap`] (pcap and pcapng files, read into a packet pool; plus a writer).
+//! - [`io`] is the burst-oriented packet I/O contract ([`io::PacketIo`]) with three
+//!   backends: [`io::memory`] (frames held in memory, for tests and benches),
+//!   [`io::pcap`] (pcap and pcapng files, read into a packet pool; plus a writer)
+//!   and [`io::tap`] (a Linux TAP device: Ethernet frames to and from the kernel).
+//! - [`link`] answers what a host must answer on an Ethernet segment: ARP for its
+//!   IPv4 address (with a bounded, expiring ARP cache) and ICMP echo.
 //! - [`flow`] is the bounded flow table that pairs both directions of a
 //!   connection under one key (cap, idle eviction, every refusal counted).
 //! - [`passive`] rebuilds both directions of every connection from a copy of
@@ -30,6 +33,7 @@
 pub mod flow;
 pub mod frame;
 pub mod io;
+pub mod link;
 pub mod passive;
 pub mod synth;
 pub mod wire;

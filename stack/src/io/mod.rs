@@ -1,8 +1,8 @@
 //! Packet I/O: bursts of packet handles in and out of a device.
 //!
-//! [`PacketIo`] is the contract every backend implements: memory and capture
-//! files now, TAP and DPDK later. It is shaped after `rte_eth_rx_burst` /
-//! `rte_eth_tx_burst`:
+//! [`PacketIo`] is the contract every backend implements: memory, capture
+//! files and a Linux TAP device ([`tap`]) now, DPDK later. It is shaped after
+//! `rte_eth_rx_burst` / `rte_eth_tx_burst`:
 //!
 //! - `recv_burst` appends up to [`Burst::room`] received packets to storage
 //!   the *caller* owns and reuses ([`Burst`], allocated once with a fixed
@@ -19,6 +19,7 @@
 
 pub mod memory;
 pub mod pcap;
+pub mod tap;
 
 use std::fmt;
 use std::time::Duration;

@@ -1,0 +1,511 @@
+//! A Linux TAP device as a [`PacketIo`]: Ethernet frames to and from the
+//! kernel, through `/dev/net/tun`.
+//!
+//! [`TapIo::open`] opens `/dev/net/tun` non-blocking and attaches it to the
+//! TAP device of that name with `TUNSETIFF` (`IFF_TAP | IFF_NO_PI`: frames
+//! with no packet-information prefix), creating the device when there is
+//! none in the caller's network namespace. A device the call created goes
+//! away when the `TapIo` is dropped, unless [`TapIo::set_persist`] made it
+//! persistent. The file descriptor keeps working after the device is moved
+//! to another namespace (`ip link set DEV netns NS`).
+//!
+//! The kernel's side of the device is a network interface with its own MAC
+//! address ([`TapIo::mac`]): the *peer* of whatever runs on this end. A
+//! stack on this end uses another address of its own.
+//!
+//! - `recv_burst` reads frames one `readv(2)` each, straight into a buffer of
+//!   the [`PacketPool`] (a one-byte spill slot behind it tells a frame longer
+//!   than the buffer: it is dropped and counted), until the burst is full or
+//!   the device has nothing (`EAGAIN`). Every frame of a burst carries the
+//!   time of the burst's first read.
+//! - `send_burst` writes each packet's bytes with one `write(2)`; on `EAGAIN`
+//!   the rest stay in the burst. A frame the kernel refuses (`EINVAL`,
+//!   `EMSGSIZE`, `EIO` while the interface is down) is dropped and counted:
+//!   it would be refused again.
+//! - [`TapIo::wait`] blocks in `poll(2)` until a frame is there or a timeout
+//!   passes; [`TapIo::fd`] (and `AsFd`) for an epoll loop of your own.
+//! - A capture ([`TapIo::set_capture`], [`TapIo::capture_to_file`]) writes
+//!   every frame received and sent to a [`PcapWriter`], for debugging (the
+//!   writer allocates per frame; the rest of the path does not).
+//!
+//! The descriptor is opened close-on-exec, but a process forked by another
+//! thread holds a copy of it until its `exec`: in a program that spawns
+//! processes, a device may stay attached (and busy, or not yet deleted) for
+//! a moment after its `TapIo` is dropped.
+//!
+//! Errors are [`IoError::Os`] whose [`std::io::ErrorKind`] is the system's
+//! (`NotFound`: no `/dev/net/tun`; `PermissionDenied`: not root or
+//! `CAP_NET_ADMIN`; `ResourceBusy`: another process has the device;
+//! `InvalidInput`: the name is taken by a device that is not a TAP, or is
+//! too long) and whose message says which it is.
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io::{BufWriter, ErrorKind, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aa_runtime::{Packet, PacketPool, PoolPacket};
+
+use super::pcap::{PcapWriter, TsPrecision};
+use super::{Burst, IoError, PacketIo, Rx, RxMeta, Timestamp};
+use crate::link::MacAddr;
+use crate::wire::LinkType;
+
+/// Where the TUN/TAP clone device lives.
+pub const TUN_PATH: &str = "/dev/net/tun";
+
+const TUN_CPATH: &CStr = c"/dev/net/tun";
+
+/// A pcap writer for [`TapIo`]'s capture of every frame in and out.
+pub type Capture = PcapWriter<Box<dyn Write>>;
+
+/// Counters of a [`TapIo`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TapStats {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes of the frames received.
+    pub rx_bytes: u64,
+    /// Frames dropped because they do not fit in a pool buffer.
+    pub rx_too_long: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Bytes of the frames sent.
+    pub tx_bytes: u64,
+    /// Frames the kernel refused (too short, too long, interface down):
+    /// dropped.
+    pub tx_refused: u64,
+    /// Sends that stopped because the device could take no more.
+    pub tx_full: u64,
+    /// Frames the capture failed to write.
+    pub capture_errors: u64,
+}
+
+/// A TAP device: Ethernet frames to and from the kernel.
+pub struct TapIo {
+    fd: OwnedFd,
+    name: String,
+    mac: MacAddr,
+    pool: PacketPool,
+    stats: TapStats,
+    capture: Option<Capture>,
+    /// An error met after packets were already delivered, for the next call.
+    pending: Option<IoError>,
+}
+
+impl std::fmt::Debug for TapIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TapIo")
+            .field("fd", &self.fd)
+            .field("name", &self.name)
+            .field("mac", &self.mac)
+            .field("pool", &self.pool)
+            .field("stats", &self.stats)
+            .field("capture", &self.capture.is_some())
+            .finish()
+    }
+}
+
+/// An `IoError::Os` of `err`'s kind whose message starts with `what`.
+fn os_error(err: std::io::Error, what: impl std::fmt::Display) -> IoError {
+    IoError::Os(std::io::Error::new(err.kind(), format!("{what}: {err}")))
+}
+
+fn now() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp(d.as_nanos() as u64)
+}
+
+fn ifreq_named(name: &str) -> libc::ifreq {
+    // SAFETY: ifreq is plain data (bytes, integers, a union of them and a
+    // pointer nobody reads): all zeros is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    ifr
+}
+
+impl TapIo {
+    /// Attaches to the TAP device `name` in the caller's network namespace,
+    /// creating it if there is none (an empty `name` lets the kernel choose
+    /// `tapN`; see [`name`](Self::name)). Frames are received into `pool`,
+    /// whose buffers should hold the interface's MTU plus 14 bytes (1514 for
+    /// the default 1500).
+    pub fn open(name: &str, pool: PacketPool) -> Result<TapIo, IoError> {
+        if name.len() >= libc::IFNAMSIZ || name.bytes().any(|b| b == 0 || b == b'/') {
+            return Err(IoError::Os(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "bad interface name {name:?}: at most {} bytes, no NUL or '/'",
+                    libc::IFNAMSIZ - 1
+                ),
+            )));
+        }
+        // SAFETY: a NUL-terminated path and plain flags.
+        let raw = unsafe {
+            libc::open(
+                TUN_CPATH.as_ptr(),
+                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            )
+        };
+        if raw < 0 {
+            let err = std::io::Error::last_os_error();
+            let what = match err.kind() {
+                ErrorKind::NotFound => format!(
+                    "cannot open {TUN_PATH}: no TUN/TAP support here (load the tun module, \
+                     or give the container the device)"
+                ),
+                ErrorKind::PermissionDenied => {
+                    format!("not permitted to open {TUN_PATH} (needs root or CAP_NET_ADMIN)")
+                }
+                _ if err.raw_os_error() == Some(libc::ENODEV)
+                    || err.raw_os_error() == Some(libc::ENXIO) =>
+                {
+                    format!("cannot open {TUN_PATH}: no TUN/TAP driver in this kernel")
+                }
+                _ => format!("cannot open {TUN_PATH}"),
+            };
+            return Err(os_error(err, what));
+        }
+        // SAFETY: `raw` is a descriptor just opened and owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+
+        let mut ifr = ifreq_named(name);
+        ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        // SAFETY: TUNSETIFF reads and writes one ifreq, which lives here.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF as _, &mut ifr) } < 0 {
+            let err = std::io::Error::last_os_error();
+            let what = match err.raw_os_error() {
+                Some(libc::EPERM) | Some(libc::EACCES) => format!(
+                    "not permitted to create or attach TAP device {name:?} (needs \
+                     CAP_NET_ADMIN, or the device belongs to another user or group)"
+                ),
+                Some(libc::EBUSY) => {
+                    format!("TAP device {name:?} is busy: another process has it open")
+                }
+                Some(libc::EINVAL) => format!(
+                    "cannot attach {name:?}: a device of that name exists and is not a TAP \
+                     device"
+                ),
+                _ => format!("cannot create or attach TAP device {name:?} (TUNSETIFF)"),
+            };
+            return Err(os_error(err, what));
+        }
+        let name: String = ifr
+            .ifr_name
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8 as char)
+            .collect();
+
+        // The kernel answers SIOCGIFHWADDR on a tun descriptor by looking the
+        // name up in the namespace the descriptor was opened in: ask now,
+        // before the device can move.
+        let mut ifr = ifreq_named(&name);
+        // SAFETY: SIOCGIFHWADDR fills one ifreq, which lives here.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR as _, &mut ifr) } < 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(os_error(
+                err,
+                format!("cannot read the MAC address of {name:?}"),
+            ));
+        }
+        // SAFETY: SIOCGIFHWADDR filled the hwaddr member of the union.
+        let sa = unsafe { ifr.ifr_ifru.ifru_hwaddr.sa_data };
+        let mac = MacAddr([
+            sa[0] as u8,
+            sa[1] as u8,
+            sa[2] as u8,
+            sa[3] as u8,
+            sa[4] as u8,
+            sa[5] as u8,
+        ]);
+
+        Ok(TapIo {
+            fd,
+            name,
+            mac,
+            pool,
+            stats: TapStats::default(),
+            capture: None,
+            pending: None,
+        })
+    }
+
+    /// The interface's name (the kernel's choice when `open` got `""`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The MAC address of the kernel's side of the device, as it was when
+    /// the device was opened: the peer's address, not one to send from.
+    pub fn mac(&self) -> MacAddr {
+        self.mac
+    }
+
+    /// The descriptor, for `poll`/`epoll` (readable: a frame is waiting).
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// The pool frames are received into.
+    pub fn pool(&self) -> &PacketPool {
+        &self.pool
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> TapStats {
+        self.stats
+    }
+
+    /// Makes the device outlive this `TapIo` (`true`) or go away when the
+    /// last descriptor on it closes (`false`, the default for a device that
+    /// `open` created).
+    pub fn set_persist(&self, persist: bool) -> Result<(), IoError> {
+        // SAFETY: TUNSETPERSIST takes its argument by value.
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::TUNSETPERSIST as _,
+                libc::c_ulong::from(persist),
+            )
+        };
+        if r < 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(os_error(
+                err,
+                format!("cannot set persistence of {:?}", self.name),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until a frame can be received or `timeout` passes (rounded up
+    /// to a millisecond); returns whether one can. A signal ends the wait
+    /// early with `false`.
+    pub fn wait(&self, timeout: Duration) -> Result<bool, IoError> {
+        let ms = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int;
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, which lives here.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(os_error(err, format!("poll on TAP device {:?}", self.name)));
+        }
+        // POLLERR/POLLHUP count as ready: the next receive reports them.
+        Ok(r > 0 && pfd.revents != 0)
+    }
+
+    /// Starts writing every frame received and sent to `capture` (or stops,
+    /// with `None`); returns the capture there was, to
+    /// [`finish`](PcapWriter::finish).
+    pub fn set_capture(&mut self, capture: Option<Capture>) -> Option<Capture> {
+        std::mem::replace(&mut self.capture, capture)
+    }
+
+    /// Captures every frame received and sent to a new pcap file (Ethernet,
+    /// nanosecond timestamps) at `path`; `set_capture(None)` ends it.
+    pub fn capture_to_file(&mut self, path: impl AsRef<Path>) -> Result<(), IoError> {
+        let path = path.as_ref();
+        let file = File::create(path)
+            .map_err(|e| os_error(e, format!("cannot create {}", path.display())))?;
+        let out: Box<dyn Write> = Box::new(BufWriter::new(file));
+        let w = PcapWriter::pcap(out, LinkType::Ethernet, TsPrecision::Nano)?;
+        if let Some(old) = self.set_capture(Some(w)) {
+            old.finish()?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, ts: Timestamp, frame: &[u8]) {
+        if let Some(c) = &mut self.capture {
+            if c.write(ts, frame).is_err() {
+                self.stats.capture_errors += 1;
+            }
+        }
+    }
+
+    fn read_error(&self, err: std::io::Error) -> IoError {
+        let what = if err.raw_os_error() == Some(libc::EBADFD) {
+            format!("TAP device {:?} is gone", self.name)
+        } else {
+            format!("read from TAP device {:?}", self.name)
+        };
+        os_error(err, what)
+    }
+}
+
+impl AsFd for TapIo {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for TapIo {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl PacketIo for TapIo {
+    type Packet = PoolPacket;
+
+    fn recv_burst(&mut self, out: &mut Burst<Rx<PoolPacket>>) -> Result<usize, IoError> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        let mut n = 0;
+        let mut ts = None;
+        while out.room() > 0 {
+            let mut buf = match self.pool.alloc() {
+                Ok(b) => b,
+                Err(e) if n == 0 => return Err(IoError::Pool(e)),
+                Err(_) => break,
+            };
+            let space = buf.space();
+            let cap = space.len();
+            let mut spill = [0u8; 1];
+            let iov = [
+                libc::iovec {
+                    iov_base: space.as_mut_ptr().cast(),
+                    iov_len: cap,
+                },
+                libc::iovec {
+                    iov_base: spill.as_mut_ptr().cast(),
+                    iov_len: spill.len(),
+                },
+            ];
+            // SAFETY: both iovecs point at writable memory of their length
+            // that outlives the call.
+            let r = unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), 2) };
+            if r < 0 {
+                let err = std::io::Error::last_os_error();
+                match err.kind() {
+                    ErrorKind::WouldBlock => break,
+                    ErrorKind::Interrupted => continue,
+                    _ => {
+                        let e = self.read_error(err);
+                        if n == 0 {
+                            return Err(e);
+                        }
+                        self.pending = Some(e);
+                        break;
+                    }
+                }
+            }
+            let len = r as usize;
+            if len > cap {
+                self.stats.rx_too_long += 1;
+                continue;
+            }
+            let ts = *ts.get_or_insert_with(now);
+            let packet = buf.freeze(len);
+            self.stats.rx_packets += 1;
+            self.stats.rx_bytes += len as u64;
+            if self.capture.is_some() {
+                self.record(ts, packet.data());
+            }
+            let meta = RxMeta {
+                ts,
+                link: LinkType::Ethernet,
+                wire_len: len as u32,
+                iface: 0,
+            };
+            // Room was checked above.
+            let _ = out.push(Rx { packet, meta });
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Sends from the front of `pkts`; returns how many the device took, sent
+    /// or refused (a refused frame is dropped and counted in
+    /// [`TapStats::tx_refused`]). On `EAGAIN` the rest stay in `pkts`. Any
+    /// other error ends the call with `Err`, the frames taken before it
+    /// removed from `pkts`.
+    fn send_burst(&mut self, pkts: &mut Burst<PoolPacket>) -> Result<usize, IoError> {
+        let mut taken = 0;
+        let mut result = Ok(());
+        let mut ts = None;
+        for p in pkts.iter() {
+            let data = p.data();
+            // SAFETY: `data` is readable for its length.
+            let r = loop {
+                let r =
+                    unsafe { libc::write(self.fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+                if r >= 0 {
+                    break Ok(r as usize);
+                }
+                let err = std::io::Error::last_os_error();
+                if err.kind() != ErrorKind::Interrupted {
+                    break Err(err);
+                }
+            };
+            match r {
+                Ok(_) => {
+                    self.stats.tx_packets += 1;
+                    self.stats.tx_bytes += data.len() as u64;
+                    if self.capture.is_some() {
+                        let t = *ts.get_or_insert_with(now);
+                        self.record(t, data);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.stats.tx_full += 1;
+                    break;
+                }
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL) | Some(libc::EMSGSIZE) | Some(libc::EIO)
+                    ) =>
+                {
+                    self.stats.tx_refused += 1;
+                }
+                Err(e) => {
+                    let what = if e.raw_os_error() == Some(libc::EBADFD) {
+                        format!("TAP device {:?} is gone", self.name)
+                    } else {
+                        format!("write to TAP device {:?}", self.name)
+                    };
+                    result = Err(os_error(e, what));
+                    break;
+                }
+            }
+            taken += 1;
+        }
+        pkts.drain(..taken);
+        result.map(|()| taken)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn bad_names_are_refused_before_any_system_call() {
+        let pool = PacketPool::new(1, 64);
+        for name in ["sixteen-chars-xx", "a/b", "nul\0"] {
+            match TapIo::open(name, pool.clone()) {
+                Err(IoError::Os(e)) => {
+                    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name:?}");
+                    assert!(e.to_string().contains("bad interface name"), "{e}");
+                }
+                other => panic!("{name:?}: {other:?}"),
+            }
+        }
+    }
+}
