@@ -34,14 +34,27 @@
 //! parsed in it (the interpreter resets them all).
 //!
 //! Hot paths. A delimited field whose delimiters are all one byte needs no
-//! automaton: an element ends at the first byte of the set, found by a table
-//! lookup over the first 16 bytes (fields are often short), then `memchr`,
-//! `memchr2` or `memchr3` (a table scan for larger sets). Multi-byte delimiters
-//! run the interpreter's automaton, computed here and emitted as static tables,
-//! its columns shared by byte classes (`TRANS[state][CLASSES[byte]]`). An
-//! element of a quoted field that does not start with the quote is scanned
-//! right at its start, without quote state. Per-item functions are inlined into
-//! the packet loop; nothing is allocated.
+//! automaton: an element ends at the first byte of the set, found a word (8
+//! bytes) at a time over the first 64 bytes (fields are often short), then by
+//! `memchr`, `memchr2` or `memchr3` (by a table, first bytes one by one, for
+//! sets of more than three). Multi-byte delimiters run the interpreter's
+//! automaton, computed here and emitted as static tables, its columns shared by
+//! byte classes (`TRANS[state][CLASSES[byte]]`); the finder of their first
+//! bytes skips to where it may start, and a field of one delimiter ends right
+//! there when the whole delimiter follows in the packet. An element of a quoted
+//! field that does not start with the quote is scanned right at its start,
+//! without quote state. A delimited repeat goes on with its next element in the
+//! same call, and a record's first item and its end follow on without going
+//! back through the state dispatch. Per-item functions are inlined into the
+//! packet loop; nothing is allocated.
+//!
+//! Actions. A field's actions that read byte strings (`before`, `trim`, `ieq`,
+//! `dec`, …) read them as slices of the packet being parsed when the fields
+//! they read lie in it — the usual case — through helpers over slices (`s_*`)
+//! with the semantics of the field views' operations; a byte string read more
+//! than once is computed once. `ieq` against a literal of 8 bytes or more
+//! compares a word at a time, the length first. Fields that span packets, and
+//! the end of the stream, take the field views (`Field`), as the interpreter.
 //!
 //! What must change together: [`crate::interp`] (the reference semantics); a
 //! change there needs the same change here, and the differential tests of
@@ -50,6 +63,7 @@
 use crate::ir::{self, BinOp, Bytes, Ending, Expr, ItemDef, Stmt, Stop, Test, Var};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote};
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet};
 use syn::Ident;
 
@@ -477,14 +491,21 @@ struct Gen<'p> {
     any_times: bool,
     fields_per_record: u32,
     values_per_record: u32,
+    /// Helpers over slices (`s_*`, `span_in`) the generated code calls, noted
+    /// as it is generated; `helpers` emits them.
+    slice_helpers: RefCell<BTreeSet<&'static str>>,
 }
 
 /// Where statements and expressions run.
 #[derive(Clone, Copy)]
-struct Ctx {
+struct Ctx<'a> {
     rec: usize,
     /// The field whose actions these are (its element is `start..end`).
     field: Option<usize>,
+    /// Set when byte strings are slices of the packet `d` (the fast path of a
+    /// field's actions): the fields read are the locals `f<index>`, and these
+    /// byte strings were computed once, into these locals.
+    slices: Option<&'a [(Bytes, Ident)]>,
 }
 
 impl<'p> Gen<'p> {
@@ -542,6 +563,22 @@ impl<'p> Gen<'p> {
             "before",
             "after",
             "find_ignore_case",
+            "span_in",
+            "s_find",
+            "s_int",
+            "s_eq",
+            "s_ieq",
+            "s_ieq_words",
+            "s_prefix",
+            "s_iprefix",
+            "s_contains",
+            "s_icontains",
+            "s_before",
+            "s_after",
+            "s_trim",
+            "s_len",
+            "s_dec",
+            "s_hex",
             "byte_set",
             "byte_classes",
             "SCHEMA",
@@ -762,6 +799,7 @@ impl<'p> Gen<'p> {
             fields_per_record,
             values_per_record,
             recs,
+            slice_helpers: RefCell::default(),
         }
     }
 
@@ -1484,6 +1522,15 @@ impl<'p> Gen<'p> {
                     }
                 }
             };
+            // The record's first item (or its end) goes on right away, as the
+            // loop would have it, without dispatching on the state again.
+            let first = match g.item_steps.first() {
+                Some(s) => quote!(self.#s(d, base, &mut i, out)?;),
+                None => {
+                    let ef = &g.end_fn;
+                    quote!(self.#ef(base + i as u64, out)?;)
+                }
+            };
             arms.push(quote! {
                 #st::#b => {
                     #skip
@@ -1491,6 +1538,7 @@ impl<'p> Gen<'p> {
                         return Ok(::aa_runtime::Step::Full { consumed: i });
                     }
                     self.#begin(base + i as u64);
+                    #first
                 }
             });
             for (v, s) in g.items.iter().zip(&g.item_steps) {
@@ -1955,10 +2003,13 @@ impl<'p> Gen<'p> {
         let fg = &g.fields[fi];
         let name = &fg.step;
         let done = &fg.done;
+        let db = self.done_args(ri, fi, quote!(d, base));
+        let endc = self.end_chain(ri, fi);
         let em = Self::emitter();
         let cx = Ctx {
             rec: ri,
             field: None,
+            slices: None,
         };
         let max = u64_lit(fd.max);
         // Entering the field: evaluate counts.
@@ -1985,6 +2036,8 @@ impl<'p> Gen<'p> {
             quote!(self.started = true;),
             quote!(self.fstart = base + *i as u64;),
         ];
+        // Statics of the scan, ahead of the code.
+        let mut tables = quote!();
         let body = match &fd.ending {
             Ending::Bytes(e) => {
                 match e {
@@ -2021,7 +2074,8 @@ impl<'p> Gen<'p> {
                     *i += take;
                     self.left -= take as u64;
                     if self.left == 0 {
-                        self.#done(self.fstart, base + *i as u64, out)?;
+                        self.#done(self.fstart, base + *i as u64 #db, out)?;
+                        #endc
                     }
                 }
             }
@@ -2058,7 +2112,8 @@ impl<'p> Gen<'p> {
                     }
                     let take = self.left.min((d.len() - *i) as u64) as usize;
                     *i += take;
-                    self.#done(self.fstart, base + *i as u64, out)?;
+                    self.#done(self.fstart, base + *i as u64 #db, out)?;
+                    #endc
                 }
             }
             Ending::Int { bytes, big } => {
@@ -2085,7 +2140,8 @@ impl<'p> Gen<'p> {
                     }
                     if self.left == 0 {
                         #store
-                        self.#done(self.fstart, base + *i as u64, out)?;
+                        self.#done(self.fstart, base + *i as u64 #db, out)?;
+                        #endc
                     }
                 }
             }
@@ -2115,12 +2171,17 @@ impl<'p> Gen<'p> {
                             let bs = stop_bytes.iter().map(|b| bchar(*b));
                             quote!(, matches!(d[j], #(#bs)|*))
                         };
+                        let fin_fast = self.after_elem(
+                            ri,
+                            fi,
+                            quote!(self.#done(self.fstart, base + j as u64 #stop #db, out)),
+                        );
                         init.push(quote! {
                             if *i < d.len() && d[*i] != #qb {
                                 if let Some(j) = #finder(&d[*i..]) {
                                     let j = *i + j;
                                     *i = j + 1;
-                                    return self.#done(self.fstart, base + j as u64 #stop, out);
+                                    #fin_fast
                                 }
                                 *i = d.len();
                                 self.quote = #qt::None;
@@ -2133,7 +2194,9 @@ impl<'p> Gen<'p> {
                 if let Scan::Multi { .. } = scan {
                     init.push(quote!(self.dstate = 0;));
                 }
-                self.until_scan(ri, fi, *q, scan)
+                let (decls, code) = self.until_scan(ri, fi, *q, scan);
+                tables = decls;
+                code
             }
         };
         let d = doc(format!(
@@ -2159,6 +2222,28 @@ impl<'p> Gen<'p> {
             quote!()
         };
         let d2 = if fast { quote!(#[doc = ""] #d2) } else { d2 };
+        let inner = quote! {
+            #times
+            if !self.started {
+                #(#init)*
+            }
+            #body
+        };
+        let inner = if self.loops_elems(ri, fi) {
+            quote! {
+                #tables
+                'elem: loop {
+                    #inner
+                    return Ok(());
+                }
+            }
+        } else {
+            quote! {
+                #tables
+                #inner
+                Ok(())
+            }
+        };
         quote! {
             #d
             #d2
@@ -2170,18 +2255,78 @@ impl<'p> Gen<'p> {
                 i: &mut usize,
                 out: #em,
             ) -> #res<()> {
-                #times
-                if !self.started {
-                    #(#init)*
+                #inner
+            }
+        }
+    }
+
+    /// Whether the step function of field `fi` goes on with the next element
+    /// of a repeat in the same call (a delimited repeat), rather than returning
+    /// to `run` after each.
+    fn loops_elems(&self, ri: usize, fi: usize) -> bool {
+        let fd = &self.p.records[ri].fields[fi];
+        fd.repeat.is_some() && matches!(fd.ending, Ending::Until { .. })
+    }
+
+    /// What a step function does after `call` (of `done_*` or `until_*`) ends
+    /// an element: it returns; in a delimited repeat, it goes on with the next
+    /// element while the repeat goes on and the packet has bytes (as `run`
+    /// would, without going back to it).
+    fn after_elem(&self, ri: usize, fi: usize, call: TokenStream) -> TokenStream {
+        let end = self.end_chain(ri, fi);
+        if !self.loops_elems(ri, fi) {
+            if end.is_empty() {
+                return quote!(return #call;);
+            }
+            return quote! {
+                {
+                    #call?;
+                    #end
+                    return Ok(());
                 }
-                #body
-                Ok(())
+            };
+        }
+        let st = &self.state_ty;
+        let v = &self.recs[ri].fields[fi].state;
+        quote! {
+            {
+                #call?;
+                #end
+                if self.state != #st::#v || *i == d.len() {
+                    return Ok(());
+                }
+                continue 'elem;
+            }
+        }
+    }
+
+    /// After an element of field `fi`, the last item of its record: the record
+    /// ends right away if the field is done (as `run`, or `settle` at the end
+    /// of the packet, would end it at the same offset).
+    fn end_chain(&self, ri: usize, fi: usize) -> TokenStream {
+        let r = &self.p.records[ri];
+        if r.items.last() != Some(&ItemDef::Field(fi)) {
+            return quote!();
+        }
+        let st = &self.state_ty;
+        let g = &self.recs[ri];
+        let (e, ef) = (&g.end, &g.end_fn);
+        quote! {
+            if self.state == #st::#e {
+                return self.#ef(base + *i as u64, out);
             }
         }
     }
 
     /// The scan of a delimited field (the interpreter's `scan_until`).
-    fn until_scan(&self, ri: usize, fi: usize, q: Option<u8>, scan: &Scan) -> TokenStream {
+    /// Returns the automaton's tables (statics) and the scan.
+    fn until_scan(
+        &self,
+        ri: usize,
+        fi: usize,
+        q: Option<u8>,
+        scan: &Scan,
+    ) -> (TokenStream, TokenStream) {
         let fd = &self.p.records[ri].fields[fi];
         let fg = &self.recs[ri].fields[fi];
         let after = Self::is_after_repeat(fd);
@@ -2223,15 +2368,17 @@ impl<'p> Gen<'p> {
             }
         };
         // How the element ends: `until_*` for quoted fields, else `done_*`.
+        let db = self.done_args(ri, fi, quote!(d, base));
         let finish_elem = |dstart: TokenStream, stop: TokenStream| -> TokenStream {
             let stop = if after { quote!(, #stop) } else { quote!() };
-            match &fg.until {
-                Some(u) => quote!(return self.#u(#dstart #stop, out);),
+            let call = match &fg.until {
+                Some(u) => quote!(self.#u(#dstart #stop #db, out)),
                 None => {
                     let done = &fg.done;
-                    quote!(return self.#done(self.fstart, #dstart #stop, out);)
+                    quote!(self.#done(self.fstart, #dstart #stop #db, out))
                 }
-            }
+            };
+            self.after_elem(ri, fi, call)
         };
         match scan {
             Scan::Single {
@@ -2251,7 +2398,7 @@ impl<'p> Gen<'p> {
                 if q.is_none() {
                     // Nothing to carry between bytes: the element ends at the
                     // first delimiter byte, or not in this packet.
-                    return quote! {
+                    let code = quote! {
                         if let Some(j) = #finder(&d[*i..]) {
                             let j = *i + j;
                             *i = j + 1;
@@ -2259,8 +2406,9 @@ impl<'p> Gen<'p> {
                         }
                         *i = d.len();
                     };
+                    return (quote!(), code);
                 }
-                quote! {
+                let code = quote! {
                     while *i < d.len() {
                         #quote_part
                         let j = match #finder(&d[*i..]) {
@@ -2273,7 +2421,8 @@ impl<'p> Gen<'p> {
                         *i = j + 1;
                         #fin
                     }
-                }
+                };
+                (quote!(), code)
             }
             Scan::Multi { dfa, finder } => {
                 let (classes, nclasses) = dfa.classes();
@@ -2339,13 +2488,38 @@ impl<'p> Gen<'p> {
                     "Aho–Corasick automaton over {delims}: `TRANS[state][class]`."
                 ));
                 let d3 = doc("Delimiter (index, length) completed on entering each state.");
-                quote! {
+                // One delimiter, no quotes: where its first byte is found, the
+                // whole of it usually follows in the packet, and the automaton
+                // would go through it to its end: the element ends there.
+                let whole = match &fd.ending {
+                    Ending::Until { delims, .. } if delims.len() == 1 && q.is_none() => {
+                        let l = bstr(&delims[0]);
+                        let n = u64_lit(delims[0].len() as u64);
+                        let stop = if mask & 1 != 0 {
+                            quote!(true)
+                        } else {
+                            quote!(false)
+                        };
+                        let fin = finish_elem(quote!(base + *i as u64 - #n), stop);
+                        let len = ulit(delims[0].len());
+                        quote! {
+                            if d[*i..].starts_with(#l) {
+                                *i += #len;
+                                #fin
+                            }
+                        }
+                    }
+                    _ => quote!(),
+                };
+                let tables = quote! {
                     #d1
                     static CLASSES: [u8; 256] = byte_classes(&[#(#pairs),*]);
                     #d2
                     static TRANS: [[#elem; #ncl]; #nl] = [#(#rows),*];
                     #d3
                     static OUT: [::core::option::Option<(u16, u16)>; #nl] = [#(#outs),*];
+                };
+                let code = quote! {
                     while *i < d.len() {
                         #quote_part
                         if self.dstate == 0 {
@@ -2356,6 +2530,7 @@ impl<'p> Gen<'p> {
                                     break;
                                 }
                             }
+                            #whole
                         }
                         let class = CLASSES[d[*i] as usize] as usize;
                         self.dstate = TRANS[self.dstate as usize][class] as u16;
@@ -2365,7 +2540,8 @@ impl<'p> Gen<'p> {
                             #fin
                         }
                     }
-                }
+                };
+                (tables, code)
             }
         }
     }
@@ -2383,6 +2559,11 @@ impl<'p> Gen<'p> {
             (quote!(, stop: bool), quote!(, stop))
         } else {
             (quote!(), quote!())
+        };
+        let (param, arg) = if self.reads_bytes(ri, fi) {
+            (quote!(#param, d: &[u8], base: u64), quote!(#arg, d, base))
+        } else {
+            (param, arg)
         };
         let d = doc(format!(
             "A `{}` element ends before `dstart` (a delimiter, or the end of the stream): \
@@ -2413,6 +2594,104 @@ impl<'p> Gen<'p> {
                 self.#done(start, end.max(start) #arg, out)
             }
         })
+    }
+
+    /// Whether the actions of field `fi` of record `ri` read byte strings: its
+    /// `done_*` (and `until_*`) then take the packet `d` at stream offset
+    /// `base`, where the fast path reads them.
+    fn reads_bytes(&self, ri: usize, fi: usize) -> bool {
+        let mut any = false;
+        bytes_uses(&self.p.records[ri].fields[fi].actions, true, &mut |_, _| {
+            any = true
+        });
+        any
+    }
+
+    /// The packet arguments `, d, base` of a call of `done_*` or `until_*` of
+    /// field `fi` (`args`), if it takes them.
+    fn done_args(&self, ri: usize, fi: usize, args: TokenStream) -> TokenStream {
+        if self.reads_bytes(ri, fi) {
+            quote!(, #args)
+        } else {
+            quote!()
+        }
+    }
+
+    /// A helper over slices, noted for `helpers` to emit.
+    fn slice_helper(&self, name: &'static str) -> Ident {
+        self.slice_helpers.borrow_mut().insert(name);
+        format_ident!("{}", name)
+    }
+
+    /// A field's actions that read byte strings: when every field they read lies
+    /// in the packet `d` (the usual case), the byte strings are slices of it,
+    /// those read more than once (and at least once whatever the conditions)
+    /// computed once; otherwise `slow`, the actions over field views.
+    fn sliced_actions(&self, actions: &[Stmt], cx: Ctx<'_>, slow: Vec<TokenStream>) -> TokenStream {
+        let mut occ: Vec<(&Bytes, bool)> = Vec::new();
+        bytes_uses(actions, true, &mut |b, u| occ.push((b, u)));
+        let fields: BTreeSet<usize> = occ.iter().map(|(b, _)| field_of(b)).collect();
+        let mut counts: Vec<(&Bytes, u32, bool)> = Vec::new();
+        for &(b, u) in &occ {
+            count_subtrees(b, u, &mut counts);
+        }
+        let mut hoist: Vec<&Bytes> = Vec::new();
+        for &(b, _) in &occ {
+            pick_hoisted(b, &counts, &mut hoist);
+        }
+        // Inner ones first: an outer one may read them.
+        hoist.sort_by_key(|b| bytes_size(b));
+        let mut table: Vec<(Bytes, Ident)> = Vec::new();
+        let mut lets = Vec::new();
+        for (k, b) in hoist.iter().enumerate() {
+            let id = format_ident!("x{}", k);
+            let v = self.bytes(
+                b,
+                Ctx {
+                    slices: Some(&table),
+                    ..cx
+                },
+            );
+            lets.push(quote!(let #id = #v;));
+            table.push(((*b).clone(), id));
+        }
+        let fast = self.stmts(
+            actions,
+            Ctx {
+                slices: Some(&table),
+                ..cx
+            },
+        );
+        let span_in = self.slice_helper("span_in");
+        let (pats, spans): (Vec<Ident>, Vec<TokenStream>) = fields
+            .iter()
+            .map(|&i| {
+                let id = format_ident!("f{}", i);
+                let sp = if cx.field == Some(i) {
+                    quote!(#span_in(d, base, start, end))
+                } else {
+                    let il = ulit(i);
+                    quote!(#span_in(d, base, self.spans[#il].0, self.spans[#il].1))
+                };
+                (id, sp)
+            })
+            .unzip();
+        let (pat, scrutinee) = if pats.len() == 1 {
+            (quote!(Some(#(#pats)*)), quote!(#(#spans)*))
+        } else {
+            (quote!((#(Some(#pats)),*)), quote!((#(#spans),*)))
+        };
+        quote! {
+            match #scrutinee {
+                #pat => {
+                    #(#lets)*
+                    #(#fast)*
+                }
+                _ => {
+                    #(#slow)*
+                }
+            }
+        }
     }
 
     /// The interpreter's `element_done`, with the field's actions.
@@ -2485,8 +2764,19 @@ impl<'p> Gen<'p> {
         let cx = Ctx {
             rec: ri,
             field: Some(fi),
+            slices: None,
         };
         let actions = self.stmts(&fd.actions, cx);
+        let actions = if self.reads_bytes(ri, fi) {
+            self.sliced_actions(&fd.actions, cx, actions)
+        } else {
+            quote!(#(#actions)*)
+        };
+        let dparam = if self.reads_bytes(ri, fi) {
+            quote!(, d: &[u8], base: u64)
+        } else {
+            quote!()
+        };
         let tail = match &fd.repeat {
             None => self.item_done(ri, n, false),
             Some(rp) => {
@@ -2531,10 +2821,26 @@ impl<'p> Gen<'p> {
             "An element of `{}.{}` spans `start..end`: emit it and run the actions.",
             r.name, fd.name
         ));
+        let d2 = if self.reads_bytes(ri, fi) {
+            let lines = [
+                "",
+                "The actions read the bytes in place in the packet `d` (at stream",
+                "offset `base`) when every field they read lies in it, the usual",
+                "case; else through field views.",
+            ];
+            let lines = lines.iter().map(|l| match *l {
+                "" => quote!(#[doc = ""]),
+                l => doc(l),
+            });
+            quote!(#(#lines)*)
+        } else {
+            quote!()
+        };
         quote! {
             #d
+            #d2
             #[inline(always)]
-            fn #name<P: ::aa_runtime::Packet>(&mut self, start: u64, end: u64 #param, out: #em) -> #res<()> {
+            fn #name<P: ::aa_runtime::Packet>(&mut self, start: u64, end: u64 #param #dparam, out: #em) -> #res<()> {
                 #too_long
                 self.started = false;
                 #on_empty
@@ -2542,7 +2848,7 @@ impl<'p> Gen<'p> {
                     return Err(#too_many);
                 }
                 #span
-                #(#actions)*
+                #actions
                 #tail
                 Ok(())
             }
@@ -2558,6 +2864,7 @@ impl<'p> Gen<'p> {
         let cx = Ctx {
             rec: ri,
             field: None,
+            slices: None,
         };
         let then = self.stmts(&r.then, cx);
         let values = r
@@ -2784,6 +3091,7 @@ impl<'p> Gen<'p> {
                             Ctx {
                                 rec: ri,
                                 field: None,
+                                slices: None,
                             },
                         );
                         let item_done = self.item_done(ri, n, true);
@@ -2835,11 +3143,13 @@ impl<'p> Gen<'p> {
                     }) => quote!(, #eof),
                     _ => quote!(),
                 };
+                // No packet at hand: the actions read field views.
+                let db = self.done_args(ri, *fi, quote!(&[], offset));
                 let call = match &fg.until {
-                    Some(u) => quote!(self.#u(offset #stop, out)?;),
+                    Some(u) => quote!(self.#u(offset #stop #db, out)?;),
                     None => {
                         let done = &fg.done;
-                        quote!(self.#done(self.fstart, offset #stop, out)?;)
+                        quote!(self.#done(self.fstart, offset #stop #db, out)?;)
                     }
                 };
                 let times = times.unwrap_or_default();
@@ -2976,11 +3286,11 @@ impl<'p> Gen<'p> {
 
     // -- Statements and expressions -------------------------------------------
 
-    fn stmts(&self, s: &[Stmt], cx: Ctx) -> Vec<TokenStream> {
+    fn stmts(&self, s: &[Stmt], cx: Ctx<'_>) -> Vec<TokenStream> {
         s.iter().map(|st| self.stmt(st, cx)).collect()
     }
 
-    fn stmt(&self, s: &Stmt, cx: Ctx) -> TokenStream {
+    fn stmt(&self, s: &Stmt, cx: Ctx<'_>) -> TokenStream {
         let st = &self.state_ty;
         match s {
             Stmt::Set(v, e) => {
@@ -3029,7 +3339,7 @@ impl<'p> Gen<'p> {
         }
     }
 
-    fn var(&self, v: Var, cx: Ctx) -> (&Ident, ir::Ty) {
+    fn var(&self, v: Var, cx: Ctx<'_>) -> (&Ident, ir::Ty) {
         match v {
             Var::Global(i) => (&self.globals[i], self.p.globals[i].ty),
             Var::Local(i) => (
@@ -3040,7 +3350,7 @@ impl<'p> Gen<'p> {
     }
 
     /// `e != 0` as a Rust `bool`.
-    fn expr_bool(&self, e: &Expr, cx: Ctx) -> TokenStream {
+    fn expr_bool(&self, e: &Expr, cx: Ctx<'_>) -> TokenStream {
         match e {
             Expr::Const(n) => {
                 if *n != 0 {
@@ -3087,6 +3397,32 @@ impl<'p> Gen<'p> {
                 let b = self.expr_u64_operand(b, cx);
                 quote!(#a #cmp #b)
             }
+            Expr::Test(Test::IEq, b, lit) if cx.slices.is_some() && lit.len() >= 8 => {
+                // A word (8 bytes) at a time, the last one overlapping: each
+                // with the ASCII case bit set where the literal has letters.
+                let v = self.bytes(b, cx);
+                let f = self.slice_helper("s_ieq_words");
+                let n = ulit(lit.len());
+                let hex = |x: u64| syn::LitInt::new(&format!("0x{x:016x}"), Span::call_site());
+                let words = ieq_words(lit).into_iter().map(|(at, fold, want)| {
+                    let (at, fold, want) = (ulit(at), hex(fold), hex(want));
+                    quote!((#at, #fold, #want))
+                });
+                quote!(#f(#v, #n, &[#(#words),*]))
+            }
+            Expr::Test(t, b, lit) if cx.slices.is_some() => {
+                let v = self.bytes(b, cx);
+                let l = bstr(lit);
+                let f = self.slice_helper(match t {
+                    Test::Eq => "s_eq",
+                    Test::IEq => "s_ieq",
+                    Test::Prefix => "s_prefix",
+                    Test::IPrefix => "s_iprefix",
+                    Test::Contains => "s_contains",
+                    Test::IContains => "s_icontains",
+                });
+                quote!(#f(#v, #l))
+            }
             Expr::Test(t, b, lit) => {
                 let v = self.bytes(b, cx);
                 let l = bstr(lit);
@@ -3113,7 +3449,7 @@ impl<'p> Gen<'p> {
     /// A boolean operand of `&&`/`||` (`parent`), parenthesised when it is the
     /// other one of the two (both are associative, and evaluate left to right
     /// either way).
-    fn expr_bool_operand(&self, e: &Expr, parent: BinOp, cx: Ctx) -> TokenStream {
+    fn expr_bool_operand(&self, e: &Expr, parent: BinOp, cx: Ctx<'_>) -> TokenStream {
         let t = self.expr_bool(e, cx);
         match e {
             Expr::Bin(op @ (BinOp::And | BinOp::Or), ..) if *op != parent => quote!((#t)),
@@ -3122,7 +3458,7 @@ impl<'p> Gen<'p> {
     }
 
     /// A boolean under `!`.
-    fn expr_bool_atom(&self, e: &Expr, cx: Ctx) -> TokenStream {
+    fn expr_bool_atom(&self, e: &Expr, cx: Ctx<'_>) -> TokenStream {
         let t = self.expr_bool(e, cx);
         match e {
             Expr::Const(_) | Expr::Test(..) | Expr::Empty(_) | Expr::Not(_) => t,
@@ -3132,7 +3468,7 @@ impl<'p> Gen<'p> {
     }
 
     /// An integer operand of a comparison.
-    fn expr_u64_operand(&self, e: &Expr, cx: Ctx) -> TokenStream {
+    fn expr_u64_operand(&self, e: &Expr, cx: Ctx<'_>) -> TokenStream {
         let t = self.expr_u64(e, cx);
         match e {
             Expr::Const(_) | Expr::Var(_) | Expr::FieldInt(_) => t,
@@ -3144,7 +3480,7 @@ impl<'p> Gen<'p> {
     }
 
     /// An integer receiver of a method call.
-    fn expr_u64_recv(&self, e: &Expr, cx: Ctx) -> TokenStream {
+    fn expr_u64_recv(&self, e: &Expr, cx: Ctx<'_>) -> TokenStream {
         match e {
             Expr::Const(n) => u64_lit_suffixed(*n),
             Expr::Var(_) | Expr::FieldInt(_) | Expr::Len(_) | Expr::Min(..) => self.expr_u64(e, cx),
@@ -3159,7 +3495,7 @@ impl<'p> Gen<'p> {
     }
 
     /// The value of `e`, a `u64`.
-    fn expr_u64(&self, e: &Expr, cx: Ctx) -> TokenStream {
+    fn expr_u64(&self, e: &Expr, cx: Ctx<'_>) -> TokenStream {
         match e {
             Expr::Const(n) => u64_lit(*n),
             Expr::Var(v) => {
@@ -3177,6 +3513,11 @@ impl<'p> Gen<'p> {
                     quote!(self.ints[#i])
                 }
             }
+            Expr::Len(b) if cx.slices.is_some() => {
+                let v = self.bytes(b, cx);
+                let f = self.slice_helper("s_len");
+                quote!(#f(#v))
+            }
             Expr::Len(b) => {
                 let v = self.bytes(b, cx);
                 quote!(#v.len())
@@ -3186,6 +3527,14 @@ impl<'p> Gen<'p> {
                 let f = field_of(b);
                 let rn = &self.p.records[cx.rec].name;
                 let fname = &self.p.records[cx.rec].fields[f].name;
+                if cx.slices.is_some() {
+                    let h = self.slice_helper(if matches!(e, Expr::Dec(_)) {
+                        "s_dec"
+                    } else {
+                        "s_hex"
+                    });
+                    return quote!(#h(#v, d, base, #rn, #fname)?);
+                }
                 if matches!(e, Expr::Dec(_)) {
                     quote!(dec(#v, #rn, #fname)?)
                 } else {
@@ -3228,8 +3577,36 @@ impl<'p> Gen<'p> {
         }
     }
 
-    /// A field view of a byte string.
-    fn bytes(&self, b: &Bytes, cx: Ctx) -> TokenStream {
+    /// A field view of a byte string, or a slice of `d` on the fast path.
+    fn bytes(&self, b: &Bytes, cx: Ctx<'_>) -> TokenStream {
+        if let Some(hoisted) = cx.slices {
+            if let Some((_, id)) = hoisted.iter().find(|(h, _)| h == b) {
+                return quote!(#id);
+            }
+            return match b {
+                Bytes::Field(i) => {
+                    let id = format_ident!("f{}", *i);
+                    quote!(#id)
+                }
+                Bytes::Before(x, lit) => {
+                    let x = self.bytes(x, cx);
+                    let l = bstr(lit);
+                    let f = self.slice_helper("s_before");
+                    quote!(#f(#x, #l))
+                }
+                Bytes::After(x, lit) => {
+                    let x = self.bytes(x, cx);
+                    let l = bstr(lit);
+                    let f = self.slice_helper("s_after");
+                    quote!(#f(#x, #l))
+                }
+                Bytes::Trim(x) => {
+                    let x = self.bytes(x, cx);
+                    let f = self.slice_helper("s_trim");
+                    quote!(#f(#x))
+                }
+            };
+        }
         match b {
             Bytes::Field(i) => {
                 if cx.field == Some(*i) {
@@ -3271,7 +3648,8 @@ impl<'p> Gen<'p> {
                 ::aa_runtime::ParseError { offset, record, field, kind }
             }
         };
-        let need_set = self.p.records.iter().any(|r| r.skip.len() > 1) || !self.finders.is_empty();
+        let need_set = self.p.records.iter().any(|r| r.skip.len() > 1)
+            || self.finders.iter().any(|(_, b)| b.len() > 3);
         if need_set {
             out.extend(quote! {
                 /// A table of the bytes of `bytes`.
@@ -3313,21 +3691,61 @@ impl<'p> Gen<'p> {
                 [a, b, c] => quote!(::memchr::memchr3(#a, #b, #c, &d[SHORT..])),
                 _ => quote!(d[SHORT..].iter().position(|&b| SET[b as usize])),
             };
+            if bs.len() > 3 {
+                out.extend(quote! {
+                    #d
+                    /// Fields are often short, and a table lookup per byte costs less
+                    /// than setting up a scan for a few bytes: the first bytes are
+                    /// looked at one by one.
+                    #[inline(always)]
+                    fn #id(d: &[u8]) -> ::core::option::Option<usize> {
+                        const SHORT: usize = 16;
+                        static SET: [bool; 256] = byte_set(#set);
+                        let head = &d[..d.len().min(SHORT)];
+                        match head.iter().position(|&b| SET[b as usize]) {
+                            Some(j) => Some(j),
+                            None if d.len() > SHORT => #tail.map(|j| j + SHORT),
+                            None => None,
+                        }
+                    }
+                });
+                continue;
+            }
+            // Bytes of the word equal to one of the set: the high bit of each
+            // such byte (and maybe of bytes above one, never below).
+            let hits = bs.iter().map(|b| quote!(zero(w ^ (LO * #b as u64))));
+            let last = bs.iter().map(|b| quote!(b == #b));
             out.extend(quote! {
                 #d
-                /// Fields are often short, and a table lookup per byte costs less
-                /// than setting up `memchr` for a few bytes: the first bytes are
-                /// looked at one by one.
+                /// Fields are often short, and setting up `memchr` costs more than
+                /// looking at a few bytes: the first 64 are looked at a word (8
+                /// bytes) at a time.
                 #[inline(always)]
                 fn #id(d: &[u8]) -> ::core::option::Option<usize> {
-                    const SHORT: usize = 16;
-                    static SET: [bool; 256] = byte_set(#set);
-                    let head = &d[..d.len().min(SHORT)];
-                    match head.iter().position(|&b| SET[b as usize]) {
-                        Some(j) => Some(j),
-                        None if d.len() > SHORT => #tail.map(|j| j + SHORT),
-                        None => None,
+                    const SHORT: usize = 64;
+                    const LO: u64 = 0x0101_0101_0101_0101;
+                    const HI: u64 = 0x8080_8080_8080_8080;
+                    /// The high bit of the zero bytes of `x`, and maybe of bytes
+                    /// above a zero byte.
+                    #[inline(always)]
+                    fn zero(x: u64) -> u64 {
+                        x.wrapping_sub(LO) & !x & HI
                     }
+                    let mut k = 0;
+                    while k < SHORT && k + 8 <= d.len() {
+                        let mut word = [0u8; 8];
+                        word.copy_from_slice(&d[k..k + 8]);
+                        let w = u64::from_le_bytes(word);
+                        let m = #(#hits)|*;
+                        if m != 0 {
+                            return Some(k + (m.trailing_zeros() / 8) as usize);
+                        }
+                        k += 8;
+                    }
+                    if k < SHORT {
+                        return d[k..].iter().position(|&b| #(#last)||*).map(|j| j + k);
+                    }
+                    #tail.map(|j| j + SHORT)
                 }
             });
         }
@@ -3368,6 +3786,7 @@ impl<'p> Gen<'p> {
                 }
             });
         }
+        out.extend(self.slice_helper_fns());
         let int_err = quote! {
             |e| {
                 let expected = match e {
@@ -3407,6 +3826,272 @@ impl<'p> Gen<'p> {
     }
 }
 
+impl Gen<'_> {
+    /// The helpers over slices the generated code calls (see `slice_helper`):
+    /// the fast path of field actions, with the semantics of the field views'
+    /// operations (`Field::find`, `trim_ascii`, `parse_dec`, …).
+    fn slice_helper_fns(&self) -> TokenStream {
+        let res = &self.result_ty;
+        let mut used = self.slice_helpers.borrow().clone();
+        if ["s_before", "s_after", "s_contains"]
+            .iter()
+            .any(|h| used.contains(h))
+        {
+            used.insert("s_find");
+        }
+        if used.contains("s_dec") || used.contains("s_hex") {
+            used.insert("s_int");
+        }
+        let int_err = quote! {
+            |e| {
+                let expected = match e {
+                    ::aa_runtime::IntError::Overflow => "a number that fits in 64 bits",
+                    _ => EXPECTED,
+                };
+                // `v` is a slice of `d`.
+                let at = base + (v.as_ptr() as usize - d.as_ptr() as usize) as u64;
+                error(at, record, Some(field), ::aa_runtime::ErrorKind::Invalid { expected })
+            }
+        };
+        let mut out = TokenStream::new();
+        for h in used {
+            out.extend(match h {
+                "span_in" => quote! {
+                    /// The bytes `start..end` (stream offsets) if they lie in `d`, the
+                    /// packet at stream offset `base`.
+                    #[inline(always)]
+                    fn span_in(d: &[u8], base: u64, start: u64, end: u64) -> ::core::option::Option<&[u8]> {
+                        let from = start.checked_sub(base)?;
+                        let to = end.checked_sub(base)?;
+                        if to > d.len() as u64 {
+                            return None;
+                        }
+                        d.get(from as usize..to as usize)
+                    }
+                },
+                "s_find" => quote! {
+                    /// Index of the first `lit` in `v` (0 if `lit` is empty).
+                    #[inline(always)]
+                    fn s_find(v: &[u8], lit: &[u8]) -> ::core::option::Option<usize> {
+                        const SHORT: usize = 64;
+                        const LO: u64 = 0x0101_0101_0101_0101;
+                        const HI: u64 = 0x8080_8080_8080_8080;
+                        match *lit {
+                            [] => Some(0),
+                            // Byte strings here are mostly short, and what is looked
+                            // for often near their start: the first 64 bytes a word
+                            // (8 bytes) at a time, which costs less than setting up
+                            // `memchr`.
+                            [c] => {
+                                let mut k = 0;
+                                while k < SHORT && k + 8 <= v.len() {
+                                    let mut word = [0u8; 8];
+                                    word.copy_from_slice(&v[k..k + 8]);
+                                    let x = u64::from_le_bytes(word) ^ (LO * c as u64);
+                                    let m = x.wrapping_sub(LO) & !x & HI;
+                                    if m != 0 {
+                                        return Some(k + (m.trailing_zeros() / 8) as usize);
+                                    }
+                                    k += 8;
+                                }
+                                if k < SHORT {
+                                    return v[k..].iter().position(|&b| b == c).map(|j| j + k);
+                                }
+                                ::memchr::memchr(c, &v[SHORT..]).map(|j| j + SHORT)
+                            }
+                            _ => ::memchr::memmem::find(v, lit),
+                        }
+                    }
+                },
+                "s_int" => quote! {
+                    /// The value of the digits `v` in base `radix`.
+                    #[inline(always)]
+                    fn s_int(v: &[u8], radix: u32) -> ::core::result::Result<u64, ::aa_runtime::IntError> {
+                        if v.is_empty() {
+                            return Err(::aa_runtime::IntError::Empty);
+                        }
+                        // So many digits (19 decimal, 16 hexadecimal) fit in 64 bits.
+                        let fit = match radix {
+                            10 => 19,
+                            16 => 16,
+                            _ => 0,
+                        };
+                        let mut n: u64 = 0;
+                        for (at, &b) in v.iter().enumerate() {
+                            let digit = (b as char)
+                                .to_digit(radix)
+                                .ok_or(::aa_runtime::IntError::InvalidDigit { at: at as u64 })?;
+                            n = if at < fit {
+                                n * radix as u64 + digit as u64
+                            } else {
+                                n.checked_mul(radix as u64)
+                                    .and_then(|n| n.checked_add(digit as u64))
+                                    .ok_or(::aa_runtime::IntError::Overflow)?
+                            };
+                        }
+                        Ok(n)
+                    }
+                },
+                "s_dec" => quote! {
+                    /// The decimal value of `v`, a slice of the packet `d` (at stream
+                    /// offset `base`) in a field of `record`.
+                    #[inline(always)]
+                    fn s_dec(
+                        v: &[u8],
+                        d: &[u8],
+                        base: u64,
+                        record: &'static str,
+                        field: &'static str,
+                    ) -> #res<u64> {
+                        const EXPECTED: &str = "a decimal number";
+                        s_int(v, 10).map_err(#int_err)
+                    }
+                },
+                "s_hex" => quote! {
+                    /// The hexadecimal value of `v`, a slice of the packet `d` (at
+                    /// stream offset `base`) in a field of `record`.
+                    #[inline(always)]
+                    fn s_hex(
+                        v: &[u8],
+                        d: &[u8],
+                        base: u64,
+                        record: &'static str,
+                        field: &'static str,
+                    ) -> #res<u64> {
+                        const EXPECTED: &str = "a hexadecimal number";
+                        s_int(v, 16).map_err(#int_err)
+                    }
+                },
+                "s_eq" => quote! {
+                    /// Whether `v` is `lit`.
+                    #[inline(always)]
+                    fn s_eq(v: &[u8], lit: &[u8]) -> bool {
+                        v == lit
+                    }
+                },
+                "s_ieq" => quote! {
+                    /// Whether `v` is `lit`, ignoring ASCII case.
+                    #[inline(always)]
+                    fn s_ieq(v: &[u8], lit: &[u8]) -> bool {
+                        v.len() == lit.len() && v.eq_ignore_ascii_case(lit)
+                    }
+                },
+                "s_ieq_words" => quote! {
+                    /// Whether `v` is `n` bytes long and each word `(at, fold, want)`
+                    /// holds: the 8 bytes at `at`, with the bits `fold` set (ASCII
+                    /// case, where the literal has letters), read `want`. An
+                    /// ASCII-case-insensitive comparison with a literal.
+                    #[inline(always)]
+                    fn s_ieq_words(v: &[u8], n: usize, words: &[(usize, u64, u64)]) -> bool {
+                        v.len() == n
+                            && words.iter().all(|&(at, fold, want)| {
+                                let mut word = [0u8; 8];
+                                word.copy_from_slice(&v[at..at + 8]);
+                                (u64::from_le_bytes(word) | fold) == want
+                            })
+                    }
+                },
+                "s_prefix" => quote! {
+                    /// Whether `v` starts with `lit`.
+                    #[inline(always)]
+                    fn s_prefix(v: &[u8], lit: &[u8]) -> bool {
+                        v.starts_with(lit)
+                    }
+                },
+                "s_iprefix" => quote! {
+                    /// Whether `v` starts with `lit`, ignoring ASCII case.
+                    #[inline(always)]
+                    fn s_iprefix(v: &[u8], lit: &[u8]) -> bool {
+                        v.len() >= lit.len() && v[..lit.len()].eq_ignore_ascii_case(lit)
+                    }
+                },
+                "s_contains" => quote! {
+                    /// Whether `v` contains `lit`.
+                    #[inline(always)]
+                    fn s_contains(v: &[u8], lit: &[u8]) -> bool {
+                        s_find(v, lit).is_some()
+                    }
+                },
+                "s_icontains" => quote! {
+                    /// Whether `v` contains `lit`, ignoring ASCII case.
+                    #[inline(always)]
+                    fn s_icontains(v: &[u8], lit: &[u8]) -> bool {
+                        lit.is_empty() || v.windows(lit.len()).any(|w| w.eq_ignore_ascii_case(lit))
+                    }
+                },
+                "s_before" => quote! {
+                    /// The bytes of `v` before the first `lit` (all of them if there is none).
+                    #[inline(always)]
+                    fn s_before<'a>(v: &'a [u8], lit: &[u8]) -> &'a [u8] {
+                        match s_find(v, lit) {
+                            Some(at) => &v[..at],
+                            None => v,
+                        }
+                    }
+                },
+                "s_after" => quote! {
+                    /// The bytes of `v` after the first `lit` (none, at its end, if there
+                    /// is none).
+                    #[inline(always)]
+                    fn s_after<'a>(v: &'a [u8], lit: &[u8]) -> &'a [u8] {
+                        match s_find(v, lit) {
+                            Some(at) => &v[at + lit.len()..],
+                            None => &v[v.len()..],
+                        }
+                    }
+                },
+                "s_trim" => quote! {
+                    /// `v` without leading and trailing spaces, tabs, CRs and LFs (all
+                    /// of them: none, at its start).
+                    #[inline(always)]
+                    fn s_trim(v: &[u8]) -> &[u8] {
+                        let ws = |b: &u8| matches!(*b, b' ' | b'\t' | b'\r' | b'\n');
+                        match v.iter().position(|b| !ws(b)) {
+                            Some(first) => {
+                                let last = v.iter().rposition(|b| !ws(b)).map_or(first, |i| i + 1);
+                                &v[first..last]
+                            }
+                            None => &v[..0],
+                        }
+                    }
+                },
+                "s_len" => quote! {
+                    /// The length of `v`.
+                    #[inline(always)]
+                    fn s_len(v: &[u8]) -> u64 {
+                        v.len() as u64
+                    }
+                },
+                other => unreachable!("no slice helper {other}"),
+            });
+        }
+        out
+    }
+}
+
+/// The words of `lit` (at least 8 bytes long) for `s_ieq_words`: at each
+/// offset (every 8 bytes, the last word ending with `lit`), the bits to set in
+/// the 8 bytes there (ASCII case, where `lit` has letters) and what they must
+/// then read (`lit` in lower case, little endian).
+fn ieq_words(lit: &[u8]) -> Vec<(usize, u64, u64)> {
+    let mut ats: Vec<usize> = (0..lit.len() - 7).step_by(8).collect();
+    if ats.last() != Some(&(lit.len() - 8)) {
+        ats.push(lit.len() - 8);
+    }
+    ats.into_iter()
+        .map(|at| {
+            let (mut fold, mut want) = (0u64, 0u64);
+            for (k, &c) in lit[at..at + 8].iter().enumerate() {
+                if c.is_ascii_alphabetic() {
+                    fold |= 0x20 << (8 * k);
+                }
+                want |= (c.to_ascii_lowercase() as u64) << (8 * k);
+            }
+            (at, fold, want)
+        })
+        .collect()
+}
+
 /// `stop after` as a bitmask over delimiter indices (as the interpreter's plan).
 fn stop_mask(f: &ir::FieldDef) -> u64 {
     match &f.repeat {
@@ -3418,9 +4103,126 @@ fn stop_mask(f: &ir::FieldDef) -> u64 {
     }
 }
 
+/// Every byte string the statements read (`f`), and whether it is read
+/// whenever they run (`uncond`: not only under a condition, or on the right of
+/// `&&`/`||`).
+fn bytes_uses<'e>(s: &'e [Stmt], uncond: bool, f: &mut impl FnMut(&'e Bytes, bool)) {
+    for st in s {
+        match st {
+            Stmt::Set(_, e) => expr_bytes(e, uncond, f),
+            Stmt::If(c, a, b) => {
+                expr_bytes(c, uncond, f);
+                bytes_uses(a, false, f);
+                bytes_uses(b, false, f);
+            }
+            Stmt::Next(..) | Stmt::End | Stmt::Fail(_) => {}
+        }
+    }
+}
+
+/// [`bytes_uses`] of an expression.
+fn expr_bytes<'e>(e: &'e Expr, uncond: bool, f: &mut impl FnMut(&'e Bytes, bool)) {
+    match e {
+        Expr::Const(_) | Expr::Var(_) | Expr::FieldInt(_) => {}
+        Expr::Len(b) | Expr::Dec(b) | Expr::Hex(b) | Expr::Test(_, b, _) | Expr::Empty(b) => {
+            f(b, uncond)
+        }
+        Expr::Bin(op, a, b) => {
+            expr_bytes(a, uncond, f);
+            expr_bytes(b, uncond && !matches!(op, BinOp::And | BinOp::Or), f);
+        }
+        Expr::Min(a, b) => {
+            expr_bytes(a, uncond, f);
+            expr_bytes(b, uncond, f);
+        }
+        Expr::Not(x) => expr_bytes(x, uncond, f),
+    }
+}
+
+/// Counts `b` and the byte strings inside it: (byte string, times read,
+/// whether read whatever the conditions).
+fn count_subtrees<'e>(b: &'e Bytes, uncond: bool, counts: &mut Vec<(&'e Bytes, u32, bool)>) {
+    match counts.iter_mut().find(|(x, ..)| *x == b) {
+        Some((_, n, u)) => {
+            *n += 1;
+            *u |= uncond;
+        }
+        None => counts.push((b, 1, uncond)),
+    }
+    match b {
+        Bytes::Field(_) => {}
+        Bytes::Before(x, _) | Bytes::After(x, _) | Bytes::Trim(x) => {
+            count_subtrees(x, uncond, counts)
+        }
+    }
+}
+
+/// The byte strings of `b` worth computing once: the outermost read more than
+/// once and at least once whatever the conditions (not a bare field).
+fn pick_hoisted<'e>(b: &'e Bytes, counts: &[(&'e Bytes, u32, bool)], out: &mut Vec<&'e Bytes>) {
+    let x = match b {
+        Bytes::Field(_) => return,
+        Bytes::Before(x, _) | Bytes::After(x, _) | Bytes::Trim(x) => x,
+    };
+    if counts.iter().any(|(c, n, u)| *c == b && *n >= 2 && *u) {
+        if !out.contains(&b) {
+            out.push(b);
+        }
+        return;
+    }
+    pick_hoisted(x, counts, out)
+}
+
+/// Operations in a byte string.
+fn bytes_size(b: &Bytes) -> usize {
+    match b {
+        Bytes::Field(_) => 0,
+        Bytes::Before(x, _) | Bytes::After(x, _) | Bytes::Trim(x) => 1 + bytes_size(x),
+    }
+}
+
 fn field_of(b: &Bytes) -> usize {
     match b {
         Bytes::Field(i) => *i,
         Bytes::Before(x, _) | Bytes::After(x, _) | Bytes::Trim(x) => field_of(x),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ieq_words;
+
+    /// What the generated `s_ieq_words` computes.
+    fn ieq(v: &[u8], lit: &[u8]) -> bool {
+        v.len() == lit.len()
+            && ieq_words(lit).iter().all(|&(at, fold, want)| {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(&v[at..at + 8]);
+                (u64::from_le_bytes(word) | fold) == want
+            })
+    }
+
+    #[test]
+    fn ieq_words_compare_as_eq_ignore_ascii_case() {
+        let lits: [&[u8]; 5] = [
+            b"content-length",
+            b"Transfer-Encoding",
+            b"12345678",
+            b"a-Z_@[`{0123456789",
+            b"\xff\x80abcdefgh\x00",
+        ];
+        // Every byte at every position of each literal.
+        for lit in lits {
+            assert!(ieq(&lit.to_ascii_uppercase(), lit));
+            assert!(ieq(&lit.to_ascii_lowercase(), lit));
+            for at in 0..lit.len() {
+                for b in 0..=255u8 {
+                    let mut v = lit.to_vec();
+                    v[at] = b;
+                    assert_eq!(ieq(&v, lit), v.eq_ignore_ascii_case(lit), "{v:?} {lit:?}");
+                }
+            }
+            assert!(!ieq(&lit[1..], lit));
+        }
     }
 }

@@ -89,6 +89,22 @@ impl<T: Copy + Default> Ring<T> {
         self.buf.len() == n.max(1).next_power_of_two()
     }
 
+    /// When the ring holds just its last `n` slots (`n == len()`), moves them
+    /// to the start (ids `0..n`) if they do not overlap it: a ring that often
+    /// empties, as the field and variable rings of an application that frees
+    /// its records as they come, stays in its first slots, warm in the cache.
+    fn restart(&mut self, n: usize) {
+        if self.len() != n || self.tail == n as u64 {
+            return;
+        }
+        let from = ((self.tail - n as u64) & self.mask) as usize;
+        if from >= n && from + n <= self.buf.len() {
+            self.buf.copy_within(from..from + n, 0);
+            self.head = 0;
+            self.tail = n as u64;
+        }
+    }
+
     /// Appends `v`; `false` if the ring is full.
     #[inline]
     fn push(&mut self, v: T) -> bool {
@@ -910,6 +926,12 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             q.records.head += 1;
             q.fields.head = r.field0 + r.nfields as u64;
             q.values.head = r.value0 + r.nvalues as u64;
+        }
+        if q.records.len() == 0 {
+            // Only the record in progress holds slots (field ids are not seen
+            // outside the queue).
+            q.fields.restart(q.pending_fields as usize);
+            q.values.restart(q.pending_values as usize);
         }
         // Room may let paused parsing go on.
         self.pump();

@@ -157,7 +157,17 @@ impl<'a, P: Packet> Field<'a, P> {
     }
 
     /// The byte at index `i`.
+    #[inline]
     pub fn byte_at(&self, mut i: u64) -> Option<u8> {
+        if i >= self.len() {
+            return None;
+        }
+        // In the first packet (the usual case): no chunk iteration.
+        let f = self.store.get(self.slot.frag);
+        let at = self.slot.start + i;
+        if at < f.end() {
+            return f.payload().map(|p| p[(at - f.off) as usize]);
+        }
         for c in self.chunks() {
             if i < c.len() as u64 {
                 return Some(c[i as usize]);
@@ -360,33 +370,50 @@ impl<'a, P: Packet> Field<'a, P> {
     }
 
     /// Parses the bytes as an unsigned decimal integer (digits only).
+    #[inline]
     pub fn parse_dec(&self) -> Result<u64, IntError> {
         self.parse_radix(10)
     }
 
     /// Parses the bytes as an unsigned hexadecimal integer (digits and `a-f`,
     /// `A-F` only; no `0x`).
+    #[inline]
     pub fn parse_hex(&self) -> Result<u64, IntError> {
         self.parse_radix(16)
     }
 
+    #[inline]
     fn parse_radix(&self, radix: u32) -> Result<u64, IntError> {
         if self.is_empty() {
             return Err(IntError::Empty);
         }
+        // So many digits (19 decimal, 16 hexadecimal) fit in 64 bits.
+        let fit = match radix {
+            10 => 19,
+            16 => 16,
+            _ => 0,
+        };
         let mut v: u64 = 0;
         let mut at = 0u64;
-        for c in self.chunks() {
+        let mut digits = |c: &[u8]| {
             for &b in c {
                 let d = (b as char)
                     .to_digit(radix)
                     .ok_or(IntError::InvalidDigit { at })?;
-                v = v
-                    .checked_mul(radix as u64)
-                    .and_then(|v| v.checked_add(d as u64))
-                    .ok_or(IntError::Overflow)?;
+                v = if at < fit {
+                    v * radix as u64 + d as u64
+                } else {
+                    v.checked_mul(radix as u64)
+                        .and_then(|v| v.checked_add(d as u64))
+                        .ok_or(IntError::Overflow)?
+                };
                 at += 1;
             }
+            Ok(())
+        };
+        match self.contiguous() {
+            Some(b) => digits(b)?,
+            None => self.chunks().try_for_each(&mut digits)?,
         }
         Ok(v)
     }
