@@ -390,6 +390,10 @@ pub struct Summary {
     pub checksums: String,
     /// Frames skipped for being longer than a pool buffer.
     pub too_long: u64,
+    /// Times every pool buffer was held by connections waiting for bytes:
+    /// each time, every open connection was ended (holes became gaps) to go
+    /// on.
+    pub pool_exhausted: u64,
     /// How long the run took.
     pub elapsed: Duration,
     /// Set when the capture ended inside a record or was corrupt: what and
@@ -452,6 +456,14 @@ impl std::fmt::Display for Summary {
             p.bogus_acks
         )?;
         writeln!(f, "  frames: {}", self.wire)?;
+        if self.pool_exhausted > 0 {
+            writeln!(
+                f,
+                "  packet pool exhausted {} times: every open connection was ended there \
+                 (its holes reported as gaps); raise --pool",
+                self.pool_exhausted
+            )?;
+        }
         if self.too_long > 0 {
             writeln!(
                 f,
@@ -518,6 +530,10 @@ pub fn run(path: &Path, opts: &Options, out: impl Write) -> Result<Summary, Insp
     let mut sink = JsonSink::new(out, opts, opts.ports.shapes());
     let mut burst: Burst<Rx<_>> = Burst::with_capacity(32);
     let mut truncated = None;
+    let mut pool_exhausted = 0;
+    // Index room for the connections of a busy link, so the table does not
+    // stop to grow on the first tens of thousands (5 bytes each).
+    passive.reserve(1 << 16);
     loop {
         match reader.recv_burst(&mut burst) {
             Ok(0) if reader.at_end() => break,
@@ -526,6 +542,7 @@ pub fn run(path: &Path, opts: &Options, out: impl Write) -> Result<Summary, Insp
                 // Every buffer is held by a stream waiting for bytes that may
                 // never come: end the connections that hold them.
                 if burst.is_empty() {
+                    pool_exhausted += 1;
                     passive.finish(&mut sink);
                     continue;
                 }
@@ -561,6 +578,7 @@ pub fn run(path: &Path, opts: &Options, out: impl Write) -> Result<Summary, Insp
         errors: sink.errors,
         checksums: decoder.policy.report().to_string(),
         too_long: reader.stats().too_long,
+        pool_exhausted,
         elapsed: started.elapsed(),
         truncated,
     })

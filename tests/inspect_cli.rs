@@ -327,3 +327,35 @@ fn bad_input_is_counted_and_skipped_and_every_good_record_comes_out() {
         assert!(stderr.contains(counted), "{counted}: {stderr}");
     }
 }
+
+#[test]
+fn an_exhausted_packet_pool_ends_connections_and_says_so() {
+    use aa::stack::synth::{Conversation, Dialogue, Side};
+    // A 30 kB field pins every packet it spans until its row ends: more than
+    // a pool of 16 buffers holds.
+    let text = format!("a,{}\nb,c\n", "x".repeat(30_000));
+    let conv = Conversation::new(
+        "198.51.100.1:42000".parse().unwrap(),
+        "198.51.100.2:9000".parse().unwrap(),
+        Dialogue::one_way(Side::Client, text),
+        7,
+    );
+    let file = pcap_file(
+        "pool.pcap",
+        &conv.capture(aa::stack::Timestamp::new(1, 0)).frames,
+    );
+    let (code, lines, stderr) =
+        inspect(&["--pool", "16", "--port", "9000=csv", file.to_str().unwrap()]);
+    let (_, whole, _) = inspect(&["--port", "9000=csv", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("packet pool exhausted"), "{stderr}");
+    // With room, both rows; without, the connection was ended and picked up
+    // again: fewer rows, and the run went on to the end of the file.
+    let rows = |ls: &[serde_json::Value]| ls.iter().filter(|l| l["record"] == "row").count();
+    assert_eq!(rows(&whole), 2);
+    assert!(
+        lines.iter().any(|l| l["fields"]["field"][0]["text"] == "b"),
+        "{lines:?}"
+    );
+}
