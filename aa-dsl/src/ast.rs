@@ -61,7 +61,7 @@ pub struct VarDecl {
     pub span: Span,
 }
 
-/// `[start] record NAME [skip "..."] [sync "..."] { ... }`
+/// `[start] record NAME [skip "..."] [sync ["after"] "..." | "..."] { ... }`
 #[derive(Debug, Clone)]
 pub struct RecordDecl {
     /// Name.
@@ -70,9 +70,10 @@ pub struct RecordDecl {
     pub start: bool,
     /// Bytes skipped before the record begins.
     pub skip: Option<Lit>,
-    /// Pattern that starts this record after a gap: `(pattern, after)`, where
-    /// `after` means the record starts after the pattern rather than at it.
-    pub sync: Option<(Lit, bool)>,
+    /// Patterns that start this record after a gap: `(patterns, after)`,
+    /// where `after` means the record starts after the pattern rather than at
+    /// it.
+    pub sync: Option<(Vec<Lit>, bool)>,
     /// Fields, expectations and record variables, in order.
     pub items: Vec<Item>,
     /// Statements run after the last item.

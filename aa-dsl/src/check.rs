@@ -12,6 +12,9 @@ use crate::diag::Diagnostic;
 use crate::ir;
 use std::collections::HashMap;
 
+/// Bytes of all sync patterns of a protocol together, at most.
+const MAX_SYNC_BYTES: usize = 64;
+
 /// Checks `file`; returns the IR or every error found.
 pub fn check(file: &ast::File) -> Result<ir::Protocol, Vec<Diagnostic>> {
     let mut cx = Checker {
@@ -143,20 +146,27 @@ impl Checker {
             }
         };
         let records: Vec<_> = file.records.iter().map(|r| self.record(r)).collect();
-        let syncs: Vec<_> = file
+        // After a gap the parser follows partial matches of every pattern at
+        // once, one bit per pattern byte: 64 bytes in all.
+        let mut total = 0;
+        for l in file
             .records
             .iter()
             .filter_map(|r| r.sync.as_ref())
-            .collect();
-        if syncs.len() > 1 {
-            self.err(
-                Diagnostic::new(
-                    "more than one `sync` pattern",
-                    syncs[1].0.span,
-                    "second pattern",
-                )
-                .help("after a gap the parser looks for one pattern; keep it on one record"),
-            );
+            .flat_map(|s| &s.0)
+        {
+            total += l.bytes.len();
+            if total > MAX_SYNC_BYTES && l.bytes.len() <= MAX_SYNC_BYTES {
+                self.err(
+                    Diagnostic::new(
+                        "sync patterns longer than 64 bytes in all",
+                        l.span,
+                        format!("{total} bytes with this one"),
+                    )
+                    .help("after a gap the parser follows every pattern at once; use fewer or shorter ones"),
+                );
+                break;
+            }
         }
         let p = ir::Protocol {
             name: file.protocol.name.clone(),
@@ -327,15 +337,17 @@ impl Checker {
         };
         let then = self.stmts(&r.then, &scope);
         let skip = r.skip.as_ref().map_or_else(Vec::new, |l| l.bytes.clone());
-        let sync = r.sync.as_ref().map(|(l, after)| {
-            if l.bytes.is_empty() || l.bytes.len() > 64 {
-                self.err(Diagnostic::new(
-                    "a sync pattern has 1 to 64 bytes",
-                    l.span,
-                    format!("{} bytes", l.bytes.len()),
-                ));
+        let sync = r.sync.as_ref().map(|(lits, after)| {
+            for l in lits {
+                if l.bytes.is_empty() || l.bytes.len() > MAX_SYNC_BYTES {
+                    self.err(Diagnostic::new(
+                        "a sync pattern has 1 to 64 bytes",
+                        l.span,
+                        format!("{} bytes", l.bytes.len()),
+                    ));
+                }
             }
-            (l.bytes.clone(), *after)
+            (lits.iter().map(|l| l.bytes.clone()).collect(), *after)
         });
         ir::RecordDef {
             name: r.name.name.clone(),

@@ -1771,7 +1771,7 @@ impl<'p> Gen<'p> {
         let st = &self.state_ty;
         let mut arms = Vec::new();
         if self.has_sync {
-            let (ri, _) = self.sync_rec();
+            let (_, ri, _, _) = self.sync_pats()[0];
             let rn = &self.p.records[ri].name;
             arms.push(quote!(#st::Sync => (#rn, None)));
         }
@@ -2911,13 +2911,20 @@ impl<'p> Gen<'p> {
         }
     }
 
-    fn sync_rec(&self) -> (usize, &(Vec<u8>, bool)) {
-        self.p
-            .records
-            .iter()
-            .enumerate()
-            .find_map(|(i, r)| r.sync.as_ref().map(|s| (i, s)))
-            .expect("a sync pattern")
+    /// Every sync pattern in declaration order: its bytes, its record,
+    /// whether the record starts after it, and the bit of `sync_partial` that
+    /// means its first byte matched (its first `k` bytes: that bit + k - 1).
+    fn sync_pats(&self) -> Vec<(&[u8], usize, bool, usize)> {
+        let mut out: Vec<(&[u8], usize, bool, usize)> = Vec::new();
+        for (ri, r) in self.p.records.iter().enumerate() {
+            if let Some((pats, after)) = &r.sync {
+                for pat in pats {
+                    let bit = out.last().map_or(0, |l| l.3 + l.0.len());
+                    out.push((pat, ri, *after, bit));
+                }
+            }
+        }
+        out
     }
 
     fn sync_fns(&self) -> TokenStream {
@@ -2927,51 +2934,95 @@ impl<'p> Gen<'p> {
         }
         let st = &self.state_ty;
         let em = Self::emitter();
-        let (ri, (pat, after)) = self.sync_rec();
-        let g = &self.recs[ri];
-        let pl = bstr(pat);
-        let n = ulit(pat.len());
-        let eof_ok = if self.uses.or_eof {
-            let b = ri == self.p.start;
-            quote!(self.eof_ok = #b;)
-        } else {
-            quote!()
+        let pats = self.sync_pats();
+        let table = pats.iter().map(|(pat, _, _, bit)| {
+            let pl = bstr(pat);
+            let b = *bit as u32;
+            quote!((#pl, #b))
+        });
+        // One arm per record with patterns, the last one `_`.
+        let mut arms = Vec::new();
+        let mut doc_lines = Vec::new();
+        let recs: Vec<usize> = {
+            let mut v: Vec<usize> = pats.iter().map(|p| p.1).collect();
+            v.dedup();
+            v
         };
-        let body = if *after {
-            let b = &g.before;
-            quote! {
-                let _ = (carried, out);
-                *i = (start + #n - base) as usize;
-                self.state = #st::#b;
-                Ok(())
+        for (n, &ri) in recs.iter().enumerate() {
+            let g = &self.recs[ri];
+            let mine: Vec<usize> = (0..pats.len()).filter(|&p| pats[p].1 == ri).collect();
+            let after = pats[mine[0]].2;
+            for &p in &mine {
+                doc_lines.push(format!(
+                    "{} starts `{}` {} it",
+                    show(pats[p].0),
+                    self.p.records[ri].name,
+                    if after { "after" } else { "at" }
+                ));
             }
-        } else {
-            let begin = &g.begin_fn;
-            quote! {
-                let _ = (base, i);
-                self.#begin(start);
-                if carried > 0 {
-                    // The pattern's first bytes came in the previous packet; parse
-                    // them from the pattern itself (the bytes are equal), at their
-                    // offsets, as any other bytes (records may end and begin
-                    // inside them).
-                    self.replaying = true;
-                    let r = self.run(&Self::SYNC[..carried], start, out);
-                    self.replaying = false;
-                    r?;
+            let eof_ok = if self.uses.or_eof {
+                let b = ri == self.p.start;
+                quote!(self.eof_ok = #b;)
+            } else {
+                quote!()
+            };
+            let body = if after {
+                let b = &g.before;
+                quote! {
+                    let _ = (carried, out);
+                    *i = (start + Self::SYNC[p].0.len() as u64 - base) as usize;
+                    self.state = #st::#b;
                 }
-                Ok(())
-            }
+            } else {
+                let begin = &g.begin_fn;
+                quote! {
+                    let _ = (base, i);
+                    self.#begin(start);
+                    if carried > 0 {
+                        // The pattern's first bytes came in the previous packet;
+                        // parse them from the pattern itself (the bytes are
+                        // equal), at their offsets, as any other bytes (records
+                        // may end and begin inside them).
+                        self.replaying = true;
+                        let r = self.run(&Self::SYNC[p].0[..carried], start, out);
+                        self.replaying = false;
+                        r?;
+                    }
+                }
+            };
+            let pat = if n + 1 == recs.len() {
+                quote!(_)
+            } else {
+                let ps = mine.iter().map(|&p| ulit(p));
+                quote!(#(#ps)|*)
+            };
+            arms.push((pat, quote!(#eof_ok #body)));
+        }
+        let dispatch = if arms.len() == 1 {
+            let (_, body) = &arms[0];
+            quote!(#body)
+        } else {
+            let arms = arms.iter().map(|(pat, body)| quote!(#pat => { #body }));
+            quote!(match p { #(#arms)* })
         };
         let d = doc(format!(
-            "Looks for the sync pattern {}; on a match, starts `{}` {} it.",
-            show(pat),
-            self.p.records[ri].name,
-            if *after { "after" } else { "at" }
+            "Looks for the sync patterns ({}); at the earliest match starts its record.",
+            doc_lines.join("; ")
         ));
         quote! {
-            /// The sync pattern.
-            const SYNC: &'static [u8] = #pl;
+            /// The sync patterns, and the bit of `sync_partial` that means
+            /// each one's first byte matched (its first `k` bytes: that bit +
+            /// k - 1).
+            const SYNC: &'static [(&'static [u8], u32)] = &[#(#table),*];
+
+            /// The pattern and prefix length a bit of `sync_partial` stands for.
+            fn sync_bit(bit: usize) -> (usize, usize) {
+                let mut p = 0;
+                while p + 1 < Self::SYNC.len() && Self::SYNC[p + 1].1 as usize <= bit {
+                    p += 1;
+                }
+                (p, bit + 1 - Self::SYNC[p].1 as usize)
+            }
 
             #d
             fn sync_scan<P: ::aa_runtime::Packet>(
@@ -2981,46 +3032,67 @@ impl<'p> Gen<'p> {
                 i: &mut usize,
                 out: #em,
             ) -> #res<()> {
-                let n = Self::SYNC.len();
-                // Finish partial matches carried from the previous packet, longest first.
+                // Partial matches carried from the previous packet: the one that
+                // completes with the longest carried prefix starts earliest.
                 let mut ks = self.sync_partial;
                 self.sync_partial = 0;
+                let mut best: Option<(usize, usize)> = None;
                 while ks != 0 {
-                    let k = 63 - ks.leading_zeros() as usize;
-                    ks &= !(1u64 << k);
-                    let need = n - k;
+                    let bit = ks.trailing_zeros() as usize;
+                    ks &= ks - 1;
+                    let (p, k) = Self::sync_bit(bit);
+                    let pat = Self::SYNC[p].0;
+                    let need = pat.len() - k;
                     let have = d.len() - *i;
                     let m = need.min(have);
-                    if d[*i..*i + m] == Self::SYNC[k..k + m] {
+                    if d[*i..*i + m] == pat[k..k + m] {
                         if have >= need {
-                            let start = base + *i as u64 - k as u64;
-                            return self.synced(start, k, base, i, out);
+                            if best.is_none_or(|(_, bk)| k > bk) {
+                                best = Some((p, k));
+                            }
+                        } else {
+                            // Still partial at the end of this packet.
+                            self.sync_partial |= 1u64 << (Self::SYNC[p].1 as usize + k + have - 1);
                         }
-                        // Still partial at the end of this packet.
-                        self.sync_partial |= 1u64 << (k + have);
                     }
                 }
+                if let Some((p, k)) = best {
+                    let start = base + *i as u64 - k as u64;
+                    return self.synced(p, start, k, base, i, out);
+                }
                 let hay = &d[*i..];
-                if let Some(j) = ::memchr::memmem::find(hay, Self::SYNC) {
+                let mut found: Option<(usize, usize)> = None;
+                for (p, (pat, _)) in Self::SYNC.iter().enumerate() {
+                    let end = found.map_or(hay.len(), |(j, _)| (j + pat.len()).min(hay.len()));
+                    if let Some(j) = ::memchr::memmem::find(&hay[..end], pat) {
+                        if found.is_none_or(|(fj, _)| j < fj) {
+                            found = Some((j, p));
+                        }
+                    }
+                }
+                if let Some((j, p)) = found {
                     let start = base + (*i + j) as u64;
                     *i += j;
-                    return self.synced(start, 0, base, i, out);
+                    return self.synced(p, start, 0, base, i, out);
                 }
-                // Remember every suffix that is a prefix of the pattern (besides
+                // Remember every suffix that is a prefix of a pattern (besides
                 // the carried matches still going on).
-                for k in 1..n.min(hay.len() + 1) {
-                    if hay[hay.len() - k..] == Self::SYNC[..k] {
-                        self.sync_partial |= 1u64 << k;
+                for (pat, bit) in Self::SYNC {
+                    for k in 1..pat.len().min(hay.len() + 1) {
+                        if hay[hay.len() - k..] == pat[..k] {
+                            self.sync_partial |= 1u64 << (*bit as usize + k - 1);
+                        }
                     }
                 }
                 *i = d.len();
                 Ok(())
             }
 
-            /// The sync pattern matched at `start`, its first `carried` bytes in
-            /// the previous packet.
+            /// Sync pattern `p` matched at `start`, its first `carried` bytes
+            /// in the previous packet.
             fn synced<P: ::aa_runtime::Packet>(
                 &mut self,
+                p: usize,
                 start: u64,
                 carried: usize,
                 base: u64,
@@ -3028,8 +3100,8 @@ impl<'p> Gen<'p> {
                 out: #em,
             ) -> #res<()> {
                 self.sync_partial = 0;
-                #eof_ok
-                #body
+                #dispatch
+                Ok(())
             }
         }
     }
@@ -3262,11 +3334,18 @@ impl<'p> Gen<'p> {
         let sync = if self.has_sync {
             quote! {
                 #st::Sync => {
-                    if self.sync_partial == 0 {
+                    // The longest prefix carried decides what must stay.
+                    let mut ks = self.sync_partial;
+                    let mut longest = 0;
+                    while ks != 0 {
+                        let bit = ks.trailing_zeros() as usize;
+                        ks &= ks - 1;
+                        longest = longest.max(Self::sync_bit(bit).1);
+                    }
+                    if longest == 0 {
                         u64::MAX
                     } else {
-                        let k = 63 - self.sync_partial.leading_zeros() as u64;
-                        self.pos.saturating_sub(k)
+                        self.pos.saturating_sub(longest as u64)
                     }
                 }
             }

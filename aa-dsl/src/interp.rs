@@ -136,10 +136,30 @@ pub struct Grammar {
     skips: Vec<[bool; 256]>,
     /// Messages of `fail` and names of `expect`, leaked once per grammar.
     fail_msgs: Vec<&'static str>,
-    sync: Option<(Vec<u8>, bool, usize)>,
+    /// Every sync pattern, in declaration order; empty without one.
+    sync: Vec<SyncPat>,
     limits: Limits,
     max_fields: usize,
     max_vars: usize,
+}
+
+/// One sync pattern: its bytes, whether its record starts after it, the
+/// record, and the bit of `sync_partial` that means "its first byte matched"
+/// (bit `bit - 1 + k` means its first `k` bytes matched).
+#[derive(Debug)]
+struct SyncPat {
+    pat: Vec<u8>,
+    after: bool,
+    rec: usize,
+    bit: usize,
+}
+
+impl Grammar {
+    /// The pattern and prefix length of a bit of `sync_partial`.
+    fn sync_bit(&self, bit: usize) -> (usize, usize) {
+        let p = self.sync.partition_point(|s| s.bit <= bit) - 1;
+        (p, bit + 1 - self.sync[p].bit)
+    }
 }
 
 fn leak(s: &str) -> &'static str {
@@ -229,11 +249,18 @@ impl Grammar {
                 .for_each(|f| collect(&f.actions, &mut fail_msgs));
             collect(&r.then, &mut fail_msgs);
         }
-        let sync = p
-            .records
-            .iter()
-            .enumerate()
-            .find_map(|(i, r)| r.sync.as_ref().map(|(pat, after)| (pat.clone(), *after, i)));
+        let mut sync: Vec<SyncPat> = Vec::new();
+        for (rec, r) in p.records.iter().enumerate() {
+            for pat in r.sync.iter().flat_map(|(pats, _)| pats) {
+                let bit = sync.last().map_or(0, |s| s.bit + s.pat.len());
+                sync.push(SyncPat {
+                    pat: pat.clone(),
+                    after: r.sync.as_ref().is_some_and(|s| s.1),
+                    rec,
+                    bit,
+                });
+            }
+        }
         let fields_per_record = p
             .records
             .iter()
@@ -1028,8 +1055,9 @@ impl State {
         })
     }
 
-    /// Looks for the sync pattern; on a match, starts its record (replaying the
-    /// pattern's bytes from an earlier packet, when it straddles one).
+    /// Looks for the sync patterns; at the earliest match, starts its record
+    /// (replaying the pattern's bytes from an earlier packet, when it
+    /// straddles one).
     fn sync_scan<P: Packet>(
         &mut self,
         g: &Grammar,
@@ -1038,62 +1066,81 @@ impl State {
         i: &mut usize,
         out: &mut Emitter<'_, P>,
     ) -> R<Option<Step>> {
-        let (pat, after, rec) = g.sync.as_ref().expect("sync phase needs a pattern");
-        let n = pat.len();
-        // Finish partial matches carried from the previous packet, longest first.
+        // Partial matches carried from the previous packet: the one that
+        // completes with the longest carried prefix starts earliest.
         let mut ks = self.sync_partial;
         self.sync_partial = 0;
+        let mut best: Option<(usize, usize)> = None;
         while ks != 0 {
-            let k = 63 - ks.leading_zeros() as usize;
-            ks &= !(1u64 << k);
-            let need = n - k;
+            let bit = ks.trailing_zeros() as usize;
+            ks &= ks - 1;
+            let (p, k) = g.sync_bit(bit);
+            let pat = &g.sync[p].pat;
+            let need = pat.len() - k;
             let have = d.len() - *i;
-            if d[*i..*i + need.min(have)] == pat[k..k + need.min(have)] {
+            let m = need.min(have);
+            if d[*i..*i + m] == pat[k..k + m] {
                 if have >= need {
-                    let start = base + *i as u64 - k as u64;
-                    return self.synced(g, start, start + n as u64, *after, *rec, k, base, i, out);
+                    if best.is_none_or(|(_, bk)| k > bk) {
+                        best = Some((p, k));
+                    }
+                } else {
+                    // Still partial at the end of this packet.
+                    self.sync_partial |= 1u64 << (g.sync[p].bit + k + have - 1);
                 }
-                // Still partial at the end of this packet.
-                self.sync_partial |= 1u64 << (k + have);
             }
         }
+        if let Some((p, k)) = best {
+            let start = base + *i as u64 - k as u64;
+            return self.synced(g, p, start, k, base, i, out);
+        }
         let hay = &d[*i..];
-        if let Some(j) = memchr::memmem::find(hay, pat) {
+        let mut found: Option<(usize, usize)> = None;
+        for (p, s) in g.sync.iter().enumerate() {
+            let end = found.map_or(hay.len(), |(j, _)| (j + s.pat.len()).min(hay.len()));
+            if let Some(j) = memchr::memmem::find(&hay[..end], &s.pat) {
+                if found.is_none_or(|(fj, _)| j < fj) {
+                    found = Some((j, p));
+                }
+            }
+        }
+        if let Some((j, p)) = found {
             let start = base + (*i + j) as u64;
             *i += j;
-            return self.synced(g, start, start + n as u64, *after, *rec, 0, base, i, out);
+            return self.synced(g, p, start, 0, base, i, out);
         }
-        // Remember every suffix that is a prefix of the pattern (besides the
+        // Remember every suffix that is a prefix of a pattern (besides the
         // carried matches still going on).
-        for k in 1..n.min(hay.len() + 1) {
-            if hay[hay.len() - k..] == pat[..k] {
-                self.sync_partial |= 1u64 << k;
+        for s in &g.sync {
+            for k in 1..s.pat.len().min(hay.len() + 1) {
+                if hay[hay.len() - k..] == s.pat[..k] {
+                    self.sync_partial |= 1u64 << (s.bit + k - 1);
+                }
             }
         }
         *i = d.len();
         Ok(None)
     }
 
-    /// The sync pattern matched at `start..end`, its first `carried` bytes in
-    /// the previous packet.
+    /// Sync pattern `p` matched at `start`, its first `carried` bytes in the
+    /// previous packet.
     #[allow(clippy::too_many_arguments)]
     fn synced<P: Packet>(
         &mut self,
         g: &Grammar,
+        p: usize,
         start: u64,
-        end: u64,
-        after: bool,
-        rec: usize,
         carried: usize,
         base: u64,
         i: &mut usize,
         out: &mut Emitter<'_, P>,
     ) -> R<Option<Step>> {
+        let s = &g.sync[p];
         self.sync_partial = 0;
-        self.rec = rec;
-        self.eof_ok = rec == g.p.start;
-        if after {
-            *i = (end - base) as usize;
+        self.rec = s.rec;
+        self.eof_ok = s.rec == g.p.start;
+        if s.after {
+            *i = (start + s.pat.len() as u64 - base) as usize;
             self.phase = Phase::Between;
             return Ok(None);
         }
@@ -1102,9 +1149,8 @@ impl State {
             // The pattern's first bytes came in the previous packet; parse them
             // from the pattern itself (the bytes are equal), at their offsets,
             // as any other bytes (records may end and begin inside them).
-            let pat = &g.sync.as_ref().expect("a sync pattern").0;
             self.replaying = true;
-            let r = self.run(g, &pat[..carried], start, out);
+            let r = self.run(g, &s.pat[..carried], start, out);
             self.replaying = false;
             r?;
         }
@@ -1112,7 +1158,7 @@ impl State {
     }
 
     fn gap(&mut self, g: &Grammar, offset: u64, len: u64) -> R<()> {
-        if g.sync.is_none() {
+        if g.sync.is_empty() {
             let field = if self.phase == Phase::Item {
                 self.current_field(g)
             } else {
@@ -1182,16 +1228,23 @@ impl State {
         Err(self.err(g, offset, field, ErrorKind::Truncated))
     }
 
-    fn retain_from(&self) -> u64 {
+    fn retain_from(&self, g: &Grammar) -> u64 {
         match self.phase {
             Phase::Item => self.rec_start,
             Phase::Between => u64::MAX,
             Phase::Sync => {
-                if self.sync_partial == 0 {
+                // The longest prefix carried decides what must stay.
+                let mut ks = self.sync_partial;
+                let mut longest = 0;
+                while ks != 0 {
+                    let bit = ks.trailing_zeros() as usize;
+                    ks &= ks - 1;
+                    longest = longest.max(g.sync_bit(bit).1);
+                }
+                if longest == 0 {
                     u64::MAX
                 } else {
-                    let k = 63 - self.sync_partial.leading_zeros() as u64;
-                    self.pos.saturating_sub(k)
+                    self.pos.saturating_sub(longest as u64)
                 }
             }
         }
@@ -1231,6 +1284,6 @@ impl Parser for Interp {
     }
 
     fn retain_from(&self) -> u64 {
-        self.st.retain_from()
+        self.st.retain_from(&self.g)
     }
 }

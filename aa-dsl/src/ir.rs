@@ -38,9 +38,11 @@
 //!   `times N` after N elements, N evaluated on entering the field — also when
 //!   the end of the stream enters it — and 0 meaning none. `count` bounds the
 //!   elements.
-//! - After a gap the parser drops the record in progress, searches for the one
-//!   `sync` pattern of the protocol and starts that pattern's record at it (or
-//!   after it, for `sync after`); a protocol without one fails the stream.
+//! - After a gap the parser drops the record in progress, searches for the
+//!   first place where any `sync` pattern of the protocol matches (the earliest
+//!   start; at one start, the pattern declared first) and starts that
+//!   pattern's record at it (or after it, for `sync after`); a protocol without
+//!   one fails the stream. Patterns have 64 bytes in all at most.
 
 /// A checked protocol.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,9 +84,9 @@ pub struct RecordDef {
     pub name: String,
     /// Bytes skipped before the record.
     pub skip: Vec<u8>,
-    /// Pattern to resynchronise on, and whether the record starts after it
-    /// (rather than at it).
-    pub sync: Option<(Vec<u8>, bool)>,
+    /// Patterns to resynchronise on (any of them), and whether the record
+    /// starts after the pattern found (rather than at it).
+    pub sync: Option<(Vec<Vec<u8>>, bool)>,
     /// Record variables, stored in each record (value tag = index).
     pub vars: Vec<VarDef>,
     /// Fields (field tag = index).

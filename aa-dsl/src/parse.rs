@@ -288,18 +288,17 @@ impl Cx {
                     let o = q.into_inner().find(significant).expect("option");
                     let is_skip = o.as_rule() == Rule::skip_opt;
                     let mut after = false;
-                    let mut lit = None;
+                    let mut lits = Vec::new();
                     for x in o.into_inner().filter(significant) {
                         match x.as_rule() {
                             Rule::after_kw => after = true,
-                            _ => lit = Some(self.lit(x)),
+                            _ => lits.push(self.lit(x)),
                         }
                     }
-                    let lit = lit.expect("string");
                     if is_skip {
-                        rec.skip = Some(lit);
+                        rec.skip = lits.pop();
                     } else {
-                        rec.sync = Some((lit, after));
+                        rec.sync = Some((lits, after));
                     }
                 }
                 Rule::record_item => {

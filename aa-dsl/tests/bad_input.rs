@@ -783,6 +783,41 @@ fn http_gap_in_chunked_body_resyncs_at_next_status_line() {
 }
 
 #[test]
+fn http_request_gap_resyncs_at_the_next_request_line_of_any_method() {
+    const Q1: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    const Q2: &[u8] = b"POST /b HTTP/1.1\r\nContent-Length: 4\r\n\r\nDATA";
+    const Q3: &[u8] = b"DELETE /c HTTP/1.1\r\n\r\n";
+    const Q4: &[u8] = b"PUT /d HTTP/1.1\r\nContent-Length: 2\r\n\r\nok";
+    let input = cat(&[Q1, Q2, Q3, Q4]);
+    let q2 = Q1.len();
+    let q3 = q2 + Q2.len();
+    let cases: [(Range<usize>, &[&[u8]]); 3] = [
+        // Q2's headers partly lost: Q2 dropped, resynchronised on `DELETE `.
+        (q2 + 8..q2 + 20, &[b"/a", b"/c", b"/d"]),
+        // The gap ends inside `DELETE `: no pattern left there; `PUT ` is next.
+        (q3 - 2..q3 + 3, &[b"/a", b"/b", b"/d"]),
+        // Lost inside Q1's head: the earliest pattern after it is `POST `.
+        (3..6, &[b"/b", b"/c", b"/d"]),
+    ];
+    for (lost, want) in cases {
+        let want: Vec<(Vec<u8>, Vec<u8>)> = want.iter().map(|t| (t.to_vec(), Vec::new())).collect();
+        for cut in CUTS {
+            for ooo in [false, true] {
+                let ctx = format!("lost {lost:?}, cut {cut}, ooo {ooo}");
+                let out = drive(interp("http_request"), &input, cut, Some(lost.clone()), ooo);
+                out.assert_clean(&ctx);
+                let got: Vec<(Vec<u8>, Vec<u8>)> = out
+                    .messages("request", "target")
+                    .into_iter()
+                    .map(|(t, _)| (t, Vec::new()))
+                    .collect();
+                assert_eq!(got, want, "{ctx}: {:?}", out.names());
+            }
+        }
+    }
+}
+
+#[test]
 fn csv_gap_resyncs_after_next_newline() {
     let input = b"a,b\nccc,ddd\neee,fff\n\"q\nq\",r\ng\n";
     let rows = |out: &Out| -> Vec<Vec<Vec<u8>>> {

@@ -366,15 +366,15 @@ start record b {
 );
 
 bad!(
-    two_sync_patterns,
+    sync_patterns_over_64_bytes_in_all,
     r#"protocol p;
 
-start record a sync "A" {
+start record a sync "0123456789012345678901234567890123456789" {
     x: u8;
     then { next b; }
 }
 
-record b sync "B" {
+record b sync "B" | "0123456789012345678901234567890" {
     y: u8;
 }
 "#
