@@ -91,6 +91,9 @@ impl Parser for AnyParser {
     fn gap(&mut self, offset: u64, len: u64) -> Result<(), ParseError> {
         each_parser!(self, p => p.gap(offset, len))
     }
+    fn recover(&mut self, at: u64) -> bool {
+        each_parser!(self, p => p.recover(at))
+    }
     fn finish<P: Packet>(
         &mut self,
         offset: u64,

@@ -3125,12 +3125,17 @@ impl<'p> Gen<'p> {
         };
         quote! {
             fn gap(&mut self, offset: u64, len: u64) -> #res<()> {
+                self.recover(offset + len);
+                Ok(())
+            }
+
+            fn recover(&mut self, at: u64) -> bool {
                 self.state = #st::Sync;
                 self.sync_partial = 0;
                 self.started = false;
                 #count
-                self.pos = offset + len;
-                Ok(())
+                self.pos = at;
+                true
             }
         }
     }

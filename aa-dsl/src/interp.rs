@@ -1166,12 +1166,17 @@ impl State {
             };
             return Err(self.err(g, offset, field, ErrorKind::Gap { len }));
         }
+        self.resync(offset + len);
+        Ok(())
+    }
+
+    /// Looks for the sync patterns from stream offset `at` on.
+    fn resync(&mut self, at: u64) {
         self.phase = Phase::Sync;
         self.sync_partial = 0;
         self.started = false;
         self.count = 0;
-        self.pos = offset + len;
-        Ok(())
+        self.pos = at;
     }
 
     fn finish<P: Packet>(&mut self, g: &Grammar, offset: u64, out: &mut Emitter<'_, P>) -> R<()> {
@@ -1277,6 +1282,14 @@ impl Parser for Interp {
 
     fn gap(&mut self, offset: u64, len: u64) -> R<()> {
         self.st.gap(&self.g, offset, len)
+    }
+
+    fn recover(&mut self, at: u64) -> bool {
+        if self.g.sync.is_empty() {
+            return false;
+        }
+        self.st.resync(at);
+        true
     }
 
     fn finish<P: Packet>(&mut self, offset: u64, out: &mut Emitter<'_, P>) -> R<()> {

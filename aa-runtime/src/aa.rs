@@ -423,6 +423,9 @@ pub struct AaStats {
     pub gap_bytes: u64,
     /// Bytes that arrived after the stream had failed or ended, dropped unparsed.
     pub discarded_bytes: u64,
+    /// Parser errors, the one that failed the stream included; with
+    /// [`AaStream::recover_from_errors`], those the parser resynchronised after.
+    pub errors: u64,
 }
 
 /// Where the stream is.
@@ -475,6 +478,8 @@ pub struct AaStream<P: Packet, R: Parser> {
     read_next: u64,
     /// Id of this stream's first record (reused rings go on counting).
     first_record: u64,
+    /// After a parser error, resynchronise instead of failing.
+    recover: bool,
     state: AaState,
     eof: bool,
     error: Option<ParseError>,
@@ -539,6 +544,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             release_scan: frag_id,
             read_next: record_id,
             first_record: record_id,
+            recover: false,
             state: AaState::Active,
             eof: false,
             error: None,
@@ -607,7 +613,19 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         self.state
     }
 
-    /// Why the stream failed, if it did.
+    /// After a parser error, let the parser resynchronise where its grammar
+    /// says (its sync patterns, as after a gap) instead of failing the stream;
+    /// the error is still counted ([`AaStats::errors`]) and kept
+    /// ([`error`](Self::error)). Records before the error stay; the record
+    /// in progress is dropped. A parser that cannot resynchronise fails the
+    /// stream as without this. Off by default.
+    pub fn recover_from_errors(&mut self, on: bool) {
+        self.recover = on;
+    }
+
+    /// Why the stream failed, if it did; or, with
+    /// [`recover_from_errors`](Self::recover_from_errors), the last error the
+    /// parser resynchronised after.
     pub fn error(&self) -> Option<&ParseError> {
         self.error.as_ref()
     }
@@ -716,6 +734,20 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                     }
                 }
                 Err(e) => {
+                    // Resynchronise from the byte after the offending one (not
+                    // before this chunk, not past the fragment).
+                    let at = e.offset.saturating_add(1).clamp(self.parse_off, end);
+                    if self.recover && self.parser.recover(at) {
+                        self.stats.errors += 1;
+                        self.q.abort();
+                        self.error = Some(e);
+                        self.parse_off = at;
+                        if at == end {
+                            self.parse_id += 1;
+                        }
+                        self.advance_horizon();
+                        continue;
+                    }
                     // The failing fragment counts as parsed; later ones are discarded.
                     self.parse_id += 1;
                     self.parse_off = end;
@@ -771,6 +803,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     }
 
     fn fail(&mut self, e: ParseError) {
+        self.stats.errors += 1;
         self.q.abort();
         self.error = Some(e);
         self.state = AaState::Failed;

@@ -332,9 +332,15 @@ impl Parser for CsvParser {
     }
 
     fn gap(&mut self, _offset: u64, _len: u64) -> Result<(), ParseError> {
+        self.recover(0);
+        Ok(())
+    }
+
+    fn recover(&mut self, _at: u64) -> bool {
+        // Resynchronise at the next line end.
         self.st = St::Resync;
         self.resyncs += 1;
-        Ok(())
+        true
     }
 
     fn finish<P: Packet>(

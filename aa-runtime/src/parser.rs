@@ -171,6 +171,17 @@ pub trait Parser {
     /// progress has been dropped. Return `Ok` to resynchronise.
     fn gap(&mut self, offset: u64, len: u64) -> Result<(), ParseError>;
 
+    /// The parser returned an error; resynchronise from stream offset `at` as
+    /// after a gap (look for the grammar's sync patterns) and return `true`, or
+    /// return `false` when the grammar has no way to (the default). Called
+    /// only for streams that asked for it ([`AaStream::recover_from_errors`]).
+    ///
+    /// [`AaStream::recover_from_errors`]: crate::AaStream::recover_from_errors
+    fn recover(&mut self, at: u64) -> bool {
+        let _ = at;
+        false
+    }
+
     /// The stream ends at `offset`: emit or reject the record in progress.
     fn finish<P: Packet>(
         &mut self,

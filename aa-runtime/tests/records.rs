@@ -324,3 +324,27 @@ fn a_failed_or_ended_stream_does_not_park() {
     assert_eq!(s.state(), AaState::Ended);
     assert!(s.park().is_err());
 }
+
+#[test]
+fn with_recovery_on_an_error_is_counted_and_parsing_goes_on_at_the_next_line() {
+    let mut feed = Feed::new(16);
+    let parser = CsvParser::new(CsvConfig {
+        max_field_len: 8,
+        ..CsvConfig::default()
+    });
+    let mut s = AaStream::new(AaConfig::default(), ISN, parser);
+    s.recover_from_errors(true);
+    feed.send(&mut s, b"ok,fine\nok,0123");
+    feed.send(&mut s, b"45678,x\nnext,");
+    assert_eq!(s.state(), AaState::Active);
+    assert_eq!(s.stats().errors, 1);
+    let e = s.error().unwrap().clone();
+    assert_eq!((e.kind, e.offset), (ErrorKind::FieldTooLong { max: 8 }, 11));
+    feed.send(&mut s, b"row\n");
+    s.finish();
+    // The row in progress at the error is dropped; the next line is parsed.
+    assert_eq!(take(&mut s), rows(&[&["ok", "fine"], &["next", "row"]]));
+    assert_eq!(s.state(), AaState::Ended);
+    drop(s);
+    assert!(feed.pool.is_full());
+}

@@ -33,9 +33,7 @@
 
 use std::net::IpAddr;
 
-use aa_runtime::{
-    AaConfig, AaState, AaStream, Buffers, Insert, Packet, Parked, ParseError, Parser, SeqNum,
-};
+use aa_runtime::{AaConfig, AaStream, Buffers, Insert, Packet, Parked, ParseError, Parser, SeqNum};
 
 use crate::flow::{Endpoint, FlowConfig, FlowKey, FlowStats, FlowTable, Lookup};
 use crate::io::{Rx, Timestamp};
@@ -211,7 +209,8 @@ pub struct PassiveStats {
     pub gaps: u64,
     /// Bytes in those holes.
     pub gap_bytes: u64,
-    /// Directions whose parser failed.
+    /// Parser errors: a direction whose parser resynchronises after one goes
+    /// on (every error is reported), one that cannot is failed.
     pub errors: u64,
     /// Records parsed, counted when their connection is removed.
     pub records: u64,
@@ -241,8 +240,8 @@ struct Meta {
     high: SeqNum,
     /// The stream was finished (FIN reached or connection over).
     finished: bool,
-    /// The parser's failure was reported.
-    failed: bool,
+    /// Parser errors of the open stream reported so far.
+    errors: u32,
 }
 
 struct Dir<R> {
@@ -262,7 +261,7 @@ impl<R> Dir<R> {
                 fin: None,
                 high: SeqNum(0),
                 finished: false,
-                failed: false,
+                errors: 0,
             },
         }
     }
@@ -340,7 +339,9 @@ impl<P: Packet, R: Parser> Hot<P, R> {
 
     /// Makes a stream of `parked` hot; returns its slot.
     fn wake(&mut self, parked: Parked<R>) -> u32 {
-        let s = AaStream::resume(self.cfg, parked, self.spares.pop());
+        let mut s = AaStream::resume(self.cfg, parked, self.spares.pop());
+        // A protocol error resynchronises where the grammar can.
+        s.recover_from_errors(true);
         match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = Some(s);
@@ -377,8 +378,8 @@ impl<P: Packet, R: Parser> Hot<P, R> {
 
     /// Parks `stream` if it is open and idle and more than [`HOT_TARGET`]
     /// streams are open; counts its records.
-    fn park_if_idle(&mut self, stream: &mut Stream<R>, records: &mut u64) {
-        let Stream::Open(i) = *stream else {
+    fn park_if_idle(&mut self, d: &mut Dir<R>, records: &mut u64) {
+        let Stream::Open(i) = d.stream else {
             return;
         };
         if self.open_count() <= HOT_TARGET || !self.get(i).is_idle() {
@@ -391,7 +392,9 @@ impl<P: Packet, R: Parser> Hot<P, R> {
                 if self.spares.len() < MAX_SPARES {
                     self.spares.push(buffers);
                 }
-                *stream = Stream::Parked(parked);
+                d.stream = Stream::Parked(parked);
+                // A resumed stream counts its errors from zero.
+                d.meta.errors = 0;
             }
             Err(_) => unreachable!("checked idle"),
         }
@@ -590,7 +593,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             self.close(&key, End::Fin, sink);
         } else {
             for d in &mut conn.dirs {
-                hot.park_if_idle(&mut d.stream, &mut stats.records);
+                hot.park_if_idle(d, &mut stats.records);
             }
         }
     }
@@ -808,9 +811,10 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             m.finished = true;
         }
         Self::deliver(s, info, sink);
-        if !m.failed && s.state() == AaState::Failed {
-            m.failed = true;
-            stats.errors += 1;
+        let errors = s.stats().errors;
+        if errors > u64::from(m.errors) {
+            stats.errors += errors - u64::from(m.errors);
+            m.errors = errors.min(u64::from(u32::MAX)) as u32;
             if let Some(e) = s.error() {
                 sink.error(info, e);
             }

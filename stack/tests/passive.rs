@@ -609,3 +609,21 @@ fn a_small_record_queue_still_delivers_every_record() {
     let want: Vec<String> = (0..50).map(|i| format!("row{i},x")).collect();
     assert_eq!(seen.rows(Side::Client), want);
 }
+
+#[test]
+fn a_direction_resynchronises_after_a_parser_error() {
+    let c = Conn::new(40301, 0, 0);
+    let mut run = Run::default_cfg();
+    run.feed(&c.handshake());
+    let long = format!("ok\n{},x\nafter,error\n", "y".repeat(100));
+    run.feed(&c.stream(Side::Client, 0, long.as_bytes(), 30));
+    let (seen, stats) = run.end();
+    assert_eq!(seen.errors[0].len(), 1, "{:?}", seen.errors);
+    assert!(
+        seen.errors[0][0].contains("longer than 64"),
+        "{:?}",
+        seen.errors
+    );
+    assert_eq!(seen.rows(Side::Client), ["ok", "after,error"]);
+    assert_eq!(stats.errors, 1);
+}
