@@ -1,7 +1,7 @@
 //! The userspace TCP stack of aa, first layers of the passive-inspection path.
 //!
 //! ```text
-//! capture file / memory / TAP / (later: DPDK)
+//! capture file / memory / TAP / DPDK (feature `dpdk`)
 //!   → io:    PacketIo::recv_burst fills caller storage with pooled packet handles
 //!   → wire:  parse(frame, link) → Segment (4-tuple, seq/ack, flags, options,
 //!            payload range within the frame, checksum status), no copy
@@ -18,6 +18,8 @@
 //!   backends: [`io::memory`] (frames held in memory, for tests and benches),
 //!   [`io::pcap`] (pcap and pcapng files, read into a packet pool; plus a writer)
 //!   and [`io::tap`] (a Linux TAP device: Ethernet frames to and from the kernel).
+//!   With feature `dpdk`, `dpdk` adds DPDK: EAL start-up, mbuf pools, an
+//!   mbuf-backed packet handle and a port (`rte_eth_rx_burst`/`tx_burst`).
 //! - [`link`] answers what a host must answer on an Ethernet segment: ARP for its
 //!   IPv4 address (with a bounded, expiring ARP cache) and ICMP echo.
 //! - [`flow`] is the bounded flow table that pairs both directions of a
@@ -30,6 +32,8 @@
 //!   reordering, duplicates, overlaps and loss) and their ground truth.
 #![deny(missing_docs)]
 
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod flow;
 pub mod frame;
 pub mod io;

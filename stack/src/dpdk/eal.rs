@@ -1,0 +1,172 @@
+//! EAL start-up and the errors of the DPDK backend.
+
+use std::ffi::{c_char, CStr, CString};
+use std::fmt;
+use std::sync::OnceLock;
+
+use dpdk_sys as sys;
+
+/// Why a DPDK call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DpdkError {
+    /// `rte_eal_init` failed (its log, on stderr, says why).
+    Eal {
+        /// `rte_errno` after the call.
+        errno: i32,
+        /// `rte_strerror(rte_errno)`.
+        message: String,
+    },
+    /// An argument for EAL holds a NUL byte.
+    BadArgument(String),
+    /// A DPDK function returned an error.
+    Call {
+        /// The function.
+        what: &'static str,
+        /// What it returned (a negative errno), or `rte_errno` for functions
+        /// that return a null pointer.
+        code: i32,
+        /// The error's text (`rte_strerror`).
+        message: String,
+    },
+    /// No port of that name.
+    NoSuchPort(String),
+    /// The pool has no free mbuf.
+    PoolExhausted,
+    /// A frame does not fit in one mbuf.
+    TooLong {
+        /// Length of the frame.
+        len: usize,
+        /// Room in one mbuf.
+        room: usize,
+    },
+}
+
+impl DpdkError {
+    pub(super) fn call(what: &'static str, code: i32) -> DpdkError {
+        DpdkError::Call {
+            what,
+            code,
+            message: strerror(code.abs()),
+        }
+    }
+
+    /// For functions that return a null pointer and set `rte_errno`.
+    pub(super) fn errno(what: &'static str) -> DpdkError {
+        DpdkError::call(what, errno())
+    }
+}
+
+impl fmt::Display for DpdkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DpdkError::Eal { errno, message } => {
+                write!(f, "rte_eal_init failed: {message} (rte_errno {errno})")
+            }
+            DpdkError::BadArgument(a) => write!(f, "EAL argument holds a NUL byte: {a:?}"),
+            DpdkError::Call {
+                what,
+                code,
+                message,
+            } => write!(f, "{what} failed: {message} ({code})"),
+            DpdkError::NoSuchPort(name) => write!(f, "no DPDK port named {name:?}"),
+            DpdkError::PoolExhausted => write!(f, "mbuf pool exhausted"),
+            DpdkError::TooLong { len, room } => {
+                write!(
+                    f,
+                    "frame of {len} bytes does not fit in one mbuf ({room} bytes)"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DpdkError {}
+
+/// `rte_errno` of this thread.
+pub(super) fn errno() -> i32 {
+    // SAFETY: reads a thread-local int.
+    unsafe { sys::aa_rte_errno() }
+}
+
+/// `rte_strerror(code)`.
+pub(super) fn strerror(code: i32) -> String {
+    // SAFETY: rte_strerror returns a NUL-terminated string (static or per-lcore).
+    unsafe { CStr::from_ptr(sys::rte_strerror(code)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The running EAL. Proof that [`Eal::init`] succeeded, needed to create pools
+/// and ports.
+#[derive(Debug)]
+pub struct Eal {
+    _private: (),
+}
+
+static EAL: OnceLock<Result<Eal, DpdkError>> = OnceLock::new();
+
+impl Eal {
+    /// Starts EAL with `args` (`args[0]` is the program name), the first time
+    /// it is called in the process; later calls return the outcome of the
+    /// first one and ignore their arguments (DPDK can start EAL only once,
+    /// and not again after a failure either).
+    ///
+    /// For tests without a NIC or hugepages:
+    /// `["aa", "--no-huge", "--no-pci", "-m", "256", "--vdev=net_ring0"]`.
+    pub fn init(args: &[&str]) -> Result<&'static Eal, DpdkError> {
+        EAL.get_or_init(|| Eal::start(args))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn start(args: &[&str]) -> Result<Eal, DpdkError> {
+        let owned = args
+            .iter()
+            .map(|a| CString::new(*a).map_err(|_| DpdkError::BadArgument((*a).to_owned())))
+            .collect::<Result<Vec<_>, _>>()?;
+        // EAL may keep pointers into argv (and permutes it): leak both, once.
+        let argv: &mut [*mut c_char] = Vec::leak(
+            owned
+                .into_iter()
+                .map(CString::into_raw)
+                .chain(std::iter::once(std::ptr::null_mut()))
+                .collect(),
+        );
+        let argc = (argv.len() - 1) as i32;
+        // SAFETY: argc NUL-terminated strings followed by a null pointer, all
+        // leaked, so valid for the life of the process.
+        let ret = unsafe { sys::rte_eal_init(argc, argv.as_mut_ptr()) };
+        if ret < 0 {
+            let e = errno();
+            return Err(DpdkError::Eal {
+                errno: e,
+                message: strerror(e),
+            });
+        }
+        Ok(Eal { _private: () })
+    }
+
+    /// The NUMA socket of the calling thread (`rte_socket_id`).
+    pub fn socket_id(&self) -> u32 {
+        // SAFETY: EAL is running.
+        unsafe { sys::rte_socket_id() }
+    }
+
+    /// Number of usable ports (`rte_eth_dev_count_avail`).
+    pub fn port_count(&self) -> u16 {
+        // SAFETY: EAL is running.
+        unsafe { sys::rte_eth_dev_count_avail() }
+    }
+
+    /// The id of the port named `name` (`net_ring0` for `--vdev=net_ring0`).
+    pub fn port_by_name(&self, name: &str) -> Result<u16, DpdkError> {
+        let c = CString::new(name).map_err(|_| DpdkError::NoSuchPort(name.to_owned()))?;
+        let mut id = 0u16;
+        // SAFETY: a NUL-terminated name and a valid out pointer.
+        let ret = unsafe { sys::rte_eth_dev_get_port_by_name(c.as_ptr(), &mut id) };
+        if ret != 0 {
+            return Err(DpdkError::NoSuchPort(name.to_owned()));
+        }
+        Ok(id)
+    }
+}
