@@ -27,6 +27,11 @@
 //! - [`passive`] rebuilds both directions of every connection from a copy of
 //!   the traffic: handshake or mid-stream pickup, reordering, retransmissions,
 //!   losses turned into gaps once acknowledged, FIN and RST.
+//! - [`tcp`] is the TCP endpoint (IPv4) over a packet device: connections
+//!   this host opens (ARP first, SYN with MSS and window scale) or accepts
+//!   (`listen`), each received into an `AaStream` and parsed on arrival, one
+//!   ACK per burst, the stream's window advertised; small requests sent with
+//!   retransmission (RFC 6298 timer).
 //! - [`frame`] builds Ethernet/IPv4|IPv6/TCP test frames with correct checksums.
 //! - [`synth`] generates deterministic synthetic captures (HTTP, CSV; with
 //!   reordering, duplicates, overlaps and loss) and their ground truth.
@@ -40,6 +45,7 @@ pub mod io;
 pub mod link;
 pub mod passive;
 pub mod synth;
+pub mod tcp;
 pub mod wire;
 
 pub use io::{Burst, IoError, PacketIo, Rx, RxMeta, Timestamp};

@@ -1,0 +1,741 @@
+//! The endpoint's state machine against a scripted peer on a [`MemoryIo`].
+
+use super::*;
+use crate::frame::TcpFrame;
+use crate::io::memory::MemoryIo;
+use crate::link::arp::{self, ArpMessage};
+use crate::wire::TcpOpts;
+use aa_runtime::csv::CsvParser;
+use aa_runtime::Packet;
+use proptest::prelude::*;
+
+const US: MacAddr = MacAddr([0x02, 0xaa, 0, 0, 0, 2]);
+const PEER: MacAddr = MacAddr([0x02, 0xbb, 0, 0, 0, 1]);
+const OUR_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const PEER_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const PORT: u16 = 9000;
+const IRS: u32 = 0xffff_ff00; // the peer's ISN: sequence numbers wrap soon
+
+/// One segment we sent, parsed, with its payload.
+#[derive(Debug)]
+struct Sent {
+    seg: Segment,
+    payload: Vec<u8>,
+}
+
+struct Lab {
+    stack: Stack<MemoryIo, CsvParser>,
+    pool: PacketPool,
+    id: ConnId,
+    local_port: u16,
+    iss: u32,
+    t: Instant,
+}
+
+impl Lab {
+    /// Connected (ARP, SYN, SYN-ACK with MSS 1000 and window scale 2,
+    /// window 1000 << 2), the handshake's segments taken.
+    fn connected(cfg: StackConfig) -> Lab {
+        let pool = PacketPool::new(256, 2048);
+        let dev = MemoryIo::new(pool.clone(), LinkType::Ethernet);
+        let mut stack = Stack::new(dev, pool.clone(), US, OUR_IP, cfg);
+        let id = stack
+            .connect(SocketAddrV4::new(PEER_IP, PORT), CsvParser::default())
+            .unwrap();
+        let t = Instant::now();
+        let mut lab = Lab {
+            stack,
+            pool,
+            id,
+            local_port: 0,
+            iss: 0,
+            t,
+        };
+        lab.poll();
+        let sent = lab.stack.device_mut().take_sent();
+        assert_eq!(sent.len(), 1, "one ARP request");
+        let req = arp::parse(&sent[0].data()[14..]).unwrap();
+        assert_eq!(req, ArpMessage::request(US, OUR_IP, PEER_IP));
+        assert_eq!(lab.stack.state(id), Some(State::ArpWait));
+        let mut reply = vec![0u8; 60];
+        arp::write_frame(&mut reply, US, &req.reply_from(PEER, PEER_IP)).unwrap();
+        lab.stack.device_mut().push(wall_now(), &reply);
+        lab.poll();
+        let syn = lab.sent();
+        assert_eq!(syn.len(), 1);
+        let s = &syn[0].seg;
+        assert_eq!(s.flags, TcpFlags::SYN);
+        assert_eq!(s.dst, (IpAddr::V4(PEER_IP), PORT));
+        assert_eq!(s.opts.mss, Some(cfg.mss));
+        assert_eq!(
+            s.opts.wscale,
+            Some(lab.stack.conns[0].as_ref().unwrap().rcv_wscale)
+        );
+        lab.local_port = s.src.1;
+        lab.iss = s.seq.0;
+        assert_eq!(lab.stack.state(id), Some(State::SynSent));
+        let synack = lab
+            .frame(IRS, TcpFlags::SYN | TcpFlags::ACK, b"")
+            .window(1000)
+            .opts(TcpOpts {
+                mss: Some(1000),
+                wscale: Some(2),
+                ..TcpOpts::default()
+            });
+        lab.push(synack.build(b"").unwrap());
+        lab.poll();
+        assert_eq!(lab.stack.next_event(), Some(Event::Connected(id)));
+        let ack = lab.sent();
+        assert_eq!(ack.len(), 1);
+        assert_eq!(ack[0].seg.flags, TcpFlags::ACK);
+        assert_eq!(ack[0].seg.ack.0, IRS.wrapping_add(1));
+        assert_eq!(ack[0].seg.seq.0, lab.iss.wrapping_add(1));
+        assert_eq!(lab.stack.state(id), Some(State::Established));
+        lab
+    }
+
+    fn poll(&mut self) -> usize {
+        self.stack.poll_at(self.t).unwrap()
+    }
+
+    fn push(&mut self, f: Vec<u8>) {
+        self.stack.device_mut().push(wall_now(), &f);
+    }
+
+    /// A segment from the peer at sequence number `seq`, acknowledging
+    /// everything we sent so far.
+    fn frame(&self, seq: u32, flags: TcpFlags, _payload: &[u8]) -> TcpFrame {
+        let mut f = TcpFrame::new(
+            (IpAddr::V4(PEER_IP), PORT),
+            (IpAddr::V4(OUR_IP), self.local_port),
+        )
+        .seq(seq)
+        .ack(self.iss.wrapping_add(1))
+        .flags(flags)
+        .window(1000);
+        f.src_mac = PEER.0;
+        f.dst_mac = US.0;
+        f
+    }
+
+    /// Data from the peer at stream offset `off` (0 = first byte).
+    fn data(&self, off: u32, payload: &[u8]) -> Vec<u8> {
+        self.frame(IRS.wrapping_add(1 + off), TcpFlags::ACK, payload)
+            .build(payload)
+            .unwrap()
+    }
+
+    fn sent(&mut self) -> Vec<Sent> {
+        self.stack
+            .device_mut()
+            .take_sent()
+            .into_iter()
+            .map(|p| {
+                let seg = wire::parse(p.data(), LinkType::Ethernet, true).unwrap();
+                assert_eq!(seg.checksum, ChecksumStatus::Valid);
+                Sent {
+                    seg,
+                    payload: seg.payload(p.data()).to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.stack.next_event()).collect()
+    }
+
+    /// Reads and frees every ready record; returns their fields as text.
+    fn rows(&mut self) -> Vec<Vec<String>> {
+        let s = self.stack.stream_mut(self.id).unwrap();
+        let out: Vec<Vec<String>> = s
+            .read_aa_records(usize::MAX)
+            .map(|r| {
+                r.fields()
+                    .map(|f| String::from_utf8(f.to_vec()).unwrap())
+                    .collect()
+            })
+            .collect();
+        s.free_aa_records(out.len());
+        out
+    }
+}
+
+fn ack_of(s: &Sent) -> u32 {
+    s.seg.ack.0.wrapping_sub(IRS.wrapping_add(1))
+}
+
+#[test]
+fn one_ack_per_burst_and_records_parsed() {
+    let mut lab = Lab::connected(StackConfig::default());
+    let text = b"a,b\nc,d\ne,f\n";
+    for (i, chunk) in text.chunks(4).enumerate() {
+        let f = lab.data(4 * i as u32, chunk);
+        lab.push(f);
+    }
+    assert_eq!(lab.poll(), 3);
+    let sent = lab.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(ack_of(&sent[0]), 12);
+    // 256 KiB with scale 3.
+    assert_eq!(
+        u32::from(sent[0].seg.window) << 3,
+        (256 * 1024 - 12) >> 3 << 3
+    );
+    assert_eq!(lab.events(), [Event::Records(lab.id)]);
+    assert_eq!(lab.rows(), [["a", "b"], ["c", "d"], ["e", "f"]]);
+    // The frees open the window by 12 bytes: less than an MSS, no update
+    // (silly window avoidance).
+    lab.poll();
+    assert!(lab.sent().is_empty(), "nothing more to say");
+}
+
+#[test]
+fn out_of_order_gets_duplicate_acks_then_one_ack() {
+    let mut lab = Lab::connected(StackConfig::default());
+    let (a, b, c) = (
+        lab.data(0, b"x,1\n"),
+        lab.data(4, b"y,2\n"),
+        lab.data(8, b"z,3\n"),
+    );
+    lab.push(c);
+    lab.push(b);
+    lab.poll();
+    let sent = lab.sent();
+    assert_eq!(sent.len(), 2, "one duplicate ACK per segment out of order");
+    assert!(sent.iter().all(|s| ack_of(s) == 0));
+    assert_eq!(lab.stack.stats().out_of_order, 2);
+    assert!(lab.events().is_empty());
+    lab.push(a.clone());
+    lab.push(a);
+    lab.poll();
+    let sent = lab.sent();
+    // The duplicate of `a` is answered at once; that ACK already covers
+    // the burst, so no second one.
+    assert_eq!(sent.iter().map(ack_of).collect::<Vec<_>>(), [12]);
+    assert_eq!(lab.rows(), [["x", "1"], ["y", "2"], ["z", "3"]]);
+}
+
+#[test]
+fn rst_only_at_the_exact_sequence_number() {
+    let mut lab = Lab::connected(StackConfig::default());
+    let f = lab.data(0, b"q,r\n");
+    lab.push(f);
+    lab.poll();
+    lab.sent();
+    lab.events();
+    // In the window but not rcv_nxt: a challenge ACK.
+    let rst = lab
+        .frame(IRS.wrapping_add(1 + 100), TcpFlags::RST, b"")
+        .build(b"")
+        .unwrap();
+    lab.push(rst);
+    // Outside the window: dropped silently.
+    let far = lab
+        .frame(IRS.wrapping_add(1 + 4 + 10_000_000), TcpFlags::RST, b"")
+        .build(b"")
+        .unwrap();
+    lab.push(far);
+    // A SYN on the established connection: a challenge ACK.
+    let syn = lab
+        .frame(IRS.wrapping_add(5), TcpFlags::SYN, b"")
+        .build(b"")
+        .unwrap();
+    lab.push(syn);
+    lab.poll();
+    let sent = lab.sent();
+    assert_eq!(sent.len(), 2);
+    assert!(sent
+        .iter()
+        .all(|s| s.seg.flags == TcpFlags::ACK && ack_of(s) == 4));
+    assert_eq!(lab.stack.stats().challenge_acks, 2);
+    assert_eq!(lab.stack.state(lab.id), Some(State::Established));
+    let rst = lab
+        .frame(IRS.wrapping_add(5), TcpFlags::RST, b"")
+        .build(b"")
+        .unwrap();
+    lab.push(rst);
+    lab.poll();
+    assert_eq!(lab.events(), [Event::Reset(lab.id, ResetReason::Reset)]);
+    assert_eq!(lab.stack.state(lab.id), Some(State::Closed));
+    assert_eq!(lab.rows(), [["q", "r"]], "records before the reset stay");
+    lab.stack.release(lab.id).unwrap();
+    assert!(lab.pool.is_full());
+}
+
+#[test]
+fn fin_finishes_the_stream_and_close_completes() {
+    let mut lab = Lab::connected(StackConfig::default());
+    // The last row has no newline: the FIN ends it.
+    let f = lab
+        .frame(IRS.wrapping_add(1), TcpFlags::ACK | TcpFlags::FIN, b"")
+        .build(b"k,v\nlast,row")
+        .unwrap();
+    lab.push(f);
+    lab.poll();
+    let sent = lab.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(ack_of(&sent[0]), 13, "data and FIN");
+    assert_eq!(sent[0].seg.window, 0, "nothing more after FIN");
+    assert_eq!(
+        lab.events(),
+        [Event::Finished(lab.id), Event::Records(lab.id)]
+    );
+    assert_eq!(lab.rows(), [["k", "v"], ["last", "row"]]);
+    assert_eq!(lab.stack.state(lab.id), Some(State::CloseWait));
+    // A retransmitted FIN is acknowledged again.
+    let again = lab
+        .frame(IRS.wrapping_add(1 + 12), TcpFlags::ACK | TcpFlags::FIN, b"")
+        .build(b"")
+        .unwrap();
+    lab.push(again);
+    lab.poll();
+    let sent = lab.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(ack_of(&sent[0]), 13);
+    lab.stack.close(lab.id).unwrap();
+    lab.poll();
+    let sent = lab.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].seg.flags, TcpFlags::FIN | TcpFlags::ACK);
+    assert_eq!(sent[0].seg.seq.0, lab.iss.wrapping_add(1));
+    assert_eq!(lab.stack.state(lab.id), Some(State::LastAck));
+    let ack = lab
+        .frame(IRS.wrapping_add(14), TcpFlags::ACK, b"")
+        .ack(lab.iss.wrapping_add(2))
+        .build(b"")
+        .unwrap();
+    lab.push(ack);
+    lab.poll();
+    assert_eq!(lab.events(), [Event::Closed(lab.id)]);
+    assert_eq!(lab.stack.state(lab.id), Some(State::Closed));
+    lab.stack.release(lab.id).unwrap();
+    assert_eq!(lab.stack.state(lab.id), None);
+    assert!(lab.pool.is_full());
+}
+
+#[test]
+fn active_close_then_peer_fin_is_time_wait() {
+    let mut lab = Lab::connected(StackConfig::default());
+    lab.stack.close(lab.id).unwrap();
+    lab.poll();
+    let fin = lab.sent();
+    assert_eq!(fin[0].seg.flags, TcpFlags::FIN | TcpFlags::ACK);
+    assert_eq!(lab.stack.state(lab.id), Some(State::FinWait1));
+    // The peer acknowledges our FIN and sends its own in one segment.
+    let f = lab
+        .frame(IRS.wrapping_add(1), TcpFlags::ACK | TcpFlags::FIN, b"")
+        .ack(lab.iss.wrapping_add(2))
+        .build(b"")
+        .unwrap();
+    lab.push(f);
+    lab.poll();
+    assert_eq!(
+        lab.events(),
+        [Event::Finished(lab.id), Event::Closed(lab.id)]
+    );
+    assert_eq!(lab.stack.state(lab.id), Some(State::TimeWait));
+    assert_eq!(ack_of(&lab.sent()[0]), 1);
+    lab.stack.release(lab.id).unwrap();
+    assert!(lab.pool.is_full(), "the stream goes at release");
+    // TIME-WAIT ends later; the slot goes with it.
+    lab.t += Duration::from_secs(3);
+    lab.poll();
+    assert!(lab.stack.conns.iter().all(Option::is_none));
+}
+
+#[test]
+fn send_segments_by_mss_within_the_window_and_retransmits() {
+    let mut lab = Lab::connected(StackConfig::default());
+    // The SYN-ACK's window is not scaled; this one is: 1000 << 2.
+    let wnd = lab
+        .frame(IRS.wrapping_add(1), TcpFlags::ACK, b"")
+        .build(b"")
+        .unwrap();
+    lab.push(wnd);
+    lab.poll();
+    let req: Vec<u8> = (0..3000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    assert_eq!(lab.stack.send(lab.id, &req), Ok(3000));
+    lab.poll();
+    let sent = lab.sent();
+    // MSS 1000 (the peer's), window 1000 << 2 = 4000.
+    assert_eq!(
+        sent.iter().map(|s| s.payload.len()).collect::<Vec<_>>(),
+        [1000, 1000, 1000]
+    );
+    assert_eq!(sent[2].seg.flags, TcpFlags::ACK | TcpFlags::PSH);
+    let all: Vec<u8> = sent.iter().flat_map(|s| s.payload.clone()).collect();
+    assert_eq!(all, req);
+    // Nothing acknowledged: after the RTO everything goes again, once.
+    lab.t += Duration::from_millis(1100);
+    lab.poll();
+    let again = lab.sent();
+    assert_eq!(again.len(), 3);
+    assert_eq!(again[0].seg.seq.0, lab.iss.wrapping_add(1));
+    assert_eq!(lab.stack.stats().timeouts, 1);
+    // The RTO was 200 ms (the minimum: the handshake's RTT sample was 0);
+    // the backoff doubled it: nothing 300 ms later.
+    lab.t += Duration::from_millis(300);
+    lab.poll();
+    assert!(lab.sent().is_empty());
+    // An ACK of the first 2000 bytes, then of the rest.
+    let ack = lab
+        .frame(IRS.wrapping_add(1), TcpFlags::ACK, b"")
+        .ack(lab.iss.wrapping_add(2001))
+        .window(1000)
+        .build(b"")
+        .unwrap();
+    lab.push(ack);
+    lab.poll();
+    assert_eq!(lab.stack.unacked(lab.id), Some(1000));
+    let ack = lab
+        .frame(IRS.wrapping_add(1), TcpFlags::ACK, b"")
+        .ack(lab.iss.wrapping_add(3001))
+        .window(1000)
+        .build(b"")
+        .unwrap();
+    lab.push(ack);
+    lab.poll();
+    assert_eq!(lab.stack.unacked(lab.id), Some(0));
+    lab.t += Duration::from_secs(100);
+    lab.poll();
+    assert!(lab.sent().is_empty(), "no timer once all is acknowledged");
+}
+
+#[test]
+fn zero_window_gets_a_probe_and_timeouts_reset() {
+    let cfg = StackConfig {
+        max_retries: 2,
+        ..StackConfig::default()
+    };
+    let mut lab = Lab::connected(cfg);
+    let zero = lab
+        .frame(IRS.wrapping_add(1), TcpFlags::ACK, b"")
+        .window(0)
+        .build(b"")
+        .unwrap();
+    lab.push(zero);
+    lab.poll();
+    lab.stack.send(lab.id, b"hello").unwrap();
+    lab.poll();
+    assert!(lab.sent().is_empty(), "the window is closed");
+    lab.t += Duration::from_secs(1);
+    lab.poll();
+    let probe = lab.sent();
+    assert_eq!(probe.len(), 1);
+    assert_eq!(probe[0].payload, b"h");
+    // The peer answers the probe, still with a zero window: no give-up.
+    let still = lab
+        .frame(IRS.wrapping_add(1), TcpFlags::ACK, b"")
+        .window(0)
+        .build(b"")
+        .unwrap();
+    for _ in 0..4 {
+        lab.push(still.clone());
+        lab.t += Duration::from_secs(100);
+        lab.poll();
+        assert_eq!(lab.sent().last().unwrap().payload, b"h");
+    }
+    assert!(lab.events().is_empty());
+    // A silent peer: reset after max_retries more.
+    for _ in 0..3 {
+        lab.t += Duration::from_secs(100);
+        lab.poll();
+    }
+    let ev = lab.events();
+    assert_eq!(ev, [Event::Reset(lab.id, ResetReason::TimedOut)]);
+    let last = lab.sent();
+    assert_eq!(
+        last.last().unwrap().seg.flags,
+        TcpFlags::RST | TcpFlags::ACK
+    );
+}
+
+#[test]
+fn a_small_window_throttles_and_reopens() {
+    let mut cfg = StackConfig::default();
+    cfg.aa.stream.recv_buffer = 4096;
+    let mut lab = Lab::connected(cfg);
+    let row = b"0123456789,abcdefghij,0123456789,abcdefghij,0123456789,abcdefghij\n";
+    let seg = row.repeat(10);
+    for i in 0..10 {
+        let f = lab.data(i * seg.len() as u32, &seg);
+        lab.push(f);
+    }
+    lab.poll();
+    let sent = lab.sent();
+    let last = sent.last().unwrap();
+    // Six segments, the seventh trimmed at the window's edge, the other
+    // three outside it, each answered by an ACK at once (and those cover
+    // the burst).
+    assert_eq!(ack_of(last), 4096);
+    assert_eq!(last.seg.window, 0, "window closed");
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    let st = lab.stack.stream(lab.id).unwrap().stream().stats();
+    assert_eq!((st.in_order, st.trimmed_window_bytes), (7, 524));
+    let rows = lab.rows().len();
+    assert_eq!(rows, 4096 / row.len());
+    lab.poll();
+    let update = lab.sent();
+    assert_eq!(update.len(), 1, "window update after the frees");
+    // All but the fragment holding the unfinished 63rd row (136 bytes).
+    assert_eq!(update[0].seg.window, 4096 - 136);
+    assert!(lab.stack.stats().unacceptable > 0 || lab.stack.stats().duplicates > 0);
+}
+
+#[test]
+fn refused_and_no_connection() {
+    let pool = PacketPool::new(16, 2048);
+    let dev = MemoryIo::new(pool.clone(), LinkType::Ethernet);
+    let mut stack: Stack<MemoryIo, CsvParser> =
+        Stack::new(dev, pool.clone(), US, OUR_IP, StackConfig::default());
+    // A segment for no connection is answered by RST.
+    let mut f = TcpFrame::new((IpAddr::V4(PEER_IP), 5555), (IpAddr::V4(OUR_IP), 80))
+        .seq(77)
+        .flags(TcpFlags::SYN);
+    f.src_mac = PEER.0;
+    f.dst_mac = US.0;
+    stack.device_mut().push(wall_now(), &f.build(b"").unwrap());
+    stack.poll().unwrap();
+    let sent = stack.device_mut().take_sent();
+    let rst = wire::parse(sent[0].data(), LinkType::Ethernet, true).unwrap();
+    assert_eq!(rst.flags, TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!(rst.ack.0, 78);
+    drop(sent);
+    // Bad peers.
+    for bad in [Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST, OUR_IP] {
+        assert_eq!(
+            stack
+                .connect(SocketAddrV4::new(bad, 1), CsvParser::default())
+                .err(),
+            Some(TcpError::BadPeer)
+        );
+    }
+    // ARP never answered: unreachable after the tries.
+    let cfg = StackConfig::default();
+    let id = stack
+        .connect(SocketAddrV4::new(PEER_IP, 1), CsvParser::default())
+        .unwrap();
+    let mut t = Instant::now();
+    for _ in 0..=cfg.arp_tries {
+        stack.poll_at(t).unwrap();
+        t += cfg.arp_retry;
+    }
+    assert_eq!(
+        stack.next_event(),
+        Some(Event::Reset(id, ResetReason::Unreachable))
+    );
+    stack.release(id).unwrap();
+    drop(stack);
+    assert!(pool.is_full());
+}
+
+#[test]
+fn syn_sent_refused() {
+    let pool = PacketPool::new(16, 2048);
+    let dev = MemoryIo::new(pool.clone(), LinkType::Ethernet);
+    let mut stack: Stack<MemoryIo, CsvParser> =
+        Stack::new(dev, pool.clone(), US, OUR_IP, StackConfig::default());
+    stack.resp.cache_mut().insert(PEER_IP, PEER, wall_now());
+    let id = stack
+        .connect(SocketAddrV4::new(PEER_IP, PORT), CsvParser::default())
+        .unwrap();
+    stack.poll().unwrap();
+    let syn = stack.device_mut().take_sent();
+    let s = wire::parse(syn[0].data(), LinkType::Ethernet, true).unwrap();
+    drop(syn);
+    let mk = |flags, ack| {
+        let mut f = TcpFrame::new((IpAddr::V4(PEER_IP), PORT), (IpAddr::V4(OUR_IP), s.src.1))
+            .flags(flags)
+            .ack(ack);
+        f.src_mac = PEER.0;
+        f.dst_mac = US.0;
+        f.build(b"").unwrap()
+    };
+    // An ACK for something we never sent: RST, no state change.
+    stack.device_mut().push(
+        wall_now(),
+        &mk(TcpFlags::SYN | TcpFlags::ACK, s.seq.0.wrapping_add(9)),
+    );
+    stack.poll().unwrap();
+    assert_eq!(stack.device_mut().take_sent().len(), 1);
+    assert_eq!(stack.state(id), Some(State::SynSent));
+    stack.device_mut().push(
+        wall_now(),
+        &mk(TcpFlags::RST | TcpFlags::ACK, s.seq.0.wrapping_add(1)),
+    );
+    stack.poll().unwrap();
+    assert_eq!(
+        stack.next_event(),
+        Some(Event::Reset(id, ResetReason::Refused))
+    );
+    stack.release(id).unwrap();
+    drop(stack);
+    assert!(pool.is_full());
+}
+
+proptest! {
+    /// Mutated segments (every header byte fair game) never panic, and the
+    /// pool is full once the connection is released.
+    #[test]
+    fn mutated_segments_never_panic(
+        muts in prop::collection::vec((0usize..80, any::<u8>()), 1..6),
+        cut in 0usize..80,
+        seqoff in any::<u32>(),
+        flags in any::<u8>(),
+    ) {
+        let mut lab = Lab::connected(StackConfig::default());
+        let mut f = lab
+            .frame(IRS.wrapping_add(1).wrapping_add(seqoff % 3 * (seqoff >> 2)), TcpFlags(flags), b"")
+            .build(b"a,b\nc,d\n")
+            .unwrap();
+        for (i, x) in muts {
+            let i = i % f.len();
+            f[i] ^= x;
+        }
+        let keep = f.len() - cut.min(f.len());
+        lab.push(f[..keep].to_vec());
+        lab.push(f);
+        let good = lab.data(0, b"e,f\n");
+        lab.push(good);
+        lab.poll();
+        lab.poll();
+        lab.stack.release(lab.id).unwrap();
+        drop(lab.sent());
+        prop_assert!(lab.pool.is_full());
+    }
+}
+
+#[test]
+fn passive_open_answers_syn_and_accepts() {
+    let pool = PacketPool::new(32, 2048);
+    let dev = MemoryIo::new(pool.clone(), LinkType::Ethernet);
+    let mut stack: Stack<MemoryIo, CsvParser> =
+        Stack::new(dev, pool.clone(), US, OUR_IP, StackConfig::default());
+    stack.listen(80, CsvParser::default).unwrap();
+    assert_eq!(stack.listen(80, CsvParser::default), Err(TcpError::BadPort));
+    let peer = |seq: u32, ack: u32, flags: TcpFlags, opts: TcpOpts, data: &[u8]| {
+        let mut f = TcpFrame::new((IpAddr::V4(PEER_IP), 40000), (IpAddr::V4(OUR_IP), 80))
+            .seq(seq)
+            .ack(ack)
+            .flags(flags)
+            .window(500)
+            .opts(opts);
+        f.src_mac = PEER.0;
+        f.dst_mac = US.0;
+        f.build(data).unwrap()
+    };
+    let sent = |stack: &mut Stack<MemoryIo, CsvParser>| -> Vec<Segment> {
+        let v = stack.device_mut().take_sent();
+        v.iter()
+            .map(|p| wire::parse(p.data(), LinkType::Ethernet, true).unwrap())
+            .collect()
+    };
+    // A SYN without window scaling: the SYN-ACK offers none either.
+    let syn = peer(
+        IRS,
+        0,
+        TcpFlags::SYN,
+        TcpOpts {
+            mss: Some(1200),
+            ..TcpOpts::default()
+        },
+        b"",
+    );
+    stack.device_mut().push(wall_now(), &syn);
+    stack.poll().unwrap();
+    let s = sent(&mut stack);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(s[0].ack.0, IRS.wrapping_add(1));
+    assert_eq!((s[0].opts.mss, s[0].opts.wscale), (Some(1460), None));
+    assert!(stack.next_event().is_none());
+    let iss = s[0].seq.0;
+    // The SYN again (our SYN-ACK lost): the SYN-ACK again.
+    stack.device_mut().push(wall_now(), &syn);
+    stack.poll().unwrap();
+    assert_eq!(sent(&mut stack)[0].seq.0, iss);
+    // The ACK with data: accepted, parsed, acknowledged.
+    let ack = peer(
+        IRS.wrapping_add(1),
+        iss.wrapping_add(1),
+        TcpFlags::ACK,
+        TcpOpts::default(),
+        b"a,b\n",
+    );
+    stack.device_mut().push(wall_now(), &ack);
+    stack.poll().unwrap();
+    let id = match stack.next_event() {
+        Some(Event::Accepted(id)) => id,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(stack.next_event(), Some(Event::Records(id)));
+    let s = sent(&mut stack);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].ack.0, IRS.wrapping_add(5));
+    // No window scaling: the window field is the plain byte count, capped.
+    assert_eq!(s[0].window, 65535);
+    assert_eq!(stack.state(id), Some(State::Established));
+    assert_eq!(
+        stack.addrs(id),
+        Some((
+            SocketAddrV4::new(OUR_IP, 80),
+            SocketAddrV4::new(PEER_IP, 40000)
+        ))
+    );
+    // A SYN to a port nobody listens on: RST.
+    let mut other =
+        TcpFrame::new((IpAddr::V4(PEER_IP), 40001), (IpAddr::V4(OUR_IP), 81)).flags(TcpFlags::SYN);
+    other.src_mac = PEER.0;
+    other.dst_mac = US.0;
+    stack
+        .device_mut()
+        .push(wall_now(), &other.build(b"").unwrap());
+    stack.poll().unwrap();
+    assert_eq!(sent(&mut stack)[0].flags, TcpFlags::RST | TcpFlags::ACK);
+    stack.release(id).unwrap();
+    drop(sent(&mut stack));
+    drop(stack);
+    assert!(pool.is_full());
+}
+
+#[test]
+fn backlog_and_unanswered_syn_ack() {
+    let pool = PacketPool::new(32, 2048);
+    let dev = MemoryIo::new(pool.clone(), LinkType::Ethernet);
+    let cfg = StackConfig {
+        backlog: 2,
+        max_retries: 1,
+        ..StackConfig::default()
+    };
+    let mut stack: Stack<MemoryIo, CsvParser> = Stack::new(dev, pool.clone(), US, OUR_IP, cfg);
+    stack.listen(80, CsvParser::default).unwrap();
+    for port in 1..=3u16 {
+        let mut f = TcpFrame::new((IpAddr::V4(PEER_IP), port), (IpAddr::V4(OUR_IP), 80))
+            .flags(TcpFlags::SYN)
+            .opts(TcpOpts {
+                wscale: Some(7),
+                ..TcpOpts::default()
+            });
+        f.src_mac = PEER.0;
+        f.dst_mac = US.0;
+        stack.device_mut().push(wall_now(), &f.build(b"").unwrap());
+    }
+    let mut t = Instant::now();
+    stack.poll_at(t).unwrap();
+    assert_eq!(stack.stats().syn_dropped, 1);
+    let synacks = stack.device_mut().take_sent();
+    assert_eq!(synacks.len(), 2);
+    let s = wire::parse(synacks[0].data(), LinkType::Ethernet, true).unwrap();
+    assert_eq!(s.opts.wscale, Some(3), "answers the offer");
+    drop(synacks);
+    // Nobody completes the handshake: one retransmission, then gone.
+    for _ in 0..3 {
+        t += Duration::from_secs(10);
+        stack.poll_at(t).unwrap();
+    }
+    assert!(stack.next_event().is_none(), "never announced");
+    assert!(stack.conns.iter().all(Option::is_none));
+    drop(stack);
+    assert!(pool.is_full());
+}

@@ -1,0 +1,545 @@
+//! The active TCP endpoint against the Linux kernel's TCP.
+//!
+//! Each test makes its own network namespace `aa-ep-<pid>-<n>`, opens a TAP
+//! device from the test process, moves it into the namespace, gives the
+//! kernel's side 198.51.100.1/24 there and brings it up. A python3 server in
+//! the namespace generates CSV with quoted fields (commas, doubled quotes,
+//! line breaks inside quotes), writes what Python's own `csv` module reads
+//! from it in a canonical form to a file, accepts the first client, reads
+//! and checks its request (if the case has one), sends the CSV and closes.
+//! The test runs [`Stack`] in-process as 198.51.100.2: ARP, handshake,
+//! request, receive parsed by the compiled CSV grammar, FIN, close. Every
+//! field of every row must equal Python's, the request must be acknowledged,
+//! and the packet pool must be full at the end. The cases: clean (about
+//! 1.5 MB); a request of three segments first and frames from the kernel
+//! lost and reordered on the way in (an [`Impaired`] device around the
+//! TAP); a 16 KiB window with an application that frees its records only
+//! every fourth poll. Nothing is configured in the host namespace; the
+//! namespace is deleted at the end, on failure too (a guard).
+//!
+//! Needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), `/dev/net/tun`, `ip`
+//! (iproute2) and python3. Without them the test prints "skipped: ..." and
+//! passes, unless `AA_REQUIRE_NET=1`: then it fails.
+
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use aa_grammars::csv::CsvParser;
+use aa_runtime::{AaState, PacketPool};
+use aa_runtime::{Packet, PoolPacket};
+use aa_stack::io::tap::TapIo;
+use aa_stack::link::MacAddr;
+use aa_stack::tcp::{Event, Stack, StackConfig, State};
+use aa_stack::{Burst, IoError, PacketIo, Rx};
+
+const OUR_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const OUR_MAC: MacAddr = MacAddr([0x02, 0xaa, 0x00, 0x00, 0x00, 0x02]);
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn require_net() -> bool {
+    std::env::var("AA_REQUIRE_NET").is_ok_and(|v| v == "1")
+}
+
+/// Skips the test loudly, or fails it when `AA_REQUIRE_NET=1`.
+macro_rules! skip {
+    ($($arg:tt)*) => {{
+        let why = format!($($arg)*);
+        if require_net() {
+            panic!("AA_REQUIRE_NET=1 and the network test cannot run: {why}");
+        }
+        loud(&format!(
+            "skipped: {why} (set AA_REQUIRE_NET=1 to make this a failure)"
+        ));
+        return;
+    }};
+}
+
+/// Writes to the real stderr, past the test harness's capture.
+fn loud(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
+}
+
+fn on_path(prog: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+fn missing_prerequisite() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root (needs to create network namespaces and TAP devices)".into());
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Some("no /dev/net/tun".into());
+    }
+    if on_path("ip").is_none() {
+        return Some("no `ip` command (iproute2)".into());
+    }
+    if on_path("python3").is_none() {
+        return Some("no python3 to serve the CSV".into());
+    }
+    None
+}
+
+fn run(cmd: &mut Command) -> Result<Output, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(out)
+}
+
+/// A network namespace, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create(n: u32) -> Result<Netns, String> {
+        let name = format!("aa-ep-{}-{n}", std::process::id());
+        run(Command::new("ip").args(["netns", "add", &name]))?;
+        Ok(Netns { name })
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) {
+        run(&mut self.cmd(args)).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Err(e) = run(Command::new("ip").args(["netns", "del", &self.name])) {
+            eprintln!("warning: could not delete namespace {}: {e}", self.name);
+        }
+    }
+}
+
+/// A file removed on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A child process killed and reaped on drop.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Generates CSV of about `argv[1]` bytes, writes Python's reading of it in
+/// canonical form (fields joined by 0x1f, each row ended by 0x1e) to
+/// `argv[2]`, prints `PORT ROWS BYTES`, accepts the first client, reads a
+/// request of `argv[3]` bytes (`abc...z` repeated) and checks it, sends the
+/// CSV and closes. With `argv[4]` = `client` it prints `0 ROWS BYTES`,
+/// connects to 198.51.100.2 port `argv[5]` instead, sends the CSV, shuts its
+/// side down and waits for ours.
+const PY_SERVER: &str = r#"
+import csv, io, random, socket, sys
+random.seed(20261122)
+words = ['alpha', 'beta', 'x,y', 'say "hi"', 'two\nlines', 'crlf\r\ninside', '',
+         'na\u00efve', '12.5', '-3', ' padded ', '""', 'a,"b",c']
+buf = io.StringIO()
+w = csv.writer(buf, lineterminator='\n')
+target = int(sys.argv[1])
+while buf.tell() < target:
+    row = []
+    for _ in range(random.randint(2, 9)):
+        v = random.choice(words)
+        if random.random() < 0.5:
+            v += str(random.randint(0, 10**random.randint(1, 9)))
+        row.append(v)
+    w.writerow(row)
+text = buf.getvalue()
+data = text.encode()
+rows = list(csv.reader(io.StringIO(text, newline='')))
+with open(sys.argv[2], 'wb') as f:
+    for r in rows:
+        f.write(b'\x1f'.join(x.encode() for x in r) + b'\x1e')
+if sys.argv[4] == 'client':
+    # Passive open on our side: connect to it, send, half-close, wait for
+    # its FIN.
+    print(0, len(rows), len(data), flush=True)
+    c = socket.create_connection(('198.51.100.2', int(sys.argv[5])), timeout=30)
+    c.sendall(data)
+    c.shutdown(socket.SHUT_WR)
+    while c.recv(65536):
+        pass
+    c.close()
+    sys.exit(0)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('198.51.100.1', 0))
+s.listen(1)
+print(s.getsockname()[1], len(rows), len(data), flush=True)
+c, _ = s.accept()
+need = int(sys.argv[3])
+want = bytes(b'abcdefghijklmnopqrstuvwxyz'[i % 26] for i in range(need))
+got = b''
+while len(got) < need:
+    b = c.recv(65536)
+    if not b:
+        break
+    got += b
+if got != want:
+    sys.exit('request: got %d bytes, %r...' % (len(got), got[:40]))
+c.sendall(data)
+c.close()
+s.close()
+"#;
+
+/// Where the two canonical forms first differ, as a row number and both rows.
+fn first_difference(ours: &[u8], theirs: &[u8]) -> String {
+    let a: Vec<&[u8]> = ours.split(|&b| b == 0x1e).collect();
+    let b: Vec<&[u8]> = theirs.split(|&b| b == 0x1e).collect();
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        if x != y {
+            return format!(
+                "row {i}: aa {:?} python {:?}",
+                String::from_utf8_lossy(x),
+                String::from_utf8_lossy(y)
+            );
+        }
+    }
+    format!("aa has {} rows, python {}", a.len() - 1, b.len() - 1)
+}
+
+/// A device that loses and reorders some of the frames the kernel sends:
+/// every `drop_every`-th frame longer than 200 bytes is dropped, and every
+/// `swap_every`-th received frame changes places with the one after it.
+struct Impaired {
+    tap: TapIo,
+    n: u64,
+    drop_every: u64,
+    swap_every: u64,
+    dropped: u64,
+    held: Vec<Rx<PoolPacket>>,
+}
+
+impl PacketIo for Impaired {
+    type Packet = PoolPacket;
+
+    fn recv_burst(&mut self, out: &mut Burst<Rx<PoolPacket>>) -> Result<usize, IoError> {
+        let start = out.len();
+        self.tap.recv_burst(out)?;
+        self.held.extend(out.drain(start..));
+        let mut i = 0;
+        while i < self.held.len() {
+            self.n += 1;
+            if self.held[i].packet.data().len() > 200 && self.n % self.drop_every == 0 {
+                self.held.remove(i);
+                self.dropped += 1;
+                continue;
+            }
+            if self.n % self.swap_every == 0 && i + 1 < self.held.len() {
+                self.held.swap(i, i + 1);
+                i += 1;
+                self.n += 1;
+            }
+            i += 1;
+        }
+        let n = self.held.len();
+        for rx in self.held.drain(..) {
+            let _ = out.push(rx);
+        }
+        Ok(n)
+    }
+
+    fn send_burst(&mut self, pkts: &mut Burst<PoolPacket>) -> Result<usize, IoError> {
+        self.tap.send_burst(pkts)
+    }
+}
+
+/// What a run varies.
+struct Case {
+    /// CSV bytes the server sends (about).
+    csv_bytes: u64,
+    /// Request bytes the client sends first.
+    request: usize,
+    /// Receive buffer (largest window).
+    recv_buffer: u32,
+    /// Loss and reordering: (drop every, swap every).
+    impair: Option<(u64, u64)>,
+    /// Read and free records only every this many polls.
+    read_every: u32,
+    /// The kernel connects to us (we listen) instead of the other way.
+    passive: bool,
+}
+
+impl Default for Case {
+    fn default() -> Self {
+        Case {
+            csv_bytes: 1_500_000,
+            request: 0,
+            recv_buffer: StackConfig::default().aa.stream.recv_buffer,
+            impair: None,
+            read_every: 1,
+            passive: false,
+        }
+    }
+}
+
+/// The kernel sends about 1.5 MB of CSV; it is received clean.
+#[test]
+fn receives_csv_from_the_kernel_and_matches_python() {
+    run_case("clean", Case::default());
+}
+
+/// A request of three segments first; frames from the kernel lost and
+/// reordered on the way in (the kernel retransmits on our duplicate ACKs
+/// or its timer).
+#[test]
+fn request_then_csv_with_loss_and_reordering() {
+    run_case(
+        "lossy",
+        Case {
+            request: 4000,
+            impair: Some((29, 11)),
+            ..Case::default()
+        },
+    );
+}
+
+/// A small window and an application that frees records only every fourth
+/// poll: the window closes and reopens (window updates) many times.
+#[test]
+fn slow_reader_throttles_the_sender() {
+    run_case(
+        "slow reader",
+        Case {
+            csv_bytes: 400_000,
+            recv_buffer: 16 * 1024,
+            read_every: 4,
+            ..Case::default()
+        },
+    );
+}
+
+/// The kernel connects to us: passive open, the CSV received, our FIN
+/// after the kernel's.
+#[test]
+fn accepts_a_kernel_client_and_receives_its_csv() {
+    run_case(
+        "passive",
+        Case {
+            passive: true,
+            ..Case::default()
+        },
+    );
+}
+
+/// The port we listen on in the passive case.
+const LISTEN_PORT: u16 = 9000;
+
+fn run_case(what: &str, case: Case) {
+    if let Some(why) = missing_prerequisite() {
+        skip!("{why}");
+    }
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let ns = match Netns::create(n) {
+        Ok(ns) => ns,
+        Err(e) => skip!("cannot create a network namespace: {e}"),
+    };
+    let pool = PacketPool::new(1024, 2048);
+    let dev = format!("aae{}n{n}", std::process::id());
+    let tap = match TapIo::open(&dev, pool.clone()) {
+        Ok(t) => t,
+        Err(IoError::Os(e))
+            if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) =>
+        {
+            skip!("cannot open a TAP device: {e}")
+        }
+        Err(e) => panic!("TapIo::open({dev}): {e}"),
+    };
+    run(Command::new("ip").args(["link", "set", &dev, "netns", &ns.name]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    ns.run(&["ip", "addr", "add", "198.51.100.1/24", "dev", &dev]);
+    ns.run(&["ip", "link", "set", &dev, "up"]);
+
+    let mut cfg = StackConfig::default();
+    cfg.aa.stream.recv_buffer = case.recv_buffer;
+    let (drop_every, swap_every) = case.impair.unwrap_or((u64::MAX, u64::MAX));
+    let dev = Impaired {
+        tap,
+        n: 0,
+        drop_every,
+        swap_every,
+        dropped: 0,
+        held: Vec::new(),
+    };
+    let mut stack: Stack<Impaired, CsvParser> = Stack::new(dev, pool.clone(), OUR_MAC, OUR_IP, cfg);
+    if case.passive {
+        stack.listen(LISTEN_PORT, CsvParser::new).unwrap();
+    }
+
+    let expected = TempFile(std::env::temp_dir().join(format!("{}.rows", ns.name)));
+    let child = ns
+        .cmd(&[
+            "python3",
+            "-c",
+            PY_SERVER,
+            &case.csv_bytes.to_string(),
+            expected.0.to_str().unwrap(),
+            &case.request.to_string(),
+            if case.passive { "client" } else { "server" },
+            &LISTEN_PORT.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn python3");
+    let mut child = Reaped(child);
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("read the server's first line");
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(nums.len(), 3, "server said {line:?}");
+    let (port, py_rows, py_bytes) = (nums[0] as u16, nums[1], nums[2]);
+
+    let mut id = None;
+    if !case.passive {
+        let peer = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), port);
+        id = Some(stack.connect(peer, CsvParser::new()).unwrap());
+    }
+
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    let (mut connected, mut finished, mut closed, mut close_sent) = (false, false, false, false);
+    let mut rows = 0u64;
+    let mut canon = Vec::with_capacity(2 << 20);
+    let mut field = Vec::new();
+    let mut polls = 0u32;
+    let request: Vec<u8> = (0..case.request).map(|i| b'a' + (i % 26) as u8).collect();
+    while !closed {
+        assert!(
+            Instant::now() < deadline,
+            "timed out: state {:?}, {rows} rows, stats {:?}",
+            id.and_then(|id| stack.state(id)),
+            stack.stats()
+        );
+        stack
+            .device()
+            .tap
+            .wait(Duration::from_millis(20))
+            .expect("poll");
+        polls += 1;
+        stack.poll().expect("stack poll");
+        while let Some(ev) = stack.next_event() {
+            match ev {
+                Event::Connected(c) => {
+                    assert_eq!(Some(c), id);
+                    assert!(!case.passive);
+                    connected = true;
+                    assert_eq!(stack.send(c, &request), Ok(request.len()));
+                }
+                Event::Accepted(c) => {
+                    assert!(case.passive && id.is_none());
+                    let (ours, theirs) = stack.addrs(c).unwrap();
+                    assert_eq!(ours, SocketAddrV4::new(OUR_IP, LISTEN_PORT));
+                    assert_eq!(*theirs.ip(), Ipv4Addr::new(198, 51, 100, 1));
+                    id = Some(c);
+                    connected = true;
+                }
+                Event::Records(_) => {}
+                Event::Finished(_) => finished = true,
+                Event::Closed(_) => closed = true,
+                Event::Reset(_, why) => panic!("connection reset: {why:?}"),
+            }
+        }
+        if polls % case.read_every != 0 {
+            continue;
+        }
+        let Some(id) = id else { continue };
+        if let Some(s) = stack.stream_mut(id) {
+            let mut n = 0;
+            for r in s.read_aa_records(usize::MAX) {
+                n += 1;
+                assert_eq!(r.name(), "row");
+                for f in r.fields() {
+                    field.clear();
+                    aa_runtime::csv::unquote(&f, b'"', &mut field);
+                    canon.extend_from_slice(&field);
+                    canon.push(0x1f);
+                }
+                if canon.last() == Some(&0x1f) {
+                    canon.pop();
+                }
+                canon.push(0x1e);
+            }
+            s.free_aa_records(n);
+            rows += n as u64;
+            if finished && !close_sent && s.ready() == 0 {
+                assert_eq!(s.state(), AaState::Ended, "{:?}", s.error());
+                assert_eq!(s.stream().rcv_nxt_offset(), py_bytes);
+                stack.close(id).unwrap();
+                close_sent = true;
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    assert!(connected);
+    let id = id.unwrap();
+    assert_eq!(stack.unacked(id), Some(0), "the request was acknowledged");
+    assert_eq!(stack.state(id), Some(State::Closed));
+    let stats = stack.stats();
+    loud(&format!(
+        "endpoint ({what}): {} frames dropped, {rows} rows, {py_bytes} bytes in {secs:.3} s ({:.1} Mbit/s), srtt {:?}, {stats:?}",
+        stack.device().dropped,
+        py_bytes as f64 * 8.0 / secs / 1e6,
+        stack.srtt(id)
+    ));
+    if case.read_every > 1 {
+        assert!(
+            stats.zero_windows_out > 0 && stats.window_updates > 0,
+            "the window should have closed and reopened: {stats:?}"
+        );
+    }
+    let theirs = std::fs::read(&expected.0).expect("python's rows");
+    assert_eq!(rows, py_rows, "{}", first_difference(&canon, &theirs));
+    assert!(canon == theirs, "{}", first_difference(&canon, &theirs));
+
+    stack.release(id).unwrap();
+    assert_eq!(stack.state(id), None);
+    assert!(
+        pool.is_full(),
+        "{} of {} buffers free",
+        pool.available(),
+        pool.capacity()
+    );
+    let status = child.0.wait().expect("wait for python3");
+    assert!(status.success(), "python3 server: {status}");
+    drop(stack);
+    drop(ns);
+}
