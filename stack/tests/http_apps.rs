@@ -1,0 +1,623 @@
+//! The HTTP examples against Linux peers, over a TAP device.
+//!
+//! Each test makes its own network namespace `aa-http-<pid>-<n>`, opens a
+//! TAP device from the test process, moves it into the namespace, gives the
+//! kernel's side 198.51.100.1/24 there and brings it up; the examples' logic
+//! (`stack/examples/http_sink.rs` and `http_server.rs`, included as modules)
+//! runs in-process as 198.51.100.2 on aa's TCP endpoint.
+//!
+//! - `sink_against_python`: a small HTTP/1.1 keep-alive server in Python
+//!   (`BaseHTTPRequestHandler`, `protocol_version = "HTTP/1.1"`) serves a
+//!   few generated files, some of them chunked; `run_sink` fetches them one
+//!   after the other on one connection, a missing one (404) among them.
+//!   Every status, body length and body must equal the files.
+//! - `curl_against_server`: `serve` answers four curl processes running at
+//!   once, each fetching several files (and a missing one) on one keep-alive
+//!   connection. Every download must be byte-identical to its file, every
+//!   curl must have connected once.
+//!
+//! The packet pool must be full at the end of each. Nothing is configured
+//! in the host namespace; the namespace and the temporary files are deleted
+//! at the end, on failure too (guards).
+//!
+//! Needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), `/dev/net/tun`, `ip`
+//! (iproute2), python3 and curl. Without them a test prints "skipped: ..."
+//! and passes, unless `AA_REQUIRE_NET=1`: then it fails.
+
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use aa_grammars::http_request::HttpRequestParser;
+use aa_grammars::http_response::HttpResponseParser;
+use aa_runtime::PacketPool;
+use aa_stack::io::tap::TapIo;
+use aa_stack::link::MacAddr;
+use aa_stack::tcp::{Stack, StackConfig};
+use aa_stack::IoError;
+
+#[allow(dead_code)]
+#[path = "../examples/http_sink.rs"]
+mod http_sink;
+
+#[allow(dead_code)]
+#[path = "../examples/http_server.rs"]
+mod http_server;
+
+const OUR_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const OUR_MAC: MacAddr = MacAddr([0x02, 0xaa, 0x00, 0x00, 0x00, 0x02]);
+const SERVER_PORT: u16 = 8080;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn require_net() -> bool {
+    std::env::var("AA_REQUIRE_NET").is_ok_and(|v| v == "1")
+}
+
+/// Skips the test loudly, or fails it when `AA_REQUIRE_NET=1`.
+macro_rules! skip {
+    ($($arg:tt)*) => {{
+        let why = format!($($arg)*);
+        if require_net() {
+            panic!("AA_REQUIRE_NET=1 and the network test cannot run: {why}");
+        }
+        loud(&format!(
+            "skipped: {why} (set AA_REQUIRE_NET=1 to make this a failure)"
+        ));
+        return;
+    }};
+}
+
+/// Writes to the real stderr, past the test harness's capture.
+fn loud(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
+}
+
+fn on_path(prog: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+fn missing_prerequisite(progs: &[&str]) -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root (needs to create network namespaces and TAP devices)".into());
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Some("no /dev/net/tun".into());
+    }
+    for p in ["ip"].iter().chain(progs) {
+        if on_path(p).is_none() {
+            return Some(format!("no `{p}` command"));
+        }
+    }
+    None
+}
+
+fn run(cmd: &mut Command) -> Result<Output, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(out)
+}
+
+/// A network namespace, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create(n: u32) -> Result<Netns, String> {
+        let name = format!("aa-http-{}-{n}", std::process::id());
+        run(Command::new("ip").args(["netns", "add", &name]))?;
+        Ok(Netns { name })
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) {
+        run(&mut self.cmd(args)).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Err(e) = run(Command::new("ip").args(["netns", "del", &self.name])) {
+            eprintln!("warning: could not delete namespace {}: {e}", self.name);
+        }
+    }
+}
+
+/// A directory removed with its contents on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create a temporary directory");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed and reaped on drop.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The namespace with the kernel's side of the TAP device up, and our side
+/// opened in this process.
+struct Net {
+    ns: Netns,
+    tap: TapIo,
+    pool: PacketPool,
+}
+
+/// Sets up [`Net`]; `Err` is a reason to skip.
+fn net(progs: &[&str]) -> Result<Net, String> {
+    if let Some(why) = missing_prerequisite(progs) {
+        return Err(why);
+    }
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let ns = Netns::create(n).map_err(|e| format!("cannot create a network namespace: {e}"))?;
+    let pool = PacketPool::new(1024, 2048);
+    let dev = format!("aah{}n{n}", std::process::id());
+    let tap = match TapIo::open(&dev, pool.clone()) {
+        Ok(t) => t,
+        Err(IoError::Os(e))
+            if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) =>
+        {
+            return Err(format!("cannot open a TAP device: {e}"));
+        }
+        Err(e) => panic!("TapIo::open({dev}): {e}"),
+    };
+    run(Command::new("ip").args(["link", "set", &dev, "netns", &ns.name]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    ns.run(&["ip", "addr", "add", "198.51.100.1/24", "dev", &dev]);
+    ns.run(&["ip", "link", "set", &dev, "up"]);
+    Ok(Net { ns, tap, pool })
+}
+
+/// `len` deterministic bytes (a linear congruential generator from `seed`).
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+/// Files of awkward sizes (empty, one byte, around the MSS, several
+/// windows' worth), written to `dir`; their names and contents.
+fn make_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let sizes = [0usize, 1, 1000, 1460, 3 * 1460 + 7, 100_000, 700_001];
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| {
+            let name = format!("f{i}_{len}.bin");
+            let data = content(len, i as u64 + 1);
+            std::fs::write(dir.join(&name), &data).expect("write a file");
+            (name, data)
+        })
+        .collect()
+}
+
+/// Serves the files in `argv[1]` over HTTP/1.1 with keep-alive on
+/// 198.51.100.1, an ephemeral port it prints first. `/NAME` gets the file
+/// with Content-Length; `/chunked/NAME` gets it in chunked coding (chunks of
+/// varying sizes); anything else a 404 with a short body (the connection
+/// stays open).
+const PY_SERVER: &str = r#"
+import http.server, os, sys
+root = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self):
+        path = self.path
+        chunked = path.startswith('/chunked/')
+        if chunked:
+            path = path[len('/chunked'):]
+        name = path[1:]
+        p = os.path.join(root, name)
+        if '/' in name or not name or not os.path.isfile(p):
+            body = b'no such file\n'
+            self.send_response(404)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        body = open(p, 'rb').read()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/octet-stream')
+        if chunked:
+            self.send_header('Transfer-Encoding', 'chunked')
+            self.end_headers()
+            i, n = 0, 1
+            while i < len(body):
+                c = body[i:i + n]
+                self.wfile.write(b'%x\r\n' % len(c) + c + b'\r\n')
+                i += len(c)
+                n = n * 7 + 13
+            self.wfile.write(b'0\r\n\r\n')
+        else:
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+s = http.server.ThreadingHTTPServer(('198.51.100.1', 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+/// `run_sink` fetches every file (some twice, some chunked) and a missing
+/// one on one keep-alive connection to Python's HTTP/1.1 server.
+#[test]
+fn sink_against_python() {
+    let net = match net(&["python3"]) {
+        Ok(n) => n,
+        Err(why) => skip!("{why}"),
+    };
+    let dir = TempDir::new(&format!("{}.files", net.ns.name));
+    let files = make_files(&dir.0);
+
+    let child = net
+        .ns
+        .cmd(&["python3", "-c", PY_SERVER, dir.0.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn python3");
+    let mut child = Reaped(child);
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("read the server's port");
+    let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("{line:?}"));
+
+    // What to fetch, and the (status, body) each should bring.
+    let mut paths = Vec::new();
+    let mut want: Vec<(u16, &[u8])> = Vec::new();
+    for (name, data) in files.iter().chain(files.iter().rev()) {
+        paths.push(format!("/{name}"));
+        want.push((200, data));
+    }
+    paths.push("/missing.bin".into());
+    want.push((404, b"no such file\n"));
+    for (name, data) in files.iter().skip(1) {
+        paths.push(format!("/chunked/{name}"));
+        want.push((200, data));
+    }
+    paths.push(format!("/{}", files[2].0));
+    want.push((200, &files[2].1));
+
+    let Net { ns, tap, pool } = net;
+    let cfg = StackConfig {
+        arp_tries: 5,
+        ..StackConfig::default()
+    };
+    let mut stack: Stack<TapIo, HttpResponseParser> =
+        Stack::new(tap, pool.clone(), OUR_MAC, OUR_IP, cfg);
+    let peer = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), port);
+    let started = Instant::now();
+    let res = http_sink::run_sink(
+        &mut stack,
+        peer,
+        &peer.to_string(),
+        &paths,
+        true,
+        Duration::from_secs(90),
+    );
+    let secs = started.elapsed().as_secs_f64();
+    loud(&format!(
+        "http_sink against python: {} ({secs:.3} s), {:?}",
+        res.summary(),
+        stack.stats()
+    ));
+    assert_eq!(res.error, None, "{}", res.summary());
+    assert!(res.clean, "the connection did not close properly");
+    assert_eq!(res.responses as usize, paths.len());
+    for (i, ((status, len), body)) in res.each.iter().zip(&res.bodies).enumerate() {
+        let (ws, wb) = want[i];
+        assert_eq!(*status, ws, "response {i} to {}", paths[i]);
+        assert_eq!(*len, wb.len() as u64, "body length of {}", paths[i]);
+        assert!(body == wb, "body of {} differs", paths[i]);
+    }
+    let total: u64 = want.iter().map(|(_, b)| b.len() as u64).sum();
+    assert_eq!(res.body_bytes, total);
+    assert_eq!(res.statuses.get(&404), Some(&1));
+    assert!(
+        pool.is_full(),
+        "{} of {} buffers free",
+        pool.available(),
+        pool.capacity()
+    );
+    drop(stack);
+    drop(child);
+    drop(ns);
+}
+
+/// Four curl processes at once, each fetching several files and a missing
+/// one on one keep-alive connection, against `serve`.
+#[test]
+fn curl_against_server() {
+    let net = match net(&["curl"]) {
+        Ok(n) => n,
+        Err(why) => skip!("{why}"),
+    };
+    let dir = TempDir::new(&format!("{}.files", net.ns.name));
+    let out = TempDir::new(&format!("{}.out", net.ns.name));
+    let files = make_files(&dir.0);
+    let Net { ns, tap, pool } = net;
+    let mut stack: Stack<TapIo, HttpRequestParser> =
+        Stack::new(tap, pool.clone(), OUR_MAC, OUR_IP, StackConfig::default());
+
+    // Curl k fetches the files rotated by k, then a missing file, then the
+    // first of its files again.
+    let base = format!("http://{OUR_IP}:{SERVER_PORT}");
+    let mut curls = Vec::new();
+    let mut expect: Vec<(PathBuf, u16, Vec<u8>)> = Vec::new();
+    let clients = 4;
+    for k in 0..clients {
+        let mut args: Vec<String> = [
+            "curl",
+            "-sS",
+            "--http1.1",
+            "--max-time",
+            "60",
+            "-w",
+            "%{http_code} %{size_download} %{num_connects}\\n",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut order: Vec<usize> = (0..files.len()).map(|i| (i + k) % files.len()).collect();
+        order.push(usize::MAX);
+        order.push(k % files.len());
+        for (j, &i) in order.iter().enumerate() {
+            let dst = out.0.join(format!("c{k}_{j}"));
+            let (url, status, data) = if i == usize::MAX {
+                (format!("{base}/missing.bin"), 404, b"not found\n".to_vec())
+            } else {
+                (format!("{base}/{}", files[i].0), 200, files[i].1.clone())
+            };
+            args.push("-o".into());
+            args.push(dst.to_str().unwrap().into());
+            args.push(url);
+            expect.push((dst, status, data));
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let child = ns
+            .cmd(&argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn curl");
+        curls.push(Reaped(child));
+    }
+
+    let requests = expect.len() as u64;
+    let opts = http_server::ServeOpts {
+        dir: dir.0.clone(),
+        max_requests: Some(requests),
+        deadline: Some(Instant::now() + Duration::from_secs(90)),
+        stop: None,
+    };
+    let sum = http_server::serve(&mut stack, SERVER_PORT, &opts).expect("serve");
+    loud(&format!(
+        "http_server against {clients} curls: {}, {:?}",
+        sum.summary(),
+        stack.stats()
+    ));
+
+    let mut connects = 0;
+    let mut codes = Vec::new();
+    for mut c in curls {
+        let stdout = c.0.stdout.take().unwrap();
+        let stderr = c.0.stderr.take().unwrap();
+        let status = c.0.wait().expect("wait for curl");
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut err);
+        assert!(status.success(), "curl: {status}: {err}");
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let v: Vec<u64> = line
+                .split_whitespace()
+                .map(|x| x.parse().unwrap())
+                .collect();
+            assert_eq!(v.len(), 3, "{line:?}");
+            codes.push(v[0] as u16);
+            connects += v[2];
+        }
+    }
+    assert!(!sum.timed_out, "timed out: {}", sum.summary());
+    assert_eq!(sum.requests, requests);
+    assert_eq!(sum.connections, clients as u64, "one connection per curl");
+    assert_eq!((sum.resets, sum.left_open), (0, 0));
+    assert_eq!(
+        connects, clients as u64,
+        "each curl kept its connection alive"
+    );
+    let want_codes: Vec<u16> = expect.iter().map(|e| e.1).collect();
+    assert_eq!(codes, want_codes);
+    for (path, _, data) in &expect {
+        // curl may not create the file of an empty body.
+        let got = match std::fs::read(path) {
+            Err(e) if e.kind() == ErrorKind::NotFound && data.is_empty() => Vec::new(),
+            r => r.unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        };
+        assert_eq!(got.len(), data.len(), "{}", path.display());
+        assert!(got == *data, "{} differs from its file", path.display());
+    }
+    assert!(
+        pool.is_full(),
+        "{} of {} buffers free",
+        pool.available(),
+        pool.capacity()
+    );
+    drop(stack);
+    drop(ns);
+}
+
+/// Sends `stdin` to 198.51.100.2 port `argv[1]` in one write, reads until
+/// the server closes, and writes what came to stdout.
+const PY_RAW_CLIENT: &str = r#"
+import socket, sys
+data = sys.stdin.buffer.read()
+s = socket.create_connection(('198.51.100.2', int(sys.argv[1])), timeout=30)
+s.sendall(data)
+out = b''
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+sys.stdout.buffer.write(out)
+"#;
+
+/// Pipelined requests in one write (GET, a missing file, a path outside the
+/// directory, HEAD, POST with a body, and a GET with `Connection: close`):
+/// `serve` answers them in order, byte for byte, then closes.
+#[test]
+fn pipelined_requests_against_server() {
+    let net = match net(&["python3"]) {
+        Ok(n) => n,
+        Err(why) => skip!("{why}"),
+    };
+    let dir = TempDir::new(&format!("{}.files", net.ns.name));
+    let files = make_files(&dir.0);
+    let Net { ns, tap, pool } = net;
+    let mut stack: Stack<TapIo, HttpRequestParser> =
+        Stack::new(tap, pool.clone(), OUR_MAC, OUR_IP, StackConfig::default());
+
+    let (small, big) = (&files[2], &files[6]);
+    let h = "Host: 198.51.100.2\r\n";
+    let requests = format!(
+        "GET /{} HTTP/1.1\r\n{h}\r\n\
+         GET /missing.bin HTTP/1.1\r\n{h}\r\n\
+         GET /../{}/{} HTTP/1.1\r\n{h}\r\n\
+         HEAD /{} HTTP/1.1\r\n{h}\r\n\
+         POST /{} HTTP/1.1\r\n{h}Content-Length: 5\r\n\r\nhello\
+         GET /{} HTTP/1.1\r\n{h}Connection: close\r\n\r\n",
+        small.0,
+        dir.0.file_name().unwrap().to_str().unwrap(),
+        small.0,
+        big.0,
+        small.0,
+        big.0,
+    );
+    let ok = |len: usize, close: bool| {
+        format!(
+            "HTTP/1.1 200 OK\r\nServer: aa-http_server\r\nContent-Length: {len}\r\n\
+             Content-Type: application/octet-stream\r\n{}\r\n",
+            if close { "Connection: close\r\n" } else { "" }
+        )
+        .into_bytes()
+    };
+    let not_found = b"HTTP/1.1 404 Not Found\r\nServer: aa-http_server\r\nContent-Length: 10\r\n\
+                      Content-Type: text/plain\r\n\r\nnot found\n";
+    let mut want = ok(small.1.len(), false);
+    want.extend_from_slice(&small.1);
+    want.extend_from_slice(not_found);
+    want.extend_from_slice(not_found);
+    want.extend(ok(big.1.len(), false));
+    want.extend_from_slice(
+        b"HTTP/1.1 405 Method Not Allowed\r\nServer: aa-http_server\r\nContent-Length: 0\r\n\
+          Allow: GET, HEAD\r\n\r\n",
+    );
+    want.extend(ok(big.1.len(), true));
+    want.extend_from_slice(&big.1);
+
+    let mut child = ns
+        .cmd(&["python3", "-c", PY_RAW_CLIENT, &SERVER_PORT.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(requests.as_bytes())
+        .expect("write the requests");
+    // Read what it writes as it goes: it writes more than a pipe holds.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut got).map(|_| got)
+    });
+    let mut child = Reaped(child);
+
+    let opts = http_server::ServeOpts {
+        dir: dir.0.clone(),
+        max_requests: Some(6),
+        deadline: Some(Instant::now() + Duration::from_secs(60)),
+        stop: None,
+    };
+    let sum = http_server::serve(&mut stack, SERVER_PORT, &opts).expect("serve");
+    loud(&format!(
+        "http_server, pipelined: {}, {:?}",
+        sum.summary(),
+        stack.stats()
+    ));
+    let status = child.0.wait().expect("wait for python3");
+    assert!(status.success(), "python3 client: {status}");
+    let got = reader.join().unwrap().expect("read the responses");
+    assert!(!sum.timed_out, "timed out: {}", sum.summary());
+    assert_eq!(
+        (sum.connections, sum.requests, sum.resets, sum.left_open),
+        (1, 6, 0, 0)
+    );
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{}",
+        String::from_utf8_lossy(&got[..got.len().min(600)])
+    );
+    assert!(got == want, "the responses differ");
+    assert!(
+        pool.is_full(),
+        "{} of {} buffers free",
+        pool.available(),
+        pool.capacity()
+    );
+    drop(stack);
+    drop(ns);
+}
