@@ -14,10 +14,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use aa::inspect::{PortMap, Protocol, Service};
-use aa::runtime::parser::RecordSchema;
-use aa::runtime::{
-    AaConfig, AaStream, Chunk, Emitter, Limits, PacketPool, ParseError, Schema, Step,
-};
+use aa::runtime::raw::RawParser;
+use aa::runtime::{AaConfig, AaStream, PacketPool, ParseError};
 use aa::stack::flow::Endpoint;
 use aa::stack::io::pcap::PcapReader;
 use aa::stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, Side, Sink};
@@ -105,66 +103,15 @@ impl<P: Packet, R: Parser> Sink<P, R> for Seen {
     }
 }
 
-/// A parser that makes every in-order piece a record of one field: the
-/// reassembled bytes, exactly as they arrived.
-struct Raw;
-
-static RAW: Schema = Schema {
-    protocol: "raw",
-    records: &[RecordSchema {
-        name: "piece",
-        fields: &["bytes"],
-        values: &[],
-    }],
-};
-
-impl Parser for Raw {
-    fn schema(&self) -> &'static Schema {
-        &RAW
-    }
-    fn limits(&self) -> Limits {
-        Limits {
-            fields_per_record: 1,
-            values_per_record: 0,
-        }
-    }
-    fn parse<P: Packet>(
-        &mut self,
-        chunk: Chunk<'_>,
-        out: &mut Emitter<'_, P>,
-    ) -> Result<Step, ParseError> {
-        let end = chunk.offset + chunk.data.len() as u64;
-        if out.is_full() {
-            return Ok(Step::Full { consumed: 0 });
-        }
-        assert!(out.field(0, chunk.offset, end, 0));
-        out.commit(0, chunk.offset, end);
-        Ok(Step::Done)
-    }
-    fn gap(&mut self, _offset: u64, _len: u64) -> Result<(), ParseError> {
-        Ok(())
-    }
-    fn finish<P: Packet>(
-        &mut self,
-        _offset: u64,
-        _out: &mut Emitter<'_, P>,
-    ) -> Result<(), ParseError> {
-        Ok(())
-    }
-    fn retain_from(&self) -> u64 {
-        u64::MAX
-    }
-}
-
 struct RawEverywhere;
 
 impl Parsers for RawEverywhere {
-    type Parser = Raw;
+    type Parser = RawParser;
     fn is_server_port(&self, port: u16) -> bool {
         port == 80 || port == 9000
     }
-    fn parser(&mut self, _server: Endpoint, _side: Side) -> Option<Raw> {
-        Some(Raw)
+    fn parser(&mut self, _server: Endpoint, _side: Side) -> Option<RawParser> {
+        Some(RawParser)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod csv;
 pub mod field;
 pub mod packet;
 pub mod parser;
+pub mod raw;
 pub mod seq;
 pub mod stream;
 
