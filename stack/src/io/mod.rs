@@ -16,8 +16,14 @@
 //! A receive that finds nothing returns `Ok(0)`; a finite source (a file) says
 //! it has no more with [`PacketIo::at_end`]. Errors that end a source (a
 //! truncated file) come after every packet before them was delivered.
+//!
+//! For tests and benches, [`pair`] wires two in-memory ends back to back
+//! (handles moved, not copied) and [`fault::FaultIo`] wraps any device in a
+//! seeded link that drops, duplicates, reorders and delays packets.
 
+pub mod fault;
 pub mod memory;
+pub mod pair;
 pub mod pcap;
 pub mod tap;
 
