@@ -40,17 +40,31 @@
 //!   otherwise (RFC 5961); a SYN on a synchronized connection gets a
 //!   challenge ACK too.
 //! - Send: [`Stack::send`] copies into a bounded send buffer, segmented by
-//!   the MSS within the peer's window; a retransmission timer (RFC 6298:
-//!   SRTT/RTTVAR, Karn's rule, exponential backoff, minimum and maximum)
-//!   resends from the oldest unacknowledged byte (go-back-N); when the peer's
-//!   window is zero, the timer sends one byte as a probe.
+//!   the MSS within `min(cwnd, peer's window)`; a retransmission timer
+//!   (RFC 6298: SRTT/RTTVAR, Karn's rule, exponential backoff, minimum and
+//!   maximum) resends from the oldest unacknowledged byte; when the peer's
+//!   window is zero, the timer sends one byte as a probe (and leaves the
+//!   congestion window alone).
+//! - Congestion control, NewReno (RFC 5681, RFC 6582): initial window per
+//!   RFC 5681; slow start counts the bytes each ACK covers (RFC 3465: this
+//!   stack, like many, acknowledges a burst at once), at most doubling per
+//!   ACK; congestion avoidance adds one SMSS per window acknowledged. Three
+//!   duplicate ACKs retransmit the first unacknowledged segment and start
+//!   fast recovery (`ssthresh = max(flight / 2, 2 SMSS)`,
+//!   `cwnd = ssthresh + 3 SMSS`, inflated by further duplicates); a partial
+//!   ACK retransmits the next hole at once, a full ACK ends recovery. A
+//!   timeout sets `ssthresh` the same way (first timeout of a segment only),
+//!   `cwnd` to one SMSS and goes back to SND.UNA: one segment, then slow
+//!   start. No runt segments when cwnd is the limit. See
+//!   [`Stack::send_info`] and the counters in [`TcpStats`].
 //!
 //! Nothing here panics on network input. A connection's packets go back to
 //! the pool when the application [`release`](Stack::release)s it (its
 //! stream is dropped then); a connection still open is reset at that point.
 //!
-//! **Not yet**: IPv6, SACK, timestamps (PAWS), congestion control (the
-//! peer's window is the only limit on sending), fast retransmit, Nagle,
+//! **Not yet**: IPv6, SACK, timestamps (PAWS), limited transmit (RFC 3042),
+//! cwnd validation for idle or application-limited periods (RFC 7661),
+//! Nagle,
 //! delayed ACKs beyond one per burst, simultaneous open, SYN cookies,
 //! urgent data, path MTU discovery, IP fragments, VLAN tags. The send
 //! buffer is a copy (small requests, not bulk zero-copy sending).
@@ -254,6 +268,14 @@ pub struct TcpStats {
     pub timeouts: u64,
     /// Data bytes sent again.
     pub retransmitted_bytes: u64,
+    /// Fast retransmits: three duplicate ACKs (RFC 5681 3.2), each the start
+    /// of a fast recovery.
+    pub fast_retransmits: u64,
+    /// Segments retransmitted on a partial ACK during fast recovery
+    /// (NewReno, RFC 6582).
+    pub partial_ack_retransmits: u64,
+    /// Duplicate ACKs received (RFC 5681's definition).
+    pub dup_acks_in: u64,
     /// Frames not sent: no pool buffer, or the device would not take them.
     pub tx_dropped: u64,
     /// Receives that found every pool buffer in use.
@@ -279,6 +301,17 @@ struct Conn<R: Parser> {
     snd_mss: u16,
     sbuf: VecDeque<u8>,
     fin_queued: bool,
+    // Congestion control (RFC 5681, NewReno RFC 6582), bytes.
+    cwnd: u32,
+    ssthresh: u32,
+    /// Bytes acknowledged in congestion avoidance since cwnd last grew.
+    ca_acked: u32,
+    /// Duplicate ACKs in a row.
+    dup_acks: u32,
+    /// RFC 6582's `recover`: the highest sequence number sent when fast
+    /// recovery began or the timer last expired (inclusive).
+    recover: u32,
+    in_recovery: bool,
     // Receive side.
     rcv_wscale: u8,
     /// Window scaling in use (both sides sent the option).
@@ -309,6 +342,41 @@ fn d(a: u32, b: u32) -> i32 {
     a.wrapping_sub(b) as i32
 }
 
+/// Congestion state of a connection's send side, from [`Stack::send_info`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendInfo {
+    /// Congestion window, bytes (RFC 5681).
+    pub cwnd: u32,
+    /// Slow start threshold, bytes (`u32::MAX` until the first loss).
+    pub ssthresh: u32,
+    /// The peer's window, bytes (scaled).
+    pub snd_wnd: u32,
+    /// Bytes sent and not yet acknowledged (`SND.NXT - SND.UNA`).
+    pub in_flight: u32,
+    /// The sender's maximum segment size.
+    pub smss: u32,
+    /// In fast recovery (NewReno).
+    pub in_recovery: bool,
+    /// Duplicate ACKs in a row.
+    pub dup_acks: u32,
+}
+
+/// The most payload per segment: the peer's MSS, bounded by the pool's
+/// buffers.
+fn seg_size(snd_mss: u16, pool: &PacketPool) -> u32 {
+    let room = pool.buf_size().saturating_sub(out::HEADERS).max(1);
+    usize::from(snd_mss).min(room).max(1) as u32
+}
+
+/// RFC 5681's initial window (3.1, equation 1).
+fn initial_window(smss: u32) -> u32 {
+    match smss {
+        s if s > 2190 => 2 * s,
+        s if s > 1095 => 3 * s,
+        s => 4 * s,
+    }
+}
+
 impl<R: Parser> Conn<R> {
     fn new(
         local_port: u16,
@@ -335,6 +403,12 @@ impl<R: Parser> Conn<R> {
             snd_mss: 536,
             sbuf: VecDeque::new(),
             fin_queued: false,
+            cwnd: 0,
+            ssthresh: u32::MAX,
+            ca_acked: 0,
+            dup_acks: 0,
+            recover: iss,
+            in_recovery: false,
             rcv_wscale,
             wscale_ok: false,
             fin_received: false,
@@ -411,6 +485,8 @@ struct Tx {
     ip: Ipv4Addr,
     ip_id: u16,
     error: Option<IoError>,
+    /// Payload copied out of a send buffer for a retransmission.
+    scratch: Vec<u8>,
 }
 
 impl Tx {
@@ -556,6 +632,7 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
                 ip,
                 ip_id: seed as u16,
                 error: None,
+                scratch: Vec::new(),
             },
             rx: Some(Burst::with_capacity(burst)),
             conns: Vec::new(),
@@ -653,6 +730,20 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
     /// The connection's receive stream, to look at.
     pub fn stream(&self, id: ConnId) -> Option<&AaStream<PoolPacket, R>> {
         self.conn(id).ok()?.stream.as_ref()
+    }
+
+    /// The connection's congestion state (window, threshold, recovery).
+    pub fn send_info(&self, id: ConnId) -> Option<SendInfo> {
+        let c = self.conn(id).ok()?;
+        Some(SendInfo {
+            cwnd: c.cwnd,
+            ssthresh: c.ssthresh,
+            snd_wnd: c.snd_wnd,
+            in_flight: d(c.snd_nxt, c.snd_una).max(0) as u32,
+            smss: seg_size(c.snd_mss, &self.tx.pool),
+            in_recovery: c.in_recovery,
+            dup_acks: c.dup_acks,
+        })
     }
 
     /// The smoothed round-trip time, once measured.
@@ -792,6 +883,7 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
         c.snd_wnd = u32::from(seg.window);
         c.snd_wl1 = irs;
         c.snd_wl2 = iss;
+        c.cwnd = initial_window(seg_size(c.snd_mss, &self.tx.pool));
         c.stream = Some(AaStream::new(self.cfg.aa, irs.wrapping_add(1), parser));
         let i = self.insert(c);
         let Self {
@@ -1144,9 +1236,25 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
                             let f = TcpFlags::SYN | TcpFlags::ACK;
                             tx.segment(dev, stats, cfg, c, iss, f, &[]);
                         } else {
-                            stats.retransmitted_bytes += d(c.snd_nxt, c.snd_una).max(0) as u64;
+                            let persist = c.snd_wnd == 0 && !c.sbuf.is_empty();
+                            if !persist {
+                                // RFC 5681 3.1 (equation 4, only for the first
+                                // timeout of a segment) and RFC 6582 3.2 step 4:
+                                // one segment, then slow start from SND.UNA.
+                                let smss = seg_size(c.snd_mss, &tx.pool);
+                                if c.retries == 1 {
+                                    let flight = d(c.snd_max, c.snd_una).max(0) as u32;
+                                    c.ssthresh = (flight / 2).max(2 * smss);
+                                }
+                                c.cwnd = smss;
+                                c.ca_acked = 0;
+                                c.dup_acks = 0;
+                                c.in_recovery = false;
+                                c.recover = c.snd_max.wrapping_sub(1);
+                            }
+                            // What goes again is counted as it is sent.
                             c.snd_nxt = c.snd_una;
-                            if c.snd_wnd == 0 && !c.sbuf.is_empty() {
+                            if persist {
                                 // Zero-window probe: one byte past the window.
                                 let b = [c.sbuf[0]];
                                 let seq = c.snd_una;
@@ -1217,7 +1325,7 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
     }
 }
 
-/// Sends queued data within the peer's window, then the FIN.
+/// Sends queued data within `min(cwnd, peer's window)`, then the FIN.
 fn send_data<D: PacketIo<Packet = PoolPacket>, R: Parser>(
     c: &mut Conn<R>,
     now: Instant,
@@ -1227,15 +1335,17 @@ fn send_data<D: PacketIo<Packet = PoolPacket>, R: Parser>(
     cfg: &StackConfig,
     scratch: &mut Vec<u8>,
 ) {
-    let room = tx.pool.buf_size().saturating_sub(out::HEADERS).max(1);
-    let mss = usize::from(c.snd_mss).min(room).max(1);
+    let mss = seg_size(c.snd_mss, &tx.pool) as usize;
     loop {
         let off = d(c.snd_nxt, c.snd_una).max(0) as usize;
         let len = c.sbuf.len();
         if off < len {
-            let wnd_room = (c.snd_wnd as usize).saturating_sub(off);
+            let cwnd_limited = c.cwnd < c.snd_wnd;
+            let wnd_room = (c.snd_wnd.min(c.cwnd) as usize).saturating_sub(off);
             let n = mss.min(len - off).min(wnd_room);
-            if n == 0 {
+            if n == 0 || (cwnd_limited && off > 0 && n < mss.min(len - off)) {
+                // No room, or only for a runt the congestion window cuts
+                // short: the ACKs of what is in flight open it.
                 break;
             }
             scratch.clear();
@@ -1275,6 +1385,122 @@ fn send_data<D: PacketIo<Packet = PoolPacket>, R: Parser>(
     // Data waits behind a zero window: the timer sends the probe.
     if c.rtx_at.is_none() && !c.sbuf.is_empty() {
         c.rtx_at = Some(now + c.rto);
+    }
+}
+
+/// Sends the first unacknowledged segment again (fast retransmit, NewReno's
+/// partial ACK): up to an SMSS from SND.UNA, with the FIN if it was sent
+/// and fits. SND.NXT stays.
+fn retransmit_first<D: PacketIo<Packet = PoolPacket>, R: Parser>(
+    c: &mut Conn<R>,
+    tx: &mut Tx,
+    dev: &mut D,
+    stats: &mut TcpStats,
+    cfg: &StackConfig,
+) {
+    let mss = seg_size(c.snd_mss, &tx.pool) as usize;
+    let len = c.sbuf.len();
+    let n = mss.min(len);
+    let fin_sent = d(c.snd_max, c.snd_una) > len as i32 && c.fin_queued;
+    let fin = fin_sent && n == len;
+    if n == 0 && !fin {
+        return;
+    }
+    let mut flags = TcpFlags::ACK;
+    if n == len && n > 0 {
+        flags = flags | TcpFlags::PSH;
+    }
+    if fin {
+        flags = flags | TcpFlags::FIN;
+    }
+    let mut buf = std::mem::take(&mut tx.scratch);
+    buf.clear();
+    buf.extend(c.sbuf.range(..n));
+    let seq = c.snd_una;
+    tx.segment(dev, stats, cfg, c, seq, flags, &buf);
+    tx.scratch = buf;
+    stats.retransmitted_bytes += n as u64;
+    // Karn: no RTT sample across a retransmission.
+    c.rtt_probe = None;
+}
+
+/// Congestion control on an ACK (RFC 5681, RFC 6582): `acked` new bytes
+/// (0: a duplicate ACK if `dup`).
+#[allow(clippy::too_many_arguments)]
+fn congestion_on_ack<D: PacketIo<Packet = PoolPacket>, R: Parser>(
+    c: &mut Conn<R>,
+    ack: u32,
+    acked: u32,
+    dup: bool,
+    tx: &mut Tx,
+    dev: &mut D,
+    stats: &mut TcpStats,
+    cfg: &StackConfig,
+) {
+    let smss = seg_size(c.snd_mss, &tx.pool);
+    let cap = u32::try_from(cfg.send_buffer)
+        .unwrap_or(u32::MAX)
+        .max(2 * smss)
+        .saturating_add(4 * smss);
+    if acked > 0 {
+        if c.in_recovery {
+            if d(ack, c.recover) > 0 {
+                // Full ACK: deflate (RFC 6582 3.2 step 3, option 2).
+                let flight = d(c.snd_max, ack).max(0) as u32;
+                c.cwnd = c.ssthresh.min(flight.max(smss) + smss);
+                c.in_recovery = false;
+                c.dup_acks = 0;
+                c.ca_acked = 0;
+            } else {
+                // Partial ACK: the next hole goes at once; deflate by the
+                // bytes acknowledged, add one SMSS back if that was one.
+                stats.partial_ack_retransmits += 1;
+                retransmit_first(c, tx, dev, stats, cfg);
+                c.cwnd = c.cwnd.saturating_sub(acked);
+                if acked >= smss {
+                    c.cwnd += smss;
+                }
+                c.cwnd = c.cwnd.max(smss);
+            }
+        } else {
+            c.dup_acks = 0;
+            if c.cwnd < c.ssthresh {
+                // Slow start, counting bytes (RFC 3465) since ACKs here may
+                // each cover a whole burst; at most doubling per ACK (an ACK
+                // that jumps over a filled hole is no sign of room).
+                c.cwnd = c.cwnd.saturating_add(acked.min(c.cwnd)).min(c.ssthresh);
+            } else {
+                // Congestion avoidance: one SMSS per window acknowledged.
+                c.ca_acked = c.ca_acked.saturating_add(acked);
+                if c.ca_acked >= c.cwnd {
+                    c.ca_acked -= c.cwnd;
+                    c.cwnd = c.cwnd.saturating_add(smss);
+                }
+            }
+            c.cwnd = c.cwnd.min(cap);
+            // Keep `recover` just behind SND.UNA so that it never falls a
+            // half sequence space behind.
+            if d(ack.wrapping_sub(1), c.recover) > 0 {
+                c.recover = ack.wrapping_sub(1);
+            }
+        }
+    } else if dup {
+        stats.dup_acks_in += 1;
+        c.dup_acks = c.dup_acks.saturating_add(1);
+        if c.in_recovery {
+            // Each further duplicate: a segment left the network.
+            c.cwnd = c.cwnd.saturating_add(smss).min(cap.saturating_add(cap));
+        } else if c.dup_acks == 3 && d(ack, c.recover) > 0 {
+            // Fast retransmit (RFC 5681 3.2, RFC 6582 3.2 step 2).
+            let flight = d(c.snd_max, c.snd_una).max(0) as u32;
+            c.ssthresh = (flight / 2).max(2 * smss);
+            c.recover = c.snd_max.wrapping_sub(1);
+            c.in_recovery = true;
+            c.ca_acked = 0;
+            stats.fast_retransmits += 1;
+            retransmit_first(c, tx, dev, stats, cfg);
+            c.cwnd = c.ssthresh + 3 * smss;
+        }
     }
 }
 
@@ -1349,6 +1575,8 @@ fn syn_sent<D: PacketIo<Packet = PoolPacket>, R: Parser>(
     c.snd_wnd = u32::from(seg.window);
     c.snd_wl1 = irs;
     c.snd_wl2 = ack;
+    c.cwnd = initial_window(seg_size(c.snd_mss, &tx.pool));
+    c.recover = c.iss;
     c.stream = Some(AaStream::new(cfg.aa, irs.wrapping_add(1), parser));
     if let Some((probe, at)) = c.rtt_probe.take() {
         if d(ack, probe) >= 0 && c.retries == 0 {
@@ -1505,6 +1733,19 @@ fn synchronized<D: PacketIo<Packet = PoolPacket>, R: Parser>(
         tx.ack(dev, stats, cfg, c);
         return;
     }
+    let new_wnd = u32::from(seg.window) << c.snd_wscale;
+    // RFC 5681's duplicate ACK: nothing new acknowledged, data outstanding,
+    // no data, SYN or FIN, the same window (and not a zero-window probe's
+    // answer).
+    let dup = ack == c.snd_una
+        && c.snd_una != c.snd_max
+        && seg.payload_len == 0
+        && !f.fin()
+        && new_wnd == c.snd_wnd
+        && c.snd_wnd != 0;
+    if dup {
+        congestion_on_ack(c, ack, 0, true, tx, dev, stats, cfg);
+    }
     if d(ack, c.snd_una) > 0 {
         let acked = d(ack, c.snd_una) as usize;
         let data = acked.min(c.sbuf.len());
@@ -1522,6 +1763,7 @@ fn synchronized<D: PacketIo<Packet = PoolPacket>, R: Parser>(
         }
         c.retries = 0;
         c.rtx_at = (c.snd_una != c.snd_max).then(|| now + c.rto);
+        congestion_on_ack(c, ack, acked as u32, false, tx, dev, stats, cfg);
         if fin_acked {
             match c.state {
                 State::FinWait1 => c.state = State::FinWait2,

@@ -366,13 +366,16 @@ fn send_segments_by_mss_within_the_window_and_retransmits() {
     assert_eq!(sent[2].seg.flags, TcpFlags::ACK | TcpFlags::PSH);
     let all: Vec<u8> = sent.iter().flat_map(|s| s.payload.clone()).collect();
     assert_eq!(all, req);
-    // Nothing acknowledged: after the RTO everything goes again, once.
+    // Nothing acknowledged: after the RTO the first segment goes again,
+    // alone (the congestion window is one segment now).
     lab.t += Duration::from_millis(1100);
     lab.poll();
     let again = lab.sent();
-    assert_eq!(again.len(), 3);
+    assert_eq!(again.len(), 1);
     assert_eq!(again[0].seg.seq.0, lab.iss.wrapping_add(1));
+    assert_eq!(again[0].payload, req[..1000]);
     assert_eq!(lab.stack.stats().timeouts, 1);
+    assert_eq!(lab.stack.stats().retransmitted_bytes, 1000);
     // The RTO was 200 ms (the minimum: the handshake's RTT sample was 0);
     // the backoff doubled it: nothing 300 ms later.
     lab.t += Duration::from_millis(300);
@@ -388,6 +391,11 @@ fn send_segments_by_mss_within_the_window_and_retransmits() {
     lab.push(ack);
     lab.poll();
     assert_eq!(lab.stack.unacked(lab.id), Some(1000));
+    // Slow start from one segment: the last 1000 bytes go again.
+    let rest = lab.sent();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].seg.seq.0, lab.iss.wrapping_add(2001));
+    assert_eq!(rest[0].payload, req[2000..]);
     let ack = lab
         .frame(IRS.wrapping_add(1), TcpFlags::ACK, b"")
         .ack(lab.iss.wrapping_add(3001))
@@ -738,4 +746,248 @@ fn backlog_and_unanswered_syn_ack() {
     assert!(stack.conns.iter().all(Option::is_none));
     drop(stack);
     assert!(pool.is_full());
+}
+
+/// Congestion control: a connected lab whose peer opened its window wide
+/// (65535 << 2), `n` bytes queued and the initial window's segments taken.
+fn sending(n: usize) -> (Lab, Vec<u8>, Vec<Sent>) {
+    let cfg = StackConfig {
+        send_buffer: 1 << 20,
+        burst: 64,
+        ..StackConfig::default()
+    };
+    let mut lab = Lab::connected(cfg);
+    let open = lab.ack_to(0);
+    lab.push(open);
+    lab.poll();
+    let req: Vec<u8> = (0..n as u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(lab.stack.send(lab.id, &req), Ok(n));
+    lab.poll();
+    let first = lab.sent();
+    (lab, req, first)
+}
+
+impl Lab {
+    /// A pure ACK of the first `off` bytes we sent, window 65535 << 2.
+    fn ack_to(&self, off: u32) -> Vec<u8> {
+        self.frame(IRS.wrapping_add(1), TcpFlags::ACK, b"")
+            .ack(self.iss.wrapping_add(1 + off))
+            .window(65535)
+            .build(b"")
+            .unwrap()
+    }
+
+    /// Stream offset of a segment we sent.
+    fn off(&self, s: &Sent) -> u32 {
+        s.seg.seq.0.wrapping_sub(self.iss.wrapping_add(1))
+    }
+
+    fn cwnd(&self) -> u32 {
+        self.stack.send_info(self.id).unwrap().cwnd
+    }
+
+    /// Acknowledges each of `sent` on its own (one round trip); returns
+    /// what went out in answer.
+    fn ack_each(&mut self, sent: &[Sent]) -> Vec<Sent> {
+        for s in sent {
+            let f = self.ack_to(self.off(s) + s.payload.len() as u32);
+            self.push(f);
+        }
+        self.poll();
+        self.sent()
+    }
+}
+
+#[test]
+fn three_duplicate_acks_fast_retransmit_the_first_segment_once() {
+    let (mut lab, req, first) = sending(20_000);
+    // MSS 1000: an initial window of four segments (RFC 5681).
+    assert_eq!(first.len(), 4);
+    assert_eq!(lab.cwnd(), 4000);
+    // The first segment arrives, the second is lost: slow start sends two.
+    let a = lab.ack_to(1000);
+    lab.push(a);
+    lab.poll();
+    let more = lab.sent();
+    assert_eq!(
+        more.iter().map(|s| lab.off(s)).collect::<Vec<_>>(),
+        [4000, 5000]
+    );
+    assert_eq!(lab.cwnd(), 5000);
+    // Two duplicate ACKs: nothing yet.
+    for i in 1..=2 {
+        let dup = lab.ack_to(1000);
+        lab.push(dup);
+        lab.poll();
+        assert!(lab.sent().is_empty(), "after {i} duplicates");
+        assert_eq!(lab.stack.send_info(lab.id).unwrap().dup_acks, i);
+    }
+    assert_eq!(lab.stack.stats().fast_retransmits, 0);
+    // The third: exactly the missing segment, once.
+    let dup = lab.ack_to(1000);
+    lab.push(dup);
+    lab.poll();
+    let fr = lab.sent();
+    assert_eq!(fr.len(), 1, "{fr:?}");
+    assert_eq!(lab.off(&fr[0]), 1000);
+    assert_eq!(fr[0].payload, req[1000..2000]);
+    let st = lab.stack.stats();
+    assert_eq!((st.fast_retransmits, st.retransmitted_bytes), (1, 1000));
+    assert_eq!(st.timeouts, 0);
+    let info = lab.stack.send_info(lab.id).unwrap();
+    assert!(info.in_recovery);
+    // ssthresh = max(flight / 2, 2 MSS), cwnd = ssthresh + 3 MSS.
+    assert_eq!((info.ssthresh, info.cwnd), (2500, 5500));
+    // Further duplicates inflate the window (8500 with 5000 in flight):
+    // new data, whole segments, never the same segment again.
+    for _ in 0..3 {
+        let dup = lab.ack_to(1000);
+        lab.push(dup);
+    }
+    lab.poll();
+    let out = lab.sent();
+    assert_eq!(lab.cwnd(), 8500);
+    assert_eq!(
+        out.iter().map(|s| lab.off(s)).collect::<Vec<_>>(),
+        [6000, 7000, 8000]
+    );
+    assert_eq!(out[0].payload, req[6000..7000]);
+    assert_eq!(lab.stack.stats().fast_retransmits, 1);
+    assert_eq!(lab.stack.stats().retransmitted_bytes, 1000);
+    assert_eq!(lab.stack.stats().dup_acks_in, 6);
+}
+
+#[test]
+fn a_partial_ack_in_recovery_retransmits_the_next_hole() {
+    let (mut lab, req, first) = sending(20_000);
+    assert_eq!(first.len(), 4);
+    // Segments 0 and 2 (of 0..4) lost; the peer has 1 and 3.
+    for _ in 0..3 {
+        let dup = lab.ack_to(0);
+        lab.push(dup);
+    }
+    lab.poll();
+    let fr = lab.sent();
+    // The first segment again, then (cwnd 5000, 4000 in flight) a new one.
+    assert_eq!(fr.len(), 2);
+    assert_eq!((lab.off(&fr[0]), &fr[0].payload[..]), (0, &req[..1000]));
+    assert_eq!(lab.off(&fr[1]), 4000);
+    let info = lab.stack.send_info(lab.id).unwrap();
+    assert!(info.in_recovery);
+    assert_eq!((info.ssthresh, info.cwnd), (2000, 5000));
+    // The retransmission fills the first hole: a partial ACK up to the
+    // second one, which goes at once.
+    let partial = lab.ack_to(2000);
+    lab.push(partial);
+    lab.poll();
+    let out = lab.sent();
+    assert_eq!(lab.off(&out[0]), 2000, "{out:?}");
+    assert_eq!(out[0].payload, req[2000..3000]);
+    assert!(
+        out[1..].iter().all(|s| lab.off(s) >= 4000),
+        "the rest is new data"
+    );
+    let st = lab.stack.stats();
+    assert_eq!((st.fast_retransmits, st.partial_ack_retransmits), (1, 1));
+    assert_eq!(st.retransmitted_bytes, 2000);
+    let info = lab.stack.send_info(lab.id).unwrap();
+    assert!(info.in_recovery, "still short of `recover`");
+    // Deflated by the 2000 bytes acknowledged, one SMSS added back.
+    assert_eq!(info.cwnd, 5000 - 2000 + 1000);
+    // The full ACK (everything sent before recovery began and more) ends
+    // recovery: cwnd = min(ssthresh, flight + SMSS).
+    let top = out.iter().map(|s| lab.off(s) + 1000).max().unwrap();
+    let full = lab.ack_to(4000);
+    lab.push(full);
+    lab.poll();
+    let info = lab.stack.send_info(lab.id).unwrap();
+    assert!(!info.in_recovery);
+    assert_eq!(info.cwnd, 2000.min(top - 4000 + 1000));
+    assert_eq!(lab.stack.stats().timeouts, 0);
+}
+
+#[test]
+fn slow_start_doubles_per_round_trip_then_avoidance_adds_one_mss() {
+    let (mut lab, _req, mut sent) = sending(600_000);
+    let mut cwnds = vec![lab.cwnd()];
+    for _ in 0..3 {
+        assert_eq!(sent.len() as u32 * 1000, lab.cwnd(), "a full window");
+        sent = lab.ack_each(&sent);
+        cwnds.push(lab.cwnd());
+    }
+    assert_eq!(cwnds, [4000, 8000, 16000, 32000]);
+    assert_eq!(sent.len(), 32);
+    // A timeout: ssthresh = 32000 / 2, one segment again.
+    lab.t += Duration::from_millis(250);
+    lab.poll();
+    let rtx = lab.sent();
+    assert_eq!(rtx.len(), 1);
+    let info = lab.stack.send_info(lab.id).unwrap();
+    assert_eq!((info.cwnd, info.ssthresh), (1000, 16000));
+    // Everything had arrived: one ACK of it all.
+    let top = sent.iter().map(|s| lab.off(s) + 1000).max().unwrap();
+    let all = lab.ack_to(top);
+    lab.push(all);
+    lab.poll();
+    sent = lab.sent();
+    let mut cwnds = vec![lab.cwnd()];
+    for _ in 0..5 {
+        assert_eq!(sent.len() as u32 * 1000, lab.cwnd(), "a full window");
+        sent = lab.ack_each(&sent);
+        cwnds.push(lab.cwnd());
+    }
+    // Slow start up to ssthresh, then one MSS per round trip.
+    assert_eq!(cwnds, [2000, 4000, 8000, 16000, 17000, 18000]);
+    assert_eq!(lab.stack.stats().fast_retransmits, 0);
+}
+
+#[test]
+fn a_timeout_collapses_cwnd_to_one_segment() {
+    let (mut lab, req, first) = sending(100_000);
+    let sent = lab.ack_each(&first);
+    assert_eq!(sent.len(), 8);
+    assert_eq!(lab.cwnd(), 8000);
+    let base = lab.off(&sent[0]);
+    // Nothing more arrives: RTO, one segment from SND.UNA, not eight.
+    lab.t += Duration::from_millis(250);
+    lab.poll();
+    let rtx = lab.sent();
+    assert_eq!(rtx.len(), 1, "{rtx:?}");
+    assert_eq!(lab.off(&rtx[0]), base);
+    assert_eq!(rtx[0].payload, req[base as usize..base as usize + 1000]);
+    let info = lab.stack.send_info(lab.id).unwrap();
+    assert_eq!(
+        (info.cwnd, info.ssthresh, info.in_flight),
+        (1000, 4000, 1000)
+    );
+    assert_eq!(lab.stack.stats().timeouts, 1);
+    // Backoff: the second timeout keeps ssthresh, sends one again.
+    lab.t += Duration::from_millis(500);
+    lab.poll();
+    let rtx = lab.sent();
+    assert_eq!(rtx.len(), 1);
+    assert_eq!(lab.off(&rtx[0]), base);
+    let info = lab.stack.send_info(lab.id).unwrap();
+    assert_eq!((info.cwnd, info.ssthresh), (1000, 4000));
+    // Duplicate ACKs of data sent before the timeout start no fast
+    // retransmit (RFC 6582's `recover`).
+    for _ in 0..3 {
+        let dup = lab.ack_to(base);
+        lab.push(dup);
+    }
+    lab.poll();
+    assert!(lab.sent().is_empty());
+    assert_eq!(lab.stack.stats().fast_retransmits, 0);
+    // The ACK of it: slow start again, two segments (sent before, so
+    // retransmitted).
+    let a = lab.ack_to(base + 1000);
+    lab.push(a);
+    lab.poll();
+    let out = lab.sent();
+    assert_eq!(
+        out.iter().map(|s| lab.off(s) - base).collect::<Vec<_>>(),
+        [1000, 2000]
+    );
+    assert_eq!(lab.cwnd(), 2000);
+    assert_eq!(lab.stack.stats().retransmitted_bytes, 4000);
 }
