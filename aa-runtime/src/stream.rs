@@ -356,6 +356,26 @@ impl<P: Packet> ZcStream<P> {
             .map(|g| self.isn.wrapping_add(g.off as u32))
     }
 
+    /// The out-of-order queue as sequence-number blocks `(left, right)`: `left`
+    /// is the first byte held, `right` the one just past the last (RFC 2018's
+    /// left and right edges). Pieces that touch are merged into one block, so
+    /// blocks are disjoint, separated by holes, and come in stream order (the
+    /// block nearest `rcv_nxt` first); the first `left` is
+    /// [`next_queued`](Self::next_queued). Nothing is allocated: each call walks
+    /// the queue lazily.
+    pub fn ooo_blocks(&self) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
+        let isn = self.isn;
+        let mut it = self.ooo.iter().peekable();
+        std::iter::from_fn(move || {
+            let g = it.next()?;
+            let mut end = g.end();
+            while let Some(n) = it.next_if(|n| n.off == end) {
+                end = n.end();
+            }
+            Some((isn.wrapping_add(g.off as u32), isn.wrapping_add(end as u32)))
+        })
+    }
+
     #[inline]
     fn seq_to_off(&self, seq: u32) -> i64 {
         self.rcv_nxt as i64 + SeqNum(seq).diff(self.rcv_nxt()) as i64
@@ -788,6 +808,40 @@ mod test {
         );
         assert_eq!(s.stats().dropped_cap, 3);
         assert_eq!(pool.available(), 16 - 4, "dropped segments are not kept");
+        drop(s);
+        assert!(pool.is_full());
+    }
+
+    #[test]
+    fn ooo_blocks_merge_touching_pieces() {
+        let pool = PacketPool::new(16, 64);
+        let first = u32::MAX - 5; // blocks straddle the wrap
+        let mut s = ZcStream::new(StreamConfig::default(), first);
+        let at = |n: u32| SeqNum(first.wrapping_add(n));
+        assert_eq!(s.ooo_blocks().count(), 0);
+        put(&mut s, &pool, first.wrapping_add(10), b"kl");
+        put(&mut s, &pool, first.wrapping_add(4), b"ef");
+        // Touches the "ef" piece on its right: one block of two pieces.
+        put(&mut s, &pool, first.wrapping_add(6), b"gh");
+        // Overlaps "kl" and extends it: cut into a new touching piece.
+        put(&mut s, &pool, first.wrapping_add(11), b"lmn");
+        put(&mut s, &pool, first.wrapping_add(20), b"u");
+        assert_eq!(s.ooo_fragments(), 5);
+        let blocks: Vec<_> = s.ooo_blocks().collect();
+        assert_eq!(blocks, [(at(4), at(8)), (at(10), at(14)), (at(20), at(21))]);
+        assert_eq!(s.next_queued(), Some(blocks[0].0));
+        // Filling the first hole delivers the first block; the rest stay.
+        put(&mut s, &pool, first, b"abcd");
+        assert_eq!(s.rcv_nxt(), at(8));
+        let blocks: Vec<_> = s.ooo_blocks().collect();
+        assert_eq!(blocks, [(at(10), at(14)), (at(20), at(21))]);
+        // Filling the hole between two blocks merges them.
+        put(&mut s, &pool, first.wrapping_add(14), b"opqrst");
+        let blocks: Vec<_> = s.ooo_blocks().collect();
+        assert_eq!(blocks, [(at(10), at(21))]);
+        put(&mut s, &pool, first.wrapping_add(8), b"ij");
+        assert_eq!(s.ooo_blocks().count(), 0);
+        assert_eq!(drain(&mut s), b"abcdefghijklmnopqrstu");
         drop(s);
         assert!(pool.is_full());
     }

@@ -461,6 +461,24 @@ fn check_model(s: &ZcStream<PoolPacket>, m: &Model, pool: &PacketPool, ctx: &str
         m.packets_held(),
         "{ctx}: packets held"
     );
+    // Out-of-order blocks: the model's pieces with touching ones merged, as
+    // sequence numbers.
+    let isn = s.rcv_nxt().0.wrapping_sub(m.nxt as u32);
+    let mut want: Vec<(u32, u32)> = Vec::new();
+    for &(o, e, _) in &m.ooo {
+        let (o, e) = (isn.wrapping_add(o as u32), isn.wrapping_add(e as u32));
+        match want.last_mut() {
+            Some(last) if last.1 == o => last.1 = e,
+            _ => want.push((o, e)),
+        }
+    }
+    let got: Vec<(u32, u32)> = s.ooo_blocks().map(|(l, r)| (l.0, r.0)).collect();
+    assert_eq!(got, want, "{ctx}: ooo blocks");
+    assert_eq!(
+        s.next_queued().map(|q| q.0),
+        want.first().map(|b| b.0),
+        "{ctx}: next_queued"
+    );
     // Documented bounds.
     assert!(s.held_bytes() <= cfg.recv_buffer as u64, "{ctx}");
     assert!(s.ooo_bytes() <= cfg.max_ooo_bytes as u64, "{ctx}");

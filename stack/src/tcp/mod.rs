@@ -75,12 +75,12 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aa_runtime::{AaConfig, AaStream, Insert, PacketPool, Parser, PoolPacket};
+use aa_runtime::{AaConfig, AaStream, Insert, Packet, PacketPool, Parser, PoolPacket};
 
 use crate::io::{Burst, IoError, PacketIo, Rx, Timestamp};
 use crate::link::{Handled, MacAddr, Responder};
 use crate::wire::{self, ChecksumStatus, LinkType, Segment, TcpFlags};
-use out::OutSeg;
+use out::{OutSeg, SackBlocks};
 
 /// Identifies a connection of a [`Stack`]; a released connection's id may
 /// name a later connection.
@@ -316,6 +316,17 @@ struct Conn<R: Parser> {
     rcv_wscale: u8,
     /// Window scaling in use (both sides sent the option).
     wscale_ok: bool,
+    /// SACK in use (both sides sent SACK-permitted, RFC 2018): our ACKs carry
+    /// the out-of-order blocks.
+    sack_ok: bool,
+    /// Sequence numbers of the latest out-of-order segments, newest first:
+    /// the blocks holding them lead the SACK option (RFC 2018 4).
+    sack_recent: [u32; SackBlocks::MAX],
+    /// How many of `sack_recent` are set.
+    sack_recent_len: u8,
+    /// Send side: the lowest ranges above SND.UNA the peer's SACK blocks
+    /// reported held, sorted and merged; cleared on a timeout (RFC 2018 8).
+    sacked: SackBlocks,
     fin_received: bool,
     stream: Option<AaStream<PoolPacket, R>>,
     parser: Option<R>,
@@ -411,6 +422,10 @@ impl<R: Parser> Conn<R> {
             in_recovery: false,
             rcv_wscale,
             wscale_ok: false,
+            sack_ok: false,
+            sack_recent: [0; SackBlocks::MAX],
+            sack_recent_len: 0,
+            sacked: SackBlocks::NONE,
             fin_received: false,
             stream: None,
             parser,
@@ -450,6 +465,101 @@ impl<R: Parser> Conn<R> {
             Some(_) => 0,
             None => cfg.aa.stream.recv_buffer,
         }
+    }
+
+    /// Notes that the segment starting at `seq` was queued out of order.
+    fn sack_note(&mut self, seq: u32) {
+        if !self.sack_ok {
+            return;
+        }
+        let nxt = self.rcv_nxt();
+        let n = usize::from(self.sack_recent_len);
+        // Keep the still-pending older ones, newest first, behind `seq`.
+        let mut kept = [0u32; SackBlocks::MAX];
+        let mut k = 1;
+        kept[0] = seq;
+        for &a in &self.sack_recent[..n] {
+            if k < kept.len() && a != seq && d(a, nxt) > 0 {
+                kept[k] = a;
+                k += 1;
+            }
+        }
+        self.sack_recent = kept;
+        self.sack_recent_len = k as u8;
+    }
+
+    /// The SACK blocks for an ACK sent now (RFC 2018 4): none unless SACK is
+    /// in use and data waits out of order. The block holding the latest
+    /// out-of-order segment comes first, then those of the segments before it
+    /// (the blocks most recently reported), then the rest nearest `rcv_nxt`
+    /// first, up to [`SackBlocks::MAX`] (no timestamps are sent, so four fit).
+    fn sack_blocks(&self) -> SackBlocks {
+        let mut out = SackBlocks::NONE;
+        let Some(s) = self.stream.as_ref().filter(|_| self.sack_ok) else {
+            return out;
+        };
+        let zs = s.stream();
+        if zs.next_queued().is_none() {
+            return out;
+        }
+        for &a in &self.sack_recent[..usize::from(self.sack_recent_len)] {
+            if let Some((l, r)) = zs
+                .ooo_blocks()
+                .find(|(l, r)| d(a, l.0) >= 0 && d(a, r.0) < 0)
+            {
+                out.push((l.0, r.0));
+            }
+        }
+        for (l, r) in zs.ooo_blocks() {
+            if out.is_full() {
+                break;
+            }
+            out.push((l.0, r.0));
+        }
+        out
+    }
+
+    /// Send side: merges the SACK blocks of an incoming ACK (`opts`, its
+    /// option bytes) acknowledging up to `ack` into [`sacked`](Self::sacked),
+    /// dropping what the cumulative ACK covers and blocks outside what was
+    /// sent (D-SACK blocks below `ack` included).
+    fn sack_update(&mut self, ack: u32, opts: &[u8]) {
+        let una = if d(ack, self.snd_una) > 0 {
+            ack
+        } else {
+            self.snd_una
+        };
+        if self.sacked.as_slice().is_empty() && opts.is_empty() {
+            return;
+        }
+        let new = out::parse_sack(opts);
+        let mut all = [(0u32, 0u32); 2 * SackBlocks::MAX];
+        let mut n = 0;
+        for &(l, r) in self.sacked.as_slice().iter().chain(new.as_slice()) {
+            if d(r, l) <= 0 || d(r, una) <= 0 || d(r, self.snd_max) > 0 {
+                continue;
+            }
+            all[n] = (if d(l, una) < 0 { una } else { l }, r);
+            n += 1;
+        }
+        let all = &mut all[..n];
+        all.sort_unstable_by_key(|b| b.0.wrapping_sub(una));
+        let mut merged = SackBlocks::NONE;
+        let mut cur: Option<(u32, u32)> = None;
+        for &(l, r) in all.iter() {
+            cur = match cur {
+                Some((cl, cr)) if d(l, cr) <= 0 => Some((cl, if d(r, cr) > 0 { r } else { cr })),
+                Some(b) => {
+                    merged.push(b);
+                    Some((l, r))
+                }
+                None => Some((l, r)),
+            };
+        }
+        if let Some(b) = cur {
+            merged.push(b);
+        }
+        self.sacked = merged;
     }
 
     fn receiving(&self) -> bool {
@@ -555,11 +665,18 @@ impl Tx {
             ack,
             flags: if syn { flags } else { flags | TcpFlags::ACK },
             window,
-            // A SYN offers window scaling; a SYN-ACK only answers an offer.
+            // A SYN offers window scaling and SACK; a SYN-ACK only answers
+            // an offer.
             syn_opts: syn.then_some((
                 cfg.mss,
                 (!flags.ack() || c.wscale_ok).then_some(c.rcv_wscale),
+                !flags.ack() || c.sack_ok,
             )),
+            sack: if syn || flags.rst() {
+                SackBlocks::NONE
+            } else {
+                c.sack_blocks()
+            },
         };
         self.ip_id = self.ip_id.wrapping_add(1);
         match out::write(&self.pool, &seg, payload) {
@@ -880,6 +997,7 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
             }
             None => c.rcv_wscale = 0,
         }
+        c.sack_ok = seg.opts.sack_permitted;
         c.snd_wnd = u32::from(seg.window);
         c.snd_wl1 = irs;
         c.snd_wl2 = iss;
@@ -1116,6 +1234,7 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
             flags,
             window: 0,
             syn_opts: None,
+            sack: SackBlocks::NONE,
         };
         self.tx.ip_id = self.tx.ip_id.wrapping_add(1);
         match out::write(&self.tx.pool, &out, &[]) {
@@ -1251,6 +1370,9 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
                                 c.dup_acks = 0;
                                 c.in_recovery = false;
                                 c.recover = c.snd_max.wrapping_sub(1);
+                                // The peer may have dropped what it SACKed
+                                // (RFC 2018 8): forget it.
+                                c.sacked = SackBlocks::NONE;
                             }
                             // What goes again is counted as it is sent.
                             c.snd_nxt = c.snd_una;
@@ -1389,8 +1511,9 @@ fn send_data<D: PacketIo<Packet = PoolPacket>, R: Parser>(
 }
 
 /// Sends the first unacknowledged segment again (fast retransmit, NewReno's
-/// partial ACK): up to an SMSS from SND.UNA, with the FIN if it was sent
-/// and fits. SND.NXT stays.
+/// partial ACK): up to an SMSS from SND.UNA, cut short where the peer's
+/// SACK blocks say the hole ends, with the FIN if it was sent and fits.
+/// SND.NXT stays.
 fn retransmit_first<D: PacketIo<Packet = PoolPacket>, R: Parser>(
     c: &mut Conn<R>,
     tx: &mut Tx,
@@ -1400,7 +1523,14 @@ fn retransmit_first<D: PacketIo<Packet = PoolPacket>, R: Parser>(
 ) {
     let mss = seg_size(c.snd_mss, &tx.pool) as usize;
     let len = c.sbuf.len();
-    let n = mss.min(len);
+    let mut n = mss.min(len);
+    // SACK: only the hole, not the bytes after it the peer reported held.
+    if let Some(&(l, _)) = c.sacked.as_slice().first() {
+        let hole = d(l, c.snd_una);
+        if hole > 0 {
+            n = n.min(hole as usize);
+        }
+    }
     let fin_sent = d(c.snd_max, c.snd_una) > len as i32 && c.fin_queued;
     let fin = fin_sent && n == len;
     if n == 0 && !fin {
@@ -1534,6 +1664,7 @@ fn syn_sent<D: PacketIo<Packet = PoolPacket>, R: Parser>(
                 flags: TcpFlags::RST,
                 window: 0,
                 syn_opts: None,
+                sack: SackBlocks::NONE,
             };
             tx.ip_id = tx.ip_id.wrapping_add(1);
             if let Ok(p) = out::write(&tx.pool, &out, &[]) {
@@ -1572,6 +1703,8 @@ fn syn_sent<D: PacketIo<Packet = PoolPacket>, R: Parser>(
             c.rcv_wscale = 0;
         }
     }
+    // Our SYN offered SACK: it is on if the peer's SYN-ACK offers it too.
+    c.sack_ok = seg.opts.sack_permitted;
     c.snd_wnd = u32::from(seg.window);
     c.snd_wl1 = irs;
     c.snd_wl2 = ack;
@@ -1638,6 +1771,7 @@ fn syn_received<D: PacketIo<Packet = PoolPacket>, R: Parser>(
             flags: TcpFlags::RST,
             window: 0,
             syn_opts: None,
+            sack: SackBlocks::NONE,
         };
         tx.ip_id = tx.ip_id.wrapping_add(1);
         if let Ok(p) = out::write(&tx.pool, &out, &[]) {
@@ -1733,6 +1867,13 @@ fn synchronized<D: PacketIo<Packet = PoolPacket>, R: Parser>(
         tx.ack(dev, stats, cfg, c);
         return;
     }
+    if c.sack_ok {
+        let opts = pkt
+            .data()
+            .get(seg.tcp_offset as usize + 20..seg.payload_offset as usize)
+            .unwrap_or_default();
+        c.sack_update(ack, opts);
+    }
     let new_wnd = u32::from(seg.window) << c.snd_wscale;
     // RFC 5681's duplicate ACK: nothing new acknowledged, data outstanding,
     // no data, SYN or FIN, the same window (and not a zero-window probe's
@@ -1798,6 +1939,7 @@ fn synchronized<D: PacketIo<Packet = PoolPacket>, R: Parser>(
             match s.insert(seq, pkt, seg.payload_range()) {
                 Insert::InOrder { .. } => c.need_ack = true,
                 Insert::OutOfOrder => {
+                    c.sack_note(seq);
                     stats.out_of_order += 1;
                     stats.dup_acks_out += 1;
                     tx.ack(dev, stats, cfg, c);

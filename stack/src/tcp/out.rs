@@ -24,8 +24,76 @@ pub(crate) struct OutSeg {
     pub ack: u32,
     pub flags: TcpFlags,
     pub window: u16,
-    /// SYN options: MSS and window scale (shift).
-    pub syn_opts: Option<(u16, Option<u8>)>,
+    /// SYN options: MSS, window scale (shift), SACK permitted.
+    pub syn_opts: Option<(u16, Option<u8>, bool)>,
+    /// SACK blocks (RFC 2018) to carry; none on a SYN.
+    pub sack: SackBlocks,
+}
+
+/// Up to [`SackBlocks::MAX`] SACK blocks `(left, right)`, first sent first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SackBlocks {
+    blocks: [(u32, u32); SackBlocks::MAX],
+    len: u8,
+}
+
+impl SackBlocks {
+    /// Most blocks in 40 option bytes without timestamps (RFC 2018 3).
+    pub const MAX: usize = 4;
+    /// No blocks.
+    pub const NONE: SackBlocks = SackBlocks {
+        blocks: [(0, 0); SackBlocks::MAX],
+        len: 0,
+    };
+
+    /// The blocks, in the order they go out.
+    pub fn as_slice(&self) -> &[(u32, u32)] {
+        &self.blocks[..usize::from(self.len)]
+    }
+
+    /// Whether no more fit.
+    pub fn is_full(&self) -> bool {
+        usize::from(self.len) == Self::MAX
+    }
+
+    /// Appends `b` unless full or already present; returns whether it was added.
+    pub fn push(&mut self, b: (u32, u32)) -> bool {
+        if self.is_full() || self.as_slice().contains(&b) {
+            return false;
+        }
+        self.blocks[usize::from(self.len)] = b;
+        self.len += 1;
+        true
+    }
+}
+
+/// The SACK blocks of a TCP option area (the bytes after the 20 fixed ones),
+/// up to [`SackBlocks::MAX`]; empty if there is no well-formed SACK option.
+pub(crate) fn parse_sack(options: &[u8]) -> SackBlocks {
+    let mut out = SackBlocks::NONE;
+    let mut o = options;
+    while let [kind, rest @ ..] = o {
+        match kind {
+            0 => break,
+            1 => o = rest,
+            _ => {
+                let Some(&len) = rest.first() else { break };
+                let len = usize::from(len);
+                if len < 2 || len > o.len() {
+                    break;
+                }
+                if *kind == 5 && len >= 10 && (len - 2) % 8 == 0 {
+                    for b in o[2..len].chunks_exact(8) {
+                        let l = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                        let r = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+                        out.push((l, r));
+                    }
+                }
+                o = &o[len..];
+            }
+        }
+    }
+    out
 }
 
 /// Writes `seg` with `payload` into a buffer of `pool`.
@@ -34,20 +102,32 @@ pub(crate) fn write(
     seg: &OutSeg,
     payload: &[u8],
 ) -> Result<PoolPacket, PoolError> {
-    let mut opts = [0u8; 8];
-    let olen = match seg.syn_opts {
-        None => 0,
-        Some((mss, ws)) => {
-            opts[..4].copy_from_slice(&[2, 4, (mss >> 8) as u8, mss as u8]);
-            match ws {
-                Some(s) => {
-                    opts[4..].copy_from_slice(&[1, 3, 3, s]);
-                    8
-                }
-                None => 4,
-            }
-        }
+    // Every option is padded with leading NOPs to a multiple of 4 bytes, so
+    // the header length (in words) stays exact.
+    let mut opts = [0u8; 40];
+    let mut olen = 0;
+    let mut put = |bytes: &[u8]| {
+        opts[olen..olen + bytes.len()].copy_from_slice(bytes);
+        olen += bytes.len();
     };
+    if let Some((mss, ws, sack_ok)) = seg.syn_opts {
+        put(&[2, 4, (mss >> 8) as u8, mss as u8]);
+        if let Some(s) = ws {
+            put(&[1, 3, 3, s]);
+        }
+        if sack_ok {
+            put(&[1, 1, 4, 2]);
+        }
+    }
+    let blocks = seg.sack.as_slice();
+    if !blocks.is_empty() {
+        put(&[1, 1, 5, (2 + 8 * blocks.len()) as u8]);
+        for &(l, r) in blocks {
+            put(&l.to_be_bytes());
+            put(&r.to_be_bytes());
+        }
+    }
+    debug_assert!(olen % 4 == 0 && olen <= 40);
     let tcp_len = 20 + olen + payload.len();
     let len = 14 + 20 + tcp_len;
     let mut buf = pool.alloc()?;
@@ -115,7 +195,8 @@ mod test {
             ack: 12345,
             flags: TcpFlags::SYN,
             window: 65535,
-            syn_opts: Some((1460, Some(3))),
+            syn_opts: Some((1460, Some(3), true)),
+            sack: SackBlocks::NONE,
         };
         let p = write(&pool, &seg, b"").unwrap();
         let s = parse(p.data(), LinkType::Ethernet, true).unwrap();
@@ -125,6 +206,8 @@ mod test {
             (0xfffffff0, 12345, TcpFlags::SYN)
         );
         assert_eq!((s.opts.mss, s.opts.wscale), (Some(1460), Some(3)));
+        assert!(s.opts.sack_permitted && !s.opts.malformed);
+        assert_eq!(s.payload_len, 0);
         drop(p);
         let seg = OutSeg {
             syn_opts: None,
@@ -139,6 +222,24 @@ mod test {
             assert_eq!(s.payload(p.data()), &data[..]);
         }
         assert!(write(&pool, &seg, &[0; 2000]).is_err());
+        // SACK blocks: NOP NOP 5 len, blocks; the header grows by 4 + 8n.
+        for n in 1..=SackBlocks::MAX {
+            let mut sack = SackBlocks::NONE;
+            for i in 0..n as u32 {
+                assert!(sack.push((0xffff_fff0u32.wrapping_add(100 * i), 50 + 100 * i)));
+            }
+            assert!(!sack.push(sack.as_slice()[0]), "no duplicates");
+            let seg = OutSeg { sack, ..seg };
+            let p = write(&pool, &seg, b"data").unwrap();
+            let s = parse(p.data(), LinkType::Ethernet, true).unwrap();
+            assert_eq!(s.checksum, ChecksumStatus::Valid, "{n}");
+            assert!(!s.opts.malformed);
+            let opts = &p.data()[s.tcp_offset as usize + 20..s.payload_offset as usize];
+            assert_eq!(opts.len(), 4 + 8 * n);
+            assert_eq!(opts[..4], [1, 1, 5, (2 + 8 * n) as u8]);
+            assert_eq!(parse_sack(opts), sack);
+            assert_eq!(s.payload(p.data()), b"data");
+        }
         assert!(pool.is_full());
     }
 }

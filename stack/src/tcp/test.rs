@@ -36,6 +36,11 @@ impl Lab {
     /// Connected (ARP, SYN, SYN-ACK with MSS 1000 and window scale 2,
     /// window 1000 << 2), the handshake's segments taken.
     fn connected(cfg: StackConfig) -> Lab {
+        Lab::connected_sack(cfg, false)
+    }
+
+    /// As [`connected`](Self::connected); the SYN-ACK permits SACK if `sack`.
+    fn connected_sack(cfg: StackConfig, sack: bool) -> Lab {
         let pool = PacketPool::new(256, 2048);
         let dev = MemoryIo::new(pool.clone(), LinkType::Ethernet);
         let mut stack = Stack::new(dev, pool.clone(), US, OUR_IP, cfg);
@@ -71,6 +76,7 @@ impl Lab {
             s.opts.wscale,
             Some(lab.stack.conns[0].as_ref().unwrap().rcv_wscale)
         );
+        assert!(s.opts.sack_permitted, "our SYN offers SACK");
         lab.local_port = s.src.1;
         lab.iss = s.seq.0;
         assert_eq!(lab.stack.state(id), Some(State::SynSent));
@@ -80,6 +86,7 @@ impl Lab {
             .opts(TcpOpts {
                 mss: Some(1000),
                 wscale: Some(2),
+                sack_permitted: sack,
                 ..TcpOpts::default()
             });
         lab.push(synack.build(b"").unwrap());
@@ -163,6 +170,153 @@ impl Lab {
 
 fn ack_of(s: &Sent) -> u32 {
     s.seg.ack.0.wrapping_sub(IRS.wrapping_add(1))
+}
+
+/// The option bytes of a segment we sent, and its SACK blocks as stream
+/// offsets of the peer's data (parsed here: `TcpOpts` has no SACK blocks).
+fn sack_of(s: &Sent, frame: &[u8]) -> (Vec<u8>, Vec<(u32, u32)>) {
+    let opts = frame[s.seg.tcp_offset as usize + 20..s.seg.payload_offset as usize].to_vec();
+    // Walk the options by hand: kind 1 is NOP, kind 5 is SACK.
+    let (mut i, mut blocks) = (0, Vec::new());
+    while i < opts.len() {
+        match opts[i] {
+            0 => break,
+            1 => i += 1,
+            kind => {
+                let len = opts[i + 1] as usize;
+                assert!(len >= 2 && i + len <= opts.len(), "{opts:?}");
+                if kind == 5 {
+                    assert_eq!((len - 2) % 8, 0, "{opts:?}");
+                    for b in opts[i + 2..i + len].chunks(8) {
+                        let w = |x: &[u8]| u32::from_be_bytes(x.try_into().unwrap());
+                        let base = IRS.wrapping_add(1);
+                        blocks.push((w(&b[..4]).wrapping_sub(base), w(&b[4..]).wrapping_sub(base)));
+                    }
+                }
+                i += len;
+            }
+        }
+    }
+    (opts, blocks)
+}
+
+/// A segment we sent, its SACK blocks (stream offsets) and option bytes.
+type SentSack = (Sent, Vec<(u32, u32)>, Vec<u8>);
+
+impl Lab {
+    /// Like [`sent`](Self::sent), with each segment's SACK blocks and option
+    /// bytes.
+    fn sent_sack(&mut self) -> Vec<SentSack> {
+        self.stack
+            .device_mut()
+            .take_sent()
+            .into_iter()
+            .map(|p| {
+                let seg = wire::parse(p.data(), LinkType::Ethernet, true).unwrap();
+                assert_eq!(seg.checksum, ChecksumStatus::Valid);
+                assert!(!seg.opts.malformed);
+                let sent = Sent {
+                    seg,
+                    payload: seg.payload(p.data()).to_vec(),
+                };
+                let (opts, blocks) = sack_of(&sent, p.data());
+                (sent, blocks, opts)
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn acks_carry_sack_blocks_newest_first_when_permitted() {
+    let mut lab = Lab::connected_sack(StackConfig::default(), true);
+    let step = |lab: &mut Lab, offs: &[u32]| -> Vec<(u32, Vec<(u32, u32)>)> {
+        for &o in offs {
+            let f = lab.data(o, b"k,v\n");
+            lab.push(f);
+        }
+        lab.poll();
+        lab.sent_sack()
+            .into_iter()
+            .map(|(s, b, opts)| {
+                assert_eq!(opts.len() % 4, 0);
+                if b.is_empty() {
+                    assert!(opts.is_empty(), "{opts:?}");
+                } else {
+                    // NOP NOP SACK: the header length counts them exactly.
+                    assert_eq!(opts[..4], [1, 1, 5, 2 + 8 * b.len() as u8]);
+                    assert_eq!(opts.len(), 4 + 8 * b.len());
+                }
+                (ack_of(&s), b)
+            })
+            .collect()
+    };
+    assert_eq!(step(&mut lab, &[8]), [(0, vec![(8, 12)])]);
+    // The newest block first, the one reported before after it.
+    assert_eq!(step(&mut lab, &[16]), [(0, vec![(16, 20), (8, 12)])]);
+    // Filling the hole between them: one block, reported first.
+    assert_eq!(step(&mut lab, &[12]), [(0, vec![(8, 20)])]);
+    assert_eq!(
+        step(&mut lab, &[24, 32]),
+        [
+            (0, vec![(24, 28), (8, 20)]),
+            (0, vec![(32, 36), (24, 28), (8, 20)])
+        ]
+    );
+    // Five blocks: four fit (no timestamps), the oldest report drops out.
+    assert_eq!(
+        step(&mut lab, &[40, 48]),
+        [
+            (0, vec![(40, 44), (32, 36), (24, 28), (8, 20)]),
+            (0, vec![(48, 52), (40, 44), (32, 36), (24, 28)])
+        ]
+    );
+    // A duplicate: its duplicate ACK carries the blocks too.
+    assert_eq!(
+        step(&mut lab, &[8]),
+        [(0, vec![(48, 52), (40, 44), (32, 36), (24, 28)])]
+    );
+    // The first hole closes (one remains before 8): the ACK moves, the
+    // blocks stay.
+    assert_eq!(
+        step(&mut lab, &[0]),
+        [(4, vec![(48, 52), (40, 44), (32, 36), (24, 28)])]
+    );
+    // Delivered blocks drop out.
+    assert_eq!(
+        step(&mut lab, &[4, 20, 28]),
+        [(36, vec![(48, 52), (40, 44)])]
+    );
+    let mut l2 = Lab::connected_sack(StackConfig::default(), true);
+    for o in [8, 16, 24, 32, 40] {
+        let f = l2.data(o, b"k,v\n");
+        l2.push(f);
+    }
+    l2.poll();
+    assert_eq!(l2.sent().len(), 5);
+    // Five blocks; 44 extends 40's. The blocks of the three segments
+    // before it follow; the last slot goes to the block nearest rcv_nxt,
+    // which no recent segment names.
+    assert_eq!(
+        step(&mut l2, &[44]),
+        [(0, vec![(40, 48), (32, 36), (24, 28), (8, 12)])]
+    );
+    assert_eq!(step(&mut l2, &[0, 4, 12, 20, 28, 36]), [(48, vec![])]);
+}
+
+#[test]
+fn no_sack_blocks_unless_the_peer_permitted_sack() {
+    let mut lab = Lab::connected(StackConfig::default());
+    for o in [8, 16] {
+        let f = lab.data(o, b"k,v\n");
+        lab.push(f);
+    }
+    lab.poll();
+    let sent = lab.sent_sack();
+    assert_eq!(sent.len(), 2);
+    for (s, blocks, opts) in &sent {
+        assert_eq!(ack_of(s), 0);
+        assert!(blocks.is_empty() && opts.is_empty(), "{opts:?}");
+    }
 }
 
 #[test]
@@ -657,6 +811,7 @@ fn passive_open_answers_syn_and_accepts() {
     assert_eq!(s[0].flags, TcpFlags::SYN | TcpFlags::ACK);
     assert_eq!(s[0].ack.0, IRS.wrapping_add(1));
     assert_eq!((s[0].opts.mss, s[0].opts.wscale), (Some(1460), None));
+    assert!(!s[0].opts.sack_permitted, "SACK not offered: not answered");
     assert!(stack.next_event().is_none());
     let iss = s[0].seq.0;
     // The SYN again (our SYN-ACK lost): the SYN-ACK again.
@@ -723,6 +878,7 @@ fn backlog_and_unanswered_syn_ack() {
             .flags(TcpFlags::SYN)
             .opts(TcpOpts {
                 wscale: Some(7),
+                sack_permitted: true,
                 ..TcpOpts::default()
             });
         f.src_mac = PEER.0;
@@ -736,6 +892,7 @@ fn backlog_and_unanswered_syn_ack() {
     assert_eq!(synacks.len(), 2);
     let s = wire::parse(synacks[0].data(), LinkType::Ethernet, true).unwrap();
     assert_eq!(s.opts.wscale, Some(3), "answers the offer");
+    assert!(s.opts.sack_permitted, "answers the SACK offer");
     drop(synacks);
     // Nobody completes the handshake: one retransmission, then gone.
     for _ in 0..3 {
@@ -751,12 +908,17 @@ fn backlog_and_unanswered_syn_ack() {
 /// Congestion control: a connected lab whose peer opened its window wide
 /// (65535 << 2), `n` bytes queued and the initial window's segments taken.
 fn sending(n: usize) -> (Lab, Vec<u8>, Vec<Sent>) {
+    sending_sack(n, false)
+}
+
+/// As [`sending`]; the peer permitted SACK if `sack`.
+fn sending_sack(n: usize, sack: bool) -> (Lab, Vec<u8>, Vec<Sent>) {
     let cfg = StackConfig {
         send_buffer: 1 << 20,
         burst: 64,
         ..StackConfig::default()
     };
-    let mut lab = Lab::connected(cfg);
+    let mut lab = Lab::connected_sack(cfg, sack);
     let open = lab.ack_to(0);
     lab.push(open);
     lab.poll();
@@ -775,6 +937,32 @@ impl Lab {
             .window(65535)
             .build(b"")
             .unwrap()
+    }
+
+    /// [`ack_to`](Self::ack_to) with SACK blocks (offsets of our data).
+    fn ack_to_sack(&self, off: u32, blocks: &[(u32, u32)]) -> Vec<u8> {
+        let base = self.iss.wrapping_add(1);
+        let mut sack = super::out::SackBlocks::NONE;
+        for &(l, r) in blocks {
+            assert!(sack.push((base.wrapping_add(l), base.wrapping_add(r))));
+        }
+        let seg = super::out::OutSeg {
+            src_mac: PEER,
+            dst_mac: US,
+            src: (PEER_IP, PORT),
+            dst: (OUR_IP, self.local_port),
+            ip_id: 1,
+            seq: IRS.wrapping_add(1),
+            ack: base.wrapping_add(off),
+            flags: TcpFlags::ACK,
+            window: 65535,
+            syn_opts: None,
+            sack,
+        };
+        super::out::write(&self.pool, &seg, b"")
+            .unwrap()
+            .data()
+            .to_vec()
     }
 
     /// Stream offset of a segment we sent.
@@ -990,4 +1178,53 @@ fn a_timeout_collapses_cwnd_to_one_segment() {
     );
     assert_eq!(lab.cwnd(), 2000);
     assert_eq!(lab.stack.stats().retransmitted_bytes, 4000);
+}
+
+#[test]
+fn with_sack_fast_recovery_retransmits_only_the_holes() {
+    let (mut lab, req, first) = sending_sack(20_000, true);
+    assert_eq!(first.len(), 4);
+    // The peer holds 500..2000 and 3000..4000 (a resegmenting middlebox
+    // could leave holes smaller than a segment): three duplicate ACKs.
+    for _ in 0..3 {
+        let dup = lab.ack_to_sack(0, &[(3000, 4000), (500, 2000)]);
+        lab.push(dup);
+    }
+    lab.poll();
+    let fr = lab.sent();
+    // Only the hole 0..500 goes again, then new data.
+    assert_eq!((lab.off(&fr[0]), &fr[0].payload[..]), (0, &req[..500]));
+    assert!(fr[1..].iter().all(|s| lab.off(s) >= 4000), "{fr:?}");
+    assert_eq!(lab.stack.stats().fast_retransmits, 1);
+    assert_eq!(lab.stack.stats().retransmitted_bytes, 500);
+    // A partial ACK up to the second hole (the blocks remembered, though
+    // this ACK repeats only one): exactly that hole.
+    let partial = lab.ack_to_sack(2000, &[(3000, 4000)]);
+    lab.push(partial);
+    lab.poll();
+    let out = lab.sent();
+    assert_eq!(
+        (lab.off(&out[0]), &out[0].payload[..]),
+        (2000, &req[2000..3000])
+    );
+    assert!(out[1..].iter().all(|s| lab.off(s) >= 4000), "{out:?}");
+    assert_eq!(lab.stack.stats().partial_ack_retransmits, 1);
+    assert_eq!(lab.stack.stats().retransmitted_bytes, 1500);
+    // A hole of a whole segment: the whole segment, as without SACK.
+    let (mut lab, req, _) = sending_sack(20_000, true);
+    for _ in 0..3 {
+        let dup = lab.ack_to_sack(0, &[(1000, 4000)]);
+        lab.push(dup);
+    }
+    lab.poll();
+    assert_eq!(lab.sent()[0].payload, req[..1000]);
+    // Blocks from an ACK without SACK permitted are ignored: see
+    // `three_duplicate_acks_fast_retransmit_the_first_segment_once`.
+    let (mut lab, req, _) = sending_sack(20_000, false);
+    for _ in 0..3 {
+        let dup = lab.ack_to_sack(0, &[(500, 4000)]);
+        lab.push(dup);
+    }
+    lab.poll();
+    assert_eq!(lab.sent()[0].payload, req[..1000], "SACK not negotiated");
 }
