@@ -700,11 +700,9 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
             return;
         }
         let schema = stream.schema();
-        let shape = self
-            .shapes
-            .iter()
-            .find(|s| std::ptr::eq(s.schema, schema))
-            .cloned();
+        // Out of `self` while lines are written (a move, no reference count).
+        let shapes = std::mem::take(&mut self.shapes);
+        let shape = shapes.iter().find(|s| std::ptr::eq(s.schema, schema));
         for r in stream.read_aa_records(n) {
             self.begin(dir);
             let kind = r.kind() as usize;
@@ -717,13 +715,11 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
             );
             let repeated = |tag: usize| {
                 shape
-                    .as_ref()
                     .and_then(|s| s.repeated.get(kind)?.get(tag).copied())
                     .unwrap_or(false)
             };
             let reading = |tag: usize| {
                 shape
-                    .as_ref()
                     .and_then(|s| s.reading.get(kind)?.get(tag).copied())
                     .unwrap_or(Reading::Text(None))
             };
@@ -761,7 +757,6 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
                 }
                 let v = r.value(tag as u16).unwrap_or(0);
                 let boolean = shape
-                    .as_ref()
                     .and_then(|s| s.boolean.get(kind)?.get(tag).copied())
                     .unwrap_or(false);
                 if boolean {
@@ -773,6 +768,7 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
             self.line.push('}');
             self.end_line();
         }
+        self.shapes = shapes;
         stream.free_aa_records(n);
     }
 

@@ -23,6 +23,6 @@ pub use aa::{
 };
 pub use field::{Field, IntError};
 pub use packet::{Packet, PacketPool, PoolError, PoolPacket};
-pub use parser::{Chunk, ErrorKind, Limits, ParseError, Parser, Schema, Step};
+pub use parser::{Chunk, Either, ErrorKind, Limits, ParseError, Parser, Schema, Step};
 pub use seq::SeqNum;
 pub use stream::{Fragment, Insert, StreamConfig, StreamStats, ZcStream};

@@ -195,3 +195,58 @@ pub trait Parser {
     /// offset that no committed record needs are released.
     fn retain_from(&self) -> u64;
 }
+
+/// One of two parsers, itself a parser: the directions of a connection that
+/// speak different record types (HTTP requests one way, responses the
+/// other) behind one type, so one flow table holds both. Every call goes to
+/// the parser held.
+#[derive(Debug, Clone)]
+pub enum Either<L, R> {
+    /// The first kind.
+    Left(L),
+    /// The second kind.
+    Right(R),
+}
+
+macro_rules! either {
+    ($self:expr, $p:ident => $e:expr) => {
+        match $self {
+            Either::Left($p) => $e,
+            Either::Right($p) => $e,
+        }
+    };
+}
+
+impl<L: Parser, R: Parser> Parser for Either<L, R> {
+    fn schema(&self) -> &'static Schema {
+        either!(self, p => p.schema())
+    }
+    fn limits(&self) -> Limits {
+        either!(self, p => p.limits())
+    }
+    #[inline]
+    fn parse<P: Packet>(
+        &mut self,
+        chunk: Chunk<'_>,
+        out: &mut Emitter<'_, P>,
+    ) -> Result<Step, ParseError> {
+        either!(self, p => p.parse(chunk, out))
+    }
+    fn gap(&mut self, offset: u64, len: u64) -> Result<(), ParseError> {
+        either!(self, p => p.gap(offset, len))
+    }
+    fn recover(&mut self, at: u64) -> bool {
+        either!(self, p => p.recover(at))
+    }
+    fn finish<P: Packet>(
+        &mut self,
+        offset: u64,
+        out: &mut Emitter<'_, P>,
+    ) -> Result<(), ParseError> {
+        either!(self, p => p.finish(offset, out))
+    }
+    #[inline]
+    fn retain_from(&self) -> u64 {
+        either!(self, p => p.retain_from())
+    }
+}

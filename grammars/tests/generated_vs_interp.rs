@@ -734,7 +734,8 @@ proptest! {
     fn http_request_same_as_interpreter(input_seed: u64, plan_seed: u64) {
         let g = grammar("http_request");
         let input = http_request_input(&mut Rng(input_seed));
-        let plan = Plan::new(input.len(), plan_seed % 8 == 0, plan_seed);
+        // Requests resynchronise after lost bytes: gaps in every plan.
+        let plan = Plan::new(input.len(), true, plan_seed);
         compare(&g, http_request::HttpRequestParser::new(), &input, &plan);
     }
 

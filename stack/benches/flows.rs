@@ -40,6 +40,8 @@
 //!
 //! Run: `AA_FLOWS=20000 cargo bench -p aa-stack --bench flows`.
 
+#[path = "support/http.rs"]
+mod support_http;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::mem::size_of;
@@ -47,17 +49,15 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support_http::{http, Http, HttpOn80};
 
 use aa_grammars::http_request::HttpRequestParser;
 use aa_grammars::http_response::HttpResponseParser;
-use aa_runtime::{
-    AaStream, Chunk, Emitter, Limits, Packet, PacketPool, ParseError, Parser, PoolPacket, Schema,
-    Step, ZcStream,
-};
+use aa_runtime::{AaStream, Packet, PacketPool, ParseError, Parser, PoolPacket, ZcStream};
 use aa_stack::flow::{Endpoint, FlowConfig, FlowKey};
 use aa_stack::frame::TcpFrame;
 use aa_stack::io::Timestamp;
-use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, Side, Sink};
+use aa_stack::passive::{DirInfo, Passive, PassiveConfig, Side, Sink};
 use aa_stack::{ChecksumMode, Decoder, LinkType, TcpFlags};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 
@@ -164,68 +164,6 @@ fn growth(before: &[isize], after: &[isize]) -> Vec<(usize, isize)> {
 
 // ---------------------------------------------------------------------------
 // Parsers and sink.
-
-/// The parser of one HTTP direction.
-enum Http {
-    Request(HttpRequestParser),
-    Response(HttpResponseParser),
-}
-
-macro_rules! each {
-    ($self:expr, $p:ident => $e:expr) => {
-        match $self {
-            Http::Request($p) => $e,
-            Http::Response($p) => $e,
-        }
-    };
-}
-
-impl Parser for Http {
-    fn schema(&self) -> &'static Schema {
-        each!(self, p => p.schema())
-    }
-    fn limits(&self) -> Limits {
-        each!(self, p => p.limits())
-    }
-    #[inline]
-    fn parse<P: Packet>(
-        &mut self,
-        chunk: Chunk<'_>,
-        out: &mut Emitter<'_, P>,
-    ) -> Result<Step, ParseError> {
-        each!(self, p => p.parse(chunk, out))
-    }
-    fn gap(&mut self, offset: u64, len: u64) -> Result<(), ParseError> {
-        each!(self, p => p.gap(offset, len))
-    }
-    fn finish<P: Packet>(
-        &mut self,
-        offset: u64,
-        out: &mut Emitter<'_, P>,
-    ) -> Result<(), ParseError> {
-        each!(self, p => p.finish(offset, out))
-    }
-    #[inline]
-    fn retain_from(&self) -> u64 {
-        each!(self, p => p.retain_from())
-    }
-}
-
-/// HTTP on port 80: requests one way, responses the other.
-struct HttpOn80;
-
-impl Parsers for HttpOn80 {
-    type Parser = Http;
-    fn is_server_port(&self, port: u16) -> bool {
-        port == 80
-    }
-    fn parser(&mut self, server: Endpoint, side: Side) -> Option<Http> {
-        (server.1 == 80).then(|| match side {
-            Side::Client => Http::Request(HttpRequestParser::new()),
-            Side::Server => Http::Response(HttpResponseParser::new()),
-        })
-    }
-}
 
 /// Reads and frees every record: message heads (kind 0) and body bytes
 /// (kind 1) per direction.
@@ -594,8 +532,8 @@ fn report(requested: u64, probe: &Pass, m: &Pass) {
             "flows: an AaStream made with PassiveConfig::default().aa allocates {} bytes \
              (request parser) / {} bytes (response parser); a direction holding nothing is \
              parked without them",
-            stream_heap(Http::Request(HttpRequestParser::new())),
-            stream_heap(Http::Response(HttpResponseParser::new())),
+            stream_heap(http(Side::Client)),
+            stream_heap(http(Side::Server)),
         ),
         format!(
             "flows: size_of: AaStream<PoolPacket, Http> {}, ZcStream<PoolPacket> {}, \

@@ -54,18 +54,16 @@
 //!
 //! Run: `cargo bench -p aa-stack --bench passive`.
 
+#[path = "support/http.rs"]
+mod support_http;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
+use support_http::HttpOn80;
 
 use aa_grammars::csv::CsvParser as GenCsvParser;
-use aa_grammars::http_request::HttpRequestParser;
-use aa_grammars::http_response::HttpResponseParser;
 use aa_runtime::csv::CsvParser as HandCsvParser;
-use aa_runtime::{
-    AaStream, Chunk, Emitter, Limits, Packet, PacketPool, ParseError, Parser, PoolPacket, Schema,
-    Step,
-};
+use aa_runtime::{AaStream, Packet, PacketPool, ParseError, Parser, PoolPacket};
 use aa_stack::flow::{Endpoint, FlowKey};
 use aa_stack::io::Timestamp;
 use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, Side, Sink};
@@ -237,68 +235,6 @@ impl<P: Packet, R: Parser> Sink<P, R> for Tally {
 
 // ---------------------------------------------------------------------------
 // aa: parsers per direction.
-
-/// The parser of one HTTP direction.
-enum Http {
-    Request(HttpRequestParser),
-    Response(HttpResponseParser),
-}
-
-macro_rules! each {
-    ($self:expr, $p:ident => $e:expr) => {
-        match $self {
-            Http::Request($p) => $e,
-            Http::Response($p) => $e,
-        }
-    };
-}
-
-impl Parser for Http {
-    fn schema(&self) -> &'static Schema {
-        each!(self, p => p.schema())
-    }
-    fn limits(&self) -> Limits {
-        each!(self, p => p.limits())
-    }
-    #[inline]
-    fn parse<P: Packet>(
-        &mut self,
-        chunk: Chunk<'_>,
-        out: &mut Emitter<'_, P>,
-    ) -> Result<Step, ParseError> {
-        each!(self, p => p.parse(chunk, out))
-    }
-    fn gap(&mut self, offset: u64, len: u64) -> Result<(), ParseError> {
-        each!(self, p => p.gap(offset, len))
-    }
-    fn finish<P: Packet>(
-        &mut self,
-        offset: u64,
-        out: &mut Emitter<'_, P>,
-    ) -> Result<(), ParseError> {
-        each!(self, p => p.finish(offset, out))
-    }
-    #[inline]
-    fn retain_from(&self) -> u64 {
-        each!(self, p => p.retain_from())
-    }
-}
-
-/// HTTP on port 80: requests one way, responses the other.
-struct HttpOn80;
-
-impl Parsers for HttpOn80 {
-    type Parser = Http;
-    fn is_server_port(&self, port: u16) -> bool {
-        port == 80
-    }
-    fn parser(&mut self, server: Endpoint, side: Side) -> Option<Http> {
-        (server.1 == 80).then(|| match side {
-            Side::Client => Http::Request(HttpRequestParser::new()),
-            Side::Server => Http::Response(HttpResponseParser::new()),
-        })
-    }
-}
 
 /// CSV to port 9000 (client to server only), with parser `R`.
 struct CsvOn9000<R>(fn() -> R);

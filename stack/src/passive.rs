@@ -283,27 +283,32 @@ struct Conn<R> {
 
 impl<R> Conn<R> {
     fn endpoints(&self, key: &FlowKey) -> (Endpoint, Endpoint) {
-        if self.client_is_lo {
-            (key.lo, key.hi)
-        } else {
-            (key.hi, key.lo)
-        }
+        endpoints(key, self.client_is_lo)
     }
 
     fn info(&self, key: &FlowKey, side: Side) -> DirInfo {
-        let (client, server) = self.endpoints(key);
-        match side {
-            Side::Client => DirInfo {
-                src: client,
-                dst: server,
-                side,
-            },
-            Side::Server => DirInfo {
-                src: server,
-                dst: client,
-                side,
-            },
-        }
+        DirInfo::of(key, self.client_is_lo, side)
+    }
+}
+
+/// Client and server of `key`.
+fn endpoints(key: &FlowKey, client_is_lo: bool) -> (Endpoint, Endpoint) {
+    if client_is_lo {
+        (key.lo, key.hi)
+    } else {
+        (key.hi, key.lo)
+    }
+}
+
+impl DirInfo {
+    /// Direction `side` of the connection `key`.
+    fn of(key: &FlowKey, client_is_lo: bool, side: Side) -> DirInfo {
+        let (client, server) = endpoints(key, client_is_lo);
+        let (src, dst) = match side {
+            Side::Client => (client, server),
+            Side::Server => (server, client),
+        };
+        DirInfo { src, dst, side }
     }
 }
 
@@ -633,7 +638,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         pkt: &P,
         sink: &mut S,
     ) -> bool {
-        let info = conn.info(key, side);
+        let client_is_lo = conn.client_is_lo;
         let d = &mut conn.dirs[side.index()];
         let mut used = false;
         if seg.flags.syn() && matches!(d.stream, Stream::Unparsed | Stream::Waiting(_)) {
@@ -700,6 +705,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
                 Insert::OverCap => stats.over_cap += 1,
             }
         }
+        let info = DirInfo::of(key, client_is_lo, side);
         Self::settle(stats, &mut d.meta, s, &info, sink);
         used
     }
@@ -715,7 +721,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         ack: SeqNum,
         sink: &mut S,
     ) {
-        let info = conn.info(key, side);
+        let client_is_lo = conn.client_is_lo;
         let d = &mut conn.dirs[side.index()];
         if d.meta.finished {
             return;
@@ -744,6 +750,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             d.meta.high = target;
         }
         if let Some(s) = hot.open(&mut d.stream) {
+            let info = DirInfo::of(key, client_is_lo, side);
             Self::skip(stats, s, &info, target, sink);
             Self::settle(stats, &mut d.meta, s, &info, sink);
         }

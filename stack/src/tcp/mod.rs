@@ -691,6 +691,42 @@ impl Tx {
         }
     }
 
+    /// Sends a reset outside any connection's state (a segment for no
+    /// connection, an unacceptable ACK): no options, window 0.
+    #[allow(clippy::too_many_arguments)]
+    fn rst<D: PacketIo<Packet = PoolPacket>>(
+        &mut self,
+        dev: &mut D,
+        stats: &mut TcpStats,
+        dst_mac: MacAddr,
+        src: (Ipv4Addr, u16),
+        dst: (Ipv4Addr, u16),
+        (seq, ack, flags): (u32, u32, TcpFlags),
+    ) {
+        let out = OutSeg {
+            src_mac: self.mac,
+            dst_mac,
+            src,
+            dst,
+            ip_id: self.ip_id,
+            seq,
+            ack,
+            flags,
+            window: 0,
+            syn_opts: None,
+            sack: SackBlocks::NONE,
+        };
+        self.ip_id = self.ip_id.wrapping_add(1);
+        match out::write(&self.pool, &out, &[]) {
+            Ok(p) => {
+                stats.rsts_out += 1;
+                stats.segments_out += 1;
+                self.push(dev, p, stats);
+            }
+            Err(_) => stats.tx_dropped += 1,
+        }
+    }
+
     fn ack<D: PacketIo<Packet = PoolPacket>, R: Parser>(
         &mut self,
         dev: &mut D,
@@ -1223,28 +1259,14 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
                 TcpFlags::RST | TcpFlags::ACK,
             )
         };
-        let out = OutSeg {
-            src_mac: self.tx.mac,
-            dst_mac: peer_mac,
-            src: (dst, seg.dst.1),
-            dst: (src, seg.src.1),
-            ip_id: self.tx.ip_id,
-            seq,
-            ack,
-            flags,
-            window: 0,
-            syn_opts: None,
-            sack: SackBlocks::NONE,
-        };
-        self.tx.ip_id = self.tx.ip_id.wrapping_add(1);
-        match out::write(&self.tx.pool, &out, &[]) {
-            Ok(p) => {
-                self.stats.rsts_out += 1;
-                self.stats.segments_out += 1;
-                self.tx.push(&mut self.dev, p, &mut self.stats);
-            }
-            Err(_) => self.stats.tx_dropped += 1,
-        }
+        self.tx.rst(
+            &mut self.dev,
+            &mut self.stats,
+            peer_mac,
+            (dst, seg.dst.1),
+            (src, seg.src.1),
+            (seq, ack, flags),
+        );
     }
 
     fn segment(&mut self, i: usize, seg: Segment, pkt: PoolPacket, now: Instant) {
@@ -1652,25 +1674,8 @@ fn syn_sent<D: PacketIo<Packet = PoolPacket>, R: Parser>(
     let ack_ok = f.ack() && d(ack, c.iss) > 0 && d(ack, c.snd_max) <= 0;
     if f.ack() && !ack_ok {
         if !f.rst() {
-            stats.rsts_out += 1;
-            let out = OutSeg {
-                src_mac: tx.mac,
-                dst_mac: c.peer_mac,
-                src: (tx.ip, c.local_port),
-                dst: (*c.remote.ip(), c.remote.port()),
-                ip_id: tx.ip_id,
-                seq: ack,
-                ack: 0,
-                flags: TcpFlags::RST,
-                window: 0,
-                syn_opts: None,
-                sack: SackBlocks::NONE,
-            };
-            tx.ip_id = tx.ip_id.wrapping_add(1);
-            if let Ok(p) = out::write(&tx.pool, &out, &[]) {
-                stats.segments_out += 1;
-                tx.push(dev, p, stats);
-            }
+            let (src, dst) = ((tx.ip, c.local_port), (*c.remote.ip(), c.remote.port()));
+            tx.rst(dev, stats, c.peer_mac, src, dst, (ack, 0, TcpFlags::RST));
         }
         return;
     }
@@ -1759,25 +1764,8 @@ fn syn_received<D: PacketIo<Packet = PoolPacket>, R: Parser>(
     }
     let ack = seg.ack.0;
     if ack != c.iss.wrapping_add(1) {
-        stats.rsts_out += 1;
-        let out = OutSeg {
-            src_mac: tx.mac,
-            dst_mac: c.peer_mac,
-            src: (tx.ip, c.local_port),
-            dst: (*c.remote.ip(), c.remote.port()),
-            ip_id: tx.ip_id,
-            seq: ack,
-            ack: 0,
-            flags: TcpFlags::RST,
-            window: 0,
-            syn_opts: None,
-            sack: SackBlocks::NONE,
-        };
-        tx.ip_id = tx.ip_id.wrapping_add(1);
-        if let Ok(p) = out::write(&tx.pool, &out, &[]) {
-            stats.segments_out += 1;
-            tx.push(dev, p, stats);
-        }
+        let (src, dst) = ((tx.ip, c.local_port), (*c.remote.ip(), c.remote.port()));
+        tx.rst(dev, stats, c.peer_mac, src, dst, (ack, 0, TcpFlags::RST));
         return false;
     }
     let d_seq = d(seg.seq.0, rcv_nxt);
