@@ -397,6 +397,9 @@ pub struct Summary {
     /// each time, every open connection was ended (holes became gaps) to go
     /// on.
     pub pool_exhausted: u64,
+    /// Pool packets not back in the pool once every connection ended, the
+    /// reader's own included (0 unless something leaks).
+    pub packets_held: u32,
     /// How long the run took.
     pub elapsed: Duration,
     /// Set when the capture ended inside a record or was corrupt: what and
@@ -572,16 +575,21 @@ pub fn run(path: &Path, opts: &Options, out: impl Write) -> Result<Summary, Insp
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let stats = passive.stats();
+    // Every connection has ended: nothing may still hold a packet.
+    drop(passive);
+    let packets_held = pool.capacity() - pool.available();
     Ok(Summary {
         path: path.to_path_buf(),
         wire: decoder.stats,
-        passive: passive.stats(),
+        passive: stats,
         records: sink.records,
         gaps: sink.gaps,
         errors: sink.errors,
         checksums: decoder.policy.report().to_string(),
         too_long: reader.stats().too_long,
         pool_exhausted,
+        packets_held,
         elapsed: started.elapsed(),
         truncated,
     })

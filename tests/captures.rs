@@ -248,3 +248,22 @@ fn every_shipped_capture_reassembles_and_parses_like_the_contiguous_stream() {
         }
     }
 }
+
+#[test]
+fn aa_inspect_returns_every_packet_to_its_pool() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let mut opts = aa::inspect::Options::default();
+    opts.ports.set(9000, Service::by_name("csv", None).unwrap());
+    for named in synth::standard_captures() {
+        let path = dir.join("captures").join(named.name);
+        let summary = aa::inspect::run(&path, &opts, std::io::sink()).unwrap();
+        assert!(summary.records > 0, "{}", named.name);
+        assert_eq!(summary.packets_held, 0, "{}", named.name);
+    }
+    for name in ["real_http_keepalive.pcap", "real_http_chunked.pcap"] {
+        let summary =
+            aa::inspect::run(&dir.join("real").join(name), &opts, std::io::sink()).unwrap();
+        assert!(summary.records > 0, "{name}");
+        assert_eq!(summary.packets_held, 0, "{name}");
+    }
+}
