@@ -462,6 +462,13 @@ impl std::fmt::Display for Summary {
             p.bogus_acks
         )?;
         writeln!(f, "  frames: {}", self.wire)?;
+        if self.packets_held > 0 {
+            writeln!(
+                f,
+                "  {} packets were not returned to the pool (a leak: please report it)",
+                self.packets_held
+            )?;
+        }
         if self.pool_exhausted > 0 {
             writeln!(
                 f,
