@@ -27,15 +27,19 @@
 //! ip netns del aa-demo
 //! ```
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use aa_grammars::csv::CsvParser;
-use aa_runtime::PacketPool;
 use aa_stack::io::tap::TapIo;
 use aa_stack::link::MacAddr;
-use aa_stack::tcp::{Event, Stack, StackConfig};
+use aa_stack::tcp::{Event, Stack};
+
+use common::{tap_stack, TapOpts};
 
 struct Args {
     tap: String,
@@ -50,50 +54,27 @@ const USAGE: &str = "usage: csv_client --tap NAME --ip A.B.C.D[/LEN] --peer A.B.
                      [--mac MAC] [--request TEXT] [--timeout SECS]";
 
 fn args() -> Result<Args, String> {
-    let mut tap = None;
-    let mut ip = None;
-    let mut peer = None;
-    let mut mac = MacAddr([0x02, 0xaa, 0x00, 0x00, 0x00, 0x02]);
+    let mut o = TapOpts::new(Duration::from_secs(60));
     let mut request = None;
-    let mut timeout = Duration::from_secs(60);
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or(format!("{a} needs a value"));
+        if o.take(&a, &mut val)? {
+            continue;
+        }
         match a.as_str() {
-            "--tap" => tap = Some(val()?),
-            "--ip" => {
-                let v = val()?;
-                let addr = v.split('/').next().unwrap_or("");
-                ip = Some(
-                    addr.parse::<Ipv4Addr>()
-                        .map_err(|e| format!("--ip {v}: {e}"))?,
-                );
-            }
-            "--peer" => {
-                let v = val()?;
-                peer = Some(v.parse().map_err(|e| format!("--peer {v}: {e}"))?);
-            }
-            "--mac" => {
-                let v = val()?;
-                mac = v.parse().map_err(|e| format!("--mac {v}: {e}"))?;
-            }
             "--request" => request = Some(val()?),
-            "--timeout" => {
-                let v = val()?;
-                let s: f64 = v.parse().map_err(|e| format!("--timeout {v}: {e}"))?;
-                timeout = Duration::from_secs_f64(s.max(0.0));
-            }
             "-h" | "--help" => return Err(USAGE.into()),
             _ => return Err(format!("unknown argument {a}\n{USAGE}")),
         }
     }
     Ok(Args {
-        tap: tap.ok_or(USAGE)?,
-        ip: ip.ok_or(USAGE)?,
-        peer: peer.ok_or(USAGE)?,
-        mac,
+        tap: o.tap.ok_or(USAGE)?,
+        ip: o.ip.ok_or(USAGE)?,
+        peer: o.peer.ok_or(USAGE)?,
+        mac: o.mac,
         request,
-        timeout,
+        timeout: o.timeout,
     })
 }
 
@@ -105,19 +86,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let pool = PacketPool::new(1024, 2048);
-    let tap = match TapIo::open(&a.tap, pool.clone()) {
-        Ok(t) => t,
+    let mut stack: Stack<TapIo, CsvParser> = match tap_stack(&a.tap, a.mac, a.ip) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("csv_client: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let cfg = StackConfig {
-        arp_tries: 5,
-        ..StackConfig::default()
-    };
-    let mut stack: Stack<TapIo, CsvParser> = Stack::new(tap, pool, a.mac, a.ip, cfg);
     let id = match stack.connect(a.peer, CsvParser::new()) {
         Ok(id) => id,
         Err(e) => {

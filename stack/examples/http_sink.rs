@@ -32,16 +32,21 @@
 //!
 //! The logic ([`run_sink`]) is shared with `stack/tests/http_apps.rs`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use aa_grammars::http_response::{kinds, HttpResponseParser};
-use aa_runtime::{AaState, Field, PacketPool, PoolPacket};
+use aa_runtime::{AaState, Field, PoolPacket};
 use aa_stack::io::tap::TapIo;
 use aa_stack::link::MacAddr;
-use aa_stack::tcp::{Event, Stack, StackConfig};
+use aa_stack::tcp::{Event, Stack};
+
+use common::{tap_stack, TapOpts};
 
 /// What one connection of [`run_sink`] got.
 #[derive(Debug, Default)]
@@ -334,30 +339,16 @@ const USAGE: &str = "usage: http_sink --tap NAME --ip A.B.C.D[/LEN] --peer A.B.C
                      --path /P --count N [--mac MAC] [--timeout SECS]";
 
 fn args() -> Result<Args, String> {
-    let mut tap = None;
-    let mut ip = None;
-    let mut peer = None;
+    let mut o = TapOpts::new(Duration::from_secs(120));
     let mut path = None;
     let mut count = 1usize;
-    let mut mac = MacAddr([0x02, 0xaa, 0x00, 0x00, 0x00, 0x02]);
-    let mut timeout = Duration::from_secs(120);
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or(format!("{a} needs a value"));
+        if o.take(&a, &mut val)? {
+            continue;
+        }
         match a.as_str() {
-            "--tap" => tap = Some(val()?),
-            "--ip" => {
-                let v = val()?;
-                let addr = v.split('/').next().unwrap_or("");
-                ip = Some(
-                    addr.parse::<Ipv4Addr>()
-                        .map_err(|e| format!("--ip {v}: {e}"))?,
-                );
-            }
-            "--peer" => {
-                let v = val()?;
-                peer = Some(v.parse().map_err(|e| format!("--peer {v}: {e}"))?);
-            }
             "--path" => {
                 let v = val()?;
                 if !v.starts_with('/') || v.bytes().any(|b| b <= b' ' || b == 0x7f) {
@@ -369,27 +360,18 @@ fn args() -> Result<Args, String> {
                 let v = val()?;
                 count = v.parse().map_err(|e| format!("--count {v}: {e}"))?;
             }
-            "--mac" => {
-                let v = val()?;
-                mac = v.parse().map_err(|e| format!("--mac {v}: {e}"))?;
-            }
-            "--timeout" => {
-                let v = val()?;
-                let s: f64 = v.parse().map_err(|e| format!("--timeout {v}: {e}"))?;
-                timeout = Duration::from_secs_f64(s.max(0.0));
-            }
             "-h" | "--help" => return Err(USAGE.into()),
             _ => return Err(format!("unknown argument {a}\n{USAGE}")),
         }
     }
     Ok(Args {
-        tap: tap.ok_or(USAGE)?,
-        ip: ip.ok_or(USAGE)?,
-        peer: peer.ok_or(USAGE)?,
+        tap: o.tap.ok_or(USAGE)?,
+        ip: o.ip.ok_or(USAGE)?,
+        peer: o.peer.ok_or(USAGE)?,
         path: path.ok_or(USAGE)?,
         count,
-        mac,
-        timeout,
+        mac: o.mac,
+        timeout: o.timeout,
     })
 }
 
@@ -401,19 +383,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let pool = PacketPool::new(1024, 2048);
-    let tap = match TapIo::open(&a.tap, pool.clone()) {
-        Ok(t) => t,
+    let mut stack: Stack<TapIo, HttpResponseParser> = match tap_stack(&a.tap, a.mac, a.ip) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("http_sink: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let cfg = StackConfig {
-        arp_tries: 5,
-        ..StackConfig::default()
-    };
-    let mut stack: Stack<TapIo, HttpResponseParser> = Stack::new(tap, pool, a.mac, a.ip, cfg);
     let paths = vec![a.path.clone(); a.count];
     let host = a.peer.to_string();
     let res = run_sink(&mut stack, a.peer, &host, &paths, false, a.timeout);

@@ -21,138 +21,19 @@
 //! (iproute2) and python3. Without them the test prints "skipped: ..." and
 //! passes, unless `AA_REQUIRE_NET=1`: then it fails.
 
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use aa_grammars::csv::CsvParser;
 use aa_runtime::{AaState, PacketPool};
 use aa_runtime::{Packet, PoolPacket};
 use aa_stack::io::tap::TapIo;
-use aa_stack::link::MacAddr;
 use aa_stack::tcp::{Event, Stack, StackConfig, State};
 use aa_stack::{Burst, IoError, PacketIo, Rx};
 
-const OUR_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
-const OUR_MAC: MacAddr = MacAddr([0x02, 0xaa, 0x00, 0x00, 0x00, 0x02]);
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn require_net() -> bool {
-    std::env::var("AA_REQUIRE_NET").is_ok_and(|v| v == "1")
-}
-
-/// Skips the test loudly, or fails it when `AA_REQUIRE_NET=1`.
-macro_rules! skip {
-    ($($arg:tt)*) => {{
-        let why = format!($($arg)*);
-        if require_net() {
-            panic!("AA_REQUIRE_NET=1 and the network test cannot run: {why}");
-        }
-        loud(&format!(
-            "skipped: {why} (set AA_REQUIRE_NET=1 to make this a failure)"
-        ));
-        return;
-    }};
-}
-
-/// Writes to the real stderr, past the test harness's capture.
-fn loud(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
-}
-
-fn on_path(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
-}
-
-fn missing_prerequisite() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root (needs to create network namespaces and TAP devices)".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    if on_path("ip").is_none() {
-        return Some("no `ip` command (iproute2)".into());
-    }
-    if on_path("python3").is_none() {
-        return Some("no python3 to serve the CSV".into());
-    }
-    None
-}
-
-fn run(cmd: &mut Command) -> Result<Output, String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(out)
-}
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create(n: u32) -> Result<Netns, String> {
-        let name = format!("aa-ep-{}-{n}", std::process::id());
-        run(Command::new("ip").args(["netns", "add", &name]))?;
-        Ok(Netns { name })
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) {
-        run(&mut self.cmd(args)).unwrap_or_else(|e| panic!("{e}"));
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = run(Command::new("ip").args(["netns", "del", &self.name])) {
-            eprintln!("warning: could not delete namespace {}: {e}", self.name);
-        }
-    }
-}
-
-/// A file removed on drop.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// A child process killed and reaped on drop.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::netns::{loud, skip, spawn_server, tap_net, TapNet, TempFile, OUR_IP, OUR_MAC};
 
 /// Generates CSV of about `argv[1]` bytes, writes Python's reading of it in
 /// canonical form (fields joined by 0x1f, each row ended by 0x1e) to
@@ -359,29 +240,11 @@ fn accepts_a_kernel_client_and_receives_its_csv() {
 const LISTEN_PORT: u16 = 9000;
 
 fn run_case(what: &str, case: Case) {
-    if let Some(why) = missing_prerequisite() {
-        skip!("{why}");
-    }
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let ns = match Netns::create(n) {
-        Ok(ns) => ns,
-        Err(e) => skip!("cannot create a network namespace: {e}"),
-    };
     let pool = PacketPool::new(1024, 2048);
-    let dev = format!("aae{}n{n}", std::process::id());
-    let tap = match TapIo::open(&dev, pool.clone()) {
-        Ok(t) => t,
-        Err(IoError::Os(e))
-            if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) =>
-        {
-            skip!("cannot open a TAP device: {e}")
-        }
-        Err(e) => panic!("TapIo::open({dev}): {e}"),
+    let TapNet { tap, dev: _, ns } = match tap_net("aa-ep", "aae", &pool, &["python3"], |_, _| {}) {
+        Ok(net) => net,
+        Err(why) => skip!("{why}"),
     };
-    run(Command::new("ip").args(["link", "set", &dev, "netns", &ns.name]))
-        .unwrap_or_else(|e| panic!("{e}"));
-    ns.run(&["ip", "addr", "add", "198.51.100.1/24", "dev", &dev]);
-    ns.run(&["ip", "link", "set", &dev, "up"]);
 
     let mut cfg = StackConfig::default();
     cfg.aa.stream.recv_buffer = case.recv_buffer;
@@ -400,27 +263,16 @@ fn run_case(what: &str, case: Case) {
     }
 
     let expected = TempFile(std::env::temp_dir().join(format!("{}.rows", ns.name)));
-    let child = ns
-        .cmd(&[
-            "python3",
-            "-c",
-            PY_SERVER,
-            &case.csv_bytes.to_string(),
-            expected.0.to_str().unwrap(),
-            &case.request.to_string(),
-            if case.passive { "client" } else { "server" },
-            &LISTEN_PORT.to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn python3");
-    let mut child = Reaped(child);
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("read the server's first line");
+    let (mut child, line) = spawn_server(&mut ns.cmd(&[
+        "python3",
+        "-c",
+        PY_SERVER,
+        &case.csv_bytes.to_string(),
+        expected.0.to_str().unwrap(),
+        &case.request.to_string(),
+        if case.passive { "client" } else { "server" },
+        &LISTEN_PORT.to_string(),
+    ]));
     let nums: Vec<u64> = line
         .split_whitespace()
         .map(|x| x.parse().unwrap())

@@ -24,20 +24,21 @@
 //! (iproute2), python3 and curl. Without them a test prints "skipped: ..."
 //! and passes, unless `AA_REQUIRE_NET=1`: then it fails.
 
+mod common;
+
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aa_grammars::http_request::HttpRequestParser;
 use aa_grammars::http_response::HttpResponseParser;
 use aa_runtime::PacketPool;
 use aa_stack::io::tap::TapIo;
-use aa_stack::link::MacAddr;
 use aa_stack::tcp::{Stack, StackConfig};
-use aa_stack::IoError;
+
+use common::netns::{loud, skip, spawn_server, tap_net, Netns, Reaped, TapNet, OUR_IP, OUR_MAC};
 
 #[allow(dead_code)]
 #[path = "../examples/http_sink.rs"]
@@ -47,104 +48,7 @@ mod http_sink;
 #[path = "../examples/http_server.rs"]
 mod http_server;
 
-const OUR_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
-const OUR_MAC: MacAddr = MacAddr([0x02, 0xaa, 0x00, 0x00, 0x00, 0x02]);
 const SERVER_PORT: u16 = 8080;
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn require_net() -> bool {
-    std::env::var("AA_REQUIRE_NET").is_ok_and(|v| v == "1")
-}
-
-/// Skips the test loudly, or fails it when `AA_REQUIRE_NET=1`.
-macro_rules! skip {
-    ($($arg:tt)*) => {{
-        let why = format!($($arg)*);
-        if require_net() {
-            panic!("AA_REQUIRE_NET=1 and the network test cannot run: {why}");
-        }
-        loud(&format!(
-            "skipped: {why} (set AA_REQUIRE_NET=1 to make this a failure)"
-        ));
-        return;
-    }};
-}
-
-/// Writes to the real stderr, past the test harness's capture.
-fn loud(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
-}
-
-fn on_path(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
-}
-
-fn missing_prerequisite(progs: &[&str]) -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root (needs to create network namespaces and TAP devices)".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    for p in ["ip"].iter().chain(progs) {
-        if on_path(p).is_none() {
-            return Some(format!("no `{p}` command"));
-        }
-    }
-    None
-}
-
-fn run(cmd: &mut Command) -> Result<Output, String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(out)
-}
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create(n: u32) -> Result<Netns, String> {
-        let name = format!("aa-http-{}-{n}", std::process::id());
-        run(Command::new("ip").args(["netns", "add", &name]))?;
-        Ok(Netns { name })
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) {
-        run(&mut self.cmd(args)).unwrap_or_else(|e| panic!("{e}"));
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = run(Command::new("ip").args(["netns", "del", &self.name])) {
-            eprintln!("warning: could not delete namespace {}: {e}", self.name);
-        }
-    }
-}
 
 /// A directory removed with its contents on drop.
 struct TempDir(PathBuf);
@@ -164,16 +68,6 @@ impl Drop for TempDir {
     }
 }
 
-/// A child process killed and reaped on drop.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The namespace with the kernel's side of the TAP device up, and our side
 /// opened in this process.
 struct Net {
@@ -184,26 +78,8 @@ struct Net {
 
 /// Sets up [`Net`]; `Err` is a reason to skip.
 fn net(progs: &[&str]) -> Result<Net, String> {
-    if let Some(why) = missing_prerequisite(progs) {
-        return Err(why);
-    }
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let ns = Netns::create(n).map_err(|e| format!("cannot create a network namespace: {e}"))?;
     let pool = PacketPool::new(1024, 2048);
-    let dev = format!("aah{}n{n}", std::process::id());
-    let tap = match TapIo::open(&dev, pool.clone()) {
-        Ok(t) => t,
-        Err(IoError::Os(e))
-            if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) =>
-        {
-            return Err(format!("cannot open a TAP device: {e}"));
-        }
-        Err(e) => panic!("TapIo::open({dev}): {e}"),
-    };
-    run(Command::new("ip").args(["link", "set", &dev, "netns", &ns.name]))
-        .unwrap_or_else(|e| panic!("{e}"));
-    ns.run(&["ip", "addr", "add", "198.51.100.1/24", "dev", &dev]);
-    ns.run(&["ip", "link", "set", &dev, "up"]);
+    let TapNet { tap, dev: _, ns } = tap_net("aa-http", "aah", &pool, progs, |_, _| {})?;
     Ok(Net { ns, tap, pool })
 }
 
@@ -295,19 +171,10 @@ fn sink_against_python() {
     let dir = TempDir::new(&format!("{}.files", net.ns.name));
     let files = make_files(&dir.0);
 
-    let child = net
+    let mut cmd = net
         .ns
-        .cmd(&["python3", "-c", PY_SERVER, dir.0.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn python3");
-    let mut child = Reaped(child);
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("read the server's port");
+        .cmd(&["python3", "-c", PY_SERVER, dir.0.to_str().unwrap()]);
+    let (child, line) = spawn_server(&mut cmd);
     let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("{line:?}"));
 
     // What to fetch, and the (status, body) each should bring.

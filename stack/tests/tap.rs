@@ -14,130 +14,24 @@
 //! python3 (a raw-socket pinger below). Without them a test prints
 //! "skipped: ..." and passes, unless `AA_REQUIRE_NET=1`: then it fails.
 
+mod common;
+
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
-use std::net::Ipv4Addr;
+use std::io::{ErrorKind, Read};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aa_runtime::{Packet, PacketPool, PoolPacket};
 use aa_stack::io::pcap::PcapReader;
 use aa_stack::io::tap::TapIo;
-use aa_stack::link::{Handled, MacAddr, Responder};
+use aa_stack::link::{Handled, Responder};
 use aa_stack::{Burst, IoError, PacketIo, Rx, Timestamp};
 
-const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const OUR_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
-const OUR_MAC: MacAddr = MacAddr([0x02, 0xaa, 0x00, 0x00, 0x00, 0x02]);
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn require_net() -> bool {
-    std::env::var("AA_REQUIRE_NET").is_ok_and(|v| v == "1")
-}
-
-/// Skips the test loudly, or fails it when `AA_REQUIRE_NET=1`.
-macro_rules! skip {
-    ($($arg:tt)*) => {{
-        let why = format!($($arg)*);
-        if require_net() {
-            panic!("AA_REQUIRE_NET=1 and the network test cannot run: {why}");
-        }
-        loud(&format!(
-            "skipped: {why} (set AA_REQUIRE_NET=1 to make this a failure)"
-        ));
-        return;
-    }};
-}
-
-/// Writes to the real stderr, past the test harness's capture, so that a
-/// skip shows in a normal `cargo test` run.
-fn loud(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
-}
-
-fn on_path(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
-}
-
-/// Why this machine cannot run the tests, if it cannot.
-fn missing_prerequisite() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root (needs to create network namespaces and TAP devices)".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    if on_path("ip").is_none() {
-        return Some("no `ip` command (iproute2)".into());
-    }
-    None
-}
-
-fn run(cmd: &mut Command) -> Result<Output, String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(out)
-}
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create(n: u32) -> Result<Netns, String> {
-        let name = format!("aa-tap-{}-{n}", std::process::id());
-        run(Command::new("ip").args(["netns", "add", &name]))?;
-        Ok(Netns { name })
-    }
-
-    /// `ip netns exec NAME args...`
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = run(&mut self.cmd(args)).unwrap_or_else(|e| panic!("{e}"));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = run(Command::new("ip").args(["netns", "del", &self.name])) {
-            eprintln!("warning: could not delete namespace {}: {e}", self.name);
-        }
-    }
-}
-
-/// A file removed on drop.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use common::netns::{
+    loud, missing_prerequisite, next_n, on_path, skip, tap_net, Netns, TapNet, TempFile, KERNEL_IP,
+    OUR_IP, OUR_MAC,
+};
 
 /// Our end of the TAP, answering as 198.51.100.2.
 struct Host {
@@ -198,28 +92,10 @@ fn lab() -> Result<Lab, String> {
 
 /// [`lab`] receiving into `pool`.
 fn lab_with(pool: PacketPool) -> Result<Lab, String> {
-    if let Some(why) = missing_prerequisite() {
-        return Err(why);
-    }
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let ns = Netns::create(n).map_err(|e| format!("cannot create a network namespace: {e}"))?;
-    let dev = format!("aat{}n{n}", std::process::id());
-    let tap = match TapIo::open(&dev, pool.clone()) {
-        Ok(t) => t,
-        Err(IoError::Os(e))
-            if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) =>
-        {
-            return Err(format!("cannot open a TAP device: {e}"));
-        }
-        Err(e) => panic!("TapIo::open({dev}): {e}"),
-    };
-    assert_eq!(tap.name(), dev);
-    assert!(tap.mac().is_unicast(), "kernel MAC {}", tap.mac());
-    // Into the namespace; only there does it get an address and come up.
-    run(Command::new("ip").args(["link", "set", &dev, "netns", &ns.name]))
-        .unwrap_or_else(|e| panic!("{e}"));
-    ns.run(&["ip", "addr", "add", "198.51.100.1/24", "dev", &dev]);
-    ns.run(&["ip", "link", "set", &dev, "up"]);
+    let TapNet { tap, dev, ns } = tap_net("aa-tap", "aat", &pool, &[], |tap, dev| {
+        assert_eq!(tap.name(), dev);
+        assert!(tap.mac().is_unicast(), "kernel MAC {}", tap.mac());
+    })?;
     Ok(Lab {
         host: Host {
             tap,
@@ -508,11 +384,11 @@ fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'stati
 /// All inside a namespace of its own.
 #[test]
 fn open_errors_and_persistence() {
-    if let Some(why) = missing_prerequisite() {
+    if let Some(why) = missing_prerequisite(&[]) {
         skip!("{why}");
     }
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let ns = match Netns::create(n) {
+    let n = next_n();
+    let ns = match Netns::create("aa-tap", n) {
         Ok(ns) => ns,
         Err(e) => skip!("cannot create a network namespace: {e}"),
     };

@@ -1,0 +1,4 @@
+//! Helpers shared by the integration tests (each includes this with
+//! `mod common;`).
+
+pub mod netns;
