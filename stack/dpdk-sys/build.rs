@@ -80,6 +80,7 @@ mod bind {
             .allowlist_type("rte_eth_dev_info")
             .allowlist_var("RTE_MAX_ETHPORTS")
             .allowlist_var("SOCKET_ID_ANY")
+            .allowlist_var("RTE_PKTMBUF_HEADROOM")
             .wrap_static_fns(true)
             .wrap_static_fns_path(&extern_c)
             .derive_default(true)

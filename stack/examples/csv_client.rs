@@ -1,4 +1,5 @@
-//! Connects to a TCP server through a TAP device with aa's own endpoint,
+//! Connects to a TCP server through a TAP device (or, built with feature
+//! `dpdk`, a DPDK port) with aa's own endpoint,
 //! reads the CSV it sends as parsed `row` records (the compiled grammar of
 //! `grammars/csv.aag`), frees them, and prints one summary line.
 //!
@@ -6,7 +7,15 @@
 //! cargo run --release -p aa-stack --example csv_client -- \
 //!     --tap NAME --ip 198.51.100.2/24 --peer 198.51.100.1:PORT \
 //!     [--mac 02:aa:00:00:00:02] [--request TEXT] [--timeout SECS]
+//! cargo run --release -p aa-stack --features dpdk --example csv_client -- \
+//!     --eal "--no-huge --no-pci -m 256 --vdev=net_tap0,iface=aa0" \
+//!     [--dpdk-port net_tap0] --ip 198.51.100.2/24 --peer 198.51.100.1:PORT
 //! ```
+//!
+//! With `--eal`, EAL starts with those arguments, the port (the first one
+//! unless `--dpdk-port` names it) receives into a pool of mbufs and the
+//! endpoint sends from the same pool; records point into the mbufs. A DPDK
+//! port is polled (an idle loop sleeps 50 µs at a time).
 //!
 //! Output: `rows=N bytes=M seconds=S` (bytes of the stream, seconds from the
 //! SYN to the end of the stream), then `Mbit/s` on stderr. `--request TEXT`
@@ -26,6 +35,11 @@
 //!     --ip 198.51.100.2/24 --peer 198.51.100.1:9000
 //! ip netns del aa-demo
 //! ```
+//!
+//! DPDK's `net_tap` driver creates its kernel interface (`iface=`) in the
+//! namespace the program runs in: run it under `ip netns exec aa-demo`, then
+//! give the interface 198.51.100.1/24 and bring it up while it runs. The
+//! logic ([`fetch_csv`]) is shared with `stack/tests/dpdk_tap.rs`.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -35,22 +49,126 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use aa_grammars::csv::CsvParser;
-use aa_stack::io::tap::TapIo;
-use aa_stack::link::MacAddr;
+use aa_runtime::{AaState, Record};
+use aa_stack::io::alloc::FrameAlloc;
 use aa_stack::tcp::{Event, Stack};
 
-use common::{tap_stack, TapOpts};
+use common::{example_config, App, Device, TapOpts};
 
-struct Args {
-    tap: String,
-    ip: Ipv4Addr,
-    peer: SocketAddrV4,
-    mac: MacAddr,
-    request: Option<String>,
-    timeout: Duration,
+/// What [`fetch_csv`] got.
+#[derive(Debug, Default)]
+pub struct CsvResult {
+    /// Rows read.
+    pub rows: u64,
+    /// Bytes of the stream.
+    pub bytes: u64,
+    /// Bytes in fields.
+    pub field_bytes: u64,
+    /// From the SYN to the end of the stream.
+    pub seconds: f64,
+    /// The parser ended the stream cleanly (its last row complete).
+    pub ended: bool,
+    /// The server closed and so did we (FIN both ways, acknowledged).
+    pub clean: bool,
+    /// What went wrong, if anything did.
+    pub error: Option<String>,
 }
 
-const USAGE: &str = "usage: csv_client --tap NAME --ip A.B.C.D[/LEN] --peer A.B.C.D:PORT \
+/// Connects to `peer`, sends `request` and a newline once connected (if
+/// any), reads every row, calling `on_row` on each before it is freed,
+/// closes when the server has, and releases the connection.
+pub fn fetch_csv<D: Device, A: FrameAlloc<Packet = D::Packet>>(
+    stack: &mut Stack<D, CsvParser, A>,
+    peer: SocketAddrV4,
+    request: Option<&str>,
+    timeout: Duration,
+    mut on_row: impl FnMut(&Record<'_, D::Packet>),
+) -> CsvResult {
+    let mut res = CsvResult::default();
+    let id = match stack.connect(peer, CsvParser::new()) {
+        Ok(id) => id,
+        Err(e) => {
+            res.error = Some(format!("connect {peer}: {e}"));
+            return res;
+        }
+    };
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut finished = None;
+    let mut close_sent = false;
+    loop {
+        if Instant::now() >= deadline {
+            res.error = Some(format!("timed out in state {:?}", stack.state(id)));
+            break;
+        }
+        if let Err(e) = stack.device().wait_rx(Duration::from_millis(10)) {
+            res.error = Some(e);
+            break;
+        }
+        if let Err(e) = stack.poll() {
+            res.error = Some(e.to_string());
+            break;
+        }
+        let mut done = false;
+        while let Some(ev) = stack.next_event() {
+            match ev {
+                Event::Connected(_) => {
+                    if let Some(r) = request {
+                        let msg = format!("{r}\n");
+                        if stack.send(id, msg.as_bytes()) != Ok(msg.len()) {
+                            res.error = Some("request too long for the send buffer".into());
+                        }
+                    }
+                }
+                Event::Records(_) | Event::Accepted(_) => {}
+                Event::Finished(_) => finished = Some(started.elapsed()),
+                Event::Closed(_) => {
+                    res.clean = close_sent;
+                    done = true;
+                }
+                Event::Reset(_, why) => {
+                    res.error = Some(format!("connection {why:?}"));
+                    done = true;
+                }
+            }
+        }
+        if let Some(s) = stack.stream_mut(id) {
+            let mut n = 0;
+            for r in s.read_aa_records(usize::MAX) {
+                n += 1;
+                res.field_bytes += r.fields().map(|f| f.len()).sum::<u64>();
+                on_row(&r);
+            }
+            s.free_aa_records(n);
+            res.rows += n as u64;
+            if finished.is_some() && s.ready() == 0 && !close_sent {
+                res.ended = s.state() == AaState::Ended;
+                if let Some(e) = s.error() {
+                    res.error = Some(format!("parse error: {e}"));
+                }
+                let _ = stack.close(id);
+                close_sent = true;
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    res.bytes = stack.stream(id).map_or(0, |s| s.stream().rcv_nxt_offset());
+    res.seconds = finished.unwrap_or_else(|| started.elapsed()).as_secs_f64();
+    let _ = stack.release(id);
+    res
+}
+
+struct Args {
+    opts: TapOpts,
+    ip: Ipv4Addr,
+    peer: SocketAddrV4,
+    request: Option<String>,
+}
+
+const USAGE: &str = "usage: csv_client (--tap NAME | --eal \"EAL ARGS\" [--dpdk-port NAME]) \
+                     --ip A.B.C.D[/LEN] --peer A.B.C.D:PORT \
                      [--mac MAC] [--request TEXT] [--timeout SECS]";
 
 fn args() -> Result<Args, String> {
@@ -68,14 +186,48 @@ fn args() -> Result<Args, String> {
             _ => return Err(format!("unknown argument {a}\n{USAGE}")),
         }
     }
+    o.check_device(USAGE)?;
     Ok(Args {
-        tap: o.tap.ok_or(USAGE)?,
         ip: o.ip.ok_or(USAGE)?,
         peer: o.peer.ok_or(USAGE)?,
-        mac: o.mac,
+        opts: o,
         request,
-        timeout: o.timeout,
     })
+}
+
+/// The example's run: [`fetch_csv`], the summary printed.
+struct Client {
+    peer: SocketAddrV4,
+    request: Option<String>,
+    timeout: Duration,
+}
+
+impl App<CsvParser> for Client {
+    type Out = bool;
+
+    fn run<D: Device, A: FrameAlloc<Packet = D::Packet>>(
+        self,
+        stack: &mut Stack<D, CsvParser, A>,
+    ) -> bool {
+        let r = fetch_csv(
+            stack,
+            self.peer,
+            self.request.as_deref(),
+            self.timeout,
+            |_| {},
+        );
+        if let Some(e) = &r.error {
+            eprintln!("csv_client: {e}");
+        }
+        println!("rows={} bytes={} seconds={:.6}", r.rows, r.bytes, r.seconds);
+        eprintln!(
+            "csv_client: {:.1} Mbit/s, {} field bytes, {:?}",
+            r.bytes as f64 * 8.0 / r.seconds.max(1e-9) / 1e6,
+            r.field_bytes,
+            stack.stats()
+        );
+        r.clean
+    }
 }
 
 fn main() -> ExitCode {
@@ -86,93 +238,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut stack: Stack<TapIo, CsvParser> = match tap_stack(&a.tap, a.mac, a.ip) {
-        Ok(s) => s,
+    let client = Client {
+        peer: a.peer,
+        request: a.request,
+        timeout: a.opts.timeout,
+    };
+    match a.opts.run(a.ip, example_config(), client) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("csv_client: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    let id = match stack.connect(a.peer, CsvParser::new()) {
-        Ok(id) => id,
-        Err(e) => {
-            eprintln!("csv_client: connect {}: {e}", a.peer);
-            return ExitCode::FAILURE;
-        }
-    };
-    let started = Instant::now();
-    let deadline = started + a.timeout;
-    let mut rows = 0u64;
-    let mut field_bytes = 0u64;
-    let mut finished = None;
-    let mut ok = false;
-    loop {
-        if Instant::now() >= deadline {
-            eprintln!("csv_client: timed out in state {:?}", stack.state(id));
-            break;
-        }
-        if let Err(e) = stack.device().wait(Duration::from_millis(10)) {
-            eprintln!("csv_client: {e}");
-            break;
-        }
-        if let Err(e) = stack.poll() {
-            eprintln!("csv_client: {e}");
-            break;
-        }
-        let mut done = false;
-        while let Some(ev) = stack.next_event() {
-            match ev {
-                Event::Connected(_) => {
-                    if let Some(r) = &a.request {
-                        let msg = format!("{r}\n");
-                        if stack.send(id, msg.as_bytes()) != Ok(msg.len()) {
-                            eprintln!("csv_client: request too long for the send buffer");
-                        }
-                    }
-                }
-                Event::Records(_) | Event::Accepted(_) => {}
-                Event::Finished(_) => finished = Some(started.elapsed()),
-                Event::Closed(_) => {
-                    ok = true;
-                    done = true;
-                }
-                Event::Reset(_, why) => {
-                    eprintln!("csv_client: connection {why:?}");
-                    done = true;
-                }
-            }
-        }
-        if let Some(s) = stack.stream_mut(id) {
-            let mut n = 0;
-            for r in s.read_aa_records(usize::MAX) {
-                n += 1;
-                field_bytes += r.fields().map(|f| f.len()).sum::<u64>();
-            }
-            s.free_aa_records(n);
-            rows += n as u64;
-            if finished.is_some() && s.ready() == 0 {
-                if let Some(e) = s.error() {
-                    eprintln!("csv_client: parse error: {e}");
-                }
-                let _ = stack.close(id);
-            }
-        }
-        if done {
-            break;
-        }
-    }
-    let bytes = stack.stream(id).map_or(0, |s| s.stream().rcv_nxt_offset());
-    let secs = finished.unwrap_or_else(|| started.elapsed()).as_secs_f64();
-    println!("rows={rows} bytes={bytes} seconds={secs:.6}");
-    eprintln!(
-        "csv_client: {:.1} Mbit/s, {field_bytes} field bytes, {:?}",
-        bytes as f64 * 8.0 / secs.max(1e-9) / 1e6,
-        stack.stats()
-    );
-    let _ = stack.release(id);
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }

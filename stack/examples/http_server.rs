@@ -1,5 +1,6 @@
 //! An HTTP/1.1 file server on aa's own TCP endpoint: listens through a TAP
-//! device, reads each connection's requests as parsed `request` records (the
+//! device (or, built with feature `dpdk`, a DPDK port: `--eal "ARGS"
+//! [--dpdk-port NAME]` in place of `--tap`, see `csv_client`), reads each connection's requests as parsed `request` records (the
 //! compiled grammar of `grammars/http_request.aag`), frees them at once, and
 //! answers each GET (and HEAD) with the file of that name under `--dir`
 //! (`Content-Length`, 404 when there is none), keeping connections alive
@@ -32,7 +33,11 @@
 //! kill %1; ip netns del aa-demo
 //! ```
 //!
-//! The logic ([`serve`]) is shared with `stack/tests/http_apps.rs`.
+//! The logic ([`serve`]) is shared with `stack/tests/http_apps.rs` and
+//! `stack/tests/dpdk_tap.rs`.
+
+#[path = "common/mod.rs"]
+mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -42,10 +47,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aa_grammars::http_request::{kinds, HttpRequestParser};
-use aa_runtime::{AaState, Field, PacketPool, PoolPacket};
-use aa_stack::io::tap::TapIo;
-use aa_stack::link::MacAddr;
-use aa_stack::tcp::{ConnId, Event, Stack, StackConfig};
+use aa_runtime::{AaState, Field, Packet};
+use aa_stack::io::alloc::FrameAlloc;
+use aa_stack::tcp::{ConnId, Event, Stack};
+
+use common::{example_config, App, Device, TapOpts};
 
 /// When [`serve`] stops.
 pub struct ServeOpts<'a> {
@@ -124,7 +130,7 @@ fn resolve(dir: &Path, target: &[u8]) -> Option<PathBuf> {
 
 /// Whether header field `h` is named `name` (which ends in ':') and its
 /// value contains `token` (case-insensitive).
-fn header_has(h: &Field<'_, PoolPacket>, name: &[u8], token: &[u8]) -> bool {
+fn header_has<P: Packet>(h: &Field<'_, P>, name: &[u8], token: &[u8]) -> bool {
     if !h.starts_with_ignore_ascii_case(name) {
         return false;
     }
@@ -147,8 +153,8 @@ fn head(out: &mut Vec<u8>, status: u16, reason: &str, len: usize, close: bool, e
 /// Listens on `port` and answers requests until `opts` says stop. Open
 /// connections at the end are reset and released; every connection is
 /// released.
-pub fn serve(
-    stack: &mut Stack<TapIo, HttpRequestParser>,
+pub fn serve<D: Device, A: FrameAlloc<Packet = D::Packet>>(
+    stack: &mut Stack<D, HttpRequestParser, A>,
     port: u16,
     opts: &ServeOpts,
 ) -> Result<ServeSummary, String> {
@@ -176,8 +182,8 @@ pub fn serve(
         } else {
             Duration::from_millis(10)
         };
-        if let Err(e) = stack.device().wait(wait) {
-            failure = Some(e.to_string());
+        if let Err(e) = stack.device().wait_rx(wait) {
+            failure = Some(e);
             break;
         }
         if let Err(e) = stack.poll() {
@@ -325,37 +331,29 @@ pub fn serve(
 }
 
 struct Args {
-    tap: String,
+    opts: TapOpts,
     ip: Ipv4Addr,
     port: u16,
     dir: PathBuf,
     requests: Option<u64>,
-    mac: MacAddr,
 }
 
-const USAGE: &str = "usage: http_server --tap NAME --ip A.B.C.D[/LEN] --port P --dir DIR \
-                     [--requests N] [--mac MAC]";
+const USAGE: &str = "usage: http_server (--tap NAME | --eal \"EAL ARGS\" [--dpdk-port NAME]) \
+                     --ip A.B.C.D[/LEN] --port P --dir DIR [--requests N] [--mac MAC]";
 
 fn args() -> Result<Args, String> {
-    let mut tap = None;
-    let mut ip = None;
+    let mut o = TapOpts::new(Duration::ZERO);
     let mut port = None;
     let mut dir = None;
     let mut requests = None;
-    let mut mac = MacAddr([0x02, 0xaa, 0x00, 0x00, 0x00, 0x02]);
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or(format!("{a} needs a value"));
+        // A client's options: not this server's.
+        if !matches!(a.as_str(), "--peer" | "--timeout") && o.take(&a, &mut val)? {
+            continue;
+        }
         match a.as_str() {
-            "--tap" => tap = Some(val()?),
-            "--ip" => {
-                let v = val()?;
-                let addr = v.split('/').next().unwrap_or("");
-                ip = Some(
-                    addr.parse::<Ipv4Addr>()
-                        .map_err(|e| format!("--ip {v}: {e}"))?,
-                );
-            }
             "--port" => {
                 let v = val()?;
                 port = Some(v.parse().map_err(|e| format!("--port {v}: {e}"))?);
@@ -365,22 +363,45 @@ fn args() -> Result<Args, String> {
                 let v = val()?;
                 requests = Some(v.parse().map_err(|e| format!("--requests {v}: {e}"))?);
             }
-            "--mac" => {
-                let v = val()?;
-                mac = v.parse().map_err(|e| format!("--mac {v}: {e}"))?;
-            }
             "-h" | "--help" => return Err(USAGE.into()),
             _ => return Err(format!("unknown argument {a}\n{USAGE}")),
         }
     }
+    o.check_device(USAGE)?;
     Ok(Args {
-        tap: tap.ok_or(USAGE)?,
-        ip: ip.ok_or(USAGE)?,
+        ip: o.ip.ok_or(USAGE)?,
         port: port.ok_or(USAGE)?,
         dir: dir.ok_or(USAGE)?,
         requests,
-        mac,
+        opts: o,
     })
+}
+
+/// The example's run: [`serve`] until stopped, the summary printed.
+struct Server {
+    port: u16,
+    opts: ServeOpts<'static>,
+}
+
+impl App<HttpRequestParser> for Server {
+    type Out = bool;
+
+    fn run<D: Device, A: FrameAlloc<Packet = D::Packet>>(
+        self,
+        stack: &mut Stack<D, HttpRequestParser, A>,
+    ) -> bool {
+        match serve(stack, self.port, &self.opts) {
+            Ok(sum) => {
+                println!("{}", sum.summary());
+                eprintln!("http_server: {:?}", stack.stats());
+                true
+            }
+            Err(e) => {
+                eprintln!("http_server: {e}");
+                false
+            }
+        }
+    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -407,28 +428,18 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGINT, h);
         libc::signal(libc::SIGTERM, h);
     }
-    let pool = PacketPool::new(1024, 2048);
-    let tap = match TapIo::open(&a.tap, pool.clone()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("http_server: {e}");
-            return ExitCode::FAILURE;
-        }
+    let server = Server {
+        port: a.port,
+        opts: ServeOpts {
+            dir: a.dir,
+            max_requests: a.requests,
+            deadline: None,
+            stop: Some(&STOP),
+        },
     };
-    let mut stack: Stack<TapIo, HttpRequestParser> =
-        Stack::new(tap, pool, a.mac, a.ip, StackConfig::default());
-    let opts = ServeOpts {
-        dir: a.dir,
-        max_requests: a.requests,
-        deadline: None,
-        stop: Some(&STOP),
-    };
-    match serve(&mut stack, a.port, &opts) {
-        Ok(sum) => {
-            println!("{}", sum.summary());
-            eprintln!("http_server: {:?}", stack.stats());
-            ExitCode::SUCCESS
-        }
+    match a.opts.run(a.ip, example_config(), server) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("http_server: {e}");
             ExitCode::FAILURE

@@ -2,6 +2,8 @@
 //! through a TAP device, `--count` GET requests for `--path` sent one at a
 //! time, each response read as parsed `response` and `body` records (the
 //! compiled grammar of `grammars/http_response.aag`) and freed at once.
+//! Built with feature `dpdk`, `--eal "ARGS" [--dpdk-port NAME]` in place of
+//! `--tap` runs it on a DPDK port instead (see `csv_client`).
 //!
 //! ```text
 //! cargo run --release -p aa-stack --example http_sink -- \
@@ -30,7 +32,8 @@
 //! ip netns del aa-demo
 //! ```
 //!
-//! The logic ([`run_sink`]) is shared with `stack/tests/http_apps.rs`.
+//! The logic ([`run_sink`]) is shared with `stack/tests/http_apps.rs` and
+//! `stack/tests/dpdk_tap.rs`.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -41,12 +44,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use aa_grammars::http_response::{kinds, HttpResponseParser};
-use aa_runtime::{AaState, Field, PoolPacket};
-use aa_stack::io::tap::TapIo;
-use aa_stack::link::MacAddr;
+use aa_runtime::{AaState, Field, Packet};
+use aa_stack::io::alloc::FrameAlloc;
 use aa_stack::tcp::{Event, Stack};
 
-use common::{tap_stack, TapOpts};
+use common::{example_config, App, Device, TapOpts};
 
 /// What one connection of [`run_sink`] got.
 #[derive(Debug, Default)]
@@ -96,7 +98,7 @@ struct Current {
 }
 
 /// The value of header field `h` if its name is `name` (`name` ends in ':').
-fn header_value<'a>(h: &Field<'a, PoolPacket>, name: &[u8]) -> Option<Field<'a, PoolPacket>> {
+fn header_value<'a, P: Packet>(h: &Field<'a, P>, name: &[u8]) -> Option<Field<'a, P>> {
     h.starts_with_ignore_ascii_case(name)
         .then(|| h.slice(name.len() as u64, h.len()).trim_ascii())
 }
@@ -107,8 +109,8 @@ fn header_value<'a>(h: &Field<'a, PoolPacket>, name: &[u8]) -> Option<Field<'a, 
 /// Host header. Bodies are kept in [`SinkResult::bodies`] when
 /// `keep_bodies` (otherwise only counted). Errors of the connection or the
 /// parser end up in [`SinkResult::error`].
-pub fn run_sink(
-    stack: &mut Stack<TapIo, HttpResponseParser>,
+pub fn run_sink<D: Device, A: FrameAlloc<Packet = D::Packet>>(
+    stack: &mut Stack<D, HttpResponseParser, A>,
     peer: SocketAddrV4,
     host: &str,
     paths: &[String],
@@ -149,8 +151,8 @@ pub fn run_sink(
             Duration::from_millis(10)
         };
         queued = false;
-        if let Err(e) = stack.device().wait(wait) {
-            res.error = Some(e.to_string());
+        if let Err(e) = stack.device().wait_rx(wait) {
+            res.error = Some(e);
             break;
         }
         if let Err(e) = stack.poll() {
@@ -326,16 +328,15 @@ pub fn run_sink(
 }
 
 struct Args {
-    tap: String,
+    opts: TapOpts,
     ip: Ipv4Addr,
     peer: SocketAddrV4,
     path: String,
     count: usize,
-    mac: MacAddr,
-    timeout: Duration,
 }
 
-const USAGE: &str = "usage: http_sink --tap NAME --ip A.B.C.D[/LEN] --peer A.B.C.D:PORT \
+const USAGE: &str = "usage: http_sink (--tap NAME | --eal \"EAL ARGS\" [--dpdk-port NAME]) \
+                     --ip A.B.C.D[/LEN] --peer A.B.C.D:PORT \
                      --path /P --count N [--mac MAC] [--timeout SECS]";
 
 fn args() -> Result<Args, String> {
@@ -364,15 +365,39 @@ fn args() -> Result<Args, String> {
             _ => return Err(format!("unknown argument {a}\n{USAGE}")),
         }
     }
+    o.check_device(USAGE)?;
     Ok(Args {
-        tap: o.tap.ok_or(USAGE)?,
         ip: o.ip.ok_or(USAGE)?,
         peer: o.peer.ok_or(USAGE)?,
         path: path.ok_or(USAGE)?,
         count,
-        mac: o.mac,
-        timeout: o.timeout,
+        opts: o,
     })
+}
+
+/// The example's run: [`run_sink`], the summary printed.
+struct Sink {
+    peer: SocketAddrV4,
+    paths: Vec<String>,
+    timeout: Duration,
+}
+
+impl App<HttpResponseParser> for Sink {
+    type Out = bool;
+
+    fn run<D: Device, A: FrameAlloc<Packet = D::Packet>>(
+        self,
+        stack: &mut Stack<D, HttpResponseParser, A>,
+    ) -> bool {
+        let host = self.peer.to_string();
+        let res = run_sink(stack, self.peer, &host, &self.paths, false, self.timeout);
+        println!("{}", res.summary());
+        if let Some(e) = &res.error {
+            eprintln!("http_sink: {e}");
+        }
+        eprintln!("http_sink: {:?}", stack.stats());
+        res.clean
+    }
 }
 
 fn main() -> ExitCode {
@@ -383,24 +408,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut stack: Stack<TapIo, HttpResponseParser> = match tap_stack(&a.tap, a.mac, a.ip) {
-        Ok(s) => s,
+    let sink = Sink {
+        peer: a.peer,
+        paths: vec![a.path.clone(); a.count],
+        timeout: a.opts.timeout,
+    };
+    match a.opts.run(a.ip, example_config(), sink) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("http_sink: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    let paths = vec![a.path.clone(); a.count];
-    let host = a.peer.to_string();
-    let res = run_sink(&mut stack, a.peer, &host, &paths, false, a.timeout);
-    println!("{}", res.summary());
-    if let Some(e) = &res.error {
-        eprintln!("http_sink: {e}");
-    }
-    eprintln!("http_sink: {:?}", stack.stats());
-    if res.clean {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }

@@ -44,7 +44,8 @@ use common::netns::{loud, skip, spawn_server, tap_net, Netns, Reaped, TapNet, OU
 #[path = "../examples/http_sink.rs"]
 mod http_sink;
 
-#[allow(dead_code)]
+// Each example includes `examples/common/mod.rs` for itself.
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../examples/http_server.rs"]
 mod http_server;
 

@@ -1,19 +1,26 @@
-//! What the TAP client examples share: the options naming the device, our
-//! address and the peer, and opening the device under a [`Stack`]. Each
-//! example includes this with `#[path = "common/mod.rs"] mod common;`.
+//! What the endpoint examples share: the options naming the device (a TAP
+//! device, or with feature `dpdk` a DPDK port), our address and the peer,
+//! and opening the device under a [`Stack`]. Each example includes this with
+//! `#[path = "common/mod.rs"] mod common;`.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use aa_runtime::{PacketPool, Parser};
+use aa_stack::io::alloc::FrameAlloc;
 use aa_stack::io::tap::TapIo;
 use aa_stack::link::MacAddr;
 use aa_stack::tcp::{Stack, StackConfig};
+use aa_stack::PacketIo;
 
-/// `--tap NAME --ip A.B.C.D[/LEN] --peer A.B.C.D:PORT [--mac MAC]
-/// [--timeout SECS]`.
+/// `--tap NAME | --eal "ARGS" [--dpdk-port NAME]`, `--ip A.B.C.D[/LEN]`,
+/// `--peer A.B.C.D:PORT`, `--mac MAC`, `--timeout SECS`.
 pub struct TapOpts {
     pub tap: Option<String>,
+    /// EAL arguments, split at whitespace (feature `dpdk`).
+    pub eal: Option<String>,
+    /// The DPDK port's name; the first port if none.
+    pub dpdk_port: Option<String>,
     pub ip: Option<Ipv4Addr>,
     pub peer: Option<SocketAddrV4>,
     pub mac: MacAddr,
@@ -25,6 +32,8 @@ impl TapOpts {
     pub fn new(timeout: Duration) -> TapOpts {
         TapOpts {
             tap: None,
+            eal: None,
+            dpdk_port: None,
             ip: None,
             peer: None,
             mac: MacAddr([0x02, 0xaa, 0x00, 0x00, 0x00, 0x02]),
@@ -41,6 +50,13 @@ impl TapOpts {
     ) -> Result<bool, String> {
         match a {
             "--tap" => self.tap = Some(val()?),
+            "--eal" | "--dpdk-port" if !cfg!(feature = "dpdk") => {
+                return Err(format!(
+                    "{a}: this build has no DPDK backend; build with `--features dpdk`"
+                ));
+            }
+            "--eal" => self.eal = Some(val()?),
+            "--dpdk-port" => self.dpdk_port = Some(val()?),
             "--ip" => {
                 let v = val()?;
                 let addr = v.split('/').next().unwrap_or("");
@@ -66,20 +82,131 @@ impl TapOpts {
         }
         Ok(true)
     }
+
+    /// Checks that exactly one device was named.
+    pub fn check_device(&self, usage: &str) -> Result<(), String> {
+        match (&self.tap, &self.eal) {
+            (Some(_), Some(_)) => Err(format!("--tap and --eal exclude each other\n{usage}")),
+            (None, None) => Err(usage.to_owned()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Opens the device named (see [`tap_stack`], [`dpdk_stack`]), puts a
+    /// [`Stack`] with `cfg` on it as `ip` and runs `app` on it.
+    pub fn run<R: Parser, F: App<R>>(
+        &self,
+        ip: Ipv4Addr,
+        cfg: StackConfig,
+        app: F,
+    ) -> Result<F::Out, String> {
+        #[cfg(feature = "dpdk")]
+        if let Some(eal) = &self.eal {
+            let mut stack = dpdk_stack::<R>(eal, self.dpdk_port.as_deref(), self.mac, ip, cfg)?;
+            return Ok(app.run(&mut stack));
+        }
+        let tap = self.tap.as_deref().ok_or("no device named")?;
+        let mut stack = tap_stack::<R>(tap, self.mac, ip, cfg)?;
+        Ok(app.run(&mut stack))
+    }
+}
+
+/// A packet device an example can wait on.
+pub trait Device: PacketIo {
+    /// Waits until a frame may be there to receive, at most `timeout`.
+    fn wait_rx(&self, timeout: Duration) -> Result<(), String>;
+}
+
+impl Device for TapIo {
+    fn wait_rx(&self, timeout: Duration) -> Result<(), String> {
+        self.wait(timeout).map(drop).map_err(|e| e.to_string())
+    }
+}
+
+/// A DPDK port has nothing to wait on (it is polled): an idle wait is a
+/// short sleep, at most 50 µs, so the loop polls again soon.
+#[cfg(feature = "dpdk")]
+impl Device for aa_stack::dpdk::Port {
+    fn wait_rx(&self, timeout: Duration) -> Result<(), String> {
+        if !timeout.is_zero() {
+            std::thread::sleep(timeout.min(Duration::from_micros(50)));
+        }
+        Ok(())
+    }
+}
+
+/// What an example does on its stack, whatever the device.
+pub trait App<R: Parser> {
+    /// What it returns.
+    type Out;
+    /// Runs on `stack`.
+    fn run<D: Device, A: FrameAlloc<Packet = D::Packet>>(
+        self,
+        stack: &mut Stack<D, R, A>,
+    ) -> Self::Out;
+}
+
+/// The settings of the examples' stacks: [`StackConfig::default`] with five
+/// ARP tries.
+pub fn example_config() -> StackConfig {
+    StackConfig {
+        arp_tries: 5,
+        ..StackConfig::default()
+    }
 }
 
 /// Opens (creates if need be) the TAP device `tap` and puts a [`Stack`]
-/// on it as `ip`, `mac`: 1024 buffers of 2048 bytes, five ARP tries.
+/// on it as `ip`, `mac`: 1024 buffers of 2048 bytes.
 pub fn tap_stack<R: Parser>(
     tap: &str,
     mac: MacAddr,
     ip: Ipv4Addr,
+    cfg: StackConfig,
 ) -> Result<Stack<TapIo, R>, String> {
     let pool = PacketPool::new(1024, 2048);
     let tap = TapIo::open(tap, pool.clone()).map_err(|e| e.to_string())?;
-    let cfg = StackConfig {
-        arp_tries: 5,
-        ..StackConfig::default()
-    };
     Ok(Stack::new(tap, pool, mac, ip, cfg))
+}
+
+/// Starts EAL with `eal` (split at whitespace), opens the DPDK port named
+/// `port` (the first port if `None`) receiving into a pool of 4095 mbufs,
+/// and puts a [`Stack`] on it as `ip`, `mac`, sending from the same pool.
+#[cfg(feature = "dpdk")]
+pub fn dpdk_stack<R: Parser>(
+    eal: &str,
+    port: Option<&str>,
+    mac: MacAddr,
+    ip: Ipv4Addr,
+    cfg: StackConfig,
+) -> Result<Stack<aa_stack::dpdk::Port, R, aa_stack::dpdk::Mempool>, String> {
+    use aa_stack::dpdk::{DpdkError, Eal, Mempool, Port, PortConfig};
+    let args: Vec<&str> = std::iter::once("aa")
+        .chain(eal.split_whitespace())
+        .collect();
+    let eal = Eal::init(&args).map_err(|e| e.to_string())?;
+    let pool = Mempool::new(eal, "aa-example", 4095, 0, Mempool::DEFAULT_DATA_ROOM)
+        .map_err(|e| e.to_string())?;
+    let port = match port {
+        Some(name) => {
+            let id = eal.port_by_name(name).map_err(|e| e.to_string())?;
+            Port::open(eal, id, &pool, PortConfig::default()).map_err(|e| e.to_string())?
+        }
+        None => {
+            // Ports are numbered from 0; the first that exists.
+            let mut found = None;
+            for id in 0..=u16::MAX {
+                match Port::open(eal, id, &pool, PortConfig::default()) {
+                    Ok(p) => {
+                        found = Some(p);
+                        break;
+                    }
+                    Err(DpdkError::NoSuchPort(_)) if eal.port_count() > 0 => continue,
+                    Err(DpdkError::NoSuchPort(_)) => break,
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            found.ok_or("no DPDK port (give EAL a --vdev or a device)")?
+        }
+    };
+    Ok(Stack::with_alloc(port, pool, mac, ip, cfg))
 }

@@ -5,10 +5,11 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
-use aa_runtime::Packet;
+use aa_runtime::{Packet, PoolError};
 use dpdk_sys as sys;
 
 use super::eal::{DpdkError, Eal};
+use crate::io::alloc::FrameAlloc;
 
 struct PoolInner {
     mp: NonNull<sys::rte_mempool>,
@@ -136,6 +137,50 @@ impl Mempool {
             debug_assert!(!dst.is_null());
             std::ptr::copy_nonoverlapping(frame.as_ptr(), dst, frame.len());
         }
+        Ok(pkt)
+    }
+}
+
+/// Frames built straight into mbufs of the pool: `rte_pktmbuf_alloc`, the
+/// frame written at `rte_pktmbuf_mtod` (after the headroom),
+/// `rte_pktmbuf_append` for its length. What a [`Stack`](crate::tcp::Stack)
+/// on a [`Port`](super::Port) sends with.
+impl FrameAlloc for Mempool {
+    type Packet = MbufPacket;
+
+    fn frame_room(&self) -> usize {
+        usize::from(self.data_room()).saturating_sub(sys::RTE_PKTMBUF_HEADROOM as usize)
+    }
+
+    fn build(
+        &self,
+        write: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<MbufPacket, PoolError> {
+        // SAFETY: a live pool.
+        let m = unsafe { sys::rte_pktmbuf_alloc(self.as_ptr()) };
+        // SAFETY: a fresh mbuf with refcnt 1, now owned by the handle (freed
+        // by its drop on every early return).
+        let pkt = unsafe { MbufPacket::from_raw(m) }.ok_or(PoolError::Exhausted {
+            capacity: self.capacity(),
+        })?;
+        let m = pkt.as_ptr();
+        // SAFETY: a valid, fresh single-segment mbuf.
+        let room = usize::from(unsafe { sys::rte_pktmbuf_tailroom(m) });
+        // SAFETY: with `data_len` 0, the tailroom's `room` bytes start at
+        // mtod, inside the mbuf's buffer; no other handle sees them yet.
+        let space = unsafe { std::slice::from_raw_parts_mut(sys::pktmbuf_mtod(m), room) };
+        let too_long = |len| PoolError::TooLong {
+            len,
+            buf_size: room,
+        };
+        let len = write(space).ok_or(too_long(0))?;
+        if len > room {
+            return Err(too_long(len));
+        }
+        // SAFETY: `len` fits in the tailroom (checked), so append succeeds
+        // and only moves `data_len`/`pkt_len`; the bytes are already there.
+        let tail = unsafe { sys::rte_pktmbuf_append(m, len as u16) };
+        debug_assert!(len == 0 || !tail.is_null());
         Ok(pkt)
     }
 }

@@ -21,6 +21,7 @@
 //! (handles moved, not copied) and [`fault::FaultIo`] wraps any device in a
 //! seeded link that drops, duplicates, reorders and delays packets.
 
+pub mod alloc;
 pub mod fault;
 pub mod memory;
 pub mod pair;

@@ -7,7 +7,8 @@
 //!
 //! - an ARP request for our address: the cache learns the sender (RFC 826)
 //!   and the ARP reply comes back as [`Handled::Reply`], a frame built into a
-//!   buffer of the caller's [`PacketPool`], ready for `send_burst`;
+//!   transmit buffer of the caller's [`FrameAlloc`] (a [`PacketPool`], a DPDK
+//!   mempool), ready for `send_burst`;
 //! - an ICMP echo request to our address: the echo reply, likewise;
 //! - an ARP reply or announcement for us (the answer to
 //!   [`Responder::arp_request`]): [`Handled::Learned`];
@@ -33,11 +34,14 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use aa_runtime::{Packet, PacketPool, PoolError, PoolPacket};
+#[cfg(doc)]
+use aa_runtime::PacketPool;
+use aa_runtime::{Packet, PoolError, PoolPacket};
 use etherparse::{IpNumber, Ipv4HeaderSlice};
 
 pub use arp::{ArpCache, ArpMessage, ArpOp};
 
+use crate::io::alloc::FrameAlloc;
 use crate::io::{Rx, Timestamp};
 use crate::wire::LinkType;
 
@@ -140,11 +144,12 @@ pub enum Ignored {
     NoBuffer,
 }
 
-/// What [`Responder::handle`] made of a frame.
+/// What [`Responder::handle`] made of a frame; `P` is the packet type of the
+/// allocator replies are built with.
 #[derive(Debug)]
-pub enum Handled {
+pub enum Handled<P = PoolPacket> {
     /// Send this frame: an ARP reply or an ICMP echo reply.
-    Reply(PoolPacket),
+    Reply(P),
     /// An ARP message that taught the cache a mapping (a reply to our
     /// request, an announcement refreshing a known neighbour).
     Learned,
@@ -269,26 +274,32 @@ impl Responder {
     /// Builds a broadcast ARP request for the MAC address of `target`, to
     /// send; the answer comes back through [`handle`](Self::handle) as
     /// [`Handled::Learned`] and lands in the cache.
-    pub fn arp_request(
+    pub fn arp_request<A: FrameAlloc>(
         &mut self,
         target: Ipv4Addr,
-        pool: &PacketPool,
-    ) -> Result<PoolPacket, PoolError> {
+        pool: &A,
+    ) -> Result<A::Packet, PoolError> {
         let msg = ArpMessage::request(self.mac, self.ip, target);
-        let mut buf = pool.alloc()?;
-        let Some(len) = arp::write_frame(buf.space(), MacAddr::BROADCAST, &msg) else {
-            return Err(PoolError::TooLong {
-                len: arp::ARP_FRAME_LEN,
-                buf_size: pool.buf_size(),
-            });
-        };
+        let p = pool
+            .build(|b| arp::write_frame(b, MacAddr::BROADCAST, &msg))
+            .map_err(|e| match e {
+                PoolError::TooLong { buf_size, .. } => PoolError::TooLong {
+                    len: arp::ARP_FRAME_LEN,
+                    buf_size,
+                },
+                e => e,
+            })?;
         self.stats.arp_requests += 1;
-        Ok(buf.freeze(len))
+        Ok(p)
     }
 
     /// [`handle`](Self::handle) for a received packet: its timestamp is the
     /// time; a link type other than Ethernet is [`Ignored::Unsupported`].
-    pub fn handle_rx<P: Packet>(&mut self, rx: &Rx<P>, pool: &PacketPool) -> Handled {
+    pub fn handle_rx<P: Packet, A: FrameAlloc>(
+        &mut self,
+        rx: &Rx<P>,
+        pool: &A,
+    ) -> Handled<A::Packet> {
         if rx.meta.link != LinkType::Ethernet {
             self.stats.frames += 1;
             return self.ignore(Ignored::Unsupported);
@@ -298,7 +309,12 @@ impl Responder {
 
     /// Handles one received Ethernet frame at time `now` (see the module
     /// documentation); a reply is built into a buffer of `pool`.
-    pub fn handle(&mut self, frame: &[u8], now: Timestamp, pool: &PacketPool) -> Handled {
+    pub fn handle<A: FrameAlloc>(
+        &mut self,
+        frame: &[u8],
+        now: Timestamp,
+        pool: &A,
+    ) -> Handled<A::Packet> {
         self.stats.frames += 1;
         let out = self.dispatch(frame, now, pool);
         match out {
@@ -311,7 +327,7 @@ impl Responder {
         }
     }
 
-    fn ignore(&mut self, why: Ignored) -> Handled {
+    fn ignore<P>(&mut self, why: Ignored) -> Handled<P> {
         let s = &mut self.stats;
         *match why {
             Ignored::Malformed => &mut s.malformed,
@@ -325,12 +341,12 @@ impl Responder {
         Handled::Ignored(why)
     }
 
-    fn dispatch(
+    fn dispatch<A: FrameAlloc>(
         &mut self,
         frame: &[u8],
         now: Timestamp,
-        pool: &PacketPool,
-    ) -> Result<Handled, Ignored> {
+        pool: &A,
+    ) -> Result<Handled<A::Packet>, Ignored> {
         let Some((eth, payload)) = frame.split_first_chunk::<ETH_LEN>() else {
             return Err(Ignored::Malformed);
         };
@@ -343,13 +359,13 @@ impl Responder {
         }
     }
 
-    fn handle_arp(
+    fn handle_arp<A: FrameAlloc>(
         &mut self,
         eth_dst: MacAddr,
         payload: &[u8],
         now: Timestamp,
-        pool: &PacketPool,
-    ) -> Result<Handled, Ignored> {
+        pool: &A,
+    ) -> Result<Handled<A::Packet>, Ignored> {
         let msg = arp::parse(payload).map_err(|e| match e {
             arp::ArpError::Truncated => Ignored::Malformed,
             arp::ArpError::Unsupported => Ignored::Unsupported,
@@ -392,19 +408,20 @@ impl Responder {
             };
         }
         let reply = msg.reply_from(self.mac, self.ip);
-        let mut buf = pool.alloc().map_err(|_| Ignored::NoBuffer)?;
-        let len = arp::write_frame(buf.space(), msg.sender_mac, &reply).ok_or(Ignored::NoBuffer)?;
+        let p = pool
+            .build(|b| arp::write_frame(b, msg.sender_mac, &reply))
+            .map_err(|_| Ignored::NoBuffer)?;
         self.stats.arp_answered += 1;
-        Ok(Handled::Reply(buf.freeze(len)))
+        Ok(Handled::Reply(p))
     }
 
-    fn handle_ipv4(
+    fn handle_ipv4<A: FrameAlloc>(
         &mut self,
         eth_dst: MacAddr,
         eth_src: MacAddr,
         payload: &[u8],
-        pool: &PacketPool,
-    ) -> Result<Handled, Ignored> {
+        pool: &A,
+    ) -> Result<Handled<A::Packet>, Ignored> {
         let hdr = Ipv4HeaderSlice::from_slice(payload).map_err(|_| Ignored::Malformed)?;
         let hlen = hdr.slice().len();
         let total = usize::from(hdr.total_len());
@@ -445,11 +462,12 @@ impl Responder {
             ip_id: self.ip_id,
             tos: hdr.slice()[1],
         };
-        let mut buf = pool.alloc().map_err(|_| Ignored::NoBuffer)?;
-        let len = icmp::write_echo_reply(buf.space(), &reply, msg).ok_or(Ignored::NoBuffer)?;
+        let p = pool
+            .build(|b| icmp::write_echo_reply(b, &reply, msg))
+            .map_err(|_| Ignored::NoBuffer)?;
         self.ip_id = self.ip_id.wrapping_add(1);
         self.stats.echo_answered += 1;
-        Ok(Handled::Reply(buf.freeze(len)))
+        Ok(Handled::Reply(p))
     }
 }
 
@@ -457,6 +475,7 @@ impl Responder {
 mod test {
     use super::*;
     use crate::io::RxMeta;
+    use aa_runtime::PacketPool;
     use etherparse::PacketBuilder;
     use proptest::prelude::*;
 

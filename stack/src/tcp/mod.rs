@@ -1,9 +1,13 @@
 //! The TCP endpoint (IPv4), receive side first: connections this host opens
 //! or accepts, each received into an [`AaStream`] and parsed on arrival.
 //!
-//! [`Stack`] owns a packet device (a [`PacketIo`] of [`PoolPacket`]s, such as
-//! [`TapIo`](crate::io::tap::TapIo)), a [`Responder`] for ARP and ICMP echo,
-//! and its connections. The application runs it to completion: it calls
+//! [`Stack`] owns a packet device (a [`PacketIo`]: a
+//! [`TapIo`](crate::io::tap::TapIo) of [`PoolPacket`]s, or with feature
+//! `dpdk` a DPDK port of mbufs), the [`FrameAlloc`] its outgoing frames are
+//! built with (a [`PacketPool`], a DPDK mempool), a [`Responder`] for ARP and
+//! ICMP echo, and its connections. Received packets are never copied: each
+//! connection's records point into the device's buffers (pool buffers,
+//! mbufs). The application runs it to completion: it calls
 //! [`Stack::poll`] in its loop, takes [`Event`]s with [`Stack::next_event`],
 //! reads and frees records through [`Stack::stream_mut`], and may
 //! [`send`](Stack::send) small requests and [`close`](Stack::close).
@@ -77,6 +81,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aa_runtime::{AaConfig, AaStream, Insert, Packet, PacketPool, Parser, PoolPacket};
 
+use crate::io::alloc::FrameAlloc;
 use crate::io::{Burst, IoError, PacketIo, Rx, Timestamp};
 use crate::link::{Handled, MacAddr, Responder};
 use crate::wire::{self, ChecksumStatus, LinkType, Segment, TcpFlags};
@@ -183,7 +188,7 @@ pub struct StackConfig {
     /// is the largest window advertised (the window scale follows from it).
     pub aa: AaConfig,
     /// MSS we advertise and the most we send per segment (further bounded
-    /// by the pool's buffer size and the peer's MSS).
+    /// by the transmit buffers' size and the peer's MSS).
     pub mss: u16,
     /// Bytes [`Stack::send`] buffers per connection (sent and unacknowledged
     /// included).
@@ -284,7 +289,7 @@ pub struct TcpStats {
     pub syn_dropped: u64,
 }
 
-struct Conn<R: Parser> {
+struct Conn<P: Packet, R: Parser> {
     state: State,
     local_port: u16,
     remote: SocketAddrV4,
@@ -328,7 +333,7 @@ struct Conn<R: Parser> {
     /// reported held, sorted and merged; cleared on a timeout (RFC 2018 8).
     sacked: SackBlocks,
     fin_received: bool,
-    stream: Option<AaStream<PoolPacket, R>>,
+    stream: Option<AaStream<P, R>>,
     parser: Option<R>,
     last_edge: u32,
     need_ack: bool,
@@ -374,8 +379,8 @@ pub struct SendInfo {
 
 /// The most payload per segment: the peer's MSS, bounded by the pool's
 /// buffers.
-fn seg_size(snd_mss: u16, pool: &PacketPool) -> u32 {
-    let room = pool.buf_size().saturating_sub(out::HEADERS).max(1);
+fn seg_size<A: FrameAlloc>(snd_mss: u16, pool: &A) -> u32 {
+    let room = pool.frame_room().saturating_sub(out::HEADERS).max(1);
     usize::from(snd_mss).min(room).max(1) as u32
 }
 
@@ -388,7 +393,7 @@ fn initial_window(smss: u32) -> u32 {
     }
 }
 
-impl<R: Parser> Conn<R> {
+impl<P: Packet, R: Parser> Conn<P, R> {
     fn new(
         local_port: u16,
         remote: SocketAddrV4,
@@ -397,7 +402,7 @@ impl<R: Parser> Conn<R> {
         parser: Option<R>,
         rto: Duration,
         now: Instant,
-    ) -> Conn<R> {
+    ) -> Conn<P, R> {
         Conn {
             state: State::ArpWait,
             local_port,
@@ -587,10 +592,11 @@ impl<R: Parser> Conn<R> {
     }
 }
 
-/// Transmit side: the pool frames are built in and the burst they wait in.
-struct Tx {
-    pool: PacketPool,
-    burst: Burst<PoolPacket>,
+/// Transmit side: the allocator frames are built with and the burst they
+/// wait in.
+struct Tx<A: FrameAlloc> {
+    pool: A,
+    burst: Burst<A::Packet>,
     mac: MacAddr,
     ip: Ipv4Addr,
     ip_id: u16,
@@ -599,11 +605,11 @@ struct Tx {
     scratch: Vec<u8>,
 }
 
-impl Tx {
-    fn push<D: PacketIo<Packet = PoolPacket>>(
+impl<A: FrameAlloc> Tx<A> {
+    fn push<D: PacketIo<Packet = A::Packet>>(
         &mut self,
         dev: &mut D,
-        p: PoolPacket,
+        p: A::Packet,
         stats: &mut TcpStats,
     ) {
         if self.burst.room() == 0 {
@@ -614,7 +620,7 @@ impl Tx {
         }
     }
 
-    fn flush<D: PacketIo<Packet = PoolPacket>>(&mut self, dev: &mut D, stats: &mut TcpStats) {
+    fn flush<D: PacketIo<Packet = A::Packet>>(&mut self, dev: &mut D, stats: &mut TcpStats) {
         while !self.burst.is_empty() {
             match dev.send_burst(&mut self.burst) {
                 Ok(0) => break,
@@ -631,12 +637,12 @@ impl Tx {
 
     /// Builds and queues one segment of `c`.
     #[allow(clippy::too_many_arguments)]
-    fn segment<D: PacketIo<Packet = PoolPacket>, R: Parser>(
+    fn segment<D: PacketIo<Packet = A::Packet>, R: Parser>(
         &mut self,
         dev: &mut D,
         stats: &mut TcpStats,
         cfg: &StackConfig,
-        c: &mut Conn<R>,
+        c: &mut Conn<A::Packet, R>,
         seq: u32,
         flags: TcpFlags,
         payload: &[u8],
@@ -694,7 +700,7 @@ impl Tx {
     /// Sends a reset outside any connection's state (a segment for no
     /// connection, an unacceptable ACK): no options, window 0.
     #[allow(clippy::too_many_arguments)]
-    fn rst<D: PacketIo<Packet = PoolPacket>>(
+    fn rst<D: PacketIo<Packet = A::Packet>>(
         &mut self,
         dev: &mut D,
         stats: &mut TcpStats,
@@ -727,12 +733,12 @@ impl Tx {
         }
     }
 
-    fn ack<D: PacketIo<Packet = PoolPacket>, R: Parser>(
+    fn ack<D: PacketIo<Packet = A::Packet>, R: Parser>(
         &mut self,
         dev: &mut D,
         stats: &mut TcpStats,
         cfg: &StackConfig,
-        c: &mut Conn<R>,
+        c: &mut Conn<A::Packet, R>,
     ) {
         stats.acks_out += 1;
         let seq = c.snd_nxt;
@@ -741,14 +747,19 @@ impl Tx {
 }
 
 /// A TCP endpoint over a packet device; see the module documentation.
-pub struct Stack<D: PacketIo<Packet = PoolPacket>, R: Parser> {
+///
+/// `D` is the device, `R` the parser of every connection's stream, `A` the
+/// allocator outgoing frames are built with, of the device's packet type: a
+/// [`PacketPool`] for a device of [`PoolPacket`]s ([`Stack::new`]), a DPDK
+/// `Mempool` for a DPDK `Port` ([`Stack::with_alloc`]).
+pub struct Stack<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet> = PacketPool> {
     dev: D,
     resp: Responder,
     cfg: StackConfig,
-    tx: Tx,
+    tx: Tx<A>,
     /// Receive storage; out only while a burst is handled.
-    rx: Option<Burst<Rx<PoolPacket>>>,
-    conns: Vec<Option<Conn<R>>>,
+    rx: Option<Burst<Rx<D::Packet>>>,
+    conns: Vec<Option<Conn<D::Packet, R>>>,
     index: HashMap<(u16, SocketAddrV4), usize>,
     listeners: HashMap<u16, Box<dyn FnMut() -> R>>,
     events: VecDeque<Event>,
@@ -767,11 +778,22 @@ fn wall_now() -> Timestamp {
     Timestamp(t.as_nanos() as u64)
 }
 
-impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
+impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R, PacketPool> {
     /// An endpoint at `(mac, ip)` on `dev`, building the frames it sends in
     /// `pool` (the pool `dev` receives into will do; size it for every
     /// connection's window plus its out-of-order queue plus a burst).
     pub fn new(dev: D, pool: PacketPool, mac: MacAddr, ip: Ipv4Addr, cfg: StackConfig) -> Self {
+        Stack::with_alloc(dev, pool, mac, ip, cfg)
+    }
+}
+
+impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
+    /// An endpoint at `(mac, ip)` on `dev`, building the frames it sends
+    /// with `alloc`, any [`FrameAlloc`] of the device's packet type (for a
+    /// DPDK port, its mempool). Received packets stay where the device put
+    /// them: records point into them. Size the receive pool for every
+    /// connection's window plus its out-of-order queue plus a burst.
+    pub fn with_alloc(dev: D, alloc: A, mac: MacAddr, ip: Ipv4Addr, cfg: StackConfig) -> Self {
         let burst = cfg.burst.max(1);
         let seed = wall_now().0 ^ (u64::from(std::process::id()) << 32);
         let mut s = Stack {
@@ -779,7 +801,7 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
             resp: Responder::new(mac, ip),
             cfg,
             tx: Tx {
-                pool,
+                pool: alloc,
                 burst: Burst::with_capacity(burst),
                 mac,
                 ip,
@@ -822,6 +844,14 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
         &mut self.dev
     }
 
+    /// Ends the endpoint and gives its device back (to put another stack
+    /// on it). Connections still here are dropped without a word to their
+    /// peers (no reset: [`release`](Self::release) or close them first);
+    /// every packet they hold goes back to its pool.
+    pub fn into_device(self) -> D {
+        self.dev
+    }
+
     /// The link-level responder (ARP cache, counters).
     pub fn responder(&self) -> &Responder {
         &self.resp
@@ -849,14 +879,14 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
         Some(ev)
     }
 
-    fn conn(&self, id: ConnId) -> Result<&Conn<R>, TcpError> {
+    fn conn(&self, id: ConnId) -> Result<&Conn<D::Packet, R>, TcpError> {
         match self.conns.get(id.0) {
             Some(Some(c)) if !c.released => Ok(c),
             _ => Err(TcpError::NoConnection),
         }
     }
 
-    fn conn_mut(&mut self, id: ConnId) -> Result<&mut Conn<R>, TcpError> {
+    fn conn_mut(&mut self, id: ConnId) -> Result<&mut Conn<D::Packet, R>, TcpError> {
         match self.conns.get_mut(id.0) {
             Some(Some(c)) if !c.released => Ok(c),
             _ => Err(TcpError::NoConnection),
@@ -876,12 +906,12 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
 
     /// The connection's receive stream (after the handshake): read records
     /// with `read_aa_records`, free them with `free_aa_records`.
-    pub fn stream_mut(&mut self, id: ConnId) -> Option<&mut AaStream<PoolPacket, R>> {
+    pub fn stream_mut(&mut self, id: ConnId) -> Option<&mut AaStream<D::Packet, R>> {
         self.conn_mut(id).ok()?.stream.as_mut()
     }
 
     /// The connection's receive stream, to look at.
-    pub fn stream(&self, id: ConnId) -> Option<&AaStream<PoolPacket, R>> {
+    pub fn stream(&self, id: ConnId) -> Option<&AaStream<D::Packet, R>> {
         self.conn(id).ok()?.stream.as_ref()
     }
 
@@ -944,7 +974,7 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
         Ok(ConnId(self.insert(c)))
     }
 
-    fn insert(&mut self, c: Conn<R>) -> usize {
+    fn insert(&mut self, c: Conn<D::Packet, R>) -> usize {
         let key = (c.local_port, c.remote);
         let slot = match self.conns.iter().position(Option::is_none) {
             Some(i) => {
@@ -1184,7 +1214,7 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
         }
     }
 
-    fn frame(&mut self, r: Rx<PoolPacket>, now: Instant) {
+    fn frame(&mut self, r: Rx<D::Packet>, now: Instant) {
         self.stats.frames_in += 1;
         match self.resp.handle_rx(&r, &self.tx.pool) {
             Handled::Reply(p) => {
@@ -1234,7 +1264,7 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
     }
 
     /// RFC 9293 3.10.7.1: a segment for no connection gets a RST.
-    fn no_connection(&mut self, seg: &Segment, r: &Rx<PoolPacket>) {
+    fn no_connection(&mut self, seg: &Segment, r: &Rx<D::Packet>) {
         self.stats.no_connection += 1;
         if seg.flags.rst() {
             return;
@@ -1269,7 +1299,7 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
         );
     }
 
-    fn segment(&mut self, i: usize, seg: Segment, pkt: PoolPacket, now: Instant) {
+    fn segment(&mut self, i: usize, seg: Segment, pkt: D::Packet, now: Instant) {
         let Self {
             conns,
             tx,
@@ -1470,10 +1500,10 @@ impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R> {
 }
 
 /// Sends queued data within `min(cwnd, peer's window)`, then the FIN.
-fn send_data<D: PacketIo<Packet = PoolPacket>, R: Parser>(
-    c: &mut Conn<R>,
+fn send_data<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
+    c: &mut Conn<A::Packet, R>,
     now: Instant,
-    tx: &mut Tx,
+    tx: &mut Tx<A>,
     dev: &mut D,
     stats: &mut TcpStats,
     cfg: &StackConfig,
@@ -1536,9 +1566,9 @@ fn send_data<D: PacketIo<Packet = PoolPacket>, R: Parser>(
 /// partial ACK): up to an SMSS from SND.UNA, cut short where the peer's
 /// SACK blocks say the hole ends, with the FIN if it was sent and fits.
 /// SND.NXT stays.
-fn retransmit_first<D: PacketIo<Packet = PoolPacket>, R: Parser>(
-    c: &mut Conn<R>,
-    tx: &mut Tx,
+fn retransmit_first<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
+    c: &mut Conn<A::Packet, R>,
+    tx: &mut Tx<A>,
     dev: &mut D,
     stats: &mut TcpStats,
     cfg: &StackConfig,
@@ -1579,12 +1609,12 @@ fn retransmit_first<D: PacketIo<Packet = PoolPacket>, R: Parser>(
 /// Congestion control on an ACK (RFC 5681, RFC 6582): `acked` new bytes
 /// (0: a duplicate ACK if `dup`).
 #[allow(clippy::too_many_arguments)]
-fn congestion_on_ack<D: PacketIo<Packet = PoolPacket>, R: Parser>(
-    c: &mut Conn<R>,
+fn congestion_on_ack<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
+    c: &mut Conn<A::Packet, R>,
     ack: u32,
     acked: u32,
     dup: bool,
-    tx: &mut Tx,
+    tx: &mut Tx<A>,
     dev: &mut D,
     stats: &mut TcpStats,
     cfg: &StackConfig,
@@ -1658,12 +1688,12 @@ fn congestion_on_ack<D: PacketIo<Packet = PoolPacket>, R: Parser>(
 
 /// RFC 9293 3.10.7.3, SYN-SENT.
 #[allow(clippy::too_many_arguments)]
-fn syn_sent<D: PacketIo<Packet = PoolPacket>, R: Parser>(
-    c: &mut Conn<R>,
+fn syn_sent<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
+    c: &mut Conn<A::Packet, R>,
     id: ConnId,
     seg: &Segment,
     now: Instant,
-    tx: &mut Tx,
+    tx: &mut Tx<A>,
     dev: &mut D,
     stats: &mut TcpStats,
     cfg: &StackConfig,
@@ -1732,12 +1762,12 @@ fn syn_sent<D: PacketIo<Packet = PoolPacket>, R: Parser>(
 /// SYN makes the connection established, and the segment goes on through
 /// [`synchronized`] (`true`).
 #[allow(clippy::too_many_arguments)]
-fn syn_received<D: PacketIo<Packet = PoolPacket>, R: Parser>(
-    c: &mut Conn<R>,
+fn syn_received<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
+    c: &mut Conn<A::Packet, R>,
     id: ConnId,
     seg: &Segment,
     now: Instant,
-    tx: &mut Tx,
+    tx: &mut Tx<A>,
     dev: &mut D,
     stats: &mut TcpStats,
     cfg: &StackConfig,
@@ -1791,13 +1821,13 @@ fn syn_received<D: PacketIo<Packet = PoolPacket>, R: Parser>(
 
 /// RFC 9293 3.10.7.4 for the synchronized states.
 #[allow(clippy::too_many_arguments)]
-fn synchronized<D: PacketIo<Packet = PoolPacket>, R: Parser>(
-    c: &mut Conn<R>,
+fn synchronized<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
+    c: &mut Conn<A::Packet, R>,
     id: ConnId,
     seg: &Segment,
-    pkt: PoolPacket,
+    pkt: A::Packet,
     now: Instant,
-    tx: &mut Tx,
+    tx: &mut Tx<A>,
     dev: &mut D,
     stats: &mut TcpStats,
     cfg: &StackConfig,

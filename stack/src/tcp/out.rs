@@ -1,9 +1,12 @@
-//! Outgoing segments: Ethernet II + IPv4 + TCP written straight into a pool
-//! buffer, checksums included (no `Vec`, no copy but the payload's).
+//! Outgoing segments: Ethernet II + IPv4 + TCP written straight into a
+//! transmit buffer (a pool buffer, an mbuf), checksums included (no `Vec`, no
+//! copy but the payload's).
 
 use std::net::Ipv4Addr;
 
-use aa_runtime::{PacketPool, PoolError, PoolPacket};
+use aa_runtime::PoolError;
+
+use crate::io::alloc::FrameAlloc;
 
 use crate::link::MacAddr;
 use crate::wire::tcp::{fold, sum32};
@@ -97,11 +100,11 @@ pub(crate) fn parse_sack(options: &[u8]) -> SackBlocks {
 }
 
 /// Writes `seg` with `payload` into a buffer of `pool`.
-pub(crate) fn write(
-    pool: &PacketPool,
+pub(crate) fn write<A: FrameAlloc>(
+    pool: &A,
     seg: &OutSeg,
     payload: &[u8],
-) -> Result<PoolPacket, PoolError> {
+) -> Result<A::Packet, PoolError> {
     // Every option is padded with leading NOPs to a multiple of 4 bytes, so
     // the header length (in words) stays exact.
     let mut opts = [0u8; 40];
@@ -130,15 +133,25 @@ pub(crate) fn write(
     debug_assert!(olen % 4 == 0 && olen <= 40);
     let tcp_len = 20 + olen + payload.len();
     let len = 14 + 20 + tcp_len;
-    let mut buf = pool.alloc()?;
-    let space = buf.space();
-    if space.len() < len || 20 + tcp_len > usize::from(u16::MAX) {
+    let room = pool.frame_room();
+    if room < len || 20 + tcp_len > usize::from(u16::MAX) {
         return Err(PoolError::TooLong {
             len,
-            buf_size: pool.buf_size(),
+            buf_size: room,
         });
     }
-    let f = &mut space[..len];
+    pool.build(|space| {
+        let f = space.get_mut(..len)?;
+        fill(f, seg, &opts[..olen], payload);
+        Some(len)
+    })
+}
+
+/// Writes the frame of `seg` into `f` (exactly its length): headers,
+/// options `opts`, `payload`, checksums.
+fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: &[u8]) {
+    let olen = opts.len();
+    let tcp_len = f.len() - 34;
     f[0..6].copy_from_slice(&seg.dst_mac.0);
     f[6..12].copy_from_slice(&seg.src_mac.0);
     f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
@@ -164,7 +177,7 @@ pub(crate) fn write(
     tcp[13] = seg.flags.0;
     tcp[14..16].copy_from_slice(&seg.window.to_be_bytes());
     tcp[16..20].fill(0); // checksum, urgent pointer
-    tcp[20..20 + olen].copy_from_slice(&opts[..olen]);
+    tcp[20..20 + olen].copy_from_slice(opts);
     tcp[20 + olen..].copy_from_slice(payload);
     let mut pseudo = [0u8; 12];
     pseudo[0..4].copy_from_slice(&seg.src.0.octets());
@@ -173,14 +186,13 @@ pub(crate) fn write(
     pseudo[10..12].copy_from_slice(&(tcp_len as u16).to_be_bytes());
     let sum = !fold(sum32(&pseudo) + sum32(tcp));
     tcp[16..18].copy_from_slice(&sum.to_ne_bytes());
-    Ok(buf.freeze(len))
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
     use crate::wire::{parse, ChecksumStatus, LinkType};
-    use aa_runtime::Packet;
+    use aa_runtime::{Packet, PacketPool};
 
     #[test]
     fn frames_parse_back_with_good_checksums() {
