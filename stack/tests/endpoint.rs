@@ -34,67 +34,7 @@ use aa_stack::tcp::{Event, Stack, StackConfig, State};
 use aa_stack::{Burst, IoError, PacketIo, Rx};
 
 use common::netns::{loud, skip, spawn_server, tap_net, TapNet, TempFile, OUR_IP, OUR_MAC};
-
-/// Generates CSV of about `argv[1]` bytes, writes Python's reading of it in
-/// canonical form (fields joined by 0x1f, each row ended by 0x1e) to
-/// `argv[2]`, prints `PORT ROWS BYTES`, accepts the first client, reads a
-/// request of `argv[3]` bytes (`abc...z` repeated) and checks it, sends the
-/// CSV and closes. With `argv[4]` = `client` it prints `0 ROWS BYTES`,
-/// connects to 198.51.100.2 port `argv[5]` instead, sends the CSV, shuts its
-/// side down and waits for ours.
-const PY_SERVER: &str = r#"
-import csv, io, random, socket, sys
-random.seed(20261122)
-words = ['alpha', 'beta', 'x,y', 'say "hi"', 'two\nlines', 'crlf\r\ninside', '',
-         'na\u00efve', '12.5', '-3', ' padded ', '""', 'a,"b",c']
-buf = io.StringIO()
-w = csv.writer(buf, lineterminator='\n')
-target = int(sys.argv[1])
-while buf.tell() < target:
-    row = []
-    for _ in range(random.randint(2, 9)):
-        v = random.choice(words)
-        if random.random() < 0.5:
-            v += str(random.randint(0, 10**random.randint(1, 9)))
-        row.append(v)
-    w.writerow(row)
-text = buf.getvalue()
-data = text.encode()
-rows = list(csv.reader(io.StringIO(text, newline='')))
-with open(sys.argv[2], 'wb') as f:
-    for r in rows:
-        f.write(b'\x1f'.join(x.encode() for x in r) + b'\x1e')
-if sys.argv[4] == 'client':
-    # Passive open on our side: connect to it, send, half-close, wait for
-    # its FIN.
-    print(0, len(rows), len(data), flush=True)
-    c = socket.create_connection(('198.51.100.2', int(sys.argv[5])), timeout=30)
-    c.sendall(data)
-    c.shutdown(socket.SHUT_WR)
-    while c.recv(65536):
-        pass
-    c.close()
-    sys.exit(0)
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('198.51.100.1', 0))
-s.listen(1)
-print(s.getsockname()[1], len(rows), len(data), flush=True)
-c, _ = s.accept()
-need = int(sys.argv[3])
-want = bytes(b'abcdefghijklmnopqrstuvwxyz'[i % 26] for i in range(need))
-got = b''
-while len(got) < need:
-    b = c.recv(65536)
-    if not b:
-        break
-    got += b
-if got != want:
-    sys.exit('request: got %d bytes, %r...' % (len(got), got[:40]))
-c.sendall(data)
-c.close()
-s.close()
-"#;
+use common::peers::PY_CSV_SERVER;
 
 /// Where the two canonical forms first differ, as a row number and both rows.
 fn first_difference(ours: &[u8], theirs: &[u8]) -> String {
@@ -266,7 +206,7 @@ fn run_case(what: &str, case: Case) {
     let (mut child, line) = spawn_server(&mut ns.cmd(&[
         "python3",
         "-c",
-        PY_SERVER,
+        PY_CSV_SERVER,
         &case.csv_bytes.to_string(),
         expected.0.to_str().unwrap(),
         &case.request.to_string(),

@@ -26,9 +26,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -39,6 +38,7 @@ use aa_stack::io::tap::TapIo;
 use aa_stack::tcp::{Stack, StackConfig};
 
 use common::netns::{loud, skip, spawn_server, tap_net, Netns, Reaped, TapNet, OUR_IP, OUR_MAC};
+use common::peers::{make_files, Curls, TempDir, PY_HTTP_SERVER};
 
 #[allow(dead_code)]
 #[path = "../examples/http_sink.rs"]
@@ -50,24 +50,6 @@ mod http_sink;
 mod http_server;
 
 const SERVER_PORT: u16 = 8080;
-
-/// A directory removed with its contents on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let p = std::env::temp_dir().join(name);
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create a temporary directory");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The namespace with the kernel's side of the TAP device up, and our side
 /// opened in this process.
@@ -84,83 +66,6 @@ fn net(progs: &[&str]) -> Result<Net, String> {
     Ok(Net { ns, tap, pool })
 }
 
-/// `len` deterministic bytes (a linear congruential generator from `seed`).
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (x >> 56) as u8
-        })
-        .collect()
-}
-
-/// Files of awkward sizes (empty, one byte, around the MSS, several
-/// windows' worth), written to `dir`; their names and contents.
-fn make_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let sizes = [0usize, 1, 1000, 1460, 3 * 1460 + 7, 100_000, 700_001];
-    sizes
-        .iter()
-        .enumerate()
-        .map(|(i, &len)| {
-            let name = format!("f{i}_{len}.bin");
-            let data = content(len, i as u64 + 1);
-            std::fs::write(dir.join(&name), &data).expect("write a file");
-            (name, data)
-        })
-        .collect()
-}
-
-/// Serves the files in `argv[1]` over HTTP/1.1 with keep-alive on
-/// 198.51.100.1, an ephemeral port it prints first. `/NAME` gets the file
-/// with Content-Length; `/chunked/NAME` gets it in chunked coding (chunks of
-/// varying sizes); anything else a 404 with a short body (the connection
-/// stays open).
-const PY_SERVER: &str = r#"
-import http.server, os, sys
-root = sys.argv[1]
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-    def do_GET(self):
-        path = self.path
-        chunked = path.startswith('/chunked/')
-        if chunked:
-            path = path[len('/chunked'):]
-        name = path[1:]
-        p = os.path.join(root, name)
-        if '/' in name or not name or not os.path.isfile(p):
-            body = b'no such file\n'
-            self.send_response(404)
-            self.send_header('Content-Length', str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        body = open(p, 'rb').read()
-        self.send_response(200)
-        self.send_header('Content-Type', 'application/octet-stream')
-        if chunked:
-            self.send_header('Transfer-Encoding', 'chunked')
-            self.end_headers()
-            i, n = 0, 1
-            while i < len(body):
-                c = body[i:i + n]
-                self.wfile.write(b'%x\r\n' % len(c) + c + b'\r\n')
-                i += len(c)
-                n = n * 7 + 13
-            self.wfile.write(b'0\r\n\r\n')
-        else:
-            self.send_header('Content-Length', str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-s = http.server.ThreadingHTTPServer(('198.51.100.1', 0), H)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-"#;
-
 /// `run_sink` fetches every file (some twice, some chunked) and a missing
 /// one on one keep-alive connection to Python's HTTP/1.1 server.
 #[test]
@@ -174,7 +79,7 @@ fn sink_against_python() {
 
     let mut cmd = net
         .ns
-        .cmd(&["python3", "-c", PY_SERVER, dir.0.to_str().unwrap()]);
+        .cmd(&["python3", "-c", PY_HTTP_SERVER, dir.0.to_str().unwrap()]);
     let (child, line) = spawn_server(&mut cmd);
     let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("{line:?}"));
 
@@ -258,49 +163,9 @@ fn curl_against_server() {
     // Curl k fetches the files rotated by k, then a missing file, then the
     // first of its files again.
     let base = format!("http://{OUR_IP}:{SERVER_PORT}");
-    let mut curls = Vec::new();
-    let mut expect: Vec<(PathBuf, u16, Vec<u8>)> = Vec::new();
     let clients = 4;
-    for k in 0..clients {
-        let mut args: Vec<String> = [
-            "curl",
-            "-sS",
-            "--http1.1",
-            "--max-time",
-            "60",
-            "-w",
-            "%{http_code} %{size_download} %{num_connects}\\n",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let mut order: Vec<usize> = (0..files.len()).map(|i| (i + k) % files.len()).collect();
-        order.push(usize::MAX);
-        order.push(k % files.len());
-        for (j, &i) in order.iter().enumerate() {
-            let dst = out.0.join(format!("c{k}_{j}"));
-            let (url, status, data) = if i == usize::MAX {
-                (format!("{base}/missing.bin"), 404, b"not found\n".to_vec())
-            } else {
-                (format!("{base}/{}", files[i].0), 200, files[i].1.clone())
-            };
-            args.push("-o".into());
-            args.push(dst.to_str().unwrap().into());
-            args.push(url);
-            expect.push((dst, status, data));
-        }
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let child = ns
-            .cmd(&argv)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn curl");
-        curls.push(Reaped(child));
-    }
-
-    let requests = expect.len() as u64;
+    let curls = Curls::spawn(&ns, &base, &files, &out.0, clients);
+    let requests = curls.requests();
     let opts = http_server::ServeOpts {
         dir: dir.0.clone(),
         max_requests: Some(requests),
@@ -314,45 +179,11 @@ fn curl_against_server() {
         stack.stats()
     ));
 
-    let mut connects = 0;
-    let mut codes = Vec::new();
-    for mut c in curls {
-        let stdout = c.0.stdout.take().unwrap();
-        let stderr = c.0.stderr.take().unwrap();
-        let status = c.0.wait().expect("wait for curl");
-        let mut err = String::new();
-        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut err);
-        assert!(status.success(), "curl: {status}: {err}");
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            let v: Vec<u64> = line
-                .split_whitespace()
-                .map(|x| x.parse().unwrap())
-                .collect();
-            assert_eq!(v.len(), 3, "{line:?}");
-            codes.push(v[0] as u16);
-            connects += v[2];
-        }
-    }
     assert!(!sum.timed_out, "timed out: {}", sum.summary());
     assert_eq!(sum.requests, requests);
     assert_eq!(sum.connections, clients as u64, "one connection per curl");
     assert_eq!((sum.resets, sum.left_open), (0, 0));
-    assert_eq!(
-        connects, clients as u64,
-        "each curl kept its connection alive"
-    );
-    let want_codes: Vec<u16> = expect.iter().map(|e| e.1).collect();
-    assert_eq!(codes, want_codes);
-    for (path, _, data) in &expect {
-        // curl may not create the file of an empty body.
-        let got = match std::fs::read(path) {
-            Err(e) if e.kind() == ErrorKind::NotFound && data.is_empty() => Vec::new(),
-            r => r.unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-        };
-        assert_eq!(got.len(), data.len(), "{}", path.display());
-        assert!(got == *data, "{} differs from its file", path.display());
-    }
+    curls.check();
     assert!(
         pool.is_full(),
         "{} of {} buffers free",

@@ -2,3 +2,4 @@
 //! `mod common;`).
 
 pub mod netns;
+pub mod peers;
