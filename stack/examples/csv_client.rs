@@ -121,6 +121,17 @@ pub fn fetch_csv<D: Device, A: FrameAlloc<Packet = D::Packet>>(
                     }
                 }
                 Event::Records(_) | Event::Accepted(_) => {}
+                Event::ParseFailed(_) => {
+                    // The rows before the error are still read below; no
+                    // more come, so stop the transfer.
+                    if let Some(e) = stack.stream(id).and_then(|s| s.error()) {
+                        res.error = Some(format!("parse error: {e}"));
+                    }
+                    if !close_sent {
+                        let _ = stack.close(id);
+                        close_sent = true;
+                    }
+                }
                 Event::Finished(_) => finished = Some(started.elapsed()),
                 Event::Closed(_) => {
                     res.clean = close_sent;

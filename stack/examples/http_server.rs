@@ -210,7 +210,8 @@ pub fn serve<D: Device, A: FrameAlloc<Packet = D::Packet>>(
                     conns.remove(&c);
                     let _ = stack.release(c);
                 }
-                Event::Connected(_) | Event::Records(_) => {}
+                // A failed stream gets its 400 below, after its requests.
+                Event::Connected(_) | Event::Records(_) | Event::ParseFailed(_) => {}
             }
         }
         busy = false;

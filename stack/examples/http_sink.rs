@@ -166,7 +166,8 @@ pub fn run_sink<D: Device, A: FrameAlloc<Packet = D::Packet>>(
                 Event::Finished(_) => peer_fin = true,
                 Event::Closed(_) => closed = true,
                 Event::Reset(_, why) => reset = Some(why),
-                Event::Records(_) | Event::Accepted(_) => {}
+                // The stream's state is checked below, after its records.
+                Event::Records(_) | Event::Accepted(_) | Event::ParseFailed(_) => {}
             }
         }
         if let Some(why) = reset {

@@ -265,6 +265,9 @@ fn run_case(what: &str, case: Case) {
                     connected = true;
                 }
                 Event::Records(_) => {}
+                Event::ParseFailed(c) => {
+                    panic!("parse error: {:?}", stack.stream(c).and_then(|s| s.error()))
+                }
                 Event::Finished(_) => finished = true,
                 Event::Closed(_) => closed = true,
                 Event::Reset(_, why) => panic!("connection reset: {why:?}"),

@@ -79,7 +79,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aa_runtime::{AaConfig, AaStream, Insert, Packet, PacketPool, Parser, PoolPacket};
+use aa_runtime::{AaConfig, AaState, AaStream, Insert, Packet, PacketPool, Parser, PoolPacket};
 
 use crate::io::alloc::FrameAlloc;
 use crate::io::{Burst, IoError, PacketIo, Rx, Timestamp};
@@ -122,6 +122,12 @@ pub enum Event {
     Closed(ConnId),
     /// The connection was reset or timed out.
     Reset(ConnId, ResetReason),
+    /// The connection's parser rejected the stream: the records before the
+    /// error stay readable, [`AaStream::error`] says what and at which
+    /// offset, and no more records come. Bytes that arrive after it are
+    /// acknowledged and dropped; the connection stays open until the
+    /// application closes it ([`Stack::close`]) or the peer does.
+    ParseFailed(ConnId),
 }
 
 /// Where a connection is (RFC 9293's states, plus waiting for ARP).
@@ -340,6 +346,8 @@ struct Conn<P: Packet, R: Parser> {
     records_seen: u64,
     /// An [`Event::Records`] for this connection waits in the queue.
     records_event: bool,
+    /// [`Event::ParseFailed`] was queued.
+    failed_reported: bool,
     // Timers.
     rto: Duration,
     rtx_at: Option<Instant>,
@@ -438,6 +446,7 @@ impl<P: Packet, R: Parser> Conn<P, R> {
             need_ack: false,
             records_seen: 0,
             records_event: false,
+            failed_reported: false,
             rto,
             rtx_at: None,
             retries: 0,
@@ -1477,6 +1486,10 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                         c.records_event = true;
                         events.push_back(Event::Records(ConnId(i)));
                     }
+                }
+                if s.state() == AaState::Failed && !c.failed_reported {
+                    c.failed_reported = true;
+                    events.push_back(Event::ParseFailed(ConnId(i)));
                 }
                 if c.receiving() {
                     let wnd = c.rcv_wnd(cfg);

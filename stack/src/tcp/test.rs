@@ -1228,3 +1228,42 @@ fn with_sack_fast_recovery_retransmits_only_the_holes() {
     lab.poll();
     assert_eq!(lab.sent()[0].payload, req[..1000], "SACK not negotiated");
 }
+
+#[test]
+fn a_parse_error_is_an_event_once_and_the_rows_before_it_stay() {
+    let mut lab = Lab::connected(StackConfig::default());
+    // Two good rows, then one with more fields than the parser's cap (1024
+    // by default), cut over segments: the error comes in the third.
+    let mut text = b"a,b\nc,d\n".to_vec();
+    text.extend(b"x,".repeat(1100));
+    text.extend(b"\nafter,error\n");
+    let mut off = 0;
+    let mut events = Vec::new();
+    for chunk in text.chunks(900) {
+        let f = lab.data(off as u32, chunk);
+        lab.push(f);
+        lab.poll();
+        off += chunk.len();
+        events.extend(lab.events());
+    }
+    assert_eq!(
+        events,
+        [Event::Records(lab.id), Event::ParseFailed(lab.id),],
+        "one failure event, after the records before it"
+    );
+    let s = lab.stack.stream(lab.id).unwrap();
+    assert_eq!(s.state(), AaState::Failed);
+    let e = s.error().expect("the error is kept").to_string();
+    assert!(e.contains("1024"), "says which cap: {e}");
+    assert_eq!(lab.rows(), [["a", "b"], ["c", "d"]]);
+    // Bytes after the failure are acknowledged (the peer is not stalled)
+    // and dropped; the connection stays open until closed.
+    let sent = lab.sent();
+    assert_eq!(ack_of(sent.last().unwrap()), text.len() as u32);
+    assert_eq!(lab.stack.state(lab.id), Some(State::Established));
+    lab.stack.close(lab.id).unwrap();
+    lab.poll();
+    assert_eq!(lab.sent()[0].seg.flags, TcpFlags::FIN | TcpFlags::ACK);
+    drop(lab.stack);
+    assert!(lab.pool.is_full());
+}
