@@ -21,6 +21,10 @@
 //! `\xHH`; an integer field also has its `value`. Gaps and parser failures
 //! are lines of their own: `{"event":"gap",...,"offset":N,"len":L}` and
 //! `{"event":"error",...,"record":..,"field":..,"message":..}`.
+//!
+//! With the feature `dpdk`, [`run_dpdk`] does the same for live traffic from
+//! a DPDK port: the frames arrive in mbufs and take the same path, from
+//! decoding to JSON lines.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -377,8 +381,8 @@ pub const FRAME_BUF: usize = 65_536 + 128;
 /// What a run found: the counters the summary prints.
 #[derive(Clone, Debug)]
 pub struct Summary {
-    /// The capture.
-    pub path: PathBuf,
+    /// What was read: the capture's path, or the DPDK port.
+    pub source: String,
     /// Frames decoded, by outcome.
     pub wire: WireStats,
     /// Passive reassembly counters.
@@ -393,6 +397,9 @@ pub struct Summary {
     pub checksums: String,
     /// Frames skipped for being longer than a pool buffer.
     pub too_long: u64,
+    /// Frames a DPDK port received in chained mbufs (longer than one mbuf's
+    /// data room) and dropped: not supported yet.
+    pub multi_segment: u64,
     /// Times every pool buffer was held by connections waiting for bytes:
     /// each time, every open connection was ended (holes became gaps) to go
     /// on.
@@ -421,7 +428,7 @@ impl std::fmt::Display for Summary {
         writeln!(
             f,
             "{}: {} packets, {} TCP payload bytes in {:.3} s: {:.2} Gbit/s, {:.0} packets/s",
-            self.path.display(),
+            self.source,
             self.wire.frames,
             p.payload_bytes,
             secs,
@@ -484,6 +491,13 @@ impl std::fmt::Display for Summary {
                 self.too_long
             )?;
         }
+        if self.multi_segment > 0 {
+            writeln!(
+                f,
+                "  {} multi-segment frames dropped (longer than one mbuf: not supported yet)",
+                self.multi_segment
+            )?;
+        }
         write!(f, "  checksums: {}", self.checksums)?;
         if let Some(t) = &self.truncated {
             write!(f, "\n  {t}")?;
@@ -499,6 +513,9 @@ pub enum InspectError {
     Open(PathBuf, IoError),
     /// Writing the output failed.
     Output(io::Error),
+    /// DPDK could not start, or the port could not be opened.
+    #[cfg(feature = "dpdk")]
+    Dpdk(String),
 }
 
 impl std::fmt::Display for InspectError {
@@ -506,6 +523,8 @@ impl std::fmt::Display for InspectError {
         match self {
             InspectError::Open(p, e) => write!(f, "{}: {e}", p.display()),
             InspectError::Output(e) => write!(f, "writing output: {e}"),
+            #[cfg(feature = "dpdk")]
+            InspectError::Dpdk(e) => write!(f, "DPDK: {e}"),
         }
     }
 }
@@ -532,6 +551,102 @@ pub fn run(path: &Path, opts: &Options, out: impl Write) -> Result<Summary, Insp
         bar
     });
 
+    let counts = capture(&mut reader, opts, out, |reader, burst| {
+        let next = match reader.recv_burst(burst) {
+            Ok(0) if reader.at_end() => Next::Stop(None),
+            Ok(_) => Next::Go,
+            // Every buffer is held by a stream waiting for bytes that may
+            // never come: end the connections that hold them.
+            Err(IoError::Pool(_)) if burst.is_empty() => Next::FreeBuffers,
+            Err(IoError::Pool(_)) => Next::Go,
+            Err(e @ (IoError::Truncated { .. } | IoError::Corrupt { .. })) => {
+                Next::Stop(Some(e.to_string()))
+            }
+            Err(e) => return Err(open_err(e)),
+        };
+        if let Some(b) = &bar {
+            b.set_position(reader.stats().bytes);
+        }
+        Ok(next)
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    // Every connection has ended: nothing may still hold a packet.
+    let packets_held = pool.capacity() - pool.available();
+    Ok(counts.summary(
+        path.display().to_string(),
+        reader.stats().too_long,
+        0,
+        packets_held,
+    ))
+}
+
+/// What a capture loop does after a receive.
+enum Next {
+    /// Process the burst and receive again.
+    Go,
+    /// Nothing came: write out the lines waiting in the output buffer, and
+    /// receive again (a live source; a file is never idle).
+    #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
+    Idle,
+    /// Every buffer is held by connections waiting for bytes: process the
+    /// burst, end every connection (their holes become gaps), go on.
+    FreeBuffers,
+    /// Process the burst and stop; with what cut the source short, if it was.
+    Stop(Option<String>),
+}
+
+/// What a capture loop counted.
+struct Counts {
+    wire: WireStats,
+    passive: PassiveStats,
+    records: u64,
+    gaps: u64,
+    errors: u64,
+    checksums: String,
+    pool_exhausted: u64,
+    truncated: Option<String>,
+    elapsed: Duration,
+}
+
+impl Counts {
+    fn summary(
+        self,
+        source: String,
+        too_long: u64,
+        multi_segment: u64,
+        packets_held: u32,
+    ) -> Summary {
+        Summary {
+            source,
+            wire: self.wire,
+            passive: self.passive,
+            records: self.records,
+            gaps: self.gaps,
+            errors: self.errors,
+            checksums: self.checksums,
+            too_long,
+            multi_segment,
+            pool_exhausted: self.pool_exhausted,
+            packets_held,
+            elapsed: self.elapsed,
+            truncated: self.truncated,
+        }
+    }
+}
+
+/// The passive path over any packet source: `next` receives a burst from
+/// `io` into the burst it is given (which is empty) and says how to go on;
+/// every frame received is decoded, reassembled, parsed and written to `out`
+/// as JSON lines. An error from `next` ends the run. Returns once every
+/// connection has ended and every packet the loop held is dropped.
+fn capture<D: PacketIo, W: Write>(
+    io: &mut D,
+    opts: &Options,
+    out: W,
+    mut next: impl FnMut(&mut D, &mut Burst<Rx<D::Packet>>) -> Result<Next, InspectError>,
+) -> Result<Counts, InspectError> {
     let started = Instant::now();
     let mut decoder = Decoder::new(opts.checksums);
     let cfg = PassiveConfig {
@@ -539,67 +654,173 @@ pub fn run(path: &Path, opts: &Options, out: impl Write) -> Result<Summary, Insp
         flows: opts.flows,
         ..PassiveConfig::default()
     };
-    let mut passive = Passive::new(cfg, opts.ports.clone());
+    let mut passive: Passive<D::Packet, PortMap> = Passive::new(cfg, opts.ports.clone());
     let mut sink = JsonSink::new(out, opts, opts.ports.shapes());
-    let mut burst: Burst<Rx<_>> = Burst::with_capacity(32);
-    let mut truncated = None;
+    let mut burst: Burst<Rx<D::Packet>> = Burst::with_capacity(BURST);
     let mut pool_exhausted = 0;
     // Index room for the connections of a busy link, so the table does not
     // stop to grow on the first tens of thousands (5 bytes each).
     passive.reserve(1 << 16);
-    loop {
-        match reader.recv_burst(&mut burst) {
-            Ok(0) if reader.at_end() => break,
-            Ok(_) => {}
-            Err(IoError::Pool(_)) => {
-                // Every buffer is held by a stream waiting for bytes that may
-                // never come: end the connections that hold them.
-                if burst.is_empty() {
-                    pool_exhausted += 1;
-                    passive.finish(&mut sink);
-                    continue;
-                }
-            }
-            Err(e @ (IoError::Truncated { .. } | IoError::Corrupt { .. })) => {
-                truncated = Some(e.to_string());
-                break;
-            }
-            Err(e) => return Err(open_err(e)),
-        }
+    let truncated = loop {
+        let step = next(io, &mut burst)?;
         for rx in burst.drain(..) {
             passive.frame(&mut decoder, &rx, &mut sink);
         }
-        sink.flush_if_failed()?;
-        if let Some(b) = &bar {
-            b.set_position(reader.stats().bytes);
+        match step {
+            Next::Go => sink.flush_if_failed()?,
+            Next::Idle => sink.flush_pending()?,
+            Next::FreeBuffers => {
+                pool_exhausted += 1;
+                passive.finish(&mut sink);
+                sink.flush_if_failed()?;
+            }
+            Next::Stop(why) => break why,
         }
-    }
-    for rx in burst.drain(..) {
-        passive.frame(&mut decoder, &rx, &mut sink);
-    }
+    };
     passive.finish(&mut sink);
     sink.finish()?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
     let stats = passive.stats();
-    // Every connection has ended: nothing may still hold a packet.
     drop(passive);
-    let packets_held = pool.capacity() - pool.available();
-    Ok(Summary {
-        path: path.to_path_buf(),
+    Ok(Counts {
         wire: decoder.stats,
         passive: stats,
         records: sink.records,
         gaps: sink.gaps,
         errors: sink.errors,
         checksums: decoder.policy.report().to_string(),
-        too_long: reader.stats().too_long,
         pool_exhausted,
-        packets_held,
-        elapsed: started.elapsed(),
         truncated,
+        elapsed: started.elapsed(),
     })
+}
+
+/// Packets asked for per receive.
+const BURST: usize = 32;
+
+/// What a live run reads and when it stops.
+#[cfg(feature = "dpdk")]
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    /// EAL arguments, separated by whitespace (the program name is put
+    /// first): `--no-huge --no-pci -m 256 --vdev=net_pcap0,iface=eth0`.
+    pub eal: String,
+    /// The port's name (`net_pcap0`); `None`: the first port.
+    pub port: Option<String>,
+    /// Stop after this many packets.
+    pub packets: Option<u64>,
+    /// Stop after this long without a packet (from the start, until the
+    /// first).
+    pub idle: Option<Duration>,
+}
+
+/// Starts DPDK's EAL with `live.eal`, opens the port, receives into a pool
+/// of `opts.pool` mbufs, and writes one JSON line per record and event to
+/// `out` until `stop` is set (by a signal handler), `live.packets` packets
+/// came, or none came for `live.idle`; returns the summary.
+///
+/// EAL starts once per process: a later call reuses the first one's EAL and
+/// ignores `live.eal`. Frames longer than one mbuf's data room (2048
+/// bytes) arrive chained and are dropped and counted
+/// ([`Summary::multi_segment`]). Packets count once they reach the passive
+/// path, so multi-segment frames do not count towards `live.packets`.
+#[cfg(feature = "dpdk")]
+pub fn run_dpdk(
+    live: &Live,
+    opts: &Options,
+    out: impl Write,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<Summary, InspectError> {
+    use aa_stack::dpdk::{Eal, Mempool, Port, PortConfig};
+    use std::sync::atomic::Ordering;
+
+    let dpdk = |e: aa_stack::dpdk::DpdkError| InspectError::Dpdk(e.to_string());
+    let args: Vec<&str> = std::iter::once("aa")
+        .chain(live.eal.split_whitespace())
+        .collect();
+    let eal = Eal::init(&args).map_err(dpdk)?;
+    let ports = eal.ports();
+    let (id, name) = match &live.port {
+        Some(name) => match ports.iter().find(|(_, n)| n == name) {
+            Some(p) => p.clone(),
+            None => {
+                let known: Vec<&str> = ports.iter().map(|(_, n)| n.as_str()).collect();
+                return Err(InspectError::Dpdk(format!(
+                    "no port named {name:?}; ports: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+        },
+        None => ports.first().cloned().ok_or_else(|| {
+            InspectError::Dpdk("no port (give one with --vdev=... or bind a NIC to DPDK)".into())
+        })?,
+    };
+    let size = opts.pool.max(2 * BURST as u32);
+    // Pool names are unique in the process.
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let pool = Mempool::new(
+        eal,
+        &format!("aa_inspect{}", RUNS.fetch_add(1, Ordering::Relaxed)),
+        size,
+        (size / 8).min(256),
+        Mempool::DEFAULT_DATA_ROOM,
+    )
+    .map_err(dpdk)?;
+    let mut port = Port::open(eal, id, &pool, PortConfig::default()).map_err(dpdk)?;
+
+    let mut received = 0u64;
+    let mut done = live.packets == Some(0);
+    let mut last = Instant::now();
+    let mut freed = false;
+    let counts = capture(&mut port, opts, out, |port, burst| {
+        if done || stop.load(Ordering::Relaxed) {
+            return Ok(Next::Stop(None));
+        }
+        // The device takes a buffer for every frame it receives, and one it
+        // cannot get loses the frame: when fewer than a burst's worth are
+        // free, the connections hold them, waiting for bytes that may never
+        // come; end them. Then receive, whatever is free: a port's receive
+        // ring may hold more than is left.
+        if !freed && port.pool().available() < BURST as u32 {
+            freed = true;
+            return Ok(Next::FreeBuffers);
+        }
+        freed = false;
+        let n = port
+            .recv_burst(burst)
+            .map_err(|e| InspectError::Dpdk(format!("receiving from {name}: {e}")))?;
+        if n == 0 {
+            if live.idle.is_some_and(|idle| last.elapsed() >= idle) {
+                return Ok(Next::Stop(None));
+            }
+            return Ok(Next::Idle);
+        }
+        last = Instant::now();
+        received += n as u64;
+        if let Some(max) = live.packets {
+            if received >= max {
+                // Past the limit: back to the pool, unread.
+                let extra = (received - max) as usize;
+                burst.drain(burst.len() - extra..);
+                done = true;
+            }
+        }
+        Ok(Next::Go)
+    })?;
+    let multi_segment = port.dropped_multi_segment();
+    // A stopped port holds no mbuf: with every connection ended, the pool
+    // must be full.
+    drop(port);
+    let packets_held = pool.capacity() - pool.available();
+    Ok(counts.summary(
+        format!("{name} (DPDK port {id})"),
+        0,
+        multi_segment,
+        packets_held,
+    ))
 }
 
 /// Writes records and events as JSON lines.
@@ -671,6 +892,15 @@ impl<W: Write> JsonSink<W> {
     fn finish(&mut self) -> Result<(), InspectError> {
         self.flush_if_failed()?;
         self.out.flush().map_err(InspectError::Output)
+    }
+
+    /// Writes out the lines waiting in the buffer, if any (a live source
+    /// that has nothing to deliver now).
+    fn flush_pending(&mut self) -> Result<(), InspectError> {
+        if self.out.buffer().is_empty() {
+            return self.flush_if_failed();
+        }
+        self.finish()
     }
 
     fn push_field<P: Packet>(&mut self, f: &aa_runtime::Field<'_, P>, reading: Reading) {

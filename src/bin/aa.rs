@@ -1,7 +1,8 @@
 //! The `aa` command line.
 //!
 //! `aa inspect CAPTURE` prints the records of every TCP connection in a pcap or
-//! pcapng file as JSON lines; `aa check FILE.aag...` checks grammars and prints
+//! pcapng file as JSON lines (`aa inspect --eal ARGS`, built with the feature
+//! `dpdk`: live from a DPDK port); `aa check FILE.aag...` checks grammars and prints
 //! rustc-style diagnostics; `aa gen FILE.aag` prints the Rust code generated
 //! from a grammar.
 
@@ -19,13 +20,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print the records of every TCP connection in a capture, one JSON object
-    /// per line; a summary goes to stderr.
+    /// Print the records of every TCP connection in a capture, or live from a
+    /// DPDK port (--eal), one JSON object per line; a summary goes to stderr.
     ///
-    /// Exit status: 0 when the whole capture was read, 1 when it could not be
-    /// opened (missing, not a capture, unsupported link type) or output failed,
-    /// 3 when it ends inside a record or is corrupt (what came before is
-    /// reported).
+    /// Exit status: 0 when the whole capture was read (live: when stopped by
+    /// Ctrl-C, --packets or --idle), 1 when it could not be opened (missing,
+    /// not a capture, unsupported link type; live: DPDK or the port would not
+    /// start) or output failed, 3 when it ends inside a record or is corrupt
+    /// (what came before is reported).
     Inspect(InspectArgs),
     /// Check `.aag` grammars; print every error, exit 1 if there is one.
     Check {
@@ -43,7 +45,34 @@ enum Cmd {
 #[derive(clap::Args)]
 struct InspectArgs {
     /// The capture file (pcap or pcapng; Ethernet, raw IP, Linux cooked).
-    capture: PathBuf,
+    #[arg(required_unless_present = "eal", conflicts_with = "eal")]
+    capture: Option<PathBuf>,
+    /// Inspect live traffic from a DPDK port instead of a file: start DPDK
+    /// with these EAL arguments, separated by spaces, as in
+    /// --eal "-l 0 --vdev=net_pcap0,iface=eth0" (needs aa built with
+    /// --features dpdk). Runs until Ctrl-C, --packets or --idle.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    eal: Option<String>,
+    /// With --eal: the DPDK port to read (as net_pcap0); default: the first.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "eal",
+        conflicts_with = "capture"
+    )]
+    dpdk_port: Option<String>,
+    /// With --eal: stop after this many packets.
+    #[arg(long, value_name = "N", requires = "eal", conflicts_with = "capture")]
+    packets: Option<u64>,
+    /// With --eal: stop after this many seconds without a packet.
+    #[arg(
+        long,
+        value_name = "SECS",
+        requires = "eal",
+        conflicts_with = "capture",
+        value_parser = parse_secs
+    )]
+    idle: Option<std::time::Duration>,
     /// Parse every connection as this compiled protocol: http (requests one
     /// way, responses the other), http_request, http_response, csv, tls, resp.
     /// Without it (and without --grammar), ports 80 and 8080 are HTTP.
@@ -71,7 +100,8 @@ struct InspectArgs {
     /// Do not pick up connections whose handshake is not in the capture.
     #[arg(long)]
     no_midstream: bool,
-    /// Packet buffers in the pool (64 KiB each, touched only when used).
+    /// Packet buffers in the pool (64 KiB each, touched only when used; with
+    /// --eal, mbufs of 2 KiB, which must outnumber the port's receive ring).
     #[arg(long, default_value_t = 4096)]
     pool: u32,
     /// Most connections tracked at once; new ones beyond are refused and
@@ -103,9 +133,23 @@ fn parse_port(s: &str) -> Result<(u16, String), String> {
     Ok((port, name.to_string()))
 }
 
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("`{s}`: not a number of seconds"))
+}
+
 fn inspect(a: InspectArgs) -> ExitCode {
     use aa::inspect::{PortMap, Protocol, Service};
     use std::io::IsTerminal;
+    #[cfg(not(feature = "dpdk"))]
+    if a.eal.is_some() {
+        eprintln!(
+            "aa inspect: --eal: this aa was built without DPDK; rebuild with --features dpdk"
+        );
+        return ExitCode::FAILURE;
+    }
     let loaded = match &a.grammar {
         Some(path) => match Protocol::load(path) {
             Ok(p) => Some(p),
@@ -158,7 +202,26 @@ fn inspect(a: InspectArgs) -> ExitCode {
         },
         progress: std::io::stderr().is_terminal(),
     };
-    match aa::inspect::run(&a.capture, &opts, std::io::stdout().lock()) {
+    let result = match (&a.capture, &a.eal) {
+        (Some(capture), _) => aa::inspect::run(capture, &opts, std::io::stdout().lock()),
+        #[cfg(feature = "dpdk")]
+        (None, Some(eal)) => {
+            let live = aa::inspect::Live {
+                eal: eal.clone(),
+                port: a.dpdk_port.clone(),
+                packets: a.packets,
+                idle: a.idle,
+            };
+            stop_on_signals();
+            aa::inspect::run_dpdk(&live, &opts, std::io::stdout().lock(), &STOP)
+        }
+        // clap requires one of them; without DPDK, --eal was refused above.
+        _ => {
+            eprintln!("aa inspect: no capture given");
+            return ExitCode::FAILURE;
+        }
+    };
+    match result {
         Ok(summary) => {
             eprintln!("{summary}");
             if summary.truncated.is_some() {
@@ -174,6 +237,33 @@ fn inspect(a: InspectArgs) -> ExitCode {
         Err(e) => {
             eprintln!("aa inspect: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Set by SIGINT and SIGTERM: a live run stops and prints its summary.
+#[cfg(feature = "dpdk")]
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cfg(feature = "dpdk")]
+extern "C" fn on_signal(sig: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+    // A second one ends the process as usual.
+    // SAFETY: signal() is async-signal-safe.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+    }
+}
+
+#[cfg(feature = "dpdk")]
+fn stop_on_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic and calls signal().
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
         }
     }
 }

@@ -32,6 +32,15 @@ pub enum DpdkError {
     NoSuchPort(String),
     /// The pool has no free mbuf.
     PoolExhausted,
+    /// The device has fewer queues than asked for (`rte_eth_dev_info_get`:
+    /// `max_rx_queues`, `max_tx_queues`), or none were asked for.
+    Queues {
+        /// Queue pairs asked for.
+        asked: u16,
+        /// Most queue pairs the device has (the lower of its receive and
+        /// transmit maximums).
+        max: u16,
+    },
     /// A frame does not fit in one mbuf.
     TooLong {
         /// Length of the frame.
@@ -70,6 +79,10 @@ impl fmt::Display for DpdkError {
             } => write!(f, "{what} failed: {message} ({code})"),
             DpdkError::NoSuchPort(name) => write!(f, "no DPDK port named {name:?}"),
             DpdkError::PoolExhausted => write!(f, "mbuf pool exhausted"),
+            DpdkError::Queues { asked, max } => write!(
+                f,
+                "{asked} queue pairs asked for, the device has 1 to {max}"
+            ),
             DpdkError::TooLong { len, room } => {
                 write!(
                     f,
@@ -168,5 +181,27 @@ impl Eal {
             return Err(DpdkError::NoSuchPort(name.to_owned()));
         }
         Ok(id)
+    }
+
+    /// The usable ports, by id, with their names (`rte_eth_find_next`,
+    /// `rte_eth_dev_get_name_by_port`).
+    pub fn ports(&self) -> Vec<(u16, String)> {
+        let mut out = Vec::new();
+        // SAFETY: EAL is running; `rte_eth_find_next` returns
+        // RTE_MAX_ETHPORTS past the last port.
+        let mut id = unsafe { sys::rte_eth_find_next(0) };
+        while u32::from(id) < sys::RTE_MAX_ETHPORTS {
+            // RTE_ETH_NAME_MAX_LEN.
+            let mut name = [0 as c_char; 64];
+            // SAFETY: a valid port and room for the longest name.
+            if unsafe { sys::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) } == 0 {
+                // SAFETY: DPDK wrote a NUL-terminated name.
+                let name = unsafe { CStr::from_ptr(name.as_ptr()) };
+                out.push((id, name.to_string_lossy().into_owned()));
+            }
+            // SAFETY: as above.
+            id = unsafe { sys::rte_eth_find_next(id + 1) };
+        }
+        out
     }
 }
