@@ -359,3 +359,17 @@ fn an_exhausted_packet_pool_ends_connections_and_says_so() {
         "{lines:?}"
     );
 }
+
+/// Without the `dpdk` feature, asking for a DPDK port says how to get one.
+#[cfg(not(feature = "dpdk"))]
+#[test]
+fn eal_without_the_dpdk_feature_says_to_rebuild() {
+    let out = aa(&["inspect", "--eal", "--no-huge --vdev=net_null0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("built without DPDK") && err.contains("--features dpdk"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
