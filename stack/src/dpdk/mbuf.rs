@@ -3,7 +3,7 @@
 use std::ffi::CString;
 use std::fmt;
 use std::ptr::NonNull;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use aa_runtime::{Packet, PoolError};
 use dpdk_sys as sys;
@@ -16,6 +16,15 @@ struct PoolInner {
     size: u32,
     data_room: u16,
 }
+
+// SAFETY: the pool pointer is used only through DPDK's mempool functions,
+// which are thread-safe for pools made by `rte_pktmbuf_pool_create`: the
+// default mempool ops are the multi-producer/multi-consumer ring, and the
+// per-lcore cache is only used by the EAL thread owning that lcore (threads
+// that are not EAL threads bypass it).
+unsafe impl Send for PoolInner {}
+// SAFETY: as above; `&PoolInner` only reads counts or takes and puts mbufs.
+unsafe impl Sync for PoolInner {}
 
 impl Drop for PoolInner {
     fn drop(&mut self) {
@@ -32,7 +41,8 @@ impl Drop for PoolInner {
 }
 
 /// A pool of packet mbufs (`rte_pktmbuf_pool_create`). Clones are handles on
-/// the same pool.
+/// the same pool; handles are `Send` and `Sync` (DPDK's pools are safe to
+/// take from and give back to from several threads).
 ///
 /// The pool must outlive its mbufs: dropping the last handle frees the pool
 /// only when every mbuf is back in it, and leaks it otherwise. A [`Port`]
@@ -41,7 +51,7 @@ impl Drop for PoolInner {
 /// [`Port`]: super::Port
 #[derive(Clone)]
 pub struct Mempool {
-    inner: Rc<PoolInner>,
+    inner: Arc<PoolInner>,
 }
 
 impl fmt::Debug for Mempool {
@@ -78,7 +88,7 @@ impl Mempool {
         };
         let mp = NonNull::new(mp).ok_or_else(|| DpdkError::errno("rte_pktmbuf_pool_create"))?;
         Ok(Mempool {
-            inner: Rc::new(PoolInner {
+            inner: Arc::new(PoolInner {
                 mp,
                 size,
                 data_room,
@@ -232,12 +242,37 @@ impl MbufPacket {
         unsafe { (*self.m.as_ptr()).nb_segs }
     }
 
+    /// The receive-side scaling hash the device computed for this frame
+    /// (`hash.rss`), if it set `RTE_MBUF_F_RX_RSS_HASH` in `ol_flags`.
+    /// `None` from devices without RSS (`net_ring`, `net_null`, `net_tap`)
+    /// and for mbufs allocated locally.
+    pub fn rss_hash(&self) -> Option<u32> {
+        /// `RTE_MBUF_F_RX_RSS_HASH`.
+        const RX_RSS_HASH: u64 = 1 << 1;
+        let m = self.m.as_ptr();
+        // SAFETY: a valid mbuf; `hash.rss` is a plain u32 of the union, set
+        // by the driver when the flag is.
+        unsafe { ((*m).ol_flags & RX_RSS_HASH != 0).then(|| (*m).__bindgen_anon_2.hash.rss) }
+    }
+
     /// The port the mbuf was received on (`port`).
     pub fn port(&self) -> u16 {
         // SAFETY: a valid mbuf.
         unsafe { (*self.m.as_ptr()).port }
     }
 }
+
+// SAFETY: a handle owns one reference on its mbuf. DPDK updates mbuf
+// reference counts atomically (`RTE_MBUF_REFCNT_ATOMIC`, the default build)
+// except when the count is 1, that is when the calling handle is the only
+// one, so no other thread can touch the count; the last `rte_pktmbuf_free`
+// puts the mbuf back through the thread-safe mempool functions (see
+// `PoolInner`). The frame's bytes are never written while a handle exists,
+// so handles on one mbuf may be read from several threads at once.
+unsafe impl Send for MbufPacket {}
+// SAFETY: `&MbufPacket` reads the frame (immutable while handles exist) and
+// metadata, or clones (an atomic reference-count increment, see above).
+unsafe impl Sync for MbufPacket {}
 
 impl Clone for MbufPacket {
     #[inline]
