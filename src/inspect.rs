@@ -769,7 +769,12 @@ pub fn run_dpdk(
         Mempool::DEFAULT_DATA_ROOM,
     )
     .map_err(dpdk)?;
-    let mut port = Port::open(eal, id, &pool, PortConfig::default()).map_err(dpdk)?;
+    // Promiscuous: a mirror port or a tap carries frames for other hosts.
+    let cfg = PortConfig {
+        promiscuous: true,
+        ..PortConfig::default()
+    };
+    let mut port = Port::open(eal, id, &pool, cfg).map_err(dpdk)?;
 
     let mut received = 0u64;
     let mut done = live.packets == Some(0);
@@ -811,9 +816,10 @@ pub fn run_dpdk(
         Ok(Next::Go)
     })?;
     let multi_segment = port.dropped_multi_segment();
-    // A stopped port holds no mbuf: with every connection ended, the pool
-    // must be full.
-    drop(port);
+    // A stopped port may still hold mbufs in its receive ring (a NIC,
+    // net_tap); a closed one holds none: with every connection ended, the
+    // pool must be full.
+    port.close().map_err(dpdk)?;
     let packets_held = pool.capacity() - pool.available();
     Ok(counts.summary(
         format!("{name} (DPDK port {id})"),

@@ -164,13 +164,31 @@ fn endpoint_over_net_tap() {
         let pool =
             Mempool::new(eal, "aa-tap", 4095, 0, Mempool::DEFAULT_DATA_ROOM).expect("mempool");
         let id = eal.port_by_name("net_tap0").expect("the net_tap port");
-        let port = Port::open(eal, id, &pool, PortConfig::default()).expect("open the port");
+        // Promiscuous, as `aa inspect` opens ports: checked on the kernel's
+        // interface below.
+        let cfg = PortConfig {
+            promiscuous: true,
+            ..PortConfig::default()
+        };
+        let port = Port::open(eal, id, &pool, cfg).expect("open the port");
         (eal, port, pool)
     };
     let _ = eal;
     frames_built_in_mbufs(&pool);
     ns.run(&["ip", "addr", "add", "198.51.100.1/24", "dev", &iface]);
     ns.run(&["ip", "link", "set", &iface, "up"]);
+    let flags = ns
+        .cmd(&["cat", &format!("/sys/class/net/{iface}/flags")])
+        .output()
+        .expect("read the interface's flags");
+    let flags = String::from_utf8_lossy(&flags.stdout);
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16)
+        .unwrap_or_else(|e| panic!("flags {flags:?}: {e}"));
+    assert_ne!(
+        flags & libc::IFF_PROMISC as u32,
+        0,
+        "promiscuous: {flags:#x}"
+    );
     // What the port's receive ring holds while it runs.
     let idle = pool.available();
     assert!(
@@ -198,11 +216,7 @@ fn endpoint_over_net_tap() {
 
     // Stopped, the port still holds its receive ring; closing it releases
     // the queues (and deletes the kernel interface).
-    let id = port.id();
-    drop(port);
-    // SAFETY: the port is stopped and nothing uses it any more.
-    let closed = unsafe { dpdk_sys::rte_eth_dev_close(id) };
-    assert_eq!(closed, 0, "rte_eth_dev_close");
+    port.close().expect("rte_eth_dev_close");
     assert!(
         pool.is_full(),
         "port closed: {} of {} mbufs free",
@@ -359,7 +373,7 @@ fn curl_step(ns: &Netns, port: Port, pool: &Mempool) -> Port {
 
     let base = format!("http://{OUR_IP}:{SERVER_PORT}");
     let clients = 4;
-    let curls = Curls::spawn(&ns, &base, &files, &out.0, clients);
+    let curls = Curls::spawn(ns, &base, &files, &out.0, clients);
     let requests = curls.requests();
     let opts = http_server::ServeOpts {
         dir: dir.0.clone(),
