@@ -154,6 +154,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("aa_stack::sum32", |b| {
         b.iter(|| aa_stack::wire::tcp::fold(aa_stack::wire::tcp::sum32(black_box(seg))))
     });
+    g.bench_function("aa_stack::sum32_portable", |b| {
+        b.iter(|| aa_stack::wire::tcp::fold(aa_stack::wire::tcp::sum32_portable(black_box(seg))))
+    });
     g.bench_function("etherparse::Sum16BitWords", |b| {
         b.iter(|| {
             etherparse::checksum::Sum16BitWords::new()
