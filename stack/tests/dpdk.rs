@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use aa_runtime::csv::CsvParser;
 use aa_runtime::{AaConfig, AaStream, Insert, Packet};
-use aa_stack::dpdk::{Eal, MbufPacket, Mempool, Port, PortConfig};
+use aa_stack::dpdk::{DpdkError, Eal, MbufPacket, Mempool, Port, PortConfig};
 use aa_stack::frame::TcpFrame;
 use aa_stack::io::{Burst, PacketIo, Rx};
 use aa_stack::wire::{parse, LinkType};
@@ -89,6 +89,15 @@ fn csv_document(rows: usize) -> (Vec<u8>, Vec<Vec<Vec<u8>>>) {
 
 #[test]
 fn net_ring_loopback_into_aa_stream() {
+    // Arguments EAL cannot start with are refused before it starts, and do
+    // not use up the process's one start.
+    let bad = ["aa-dpdk-test", "--no-huge", "--in-memory", "-m", "256"];
+    match Eal::init(&bad) {
+        Err(e @ DpdkError::Conflict(_)) => {
+            assert!(e.to_string().contains("--no-shconf"), "{e}")
+        }
+        other => panic!("--no-huge with --in-memory: {other:?}"),
+    }
     let eal = eal();
     assert!(eal.port_count() >= 1, "net_ring0 is a port");
     let pool = Mempool::new(eal, "aa_test_pool", POOL, 0, Mempool::DEFAULT_DATA_ROOM).unwrap();

@@ -18,6 +18,9 @@ pub enum DpdkError {
     },
     /// An argument for EAL holds a NUL byte.
     BadArgument(String),
+    /// EAL arguments that cannot go together (checked before EAL starts,
+    /// which would only say "invalid argument").
+    Conflict(&'static str),
     /// A DPDK function returned an error.
     Call {
         /// The function.
@@ -72,6 +75,7 @@ impl fmt::Display for DpdkError {
                 write!(f, "rte_eal_init failed: {message} (rte_errno {errno})")
             }
             DpdkError::BadArgument(a) => write!(f, "EAL argument holds a NUL byte: {a:?}"),
+            DpdkError::Conflict(why) => write!(f, "EAL arguments: {why}"),
             DpdkError::Call {
                 what,
                 code,
@@ -126,7 +130,14 @@ impl Eal {
     ///
     /// For tests without a NIC or hugepages:
     /// `["aa", "--no-huge", "--no-pci", "-m", "256", "--vdev=net_ring0"]`.
+    ///
+    /// `--in-memory` together with `--no-huge` is refused up front (DPDK
+    /// refuses it too, with a less helpful message), without using up the
+    /// process's one start.
     pub fn init(args: &[&str]) -> Result<&'static Eal, DpdkError> {
+        if EAL.get().is_none() {
+            check_args(args)?;
+        }
         EAL.get_or_init(|| Eal::start(args))
             .as_ref()
             .map_err(Clone::clone)
@@ -204,4 +215,16 @@ impl Eal {
         }
         out
     }
+}
+
+/// Refuses EAL argument combinations EAL cannot start with.
+fn check_args(args: &[&str]) -> Result<(), DpdkError> {
+    let has = |flag: &str| args.iter().skip(1).any(|a| *a == flag);
+    if has("--no-huge") && has("--in-memory") {
+        return Err(DpdkError::Conflict(
+            "--in-memory cannot be used with --no-huge (it unlinks hugepage \
+             files, and there are none); use --no-shconf with --no-huge instead",
+        ));
+    }
+    Ok(())
 }
