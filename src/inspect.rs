@@ -24,7 +24,8 @@
 //!
 //! With the feature `dpdk`, [`run_dpdk`] does the same for live traffic from
 //! a DPDK port: the frames arrive in mbufs and take the same path, from
-//! decoding to JSON lines.
+//! decoding to JSON lines, on one thread or, with [`Live::workers`], on
+//! several, each with its own connections.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -43,6 +44,7 @@ use aa_runtime::{
 use aa_stack::flow::{Endpoint, FlowConfig};
 use aa_stack::io::pcap::PcapReader;
 use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, PassiveStats, Side, Sink};
+use aa_stack::wire::ChecksumReport;
 use aa_stack::{Burst, ChecksumMode, Decoder, IoError, PacketIo, Rx, WireStats};
 
 /// A parser of any protocol `aa inspect` serves: the compiled grammars and the
@@ -412,6 +414,14 @@ pub struct Summary {
     /// Set when the capture ended inside a record or was corrupt: what and
     /// where. Every packet before it was processed.
     pub truncated: Option<String>,
+    /// A live run on several workers ([`Live::workers`]): how frames were
+    /// spread over them, how many each decoded, and the CPUs they ran on.
+    /// `None` with one worker.
+    pub spreading: Option<String>,
+    /// Frames the receiving thread dropped because the queue of the worker
+    /// they were for was full (software spreading only; the summary's
+    /// packet and frame counts do not include them).
+    pub queue_full: u64,
 }
 
 impl Summary {
@@ -469,6 +479,16 @@ impl std::fmt::Display for Summary {
             p.bogus_acks
         )?;
         writeln!(f, "  frames: {}", self.wire)?;
+        if let Some(how) = &self.spreading {
+            writeln!(f, "  workers: {how}")?;
+        }
+        if self.queue_full > 0 {
+            writeln!(
+                f,
+                "  {} frames dropped: a worker's queue was full",
+                self.queue_full
+            )?;
+        }
         if self.packets_held > 0 {
             writeln!(
                 f,
@@ -604,7 +624,7 @@ struct Counts {
     records: u64,
     gaps: u64,
     errors: u64,
-    checksums: String,
+    checksums: ChecksumReport,
     pool_exhausted: u64,
     truncated: Option<String>,
     elapsed: Duration,
@@ -625,13 +645,15 @@ impl Counts {
             records: self.records,
             gaps: self.gaps,
             errors: self.errors,
-            checksums: self.checksums,
+            checksums: self.checksums.to_string(),
             too_long,
             multi_segment,
             pool_exhausted: self.pool_exhausted,
             packets_held,
             elapsed: self.elapsed,
             truncated: self.truncated,
+            spreading: None,
+            queue_full: 0,
         }
     }
 }
@@ -641,11 +663,11 @@ impl Counts {
 /// every frame received is decoded, reassembled, parsed and written to `out`
 /// as JSON lines. An error from `next` ends the run. Returns once every
 /// connection has ended and every packet the loop held is dropped.
-fn capture<D: PacketIo, W: Write>(
-    io: &mut D,
+fn capture<S, P: Packet, W: Write>(
+    io: &mut S,
     opts: &Options,
     out: W,
-    mut next: impl FnMut(&mut D, &mut Burst<Rx<D::Packet>>) -> Result<Next, InspectError>,
+    mut next: impl FnMut(&mut S, &mut Burst<Rx<P>>) -> Result<Next, InspectError>,
 ) -> Result<Counts, InspectError> {
     let started = Instant::now();
     let mut decoder = Decoder::new(opts.checksums);
@@ -654,9 +676,9 @@ fn capture<D: PacketIo, W: Write>(
         flows: opts.flows,
         ..PassiveConfig::default()
     };
-    let mut passive: Passive<D::Packet, PortMap> = Passive::new(cfg, opts.ports.clone());
+    let mut passive: Passive<P, PortMap> = Passive::new(cfg, opts.ports.clone());
     let mut sink = JsonSink::new(out, opts, opts.ports.shapes());
-    let mut burst: Burst<Rx<D::Packet>> = Burst::with_capacity(BURST);
+    let mut burst: Burst<Rx<P>> = Burst::with_capacity(BURST);
     let mut pool_exhausted = 0;
     // Index room for the connections of a busy link, so the table does not
     // stop to grow on the first tens of thousands (5 bytes each).
@@ -687,7 +709,7 @@ fn capture<D: PacketIo, W: Write>(
         records: sink.records,
         gaps: sink.gaps,
         errors: sink.errors,
-        checksums: decoder.policy.report().to_string(),
+        checksums: decoder.policy.report(),
         pool_exhausted,
         truncated,
         elapsed: started.elapsed(),
@@ -711,6 +733,9 @@ pub struct Live {
     /// Stop after this long without a packet (from the start, until the
     /// first).
     pub idle: Option<Duration>,
+    /// Worker threads, each with its own decoder, flow table and output
+    /// buffer (0 and 1: one, the thread that calls [`run_dpdk`]).
+    pub workers: usize,
 }
 
 /// Starts DPDK's EAL with `live.eal`, opens the port, receives into a pool
@@ -723,20 +748,47 @@ pub struct Live {
 /// bytes) arrive chained and are dropped and counted
 /// ([`Summary::multi_segment`]). Packets count once they reach the passive
 /// path, so multi-segment frames do not count towards `live.packets`.
+///
+/// With `live.workers` N > 1, N threads each decode, reassemble and parse
+/// the connections given to them, with their own flow table (see
+/// [`Summary::spreading`]):
+///
+/// - on a device with receive-side scaling that takes the symmetric key
+///   ([`aa_stack::dpdk::Rss::symmetric`]), the port gets N queue pairs and
+///   each worker polls its own;
+/// - otherwise (`net_pcap`, `net_ring`, `net_tap`, a key the device would
+///   not take), the port gets one queue, polled by the calling thread, which
+///   hands each frame to the worker of its connection
+///   ([`aa_stack::dpdk::Dispatcher`]: both directions to one worker) through
+///   a bounded queue of [`WORKER_QUEUE`] frames; a frame for a full queue is
+///   dropped and counted ([`Summary::queue_full`]), never waited for.
+///
+/// Each worker is pinned to one of the CPUs the calling thread could run on
+/// before EAL started (EAL pins the thread that starts it to its main
+/// lcore's core), in turn; with software spreading, the receiving thread's
+/// core comes last. With more workers than CPUs, workers share them. The
+/// pool holds `opts.pool` mbufs per worker, plus the workers' queues. Every
+/// worker writes whole JSON lines to `out`, under a lock: the lines of one
+/// connection (both directions) keep their order; lines of different
+/// connections may interleave. `stop`, `live.packets` and `live.idle`
+/// apply to the whole run; at its end every worker ends its connections,
+/// and the summary adds up every worker's counters.
 #[cfg(feature = "dpdk")]
 pub fn run_dpdk(
     live: &Live,
     opts: &Options,
-    out: impl Write,
+    out: impl Write + Send,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<Summary, InspectError> {
-    use aa_stack::dpdk::{Eal, Mempool, Port, PortConfig};
+    use aa_stack::dpdk::{current_thread_cpus, Eal, Mempool, Port, PortConfig};
     use std::sync::atomic::Ordering;
 
     let dpdk = |e: aa_stack::dpdk::DpdkError| InspectError::Dpdk(e.to_string());
     let args: Vec<&str> = std::iter::once("aa")
         .chain(live.eal.split_whitespace())
         .collect();
+    // Before EAL pins this thread to one core: the CPUs workers may use.
+    let cpus = current_thread_cpus();
     let eal = Eal::init(&args).map_err(dpdk)?;
     let ports = eal.ports();
     let (id, name) = match &live.port {
@@ -758,7 +810,13 @@ pub fn run_dpdk(
             InspectError::Dpdk("no port (give one with --vdev=... or bind a NIC to DPDK)".into())
         })?,
     };
-    let size = opts.pool.max(2 * BURST as u32);
+    let workers = live.workers.max(1);
+    let size = if workers == 1 {
+        opts.pool.max(2 * BURST as u32)
+    } else {
+        (opts.pool.max(2 * BURST as u32) + WORKER_QUEUE as u32)
+            .saturating_mul(u32::try_from(workers).unwrap_or(u32::MAX))
+    };
     // Pool names are unique in the process.
     static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let pool = Mempool::new(
@@ -774,6 +832,23 @@ pub fn run_dpdk(
         promiscuous: true,
         ..PortConfig::default()
     };
+    if workers > 1 {
+        return workers::run(
+            workers::Run {
+                eal,
+                id,
+                name: &name,
+                pool: &pool,
+                cfg,
+                cpus,
+                workers,
+                live,
+                opts,
+                stop,
+            },
+            out,
+        );
+    }
     let mut port = Port::open(eal, id, &pool, cfg).map_err(dpdk)?;
 
     let mut received = 0u64;
@@ -827,6 +902,624 @@ pub fn run_dpdk(
         multi_segment,
         packets_held,
     ))
+}
+
+/// Frames each worker's queue holds, with software spreading.
+#[cfg(feature = "dpdk")]
+pub const WORKER_QUEUE: usize = 1024;
+
+/// `aa inspect --eal ... --workers N`, N > 1.
+#[cfg(feature = "dpdk")]
+mod workers {
+    use std::io::{self, Write};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Mutex, PoisonError};
+    use std::time::{Duration, Instant};
+
+    use aa_stack::dpdk::{
+        current_thread_cpus, pin_current_thread, Dispatcher, DpdkError, Eal, MbufPacket, Mempool,
+        Port, PortConfig,
+    };
+    use aa_stack::passive::PassiveStats;
+    use aa_stack::{Burst, PacketIo, WireStats};
+
+    use super::{capture, Counts, InspectError, Live, Next, Options, Summary, BURST, WORKER_QUEUE};
+
+    /// What [`run`] needs from `run_dpdk`.
+    pub(super) struct Run<'a> {
+        pub eal: &'static Eal,
+        pub id: u16,
+        pub name: &'a str,
+        pub pool: &'a Mempool,
+        pub cfg: PortConfig,
+        /// The CPUs the process could run on before EAL started.
+        pub cpus: Vec<usize>,
+        pub workers: usize,
+        pub live: &'a Live,
+        pub opts: &'a Options,
+        pub stop: &'a AtomicBool,
+    }
+
+    /// How long a worker fed by the dispatcher waits for a frame before it
+    /// looks at its other duties (writing out waiting lines, ending its
+    /// connections when asked).
+    const WAIT: Duration = Duration::from_millis(1);
+
+    /// One worker's share of the output. Its sink's buffer hands over only
+    /// whole lines (every write into it is one whole line, and it writes out
+    /// what it holds, or a line longer than itself, in one `write` call),
+    /// and each `write` goes out whole under the lock: lines never
+    /// interleave.
+    struct Lines<'a, W>(&'a Mutex<W>);
+
+    impl<W: Write> Write for Lines<'_, W> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_all(buf)?;
+            Ok(buf.len())
+        }
+
+        fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+            let mut out = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            out.write_all(buf)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            let mut out = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            out.flush()
+        }
+    }
+
+    /// What the threads of a run share: when to stop, how many packets came,
+    /// and requests to end every connection when the pool runs low.
+    struct Shared<'a> {
+        stop: &'a AtomicBool,
+        /// Set when the run ends (a limit reached, a worker failed).
+        done: AtomicBool,
+        /// Packets received, all queues (RSS).
+        received: AtomicU64,
+        started: Instant,
+        /// When the last packet came, in nanoseconds from `started` (RSS).
+        last: AtomicU64,
+        /// Requests to end every connection so far.
+        exhausted: AtomicU64,
+        /// Per worker, the last request it has handled.
+        handled: Vec<AtomicU64>,
+    }
+
+    impl Shared<'_> {
+        fn stopping(&self) -> bool {
+            self.done.load(Ordering::Relaxed) || self.stop.load(Ordering::Relaxed)
+        }
+
+        /// Asks every worker to end its connections, unless one is still
+        /// handling the previous request; returns whether it asked.
+        fn ask_to_free(&self) -> bool {
+            let g = self.exhausted.load(Ordering::Acquire);
+            self.handled.iter().all(|h| h.load(Ordering::Acquire) == g)
+                && self
+                    .exhausted
+                    .compare_exchange(g, g + 1, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+        }
+
+        /// At worker `w`'s every turn (the previous one done): whether it is
+        /// asked to end its connections now. `seen`: the last request it took.
+        fn must_free(&self, w: usize, seen: &mut u64) -> bool {
+            self.handled[w].store(*seen, Ordering::Release);
+            let g = self.exhausted.load(Ordering::Acquire);
+            if g == *seen {
+                return false;
+            }
+            *seen = g;
+            true
+        }
+
+        /// Counts `burst`'s packets towards `--packets`, shared by every
+        /// queue: those past the limit go back to the pool unread, and the
+        /// run ends once it is reached.
+        fn count<P>(&self, limit: Option<u64>, burst: &mut Burst<aa_stack::Rx<P>>) {
+            let n = burst.len() as u64;
+            let before = self.received.fetch_add(n, Ordering::Relaxed);
+            if let Some(max) = limit {
+                if before + n >= max {
+                    let keep = max.saturating_sub(before) as usize;
+                    burst.drain(keep..);
+                    self.done.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+
+        /// Notes that a packet came now.
+        fn heard(&self) {
+            let ns = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.last.store(ns, Ordering::Relaxed);
+        }
+
+        /// Whether nothing came for `idle` (since the start, until the first).
+        fn idle_for(&self, idle: Option<Duration>) -> bool {
+            idle.is_some_and(|idle| {
+                let last = Duration::from_nanos(self.last.load(Ordering::Relaxed));
+                self.started.elapsed().saturating_sub(last) >= idle
+            })
+        }
+    }
+
+    /// Pins the calling thread to `cpu`, if any; the CPU it runs on then.
+    fn pin(cpu: Option<usize>) -> Option<usize> {
+        pin_current_thread(cpu?).ok().and(cpu)
+    }
+
+    /// Opens the port with one queue pair per worker if the device spreads
+    /// connections over them symmetrically; otherwise with one. The second
+    /// value says why not, when not.
+    fn open(r: &Run<'_>) -> Result<(Port, Option<String>), DpdkError> {
+        let one = |why: String| Ok((Port::open(r.eal, r.id, r.pool, r.cfg)?, Some(why)));
+        let Ok(queues) = u16::try_from(r.workers) else {
+            return one(format!("{} queue pairs asked for", r.workers));
+        };
+        let cfg = PortConfig { queues, ..r.cfg };
+        match Port::open(r.eal, r.id, r.pool, cfg) {
+            Ok(port) => match port.rss() {
+                Some(rss) if rss.symmetric => Ok((port, None)),
+                // Stopped, to be configured again with one queue.
+                Some(_) => {
+                    drop(port);
+                    one("the device would not take the symmetric RSS key".into())
+                }
+                None => {
+                    drop(port);
+                    one("the device has no receive-side scaling".into())
+                }
+            },
+            Err(DpdkError::Queues { max, .. }) => one(format!(
+                "the device has {max} queue pair{} at most",
+                if max == 1 { "" } else { "s" }
+            )),
+            Err(e) => one(format!("{queues} queue pairs refused: {e}")),
+        }
+    }
+
+    pub(super) fn run<W: Write + Send>(r: Run<'_>, out: W) -> Result<Summary, InspectError> {
+        let dpdk = |e: DpdkError| InspectError::Dpdk(e.to_string());
+        let (mut port, software) = open(&r).map_err(dpdk)?;
+        let shared = Shared {
+            stop: r.stop,
+            done: AtomicBool::new(r.live.packets == Some(0)),
+            received: AtomicU64::new(0),
+            started: Instant::now(),
+            last: AtomicU64::new(0),
+            exhausted: AtomicU64::new(0),
+            handled: (0..r.workers).map(|_| AtomicU64::new(0)).collect(),
+        };
+        let out = Mutex::new(out);
+        let (results, queue_full, receiving) = match &software {
+            None => (per_queue(&r, &mut port, &shared, &out), 0, Ok(())),
+            Some(_) => dispatched(&r, &mut port, &shared, &out),
+        };
+        let multi_segment = port.dropped_multi_segment();
+        // A closed port holds no mbuf: with every connection ended, the
+        // pool must be full.
+        let closed = port.close();
+        let mut counts = Vec::with_capacity(results.len());
+        let mut cpus = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok((c, cpu)) => {
+                    counts.push(c);
+                    cpus.push(cpu);
+                }
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        receiving?;
+        let counts: Vec<Counts> = counts.into_iter().collect::<Result<_, _>>()?;
+        closed.map_err(dpdk)?;
+        let per_worker: Vec<String> = counts.iter().map(|c| c.wire.frames.to_string()).collect();
+        let cpus: Vec<String> = cpus
+            .iter()
+            .map(|c| c.map_or_else(|| "-".to_string(), |c| c.to_string()))
+            .collect();
+        let how = match &software {
+            None => format!(
+                "{}, one per receive queue, spread by the device's symmetric RSS",
+                r.workers
+            ),
+            Some(why) => format!(
+                "{}, fed from one receive queue by a software flow hash ({why})",
+                r.workers
+            ),
+        };
+        let spreading = format!(
+            "{how}; frames per worker: {}; on CPUs {}",
+            per_worker.join(" "),
+            cpus.join(" ")
+        );
+        let (mut merged, each) =
+            merge(counts).ok_or_else(|| InspectError::Dpdk("no worker ran".into()))?;
+        // Counted once per request, not once per worker that ended its
+        // connections for it.
+        merged.pool_exhausted = shared.exhausted.load(Ordering::Relaxed);
+        merged.elapsed = shared.started.elapsed();
+        let packets_held = r.pool.capacity() - r.pool.available();
+        let mut summary = merged.summary(
+            format!("{} (DPDK port {})", r.name, r.id),
+            0,
+            multi_segment,
+            packets_held,
+        );
+        if let Some(each) = each {
+            summary.checksums = each;
+        }
+        summary.spreading = Some(spreading);
+        summary.queue_full = queue_full;
+        Ok(summary)
+    }
+
+    type WorkerResult = std::thread::Result<(Result<Counts, InspectError>, Option<usize>)>;
+
+    /// One worker per queue pair, each polling its own.
+    fn per_queue<W: Write + Send>(
+        r: &Run<'_>,
+        port: &mut Port,
+        shared: &Shared<'_>,
+        out: &Mutex<W>,
+    ) -> Vec<WorkerResult> {
+        let (live, opts, cpus) = (r.live, r.opts, &r.cpus);
+        let name = r.name;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = port
+                .queues_mut()
+                .iter_mut()
+                .enumerate()
+                .map(|(w, queue)| {
+                    s.spawn(move || {
+                        let cpu = pin((!cpus.is_empty()).then(|| cpus[w % cpus.len()]));
+                        let mut seen = 0;
+                        let mut asked = false;
+                        let counts = capture(queue, opts, Lines(out), |queue, burst| {
+                            if shared.stopping() {
+                                return Ok(Next::Stop(None));
+                            }
+                            if shared.must_free(w, &mut seen) {
+                                return Ok(Next::FreeBuffers);
+                            }
+                            // As with one worker: fewer free mbufs than a
+                            // burst, every worker ends its connections
+                            // (once until a packet comes again).
+                            if !asked && queue.pool().available() < BURST as u32 {
+                                asked = shared.ask_to_free();
+                                if shared.must_free(w, &mut seen) {
+                                    return Ok(Next::FreeBuffers);
+                                }
+                            }
+                            let n = queue.recv_burst(burst).map_err(|e| {
+                                InspectError::Dpdk(format!(
+                                    "receiving from {name} queue {}: {e}",
+                                    queue.queue()
+                                ))
+                            })?;
+                            if n == 0 {
+                                if shared.idle_for(live.idle) {
+                                    shared.done.store(true, Ordering::Relaxed);
+                                    return Ok(Next::Stop(None));
+                                }
+                                return Ok(Next::Idle);
+                            }
+                            asked = false;
+                            shared.heard();
+                            shared.count(live.packets, burst);
+                            Ok(Next::Go)
+                        });
+                        if counts.is_err() {
+                            shared.done.store(true, Ordering::Relaxed);
+                        }
+                        (counts, cpu)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join()).collect()
+        })
+    }
+
+    /// One receive queue, polled by this thread, which hands each frame to
+    /// the worker of its connection. Returns the workers' results, the
+    /// frames dropped for a full queue, and how receiving ended.
+    fn dispatched<W: Write + Send>(
+        r: &Run<'_>,
+        port: &mut Port,
+        shared: &Shared<'_>,
+        out: &Mutex<W>,
+    ) -> (Vec<WorkerResult>, u64, Result<(), InspectError>) {
+        let opts = r.opts;
+        // EAL pinned this thread, which receives, to its main lcore's core:
+        // workers take the others first.
+        let here = current_thread_cpus();
+        let mut cpus: Vec<usize> = r
+            .cpus
+            .iter()
+            .copied()
+            .filter(|c| !here.contains(c))
+            .collect();
+        cpus.extend(r.cpus.iter().copied().filter(|c| here.contains(c)));
+        let cpus = &cpus;
+        let (mut dispatcher, ends) = Dispatcher::<MbufPacket>::new(r.workers, WORKER_QUEUE);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = ends
+                .into_iter()
+                .map(|mut end| {
+                    s.spawn(move || {
+                        let w = end.index();
+                        let cpu = pin((!cpus.is_empty()).then(|| cpus[w % cpus.len()]));
+                        let mut seen = 0;
+                        let counts = capture(&mut end, opts, Lines(out), |end, burst| {
+                            if shared.must_free(w, &mut seen) {
+                                return Ok(Next::FreeBuffers);
+                            }
+                            // Until the receiving thread is done and the
+                            // queue empty.
+                            Ok(match end.recv_burst_timeout(burst, WAIT) {
+                                None => Next::Stop(None),
+                                Some(0) => Next::Idle,
+                                Some(_) => Next::Go,
+                            })
+                        });
+                        if counts.is_err() {
+                            shared.done.store(true, Ordering::Relaxed);
+                        }
+                        (counts, cpu)
+                    })
+                })
+                .collect();
+            let receiving = receive(r, port, shared, &mut dispatcher);
+            let queue_full = dispatcher.dropped();
+            // The workers see the end of their queues.
+            drop(dispatcher);
+            let results = handles.into_iter().map(|h| h.join()).collect();
+            (results, queue_full, receiving)
+        })
+    }
+
+    /// Receives from `port` and dispatches until the run stops.
+    fn receive(
+        r: &Run<'_>,
+        port: &mut Port,
+        shared: &Shared<'_>,
+        dispatcher: &mut Dispatcher<MbufPacket>,
+    ) -> Result<(), InspectError> {
+        let mut burst = Burst::with_capacity(BURST);
+        let mut received = 0u64;
+        let mut last = Instant::now();
+        let mut asked = false;
+        while !shared.stopping() {
+            if !asked && port.pool().available() < BURST as u32 {
+                asked = shared.ask_to_free();
+            }
+            let n = port
+                .recv_burst(&mut burst)
+                .map_err(|e| InspectError::Dpdk(format!("receiving from {}: {e}", r.name)))?;
+            if n == 0 {
+                if r.live.idle.is_some_and(|idle| last.elapsed() >= idle) {
+                    break;
+                }
+                continue;
+            }
+            asked = false;
+            last = Instant::now();
+            received += n as u64;
+            if let Some(max) = r.live.packets {
+                if received >= max {
+                    // Past the limit: back to the pool, unread.
+                    let extra = (received - max) as usize;
+                    burst.drain(burst.len() - extra..);
+                    shared.done.store(true, Ordering::Relaxed);
+                }
+            }
+            dispatcher.dispatch_burst(&mut burst);
+        }
+        Ok(())
+    }
+
+    /// Every worker's counters added up; `None` without any. The checksum
+    /// verdicts are summed; when the `auto` policies of workers that checked
+    /// segments came to different conclusions, the second value has each
+    /// worker's.
+    fn merge(counts: Vec<Counts>) -> Option<(Counts, Option<String>)> {
+        let mut it = counts.into_iter();
+        let mut total = it.next()?;
+        let mut reports = vec![total.checksums];
+        for c in it {
+            add_wire(&mut total.wire, &c.wire);
+            add_passive(&mut total.passive, &c.passive);
+            total.records += c.records;
+            total.gaps += c.gaps;
+            total.errors += c.errors;
+            total.pool_exhausted += c.pool_exhausted;
+            total.truncated = total.truncated.or(c.truncated);
+            total.elapsed = total.elapsed.max(c.elapsed);
+            reports.push(c.checksums);
+        }
+        let sum = &mut total.checksums;
+        for r in &reports[1..] {
+            sum.checked += r.checked;
+            sum.bad += r.bad;
+            sum.offloaded += r.offloaded;
+            sum.dropped += r.dropped;
+            sum.sample = (sum.sample.0 + r.sample.0, sum.sample.1 + r.sample.1);
+        }
+        // Where the policies stand, of the workers that checked something
+        // (one that saw no segment is still sampling).
+        let active: Vec<_> = reports
+            .iter()
+            .filter(|r| r.checked > 0 || r.sample.0 > 0)
+            .collect();
+        if let Some(first) = active.first() {
+            sum.state = first.state;
+        }
+        let disagree = active.iter().any(|r| r.state != active[0].state);
+        let each = disagree.then(|| {
+            reports
+                .iter()
+                .enumerate()
+                .map(|(w, r)| format!("worker {w}: {r}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        Some((total, each))
+    }
+
+    fn add_wire(to: &mut WireStats, from: &WireStats) {
+        // Every field named: a new counter cannot be forgotten here.
+        let WireStats {
+            frames,
+            segments,
+            truncated,
+            not_ip,
+            not_tcp,
+            fragments,
+            malformed,
+            bad_checksum,
+        } = *from;
+        to.frames += frames;
+        to.segments += segments;
+        to.truncated += truncated;
+        to.not_ip += not_ip;
+        to.not_tcp += not_tcp;
+        to.fragments += fragments;
+        to.malformed += malformed;
+        to.bad_checksum += bad_checksum;
+    }
+
+    fn add_passive(to: &mut PassiveStats, from: &PassiveStats) {
+        // Every field named: a new counter cannot be forgotten here.
+        let PassiveStats {
+            segments,
+            untracked,
+            refused,
+            rejected,
+            accepted,
+            payload_bytes,
+            handshakes,
+            midstream,
+            closed_fin,
+            closed_rst,
+            closed_idle,
+            closed_reused,
+            closed_input,
+            out_of_order,
+            duplicates,
+            out_of_window,
+            over_cap,
+            bogus_acks,
+            gaps,
+            gap_bytes,
+            errors,
+            records,
+        } = *from;
+        to.segments += segments;
+        to.untracked += untracked;
+        to.refused += refused;
+        to.rejected += rejected;
+        to.accepted += accepted;
+        to.payload_bytes += payload_bytes;
+        to.handshakes += handshakes;
+        to.midstream += midstream;
+        to.closed_fin += closed_fin;
+        to.closed_rst += closed_rst;
+        to.closed_idle += closed_idle;
+        to.closed_reused += closed_reused;
+        to.closed_input += closed_input;
+        to.out_of_order += out_of_order;
+        to.duplicates += duplicates;
+        to.out_of_window += out_of_window;
+        to.over_cap += over_cap;
+        to.bogus_acks += bogus_acks;
+        to.gaps += gaps;
+        to.gap_bytes += gap_bytes;
+        to.errors += errors;
+        to.records += records;
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use aa_runtime::PacketPool;
+        use aa_stack::{LinkType, Rx, RxMeta, Timestamp};
+
+        fn shared(stop: &AtomicBool, workers: usize) -> Shared<'_> {
+            Shared {
+                stop,
+                done: AtomicBool::new(false),
+                received: AtomicU64::new(0),
+                started: Instant::now(),
+                last: AtomicU64::new(0),
+                exhausted: AtomicU64::new(0),
+                handled: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            }
+        }
+
+        #[test]
+        fn a_request_to_free_reaches_every_worker_once() {
+            let stop = AtomicBool::new(false);
+            let s = shared(&stop, 2);
+            let mut seen = [0u64; 2];
+            assert!(!s.must_free(0, &mut seen[0]));
+            assert!(s.ask_to_free());
+            // Not again while a worker has not handled it.
+            assert!(!s.ask_to_free());
+            assert!(s.must_free(0, &mut seen[0]));
+            assert!(!s.must_free(0, &mut seen[0]), "once");
+            assert!(!s.ask_to_free(), "worker 1 has not taken it yet");
+            assert!(s.must_free(1, &mut seen[1]));
+            // Worker 1 handled it at its next turn: a new request can come.
+            assert!(!s.must_free(1, &mut seen[1]));
+            assert!(s.ask_to_free());
+            assert_eq!(s.exhausted.load(Ordering::Relaxed), 2);
+            assert!(!s.stopping());
+            stop.store(true, Ordering::Relaxed);
+            assert!(s.stopping());
+        }
+
+        #[test]
+        fn packets_count_for_the_whole_run() {
+            let stop = AtomicBool::new(false);
+            let s = shared(&stop, 2);
+            let pool = PacketPool::new(64, 128);
+            let mut burst = Burst::with_capacity(32);
+            let fill = |burst: &mut Burst<Rx<_>>, n: usize| {
+                for _ in 0..n {
+                    let packet = pool.packet_from(&[0u8; 60]).unwrap();
+                    let meta = RxMeta {
+                        ts: Timestamp::new(1, 0),
+                        link: LinkType::Ethernet,
+                        wire_len: 60,
+                        iface: 0,
+                    };
+                    assert!(burst.push(Rx { packet, meta }).is_ok());
+                }
+            };
+            // Two queues' bursts of 20 against a limit of 30: 20, then 10.
+            fill(&mut burst, 20);
+            s.count(Some(30), &mut burst);
+            assert_eq!(burst.len(), 20);
+            assert!(!s.stopping());
+            burst.clear();
+            fill(&mut burst, 20);
+            s.count(Some(30), &mut burst);
+            assert_eq!(burst.len(), 10);
+            assert!(s.stopping());
+            burst.clear();
+            // Past the limit, nothing more.
+            fill(&mut burst, 5);
+            s.count(Some(30), &mut burst);
+            assert!(burst.is_empty());
+            // Without a limit, everything.
+            fill(&mut burst, 5);
+            s.count(None, &mut burst);
+            assert_eq!(burst.len(), 5);
+            burst.clear();
+            assert!(pool.is_full());
+        }
+    }
 }
 
 /// Writes records and events as JSON lines.

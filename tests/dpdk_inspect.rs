@@ -8,6 +8,7 @@
 //! summary is checked for the line a packet left outside the mempool adds.
 #![cfg(feature = "dpdk")]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -76,8 +77,14 @@ fn packets(stderr: &str) -> u64 {
 }
 
 fn assert_clean_live_summary(stderr: &str) {
+    assert_clean_summary_of("net_pcap0", stderr);
+}
+
+/// The summary names `port`; no mbuf was left outside the mempool; nothing
+/// panicked.
+fn assert_clean_summary_of(port: &str, stderr: &str) {
     assert!(
-        stderr.contains("net_pcap0 (DPDK port 0): "),
+        stderr.contains(&format!("{port} (DPDK port 0): ")),
         "the summary names the port: {stderr}"
     );
     assert!(!stderr.contains("not returned to the pool"), "{stderr}");
@@ -191,12 +198,23 @@ fn packets_stops_after_that_many() {
 
 #[test]
 fn ctrl_c_ends_a_live_run_with_its_summary() {
+    ctrl_c_ends_a_run(&[]);
+}
+
+#[test]
+fn ctrl_c_ends_a_run_on_workers_with_their_summary() {
+    // Each worker writes out its lines while it waits for more.
+    ctrl_c_ends_a_run(&["--workers", "2"]);
+}
+
+fn ctrl_c_ends_a_run(args: &[&str]) {
     // No --idle and no --packets: only the signal ends it.
     let file = repo("data/captures/http_keepalive.pcap");
     let eal = eal_replaying(&file);
     let (_, want, _) = inspect(&[file.to_str().unwrap()]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_aa"))
         .args(["inspect", "--eal", &eal])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -240,9 +258,18 @@ fn ctrl_c_ends_a_live_run_with_its_summary() {
         "{:?}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert_eq!(got, want);
+    if args.is_empty() {
+        assert_eq!(got, want);
+    } else {
+        // Several workers: each connection's lines in order.
+        assert_eq!(by_connection(&got), by_connection(&want));
+        assert!(stderr.contains("  workers: 2, "), "{stderr}");
+    }
     assert_clean_live_summary(&stderr);
-    assert!(stderr.contains("records: "), "{stderr}");
+    assert!(
+        stderr.contains(&format!("  records: {};", want.len())),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -336,11 +363,17 @@ fn eal_and_capture_are_exclusive_and_bad_ports_are_named() {
         &["--packets", "3"][..],
         &["--idle", "1"],
         &["--dpdk-port", "x"],
+        &["--workers", "2"],
     ] {
         let mut args = limit.to_vec();
         args.push(file.to_str().unwrap());
         let (code, _, stderr) = inspect(&args);
         assert_eq!(code, 2, "{limit:?} without --eal: {stderr}");
+    }
+    for bad in ["0", "x"] {
+        let (code, _, stderr) = inspect(&["--eal", &eal, "--workers", bad]);
+        assert_eq!(code, 2, "--workers {bad}: {stderr}");
+        assert!(stderr.contains("--workers"), "{stderr}");
     }
     let (code, lines, stderr) = inspect(&["--eal", &eal, "--dpdk-port", "net_ring7"]);
     assert_eq!(code, 1, "{stderr}");
@@ -395,4 +428,223 @@ fn an_exhausted_mempool_ends_connections_and_the_run_goes_on() {
         got.iter().any(|l| l["fields"]["field"][0]["text"] == "b"),
         "{got:?}"
     );
+}
+
+/// A line's connection: its flow's two endpoints, in a canonical order (both
+/// directions of a connection give the same).
+fn connection(line: &Value) -> (String, String) {
+    let flow = line["flow"].as_str().expect("every line has a flow");
+    let (a, b) = flow.split_once('>').expect("SRC>DST");
+    if a <= b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
+    }
+}
+
+/// The lines of each connection, both directions, in order.
+fn by_connection(lines: &[Value]) -> BTreeMap<(String, String), Vec<String>> {
+    let mut out: BTreeMap<_, Vec<String>> = BTreeMap::new();
+    for l in lines {
+        out.entry(connection(l)).or_default().push(l.to_string());
+    }
+    out
+}
+
+/// Frames per worker, from the summary's `workers:` line.
+fn frames_per_worker(stderr: &str) -> Vec<u64> {
+    let line = summary_line(stderr, "workers:");
+    let list = line
+        .split("frames per worker: ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no frames per worker: {line}"));
+    list.split(' ').map(|n| n.parse().unwrap()).collect()
+}
+
+/// `conns` HTTP keep-alive connections to port 80, interleaved: fewer
+/// frames than a worker's queue holds, so none can be dropped however
+/// slowly a worker goes.
+fn many_connections(conns: u16) -> PathBuf {
+    use aa::stack::synth::{http_keepalive, Capture, Conversation};
+    let convs: Vec<Conversation> = (0..conns)
+        .map(|i| {
+            Conversation::new(
+                format!("198.51.100.{}:{}", 1 + i % 5, 41000 + i)
+                    .parse()
+                    .unwrap(),
+                "198.51.100.200:80".parse().unwrap(),
+                http_keepalive(3, 0..=1200, u64::from(i)),
+                u64::from(i),
+            )
+        })
+        .collect();
+    let capture = Capture::interleave(aa::stack::Timestamp::new(1_700_000_000, 0), &convs);
+    assert!(
+        capture.frames.len() < aa::inspect::WORKER_QUEUE,
+        "{} frames",
+        capture.frames.len()
+    );
+    pcap_file(&format!("conns{conns}.pcap"), &capture.frames)
+}
+
+#[test]
+fn workers_fed_by_software_spreading_print_the_same_lines() {
+    let many = many_connections(24);
+    let cases: Vec<(PathBuf, &[&str])> = vec![
+        (repo("data/captures/http_keepalive.pcap"), &[]),
+        (repo("data/captures/http_impaired.pcap"), &[]),
+        (
+            repo("data/captures/csv_impaired.pcap"),
+            &["--port", "9000=csv"],
+        ),
+        (many.clone(), &[]),
+    ];
+    for (file, args) in &cases {
+        let mut from_file = args.to_vec();
+        from_file.push(file.to_str().unwrap());
+        let (fcode, want, fstderr) = inspect(&from_file);
+        assert_eq!(fcode, 0, "{fstderr}");
+        assert!(want.iter().any(|l| l.get("record").is_some()));
+        let eal = eal_replaying(file);
+        for workers in ["2", "3"] {
+            let what = format!("{} on {workers} workers", file.display());
+            let mut live = vec!["--eal", &eal, "--idle", "1", "--workers", workers];
+            live.extend_from_slice(args);
+            let (code, got, stderr) = inspect(&live);
+            assert_eq!(code, 0, "{what}: {stderr}");
+            assert_clean_live_summary(&stderr);
+            // net_pcap has one receive queue and no RSS: the frames are
+            // spread in software, and no queue overflowed.
+            let spreading = summary_line(&stderr, "workers:").trim_start();
+            assert!(
+                spreading.starts_with(&format!(
+                    "workers: {workers}, fed from one receive queue by a software flow hash"
+                )),
+                "{what}: {spreading}"
+            );
+            assert!(!stderr.contains("a worker's queue was full"), "{stderr}");
+            // Every line whole (each parsed as JSON), the same lines, and
+            // each connection's lines in the same order; only lines of
+            // different connections may come in another order.
+            let mut sorted_got: Vec<String> = got.iter().map(Value::to_string).collect();
+            let mut sorted_want: Vec<String> = want.iter().map(Value::to_string).collect();
+            sorted_got.sort();
+            sorted_want.sort();
+            assert_eq!(sorted_got, sorted_want, "{what}");
+            assert_eq!(by_connection(&got), by_connection(&want), "{what}");
+            // Every worker's counters in the totals.
+            assert_eq!(packets(&stderr), packets(&fstderr), "{what}");
+            for prefix in ["flows:", "records:", "segments:", "frames:"] {
+                assert_eq!(
+                    summary_line(&stderr, prefix),
+                    summary_line(&fstderr, prefix),
+                    "{what}"
+                );
+            }
+            let per_worker = frames_per_worker(&stderr);
+            assert_eq!(per_worker.len(), workers.parse::<usize>().unwrap());
+            assert_eq!(per_worker.iter().sum::<u64>(), packets(&stderr), "{what}");
+            if *file == many {
+                // 24 connections: every worker has some.
+                assert!(per_worker.iter().all(|&n| n > 0), "{what}: {per_worker:?}");
+            }
+        }
+    }
+    std::fs::remove_file(&many).unwrap();
+}
+
+#[test]
+fn an_rss_device_gets_a_queue_per_worker() {
+    // net_null reports RSS hash types and takes the symmetric key; its
+    // frames are zeroed 64-byte buffers: counted, not IP.
+    let eal = format!("{EAL} --vdev=net_null0");
+    for workers in ["2", "3"] {
+        let (code, lines, stderr) =
+            inspect(&["--eal", &eal, "--workers", workers, "--packets", "20000"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_clean_summary_of("net_null0", &stderr);
+        assert!(lines.is_empty(), "{lines:?}");
+        let spreading = summary_line(&stderr, "workers:").trim_start();
+        assert!(
+            spreading.starts_with(&format!(
+                "workers: {workers}, one per receive queue, spread by the device's symmetric RSS"
+            )),
+            "{spreading}"
+        );
+        // --packets holds for the run, whatever queue the packets came on.
+        assert_eq!(packets(&stderr), 20000, "{stderr}");
+        let per_worker = frames_per_worker(&stderr);
+        assert_eq!(per_worker.len(), workers.parse::<usize>().unwrap());
+        assert_eq!(per_worker.iter().sum::<u64>(), 20000, "{stderr}");
+        assert_eq!(
+            summary_line(&stderr, "frames:").trim_start(),
+            "frames: 20000 frames: 0 TCP segments, 0 truncated, 20000 not IP, 0 not TCP, \
+             0 fragments, 0 malformed, 0 bad checksum"
+        );
+        assert!(!stderr.contains("a worker's queue was full"), "{stderr}");
+    }
+}
+
+/// The summary's count of frames dropped for a full worker queue (0 when
+/// the line is absent).
+fn queue_full(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| {
+            l.trim_start()
+                .strip_suffix(" frames dropped: a worker's queue was full")
+        })
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[test]
+fn every_frame_received_is_decoded_or_counted_as_dropped() {
+    use aa::stack::synth::{csv_fixed_fields, Conversation, Dialogue, Side};
+    // One connection in 64-byte segments: more frames than a worker's queue
+    // holds, all for one worker. Whether the receiving thread outruns it
+    // depends on the machine; either way nothing is lost uncounted, nothing
+    // blocks, and every mbuf comes back.
+    let conv = Conversation::new(
+        "198.51.100.1:43000".parse().unwrap(),
+        "198.51.100.2:9000".parse().unwrap(),
+        Dialogue::one_way(Side::Client, csv_fixed_fields(6000, 4, 8, 3)),
+        5,
+    )
+    .mss(64);
+    let frames = conv.capture(aa::stack::Timestamp::new(1, 0)).frames;
+    assert!(
+        frames.len() > 3 * aa::inspect::WORKER_QUEUE,
+        "{}",
+        frames.len()
+    );
+    let file = pcap_file("one-conn.pcap", &frames);
+    let eal = eal_replaying(&file);
+    let (code, lines, stderr) = inspect(&[
+        "--eal",
+        &eal,
+        "--idle",
+        "1",
+        "--workers",
+        "2",
+        "--port",
+        "9000=csv",
+        "--stats",
+    ]);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert_clean_live_summary(&stderr);
+    assert!(lines.is_empty(), "--stats prints no line");
+    let dropped = queue_full(&stderr);
+    assert_eq!(packets(&stderr) + dropped, frames.len() as u64, "{stderr}");
+    let per_worker = frames_per_worker(&stderr);
+    assert_eq!(per_worker.iter().sum::<u64>(), packets(&stderr));
+    assert_eq!(
+        per_worker.iter().filter(|&&n| n > 0).count(),
+        1,
+        "one connection, one worker: {per_worker:?}"
+    );
+    if dropped == 0 {
+        assert!(stderr.contains("  records: 6000;"), "{stderr}");
+    }
 }

@@ -21,7 +21,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Print the records of every TCP connection in a capture, or live from a
-    /// DPDK port (--eal), one JSON object per line; a summary goes to stderr.
+    /// DPDK port (--eal; on N threads with --workers N), one JSON object per
+    /// line; a summary goes to stderr.
     ///
     /// Exit status: 0 when the whole capture was read (live: when stopped by
     /// Ctrl-C, --packets or --idle), 1 when it could not be opened (missing,
@@ -73,6 +74,23 @@ struct InspectArgs {
         value_parser = parse_secs
     )]
     idle: Option<std::time::Duration>,
+    /// With --eal: decode, reassemble and parse on N threads, each with its
+    /// own connections, pinned to the CPUs aa may run on, in turn. A device
+    /// with receive-side scaling that takes a symmetric key gets N receive
+    /// queues, one per thread; any other (net_pcap, net_ring, net_tap) one
+    /// queue, whose thread hands each frame to the thread of its connection
+    /// and drops (and counts) frames for a thread whose queue is full. The
+    /// summary says which, and what each thread decoded. Lines of one
+    /// connection keep their order; lines of different connections may
+    /// interleave. Default: 1, the receiving thread.
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "eal",
+        conflicts_with = "capture",
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    workers: Option<u16>,
     /// Parse every connection as this compiled protocol: http (requests one
     /// way, responses the other), http_request, http_response, csv, tls, resp.
     /// Without it (and without --grammar), ports 80 and 8080 are HTTP.
@@ -101,7 +119,9 @@ struct InspectArgs {
     #[arg(long)]
     no_midstream: bool,
     /// Packet buffers in the pool (64 KiB each, touched only when used; with
-    /// --eal, mbufs of 2 KiB, which must outnumber the port's receive ring).
+    /// --eal, mbufs of 2 KiB, which must outnumber the port's receive ring;
+    /// with --workers N, N times this many, plus 1024 per thread for the
+    /// queues of software spreading).
     #[arg(long, default_value_t = 4096)]
     pool: u32,
     /// Most connections tracked at once; new ones beyond are refused and
@@ -211,9 +231,20 @@ fn inspect(a: InspectArgs) -> ExitCode {
                 port: a.dpdk_port.clone(),
                 packets: a.packets,
                 idle: a.idle,
+                workers: a.workers.map_or(1, usize::from),
             };
             stop_on_signals();
-            aa::inspect::run_dpdk(&live, &opts, std::io::stdout().lock(), &STOP)
+            // Not locked: with --workers, several threads write (whole
+            // lines, each under the lock of `run_dpdk`'s own).
+            let result = aa::inspect::run_dpdk(&live, &opts, std::io::stdout(), &STOP);
+            if let Some(eal) = aa::stack::dpdk::Eal::running() {
+                // SAFETY: `run_dpdk` has dropped its port, pool and packets,
+                // and nothing uses DPDK after this.
+                if let Err(e) = unsafe { eal.cleanup() } {
+                    eprintln!("aa inspect: {e}");
+                }
+            }
+            result
         }
         // clap requires one of them; without DPDK, --eal was refused above.
         _ => {

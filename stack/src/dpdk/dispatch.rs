@@ -166,6 +166,26 @@ impl<P> WorkerQueue<P> {
         let _ = out.push(first);
         Some(1 + self.try_recv_burst(out).unwrap_or(0))
     }
+
+    /// Like [`recv_burst`](Self::recv_burst), but waits at most `timeout`
+    /// for the first packet: `Some(0)` when none came in that time (the
+    /// worker can look at its other duties, then wait again).
+    pub fn recv_burst_timeout(
+        &mut self,
+        out: &mut Burst<Rx<P>>,
+        timeout: std::time::Duration,
+    ) -> Option<usize> {
+        if out.room() == 0 {
+            return Some(0);
+        }
+        let first = match self.rx.recv_timeout(timeout) {
+            Ok(rx) => rx,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Some(0),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+        };
+        let _ = out.push(first);
+        Some(1 + self.try_recv_burst(out).unwrap_or(0))
+    }
 }
 
 #[cfg(test)]
@@ -199,6 +219,63 @@ mod tests {
                 assert!(n * workers * 2 >= 400, "{workers} workers: {w} got {n}");
             }
         }
+    }
+
+    /// A frame behind a reference count: a `Send` packet without a pool.
+    #[derive(Clone)]
+    struct Frame(std::sync::Arc<Vec<u8>>);
+
+    impl Packet for Frame {
+        fn data(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn waiting_with_a_timeout_gives_nothing_then_packets_then_the_end() {
+        use std::time::Duration;
+        let frame = std::sync::Arc::new(
+            TcpFrame::new(
+                (IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), 40000),
+                (IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)), 80),
+            )
+            .build(b"x")
+            .unwrap(),
+        );
+        let rx = || Rx {
+            packet: Frame(frame.clone()),
+            meta: crate::io::RxMeta {
+                ts: crate::io::Timestamp::new(1, 0),
+                link: LinkType::Ethernet,
+                wire_len: frame.len() as u32,
+                iface: 0,
+            },
+        };
+        let (mut dispatcher, mut ends) = Dispatcher::<Frame>::new(1, 4);
+        let wait = Duration::from_millis(1);
+        let mut out = Burst::with_capacity(8);
+        assert_eq!(ends[0].recv_burst_timeout(&mut out, wait), Some(0));
+        for _ in 0..3 {
+            assert_eq!(dispatcher.dispatch(rx()), Ok(0));
+        }
+        assert_eq!(ends[0].recv_burst_timeout(&mut out, wait), Some(3));
+        assert_eq!(out.len(), 3);
+        // No room: nothing taken.
+        let mut full = Burst::with_capacity(1);
+        assert!(full.push(rx()).is_ok());
+        assert_eq!(dispatcher.dispatch(rx()), Ok(0));
+        assert_eq!(ends[0].recv_burst_timeout(&mut full, wait), Some(0));
+        // The dispatcher gone, what is queued still comes, then the end.
+        drop(dispatcher);
+        assert_eq!(ends[0].recv_burst_timeout(&mut out, wait), Some(1));
+        assert_eq!(ends[0].recv_burst_timeout(&mut out, wait), None);
+        assert_eq!(out.len(), 4);
+        drop((out, full));
+        assert_eq!(
+            std::sync::Arc::strong_count(&frame),
+            1,
+            "every packet dropped"
+        );
     }
 
     #[test]
