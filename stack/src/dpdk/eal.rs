@@ -170,6 +170,26 @@ impl Eal {
         Ok(Eal { _private: () })
     }
 
+    /// EAL, if [`Eal::init`] started it in this process.
+    pub fn running() -> Option<&'static Eal> {
+        EAL.get().and_then(|r| r.as_ref().ok())
+    }
+
+    /// Shuts EAL down (`rte_eal_cleanup`): gives back its hugepage memory,
+    /// ends its threads and removes its runtime files, as a program should
+    /// before it exits.
+    ///
+    /// # Safety
+    /// Every port, pool and packet handle is dropped first, and nothing in
+    /// the process uses DPDK afterwards (EAL cannot start again).
+    pub unsafe fn cleanup(&self) -> Result<(), DpdkError> {
+        let ret = sys::rte_eal_cleanup();
+        if ret < 0 {
+            return Err(DpdkError::call("rte_eal_cleanup", ret));
+        }
+        Ok(())
+    }
+
     /// The NUMA socket of the calling thread (`rte_socket_id`).
     pub fn socket_id(&self) -> u32 {
         // SAFETY: EAL is running.
