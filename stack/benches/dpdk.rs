@@ -63,8 +63,11 @@
 //!
 //! Run: `cargo bench -p aa-stack --features dpdk --bench dpdk`.
 
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "support/http.rs"]
 mod support_http;
+use measure::{measuring, median_secs};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -391,25 +394,6 @@ fn memory_pass<C: Consume<aa_runtime::PoolPacket>>(
             consume.packet(r);
         }
     }
-}
-
-/// Median seconds per pass of `f` over `n` passes.
-fn median_secs(n: usize, mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..n)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(|a, b| a.total_cmp(b));
-    t[n / 2]
-}
-
-/// Whether criterion measures for real (not `--test`, `--list` or
-/// `--profile-time`): only then is the summary worth its extra passes.
-fn measuring() -> bool {
-    !std::env::args().any(|a| a == "--test" || a == "--list" || a == "--profile-time")
 }
 
 /// The bench's one port: `net_ring0`, two queue pairs.

@@ -54,11 +54,14 @@
 //!
 //! Run: `cargo bench -p aa-stack --bench passive`.
 
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "support/http.rs"]
 mod support_http;
+use measure::{measuring, median_secs};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support_http::HttpOn80;
 
 use aa_grammars::csv::CsvParser as GenCsvParser;
@@ -523,25 +526,6 @@ fn check_aa(name: &str, t: &Tally, expect: Seen) {
 fn check_copying(name: &str, s: &CopySeen, expect: Seen) {
     assert_eq!(s.seen, expect, "{name}: records");
     assert_eq!(s.out_of_order, 0, "{name}: out of order");
-}
-
-/// Median seconds per pass of `f` over `n` passes.
-fn median_secs(n: usize, mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..n)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(|a, b| a.total_cmp(b));
-    t[n / 2]
-}
-
-/// Whether criterion measures for real (not `--test`, `--list` or
-/// `--profile-time`): only then is the summary worth its extra passes.
-fn measuring() -> bool {
-    !std::env::args().any(|a| a == "--test" || a == "--list" || a == "--profile-time")
 }
 
 /// Whether the command line's filter (criterion's positional argument, taken
