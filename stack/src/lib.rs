@@ -19,7 +19,9 @@
 //!   [`io::pcap`] (pcap and pcapng files, read into a packet pool; plus a writer)
 //!   and [`io::tap`] (a Linux TAP device: Ethernet frames to and from the kernel).
 //!   With feature `dpdk`, `dpdk` adds DPDK: EAL start-up, mbuf pools, an
-//!   mbuf-backed packet handle and a port (`rte_eth_rx_burst`/`tx_burst`).
+//!   mbuf-backed packet handle, ports with one or several queue pairs
+//!   (`rte_eth_rx_burst`/`tx_burst`, symmetric RSS, a queue per thread) and
+//!   software spreading of connections over worker threads.
 //! - [`link`] answers what a host must answer on an Ethernet segment: ARP for its
 //!   IPv4 address (with a bounded, expiring ARP cache) and ICMP echo.
 //! - [`flow`] is the bounded flow table that pairs both directions of a
@@ -30,8 +32,10 @@
 //! - [`tcp`] is the TCP endpoint (IPv4) over a packet device: connections
 //!   this host opens (ARP first, SYN with MSS and window scale) or accepts
 //!   (`listen`), each received into an `AaStream` and parsed on arrival, one
-//!   ACK per burst, the stream's window advertised; small requests sent with
-//!   retransmission (RFC 6298 timer).
+//!   ACK per burst, the stream's window advertised; what the application
+//!   writes sent by MSS within the peer's window, with RFC 6298
+//!   retransmission, fast retransmit, NewReno and SACK. It runs on any
+//!   device, DPDK ports included.
 //! - [`frame`] builds Ethernet/IPv4|IPv6/TCP test frames with correct checksums.
 //! - [`synth`] generates deterministic synthetic captures (HTTP, CSV; with
 //!   reordering, duplicates, overlaps and loss) and their ground truth.

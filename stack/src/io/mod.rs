@@ -1,7 +1,8 @@
 //! Packet I/O: bursts of packet handles in and out of a device.
 //!
 //! [`PacketIo`] is the contract every backend implements: memory, capture
-//! files and a Linux TAP device ([`tap`]) now, DPDK later. It is shaped after
+//! files, a Linux TAP device ([`tap`]) and, with feature `dpdk`, a DPDK port
+//! or one of its queues. It is shaped after
 //! `rte_eth_rx_burst` / `rte_eth_tx_burst`:
 //!
 //! - `recv_burst` appends up to [`Burst::room`] received packets to storage
@@ -16,6 +17,9 @@
 //! A receive that finds nothing returns `Ok(0)`; a finite source (a file) says
 //! it has no more with [`PacketIo::at_end`]. Errors that end a source (a
 //! truncated file) come after every packet before them was delivered.
+//!
+//! What a sender builds its frames in is an [`alloc::FrameAlloc`]: pool
+//! buffers for memory and TAP devices, mbufs for DPDK, written in place.
 //!
 //! For tests and benches, [`pair`] wires two in-memory ends back to back
 //! (handles moved, not copied) and [`fault::FaultIo`] wraps any device in a
