@@ -157,7 +157,9 @@ struct RecordSlot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Pins {
     /// That fragment, or [`Pins::NONE`] (no field with bytes) or [`Pins::MIXED`]
-    /// (fields in several fragments, or spanning several: look at each).
+    /// (fields in several fragments, or spanning several: look at each). A
+    /// fragment with `n == 0` means no field with bytes too (see
+    /// [`Pins::is_none`]).
     frag: u64,
     /// Fields with bytes in it.
     n: u32,
@@ -170,6 +172,12 @@ impl Pins {
         frag: Pins::NONE,
         n: 0,
     };
+
+    /// No field with bytes: [`Pins::NONE`], or a fragment with none in it yet.
+    #[inline]
+    fn is_none(self) -> bool {
+        self.frag == Pins::NONE || (self.frag != Pins::MIXED && self.n == 0)
+    }
 }
 
 impl Default for Pins {
@@ -246,6 +254,30 @@ impl<P: Packet> Emitter<'_, P> {
         }
         let end = end.min(self.limit);
         let start = start.min(end);
+        let q = &mut *self.q;
+        if start >= self.hint_off && q.pending_pins.frag == self.hint {
+            // The usual case: the field lies in the fragment being parsed, as
+            // do the record's other fields with bytes so far.
+            q.fields.push(FieldSlot {
+                tag,
+                flags,
+                frag: self.hint,
+                start,
+                end,
+            });
+            q.pending_fields += 1;
+            q.pending_pins.n += u32::from(start < end);
+            return true;
+        }
+        self.field_slow(tag, start, end, flags);
+        true
+    }
+
+    /// [`Emitter::field`] past its fast case: `[start, end)` (clamped) may lie
+    /// before the fragment being parsed, or be the record's first field with
+    /// bytes, or follow fields in other fragments.
+    #[inline(never)]
+    fn field_slow(&mut self, tag: u16, start: u64, end: u64, flags: u8) {
         let frag = if start >= self.hint_off || start == end {
             // Within the fragment being parsed: the usual case.
             self.hint
@@ -263,14 +295,13 @@ impl<P: Packet> Emitter<'_, P> {
         if start < end {
             // A field of the fragment being parsed lies in it.
             let pins = &mut self.q.pending_pins;
-            if frag == self.hint && (pins.frag == frag || pins.frag == Pins::NONE) {
+            if frag == self.hint && (pins.frag == frag || pins.is_none()) {
                 pins.frag = frag;
                 pins.n += 1;
             } else {
                 pins.frag = Pins::MIXED;
             }
         }
-        true
     }
 
     /// Id of the fragment holding offset `start`, before the current one.
@@ -385,11 +416,20 @@ impl<P: Packet> Emitter<'_, P> {
             nfields: q.pending_fields,
             value0: q.values.tail - q.pending_values as u64,
             nvalues: q.pending_values,
-            pins: q.pending_pins,
+            pins: if q.pending_pins.is_none() {
+                Pins::EMPTY
+            } else {
+                q.pending_pins
+            },
         });
         q.pending_fields = 0;
         q.pending_values = 0;
-        q.pending_pins = Pins::EMPTY;
+        // No field with bytes yet: the next record's fields in this fragment
+        // take the fast case of `field` from the first.
+        q.pending_pins = Pins {
+            frag: self.hint,
+            n: 0,
+        };
     }
 
     /// Drops the fields and variables added since the last commit.
