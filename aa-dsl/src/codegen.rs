@@ -446,6 +446,8 @@ struct FieldGen {
     /// `until_*`, for quoted delimited fields.
     until: Option<Ident>,
     scan: Option<Scan>,
+    /// Finder of the closing quote, for quoted delimited fields.
+    quote_finder: Option<Ident>,
     tag_const: Ident,
     method: Ident,
 }
@@ -684,12 +686,17 @@ impl<'p> Gen<'p> {
                     }
                     _ => (None, None),
                 };
+                let quote_finder = match &f.ending {
+                    Ending::Until { quote: Some(q), .. } => Some(finder_for(&[*q], &mut values)),
+                    _ => None,
+                };
                 fields.push(FieldGen {
                     state,
                     step,
                     done,
                     until,
                     scan,
+                    quote_finder,
                     tag_const: tag_names.fresh(&upper(&f.name)),
                     method: view_methods.fresh(&snake(&f.name)),
                 });
@@ -2171,23 +2178,55 @@ impl<'p> Gen<'p> {
                             let bs = stop_bytes.iter().map(|b| bchar(*b));
                             quote!(, matches!(d[j], #(#bs)|*))
                         };
-                        let fin_fast = self.after_elem(
-                            ri,
-                            fi,
-                            quote!(self.#done(self.fstart, base + j as u64 #stop #db, out)),
-                        );
-                        init.push(quote! {
-                            if *i < d.len() && d[*i] != #qb {
-                                if let Some(j) = #finder(&d[*i..]) {
-                                    let j = *i + j;
-                                    *i = j + 1;
-                                    #fin_fast
+                        if self.loops_elems(ri, fi) {
+                            // Consecutive unquoted elements of the repeat, one
+                            // after the other in this loop: the element's start
+                            // is kept here, not in `self`.
+                            let st = &self.state_ty;
+                            let v = &fg.state;
+                            let endc = self.end_chain(ri, fi);
+                            init.push(quote! {
+                                if *i < d.len() && d[*i] != #qb {
+                                    let mut s = *i;
+                                    while let Some(j) = #finder(&d[s..]) {
+                                        let j = s + j;
+                                        *i = j + 1;
+                                        self.#done(base + s as u64, base + j as u64 #stop #db, out)?;
+                                        #endc
+                                        if self.state != #st::#v || *i == d.len() {
+                                            return Ok(());
+                                        }
+                                        if d[*i] == #qb {
+                                            continue 'elem;
+                                        }
+                                        s = *i;
+                                    }
+                                    self.started = true;
+                                    self.fstart = base + s as u64;
+                                    *i = d.len();
+                                    self.quote = #qt::None;
+                                    return Ok(());
                                 }
-                                *i = d.len();
-                                self.quote = #qt::None;
-                                return Ok(());
-                            }
-                        });
+                            });
+                        } else {
+                            let fin_fast = self.after_elem(
+                                ri,
+                                fi,
+                                quote!(self.#done(self.fstart, base + j as u64 #stop #db, out)),
+                            );
+                            init.push(quote! {
+                                if *i < d.len() && d[*i] != #qb {
+                                    if let Some(j) = #finder(&d[*i..]) {
+                                        let j = *i + j;
+                                        *i = j + 1;
+                                        #fin_fast
+                                    }
+                                    *i = d.len();
+                                    self.quote = #qt::None;
+                                    return Ok(());
+                                }
+                            });
+                        }
                     }
                     init.push(quote!(self.quote = #qt::None;));
                 }
@@ -2335,6 +2374,10 @@ impl<'p> Gen<'p> {
             None => quote!(),
             Some(qb) => {
                 let qb = bchar(qb);
+                let qf = fg
+                    .quote_finder
+                    .as_ref()
+                    .expect("quoted fields have a quote finder");
                 quote! {
                     let at = base + *i as u64;
                     if at == self.fstart && self.quote == #qt::None && d[*i] == #qb {
@@ -2344,7 +2387,7 @@ impl<'p> Gen<'p> {
                     }
                     match self.quote {
                         #qt::In => {
-                            match ::memchr::memchr(#qb, &d[*i..]) {
+                            match #qf(&d[*i..]) {
                                 Some(j) => {
                                     *i += j + 1;
                                     self.quote = #qt::Pending;
