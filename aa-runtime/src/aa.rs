@@ -255,9 +255,12 @@ impl<P: Packet> Emitter<'_, P> {
         let end = end.min(self.limit);
         let start = start.min(end);
         let q = &mut *self.q;
-        if start >= self.hint_off && q.pending_pins.frag == self.hint {
+        let pins = q.pending_pins.frag;
+        if start >= self.hint_off && (pins == self.hint || pins == Pins::MIXED) {
             // The usual case: the field lies in the fragment being parsed, as
-            // do the record's other fields with bytes so far.
+            // do the record's other fields with bytes so far (their pins are
+            // counted here), or the record's fields are in several fragments
+            // (`n` is not used: each field is looked at when pinning).
             q.fields.push(FieldSlot {
                 tag,
                 flags,
@@ -274,8 +277,8 @@ impl<P: Packet> Emitter<'_, P> {
     }
 
     /// [`Emitter::field`] past its fast case: `[start, end)` (clamped) may lie
-    /// before the fragment being parsed, or be the record's first field with
-    /// bytes, or follow fields in other fragments.
+    /// before the fragment being parsed, or be the first field of the record
+    /// in this fragment.
     #[inline(never)]
     fn field_slow(&mut self, tag: u16, start: u64, end: u64, flags: u8) {
         let frag = if start >= self.hint_off || start == end {
@@ -331,6 +334,14 @@ impl<P: Packet> Emitter<'_, P> {
                 return;
             }
         }
+        self.pin_mixed();
+    }
+
+    /// [`Emitter::pin_pending`] for fields in several fragments: looks at each.
+    #[inline(never)]
+    fn pin_mixed(&mut self) {
+        let (head, q) = (self.store.head_id, &mut *self.q);
+        let frags = &mut self.store.frags;
         let (mut cur, mut n) = (u64::MAX, 0u32);
         for fi in q.fields.tail - q.pending_fields as u64..q.fields.tail {
             let f = *q.fields.get(fi);
