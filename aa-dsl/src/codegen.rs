@@ -1584,6 +1584,23 @@ impl<'p> Gen<'p> {
         }
     }
 
+    /// Whether the delimiter byte `d[j]` (one of `all`) is one of `stop`, a
+    /// strict, non-empty subset: by the bytes not in `stop` when there are
+    /// fewer of those.
+    fn stop_test(stop: &[u8], all: &[u8]) -> TokenStream {
+        let others: Vec<u8> = all.iter().copied().filter(|b| !stop.contains(b)).collect();
+        if let [b] = others.as_slice() {
+            let b = bchar(*b);
+            quote!(d[j] != #b)
+        } else if others.len() < stop.len() {
+            let bs = others.iter().map(|b| bchar(*b));
+            quote!(!matches!(d[j], #(#bs)|*))
+        } else {
+            let bs = stop.iter().map(|b| bchar(*b));
+            quote!(matches!(d[j], #(#bs)|*))
+        }
+    }
+
     /// The dispatcher the interpreter calls `step_item`.
     fn step_fn(&self) -> TokenStream {
         let res = &self.result_ty;
@@ -2175,8 +2192,8 @@ impl<'p> Gen<'p> {
                         } else if stop_bytes.len() == all_bytes.len() {
                             quote!(, true)
                         } else {
-                            let bs = stop_bytes.iter().map(|b| bchar(*b));
-                            quote!(, matches!(d[j], #(#bs)|*))
+                            let t = Self::stop_test(stop_bytes, all_bytes);
+                            quote!(, #t)
                         };
                         if self.loops_elems(ri, fi) {
                             // Consecutive unquoted elements of the repeat, one
@@ -2434,8 +2451,7 @@ impl<'p> Gen<'p> {
                 } else if stop_bytes.len() == all_bytes.len() {
                     quote!(true)
                 } else {
-                    let bs = stop_bytes.iter().map(|b| bchar(*b));
-                    quote!(matches!(d[j], #(#bs)|*))
+                    Self::stop_test(stop_bytes, all_bytes)
                 };
                 let fin = finish_elem(quote!(base + j as u64), stop);
                 if q.is_none() {
