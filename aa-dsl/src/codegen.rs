@@ -3859,33 +3859,45 @@ impl<'p> Gen<'p> {
             let hits = bs.iter().map(|b| quote!(zero(w ^ (LO * #b as u64))));
             let last = bs.iter().map(|b| quote!(b == #b));
             // Three bytes cost three word tests: on x86_64, one 16-byte
-            // compare per byte does better (SSE2 is always there).
-            let (sse, sse_doc) = match bs.as_slice() {
-                [a, b, c] => (
-                    quote! {
+            // compare per byte does better (SSE2 is always there). The word
+            // scan stays a function of its own, `<finder>_words`, the one
+            // other targets use, so that tests on x86_64 can run it too.
+            let words = format_ident!("{}_words", id);
+            if let [a, b, c] = bs.as_slice() {
+                out.extend(quote! {
+                    #d
+                    ///
+                    /// On x86_64, where SSE2 is always there, 16 bytes at a
+                    /// time (a compare per byte of the set) cost less than
+                    /// three word tests; elsewhere the word scan.
+                    #[inline(always)]
+                    fn #id(d: &[u8]) -> ::core::option::Option<usize> {
                         #[cfg(target_arch = "x86_64")]
                         if let Some(t) = ::memchr::arch::x86_64::sse2::memchr::Three::new(#a, #b, #c) {
                             return t.find(d);
                         }
-                    },
+                        #words(d)
+                    }
+                });
+            }
+            let (fname, fdoc) = if bs.len() == 3 {
+                (
+                    words,
                     quote! {
-                        ///
-                        /// On x86_64, where SSE2 is always there, 16 bytes at a
-                        /// time (a compare per byte of the set) cost less than
-                        /// three word tests.
+                        #[doc = " The word scan behind the finder of the same name without `_words`."]
+                        #[doc = ""]
                     },
-                ),
-                _ => (quote!(), quote!()),
+                )
+            } else {
+                (id.clone(), d)
             };
             out.extend(quote! {
-                #d
+                #fdoc
                 /// Fields are often short, and setting up `memchr` costs more than
                 /// looking at a few bytes: the first 64 are looked at a word (8
                 /// bytes) at a time.
-                #sse_doc
                 #[inline(always)]
-                fn #id(d: &[u8]) -> ::core::option::Option<usize> {
-                    #sse
+                fn #fname(d: &[u8]) -> ::core::option::Option<usize> {
                     const SHORT: usize = 64;
                     const LO: u64 = 0x0101_0101_0101_0101;
                     const HI: u64 = 0x8080_8080_8080_8080;

@@ -34,6 +34,43 @@
 /// RFC 4180 CSV (`csv.aag`): `row` records of repeated `field`s.
 pub mod csv {
     include!(concat!(env!("OUT_DIR"), "/csv.rs"));
+
+    #[cfg(test)]
+    mod finders {
+        use proptest::prelude::*;
+
+        proptest! {
+            /// The three-byte finder of a delimited field finds what a plain
+            /// search finds, through both of its paths: the SSE2 searcher
+            /// used on x86_64 and the word scan used elsewhere (and as its
+            /// fallback), at every length around the 64-byte scan window.
+            #[test]
+            fn both_paths_find_the_first_delimiter(
+                bytes in proptest::collection::vec(
+                    prop_oneof![8 => b'a'..=b'z', 1 => Just(b','), 1 => Just(b'\n'), 1 => Just(b'\r')],
+                    0..200,
+                ),
+                skip in 0usize..16,
+            ) {
+                let d = &bytes[skip.min(bytes.len())..];
+                let want = d.iter().position(|b| matches!(b, b',' | b'\n' | b'\r'));
+                prop_assert_eq!(super::find_comma_lf_cr(d), want);
+                prop_assert_eq!(super::find_comma_lf_cr_words(d), want);
+            }
+
+            /// The same with the delimiter only far in or absent.
+            #[test]
+            fn both_paths_across_the_window(len in 0usize..300, at in 0usize..300) {
+                let mut d = vec![b'x'; len];
+                if at < len {
+                    d[at] = b'\r';
+                }
+                let want = (at < len).then_some(at);
+                prop_assert_eq!(super::find_comma_lf_cr(&d), want);
+                prop_assert_eq!(super::find_comma_lf_cr_words(&d), want);
+            }
+        }
+    }
 }
 
 /// HTTP/1.1 requests (`http_request.aag`): request line and headers, then the
