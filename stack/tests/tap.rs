@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::fd::AsRawFd;
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aa_runtime::{Packet, PacketPool, PoolPacket};
 use aa_stack::io::pcap::PcapReader;
@@ -70,11 +70,6 @@ fn flush(tap: &mut TapIo, tx: &mut Burst<PoolPacket>) {
     while !tx.is_empty() {
         tap.send_burst(tx).expect("send");
     }
-}
-
-fn now() -> Timestamp {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    Timestamp(d.as_nanos() as u64)
 }
 
 /// The namespace with the TAP in it, configured; fields drop in order, so
@@ -216,7 +211,7 @@ fn kernel_pings_us_and_learns_our_mac() {
     );
     // The kernel asked for us by ARP: we know it now.
     assert_eq!(
-        lab.host.resp.lookup(KERNEL_IP, now()),
+        lab.host.resp.lookup(KERNEL_IP, Timestamp::now()),
         Some(lab.host.tap.mac())
     );
 
@@ -277,10 +272,10 @@ fn we_resolve_the_kernel_by_arp() {
     };
     let started = Instant::now();
     let host = &mut lab.host;
-    assert_eq!(host.resp.lookup(KERNEL_IP, now()), None);
+    assert_eq!(host.resp.lookup(KERNEL_IP, Timestamp::now()), None);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut next_request = Instant::now();
-    while host.resp.lookup(KERNEL_IP, now()).is_none() {
+    while host.resp.lookup(KERNEL_IP, Timestamp::now()).is_none() {
         assert!(
             Instant::now() < deadline,
             "no ARP reply from the kernel in 10 s: {:?} {:?}",
@@ -294,7 +289,10 @@ fn we_resolve_the_kernel_by_arp() {
         }
         host.pump(Duration::from_millis(20));
     }
-    assert_eq!(host.resp.lookup(KERNEL_IP, now()), Some(host.tap.mac()));
+    assert_eq!(
+        host.resp.lookup(KERNEL_IP, Timestamp::now()),
+        Some(host.tap.mac())
+    );
     let stats = host.resp.stats();
     assert!(
         stats.arp_learned >= 1 && stats.arp_requests >= 1,

@@ -2,7 +2,6 @@
 //! several receive/transmit queue pairs.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use dpdk_sys as sys;
 
@@ -421,13 +420,6 @@ impl PortQueue {
     }
 }
 
-fn now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::new(d.as_secs(), u64::from(d.subsec_nanos()))
-}
-
 impl PacketIo for PortQueue {
     type Packet = MbufPacket;
 
@@ -444,7 +436,7 @@ impl PacketIo for PortQueue {
         if got == 0 {
             return Ok(0);
         }
-        let ts = now();
+        let ts = Timestamp::now();
         let mut n = 0;
         for &m in &self.scratch[..got] {
             // SAFETY: rx_burst hands over one reference on each mbuf it

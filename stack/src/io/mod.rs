@@ -44,6 +44,14 @@ use crate::wire::LinkType;
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
+    /// The wall-clock time now (what a device stamps received frames with;
+    /// 0 if the clock is before 1970).
+    pub fn now() -> Timestamp {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::new(d.as_secs(), u64::from(d.subsec_nanos()))
+    }
     /// From seconds and nanoseconds (`nanos` may exceed one second).
     pub fn new(secs: u64, nanos: u64) -> Timestamp {
         Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))

@@ -14,7 +14,6 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aa_runtime::Packet;
 
@@ -124,11 +123,7 @@ impl<P: Packet> PacketIo for PairIo<P> {
             return Ok(0);
         }
         // Wall-clock time, as a NIC stamps frames (the ARP cache ages by it).
-        let ts = Timestamp(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
-        );
+        let ts = Timestamp::now();
         let l = &mut w.lanes[lane];
         let mut n = 0;
         while out.room() > 0 {

@@ -44,7 +44,7 @@ use std::fs::File;
 use std::io::{BufWriter, ErrorKind, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aa_runtime::{Packet, PacketPool, PoolPacket};
 
@@ -111,13 +111,6 @@ impl std::fmt::Debug for TapIo {
 /// An `IoError::Os` of `err`'s kind whose message starts with `what`.
 fn os_error(err: std::io::Error, what: impl std::fmt::Display) -> IoError {
     IoError::Os(std::io::Error::new(err.kind(), format!("{what}: {err}")))
-}
-
-fn now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp(d.as_nanos() as u64)
 }
 
 fn ifreq_named(name: &str) -> libc::ifreq {
@@ -410,7 +403,7 @@ impl PacketIo for TapIo {
                 self.stats.rx_too_long += 1;
                 continue;
             }
-            let ts = *ts.get_or_insert_with(now);
+            let ts = *ts.get_or_insert_with(Timestamp::now);
             let packet = buf.freeze(len);
             self.stats.rx_packets += 1;
             self.stats.rx_bytes += len as u64;
@@ -458,7 +451,7 @@ impl PacketIo for TapIo {
                     self.stats.tx_packets += 1;
                     self.stats.tx_bytes += data.len() as u64;
                     if self.capture.is_some() {
-                        let t = *ts.get_or_insert_with(now);
+                        let t = *ts.get_or_insert_with(Timestamp::now);
                         self.record(t, data);
                     }
                 }

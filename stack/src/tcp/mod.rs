@@ -77,7 +77,7 @@ mod out;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aa_runtime::{AaConfig, AaState, AaStream, Insert, Packet, PacketPool, Parser, PoolPacket};
 
@@ -780,13 +780,6 @@ pub struct Stack<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet> = Pac
 
 const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
 
-fn wall_now() -> Timestamp {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp(t.as_nanos() as u64)
-}
-
 impl<D: PacketIo<Packet = PoolPacket>, R: Parser> Stack<D, R, PacketPool> {
     /// An endpoint at `(mac, ip)` on `dev`, building the frames it sends in
     /// `pool` (the pool `dev` receives into will do; size it for every
@@ -804,7 +797,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
     /// connection's window plus its out-of-order queue plus a burst.
     pub fn with_alloc(dev: D, alloc: A, mac: MacAddr, ip: Ipv4Addr, cfg: StackConfig) -> Self {
         let burst = cfg.burst.max(1);
-        let seed = wall_now().0 ^ (u64::from(std::process::id()) << 32);
+        let seed = Timestamp::now().0 ^ (u64::from(std::process::id()) << 32);
         let mut s = Stack {
             dev,
             resp: Responder::new(mac, ip),
@@ -1336,7 +1329,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
     }
 
     fn timers(&mut self, now: Instant) {
-        let wall = wall_now();
+        let wall = Timestamp::now();
         for i in 0..self.conns.len() {
             let Self {
                 conns,

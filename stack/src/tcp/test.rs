@@ -64,7 +64,7 @@ impl Lab {
         assert_eq!(lab.stack.state(id), Some(State::ArpWait));
         let mut reply = vec![0u8; 60];
         arp::write_frame(&mut reply, US, &req.reply_from(PEER, PEER_IP)).unwrap();
-        lab.stack.device_mut().push(wall_now(), &reply);
+        lab.stack.device_mut().push(Timestamp::now(), &reply);
         lab.poll();
         let syn = lab.sent();
         assert_eq!(syn.len(), 1);
@@ -106,7 +106,7 @@ impl Lab {
     }
 
     fn push(&mut self, f: Vec<u8>) {
-        self.stack.device_mut().push(wall_now(), &f);
+        self.stack.device_mut().push(Timestamp::now(), &f);
     }
 
     /// A segment from the peer at sequence number `seq`, acknowledging
@@ -657,7 +657,9 @@ fn refused_and_no_connection() {
         .flags(TcpFlags::SYN);
     f.src_mac = PEER.0;
     f.dst_mac = US.0;
-    stack.device_mut().push(wall_now(), &f.build(b"").unwrap());
+    stack
+        .device_mut()
+        .push(Timestamp::now(), &f.build(b"").unwrap());
     stack.poll().unwrap();
     let sent = stack.device_mut().take_sent();
     let rst = wire::parse(sent[0].data(), LinkType::Ethernet, true).unwrap();
@@ -698,7 +700,10 @@ fn syn_sent_refused() {
     let dev = MemoryIo::new(pool.clone(), LinkType::Ethernet);
     let mut stack: Stack<MemoryIo, CsvParser> =
         Stack::new(dev, pool.clone(), US, OUR_IP, StackConfig::default());
-    stack.resp.cache_mut().insert(PEER_IP, PEER, wall_now());
+    stack
+        .resp
+        .cache_mut()
+        .insert(PEER_IP, PEER, Timestamp::now());
     let id = stack
         .connect(SocketAddrV4::new(PEER_IP, PORT), CsvParser::default())
         .unwrap();
@@ -716,14 +721,14 @@ fn syn_sent_refused() {
     };
     // An ACK for something we never sent: RST, no state change.
     stack.device_mut().push(
-        wall_now(),
+        Timestamp::now(),
         &mk(TcpFlags::SYN | TcpFlags::ACK, s.seq.0.wrapping_add(9)),
     );
     stack.poll().unwrap();
     assert_eq!(stack.device_mut().take_sent().len(), 1);
     assert_eq!(stack.state(id), Some(State::SynSent));
     stack.device_mut().push(
-        wall_now(),
+        Timestamp::now(),
         &mk(TcpFlags::RST | TcpFlags::ACK, s.seq.0.wrapping_add(1)),
     );
     stack.poll().unwrap();
@@ -804,7 +809,7 @@ fn passive_open_answers_syn_and_accepts() {
         },
         b"",
     );
-    stack.device_mut().push(wall_now(), &syn);
+    stack.device_mut().push(Timestamp::now(), &syn);
     stack.poll().unwrap();
     let s = sent(&mut stack);
     assert_eq!(s.len(), 1);
@@ -815,7 +820,7 @@ fn passive_open_answers_syn_and_accepts() {
     assert!(stack.next_event().is_none());
     let iss = s[0].seq.0;
     // The SYN again (our SYN-ACK lost): the SYN-ACK again.
-    stack.device_mut().push(wall_now(), &syn);
+    stack.device_mut().push(Timestamp::now(), &syn);
     stack.poll().unwrap();
     assert_eq!(sent(&mut stack)[0].seq.0, iss);
     // The ACK with data: accepted, parsed, acknowledged.
@@ -826,7 +831,7 @@ fn passive_open_answers_syn_and_accepts() {
         TcpOpts::default(),
         b"a,b\n",
     );
-    stack.device_mut().push(wall_now(), &ack);
+    stack.device_mut().push(Timestamp::now(), &ack);
     stack.poll().unwrap();
     let id = match stack.next_event() {
         Some(Event::Accepted(id)) => id,
@@ -853,7 +858,7 @@ fn passive_open_answers_syn_and_accepts() {
     other.dst_mac = US.0;
     stack
         .device_mut()
-        .push(wall_now(), &other.build(b"").unwrap());
+        .push(Timestamp::now(), &other.build(b"").unwrap());
     stack.poll().unwrap();
     assert_eq!(sent(&mut stack)[0].flags, TcpFlags::RST | TcpFlags::ACK);
     stack.release(id).unwrap();
@@ -883,7 +888,9 @@ fn backlog_and_unanswered_syn_ack() {
             });
         f.src_mac = PEER.0;
         f.dst_mac = US.0;
-        stack.device_mut().push(wall_now(), &f.build(b"").unwrap());
+        stack
+            .device_mut()
+            .push(Timestamp::now(), &f.build(b"").unwrap());
     }
     let mut t = Instant::now();
     stack.poll_at(t).unwrap();
