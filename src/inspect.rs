@@ -784,32 +784,10 @@ pub fn run_dpdk(
     use std::sync::atomic::Ordering;
 
     let dpdk = |e: aa_stack::dpdk::DpdkError| InspectError::Dpdk(e.to_string());
-    let args: Vec<&str> = std::iter::once("aa")
-        .chain(live.eal.split_whitespace())
-        .collect();
     // Before EAL pins this thread to one core: the CPUs workers may use.
     let cpus = current_thread_cpus();
-    let eal = Eal::init(&args).map_err(dpdk)?;
-    let ports = eal.ports();
-    let (id, name) = match &live.port {
-        Some(name) => match ports.iter().find(|(_, n)| n == name) {
-            Some(p) => p.clone(),
-            None => {
-                let known: Vec<&str> = ports.iter().map(|(_, n)| n.as_str()).collect();
-                return Err(InspectError::Dpdk(format!(
-                    "no port named {name:?}; ports: {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
-            }
-        },
-        None => ports.first().cloned().ok_or_else(|| {
-            InspectError::Dpdk("no port (give one with --vdev=... or bind a NIC to DPDK)".into())
-        })?,
-    };
+    let eal = Eal::init_line("aa", &live.eal).map_err(dpdk)?;
+    let (id, name) = eal.find_port(live.port.as_deref()).map_err(dpdk)?;
     let workers = live.workers.max(1);
     let size = if workers == 1 {
         opts.pool.max(2 * BURST as u32)
@@ -879,15 +857,8 @@ pub fn run_dpdk(
             return Ok(Next::Idle);
         }
         last = Instant::now();
+        done = limit_reached(received, live.packets, burst);
         received += n as u64;
-        if let Some(max) = live.packets {
-            if received >= max {
-                // Past the limit: back to the pool, unread.
-                let extra = (received - max) as usize;
-                burst.drain(burst.len() - extra..);
-                done = true;
-            }
-        }
         Ok(Next::Go)
     })?;
     let multi_segment = port.dropped_multi_segment();
@@ -902,6 +873,18 @@ pub fn run_dpdk(
         multi_segment,
         packets_held,
     ))
+}
+
+/// Whether `burst`, after `before` packets, reaches the run's limit of `max`
+/// packets; the packets past it go back to the pool, unread.
+#[cfg(feature = "dpdk")]
+fn limit_reached<P>(before: u64, max: Option<u64>, burst: &mut Burst<Rx<P>>) -> bool {
+    let Some(max) = max else { return false };
+    if before + (burst.len() as u64) < max {
+        return false;
+    }
+    burst.drain(max.saturating_sub(before) as usize..);
+    true
 }
 
 /// Frames each worker's queue holds, with software spreading.
@@ -920,10 +903,12 @@ mod workers {
         current_thread_cpus, pin_current_thread, Dispatcher, DpdkError, Eal, MbufPacket, Mempool,
         Port, PortConfig,
     };
-    use aa_stack::passive::PassiveStats;
-    use aa_stack::{Burst, PacketIo, WireStats};
+    use aa_stack::{Burst, PacketIo};
 
-    use super::{capture, Counts, InspectError, Live, Next, Options, Summary, BURST, WORKER_QUEUE};
+    use super::{
+        capture, limit_reached, Counts, InspectError, Live, Next, Options, Summary, BURST,
+        WORKER_QUEUE,
+    };
 
     /// What [`run`] needs from `run_dpdk`.
     pub(super) struct Run<'a> {
@@ -1018,14 +1003,11 @@ mod workers {
         /// queue: those past the limit go back to the pool unread, and the
         /// run ends once it is reached.
         fn count<P>(&self, limit: Option<u64>, burst: &mut Burst<aa_stack::Rx<P>>) {
-            let n = burst.len() as u64;
-            let before = self.received.fetch_add(n, Ordering::Relaxed);
-            if let Some(max) = limit {
-                if before + n >= max {
-                    let keep = max.saturating_sub(before) as usize;
-                    burst.drain(keep..);
-                    self.done.store(true, Ordering::Relaxed);
-                }
+            let before = self
+                .received
+                .fetch_add(burst.len() as u64, Ordering::Relaxed);
+            if limit_reached(before, limit, burst) {
+                self.done.store(true, Ordering::Relaxed);
             }
         }
 
@@ -1305,15 +1287,10 @@ mod workers {
             }
             asked = false;
             last = Instant::now();
-            received += n as u64;
-            if let Some(max) = r.live.packets {
-                if received >= max {
-                    // Past the limit: back to the pool, unread.
-                    let extra = (received - max) as usize;
-                    burst.drain(burst.len() - extra..);
-                    shared.done.store(true, Ordering::Relaxed);
-                }
+            if limit_reached(received, r.live.packets, &mut burst) {
+                shared.done.store(true, Ordering::Relaxed);
             }
+            received += n as u64;
             dispatcher.dispatch_burst(&mut burst);
         }
         Ok(())
@@ -1328,8 +1305,8 @@ mod workers {
         let mut total = it.next()?;
         let mut reports = vec![total.checksums];
         for c in it {
-            add_wire(&mut total.wire, &c.wire);
-            add_passive(&mut total.passive, &c.passive);
+            total.wire += c.wire;
+            total.passive += c.passive;
             total.records += c.records;
             total.gaps += c.gaps;
             total.errors += c.errors;
@@ -1365,78 +1342,6 @@ mod workers {
                 .join("; ")
         });
         Some((total, each))
-    }
-
-    fn add_wire(to: &mut WireStats, from: &WireStats) {
-        // Every field named: a new counter cannot be forgotten here.
-        let WireStats {
-            frames,
-            segments,
-            truncated,
-            not_ip,
-            not_tcp,
-            fragments,
-            malformed,
-            bad_checksum,
-        } = *from;
-        to.frames += frames;
-        to.segments += segments;
-        to.truncated += truncated;
-        to.not_ip += not_ip;
-        to.not_tcp += not_tcp;
-        to.fragments += fragments;
-        to.malformed += malformed;
-        to.bad_checksum += bad_checksum;
-    }
-
-    fn add_passive(to: &mut PassiveStats, from: &PassiveStats) {
-        // Every field named: a new counter cannot be forgotten here.
-        let PassiveStats {
-            segments,
-            untracked,
-            refused,
-            rejected,
-            accepted,
-            payload_bytes,
-            handshakes,
-            midstream,
-            closed_fin,
-            closed_rst,
-            closed_idle,
-            closed_reused,
-            closed_input,
-            out_of_order,
-            duplicates,
-            out_of_window,
-            over_cap,
-            bogus_acks,
-            gaps,
-            gap_bytes,
-            errors,
-            records,
-        } = *from;
-        to.segments += segments;
-        to.untracked += untracked;
-        to.refused += refused;
-        to.rejected += rejected;
-        to.accepted += accepted;
-        to.payload_bytes += payload_bytes;
-        to.handshakes += handshakes;
-        to.midstream += midstream;
-        to.closed_fin += closed_fin;
-        to.closed_rst += closed_rst;
-        to.closed_idle += closed_idle;
-        to.closed_reused += closed_reused;
-        to.closed_input += closed_input;
-        to.out_of_order += out_of_order;
-        to.duplicates += duplicates;
-        to.out_of_window += out_of_window;
-        to.over_cap += over_cap;
-        to.bogus_acks += bogus_acks;
-        to.gaps += gaps;
-        to.gap_bytes += gap_bytes;
-        to.errors += errors;
-        to.records += records;
     }
 
     #[cfg(test)]

@@ -216,6 +216,59 @@ pub struct PassiveStats {
     pub records: u64,
 }
 
+/// Adds the counts of another (a decoder or observer of another thread, say).
+impl std::ops::AddAssign for PassiveStats {
+    fn add_assign(&mut self, from: PassiveStats) {
+        // Every field named: a new counter cannot be forgotten here.
+        let PassiveStats {
+            segments,
+            untracked,
+            refused,
+            rejected,
+            accepted,
+            payload_bytes,
+            handshakes,
+            midstream,
+            closed_fin,
+            closed_rst,
+            closed_idle,
+            closed_reused,
+            closed_input,
+            out_of_order,
+            duplicates,
+            out_of_window,
+            over_cap,
+            bogus_acks,
+            gaps,
+            gap_bytes,
+            errors,
+            records,
+        } = from;
+        self.segments += segments;
+        self.untracked += untracked;
+        self.refused += refused;
+        self.rejected += rejected;
+        self.accepted += accepted;
+        self.payload_bytes += payload_bytes;
+        self.handshakes += handshakes;
+        self.midstream += midstream;
+        self.closed_fin += closed_fin;
+        self.closed_rst += closed_rst;
+        self.closed_idle += closed_idle;
+        self.closed_reused += closed_reused;
+        self.closed_input += closed_input;
+        self.out_of_order += out_of_order;
+        self.duplicates += duplicates;
+        self.out_of_window += out_of_window;
+        self.over_cap += over_cap;
+        self.bogus_acks += bogus_acks;
+        self.gaps += gaps;
+        self.gap_bytes += gap_bytes;
+        self.errors += errors;
+        self.records += records;
+    }
+}
+
 /// Where a direction's record stream is.
 enum Stream<R> {
     /// No parser: bytes of this direction are not reassembled.

@@ -179,34 +179,11 @@ pub fn dpdk_stack<R: Parser>(
     ip: Ipv4Addr,
     cfg: StackConfig,
 ) -> Result<Stack<aa_stack::dpdk::Port, R, aa_stack::dpdk::Mempool>, String> {
-    use aa_stack::dpdk::{DpdkError, Eal, Mempool, Port, PortConfig};
-    let args: Vec<&str> = std::iter::once("aa")
-        .chain(eal.split_whitespace())
-        .collect();
-    let eal = Eal::init(&args).map_err(|e| e.to_string())?;
+    use aa_stack::dpdk::{Eal, Mempool, Port, PortConfig};
+    let eal = Eal::init_line("aa", eal).map_err(|e| e.to_string())?;
+    let (id, _) = eal.find_port(port).map_err(|e| e.to_string())?;
     let pool = Mempool::new(eal, "aa-example", 4095, 0, Mempool::DEFAULT_DATA_ROOM)
         .map_err(|e| e.to_string())?;
-    let port = match port {
-        Some(name) => {
-            let id = eal.port_by_name(name).map_err(|e| e.to_string())?;
-            Port::open(eal, id, &pool, PortConfig::default()).map_err(|e| e.to_string())?
-        }
-        None => {
-            // Ports are numbered from 0; the first that exists.
-            let mut found = None;
-            for id in 0..=u16::MAX {
-                match Port::open(eal, id, &pool, PortConfig::default()) {
-                    Ok(p) => {
-                        found = Some(p);
-                        break;
-                    }
-                    Err(DpdkError::NoSuchPort(_)) if eal.port_count() > 0 => continue,
-                    Err(DpdkError::NoSuchPort(_)) => break,
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-            found.ok_or("no DPDK port (give EAL a --vdev or a device)")?
-        }
-    };
+    let port = Port::open(eal, id, &pool, PortConfig::default()).map_err(|e| e.to_string())?;
     Ok(Stack::with_alloc(port, pool, mac, ip, cfg))
 }

@@ -33,6 +33,14 @@ pub enum DpdkError {
     },
     /// No port of that name.
     NoSuchPort(String),
+    /// [`Eal::find_port`] found no port of that name (`wanted`), or no port
+    /// at all (`wanted` is `None`); `ports` are the names there are.
+    PortNotFound {
+        /// The name asked for.
+        wanted: Option<String>,
+        /// The ports there are, by name.
+        ports: Vec<String>,
+    },
     /// The pool has no free mbuf.
     PoolExhausted,
     /// The device has fewer queues than asked for (`rte_eth_dev_info_get`:
@@ -82,6 +90,22 @@ impl fmt::Display for DpdkError {
                 message,
             } => write!(f, "{what} failed: {message} ({code})"),
             DpdkError::NoSuchPort(name) => write!(f, "no DPDK port named {name:?}"),
+            DpdkError::PortNotFound { wanted: None, .. } => write!(
+                f,
+                "no port (give EAL one with --vdev=... or a device bound to DPDK)"
+            ),
+            DpdkError::PortNotFound {
+                wanted: Some(name),
+                ports,
+            } => write!(
+                f,
+                "no port named {name:?}; ports: {}",
+                if ports.is_empty() {
+                    "none".to_string()
+                } else {
+                    ports.join(", ")
+                }
+            ),
             DpdkError::PoolExhausted => write!(f, "mbuf pool exhausted"),
             DpdkError::Queues { asked, max } => write!(
                 f,
@@ -141,6 +165,16 @@ impl Eal {
         EAL.get_or_init(|| Eal::start(args))
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// [`Eal::init`] with the arguments of one line, split at whitespace, after
+    /// the program name `program` (`--no-huge --vdev=net_ring0`, as given to
+    /// a command's `--eal`).
+    pub fn init_line(program: &str, line: &str) -> Result<&'static Eal, DpdkError> {
+        let args: Vec<&str> = std::iter::once(program)
+            .chain(line.split_whitespace())
+            .collect();
+        Eal::init(&args)
     }
 
     fn start(args: &[&str]) -> Result<Eal, DpdkError> {
@@ -212,6 +246,20 @@ impl Eal {
             return Err(DpdkError::NoSuchPort(name.to_owned()));
         }
         Ok(id)
+    }
+
+    /// The port named `name`, or the first port when `name` is `None`: its
+    /// id and name.
+    pub fn find_port(&self, name: Option<&str>) -> Result<(u16, String), DpdkError> {
+        let ports = self.ports();
+        let found = match name {
+            Some(name) => ports.iter().find(|(_, n)| n == name),
+            None => ports.first(),
+        };
+        found.cloned().ok_or_else(|| DpdkError::PortNotFound {
+            wanted: name.map(str::to_owned),
+            ports: ports.into_iter().map(|(_, n)| n).collect(),
+        })
     }
 
     /// The usable ports, by id, with their names (`rte_eth_find_next`,

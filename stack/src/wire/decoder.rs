@@ -27,6 +27,31 @@ pub struct WireStats {
     pub bad_checksum: u64,
 }
 
+/// Adds the counts of another (a decoder or observer of another thread, say).
+impl std::ops::AddAssign for WireStats {
+    fn add_assign(&mut self, from: WireStats) {
+        // Every field named: a new counter cannot be forgotten here.
+        let WireStats {
+            frames,
+            segments,
+            truncated,
+            not_ip,
+            not_tcp,
+            fragments,
+            malformed,
+            bad_checksum,
+        } = from;
+        self.frames += frames;
+        self.segments += segments;
+        self.truncated += truncated;
+        self.not_ip += not_ip;
+        self.not_tcp += not_tcp;
+        self.fragments += fragments;
+        self.malformed += malformed;
+        self.bad_checksum += bad_checksum;
+    }
+}
+
 impl WireStats {
     /// Counts one outcome.
     pub fn count(&mut self, result: &Result<Segment, WireError>) {
