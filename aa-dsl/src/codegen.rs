@@ -486,6 +486,10 @@ struct Gen<'p> {
     finders: Vec<(Ident, Vec<u8>)>,
     has_sync: bool,
     any_quote: bool,
+    /// Some repeat of quoted elements ends at one of up to three bytes: its
+    /// unquoted elements are found with `aa_runtime::scan::Delims`, whose
+    /// place the parser keeps between records.
+    any_delims: bool,
     any_multi: bool,
     any_left: bool,
     any_int: bool,
@@ -784,6 +788,16 @@ impl<'p> Gen<'p> {
             has_sync,
             any_quote: all_fields()
                 .any(|f| matches!(f.ending, Ending::Until { quote: Some(_), .. })),
+            any_delims: p
+                .records
+                .iter()
+                .zip(recs.iter())
+                .flat_map(|(r, g)| r.fields.iter().zip(g.fields.iter()))
+                .any(|(f, g)| {
+                    f.repeat.is_some()
+                        && matches!(f.ending, Ending::Until { quote: Some(_), .. })
+                        && matches!(&g.scan, Some(Scan::Single { all_bytes, .. }) if all_bytes.len() <= 3)
+                }),
             any_multi: recs
                 .iter()
                 .flat_map(|r| r.fields.iter())
@@ -1133,6 +1147,16 @@ impl<'p> Gen<'p> {
                     quote: #qt
                 },
                 quote!(quote: #qt::None),
+            );
+        }
+        if self.any_delims {
+            add(
+                quote! {
+                    /// Where the delimiter bitmask of the last repeat of short
+                    /// elements got to, so that the next record goes on from it.
+                    delims: ::aa_runtime::scan::DelimsAt
+                },
+                quote!(delims: ::aa_runtime::scan::DelimsAt::NONE),
             );
         }
         if self.any_multi {
@@ -2202,15 +2226,30 @@ impl<'p> Gen<'p> {
                             let st = &self.state_ty;
                             let v = &fg.state;
                             let endc = self.end_chain(ri, fi);
+                            // Up to three delimiter bytes: their positions
+                            // from a 64-byte bitmask (`aa_runtime::scan`), one
+                            // compare per block rather than a search per
+                            // element; more: the finder per element.
+                            let (scan_init, next, save) = if all_bytes.len() <= 3 {
+                                let set = all_bytes.iter().map(|b| bchar(*b));
+                                (
+                                    quote!(let mut delims = ::aa_runtime::scan::Delims::resume(d, base, s, &self.delims, [#(#set),*]);),
+                                    quote!(delims.next()),
+                                    quote!(self.delims = delims.save(base, *i);),
+                                )
+                            } else {
+                                (quote!(), quote!(#finder(&d[s..]).map(|j| s + j)), quote!())
+                            };
                             init.push(quote! {
                                 if *i < d.len() && d[*i] != #qb {
                                     let mut s = *i;
-                                    while let Some(j) = #finder(&d[s..]) {
-                                        let j = s + j;
+                                    #scan_init
+                                    while let Some(j) = #next {
                                         *i = j + 1;
                                         self.#done(base + s as u64, base + j as u64 #stop #db, out)?;
-                                        #endc
                                         if self.state != #st::#v || *i == d.len() {
+                                            #save
+                                            #endc
                                             return Ok(());
                                         }
                                         if d[*i] == #qb {

@@ -15,6 +15,7 @@ pub mod field;
 pub mod packet;
 pub mod parser;
 pub mod raw;
+pub mod scan;
 pub mod seq;
 pub mod stream;
 
