@@ -2240,12 +2240,72 @@ impl<'p> Gen<'p> {
                             } else {
                                 (quote!(), quote!(#finder(&d[s..]).map(|j| s + j)), quote!())
                             };
+                            // The usual element of a repeat without actions,
+                            // neither its last nor too long nor one too many,
+                            // is kept in a few lines here; the others go
+                            // through `done_*`, which has every check.
+                            let plain = fd.actions.is_empty()
+                                && !self.uses.end
+                                && !self.uses.spans.contains(&fi)
+                                && stop_bytes.len() < all_bytes.len()
+                                && matches!(
+                                    fd.repeat,
+                                    Some(ir::Repeat {
+                                        stop: Stop::After { .. },
+                                        ..
+                                    })
+                                );
+                            let fast = match &fd.repeat {
+                                Some(rp) if plain => {
+                                    let goes_on = if stop_bytes.is_empty() {
+                                        quote!(true)
+                                    } else {
+                                        let others = all_bytes
+                                            .iter()
+                                            .filter(|b| !stop_bytes.contains(b))
+                                            .map(|b| bchar(*b));
+                                        quote!(matches!(d[j], #(#others)|*))
+                                    };
+                                    let short = if fd.max == u64::MAX {
+                                        quote!(true)
+                                    } else {
+                                        let maxl = u64_lit(fd.max);
+                                        quote!(((j - s) as u64) <= #maxl)
+                                    };
+                                    let mc = u32_lit(rp.max_count);
+                                    let tag = ulit(fi);
+                                    quote! {
+                                        if #goes_on && #short && self.count + 1 < #mc
+                                            && out.field(#tag, base + s as u64, base + j as u64, 0)
+                                        {
+                                            self.count += 1;
+                                            match d.get(*i) {
+                                                None => {
+                                                    self.started = false;
+                                                    #save
+                                                    return Ok(());
+                                                }
+                                                Some(&#qb) => {
+                                                    self.started = false;
+                                                    continue 'elem;
+                                                }
+                                                Some(_) => {
+                                                    s = *i;
+                                                    continue;
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                                _ => quote!(),
+                            };
                             init.push(quote! {
                                 if *i < d.len() && d[*i] != #qb {
                                     let mut s = *i;
                                     #scan_init
                                     while let Some(j) = #next {
                                         *i = j + 1;
+                                        #fast
                                         self.#done(base + s as u64, base + j as u64 #stop #db, out)?;
                                         if self.state != #st::#v || *i == d.len() {
                                             #save

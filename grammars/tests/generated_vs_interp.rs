@@ -1154,3 +1154,52 @@ fn no_allocation_in_steady_state() {
         b"*2\r\n$3\r\nfoo\r\n:42\r\n$-1\r\n+OK\r\n",
     );
 }
+
+/// The limits of `csv.aag` (a field of at most 65536 bytes, at most 1024
+/// fields in a row) where the generated parser takes its fast path: many
+/// unquoted fields in one packet. At, and one past, each limit; whole, and cut
+/// before the last field; the generated parser agrees with the interpreter,
+/// and the one past fails with the limit's error.
+#[test]
+fn csv_limits_within_one_packet() {
+    let g = grammar("csv");
+    let long = |n: usize| [&b"x,"[..], &vec![b'a'; n], b",y\nz\n"].concat();
+    let wide = |n: usize| {
+        let mut v = b"first\n".to_vec();
+        for k in 0..n {
+            if k > 0 {
+                v.push(b',');
+            }
+            v.extend_from_slice(format!("{}", k % 10).as_bytes());
+        }
+        v.extend_from_slice(b"\nlast\n");
+        v
+    };
+    let cases = [
+        (long(65536), None),
+        (long(65537), Some("longer than 65536")),
+        (wide(1023), None),
+        (wide(1024), None),
+        (wide(1025), Some("more than 1024 fields")),
+    ];
+    for (input, error) in &cases {
+        let n = input.len();
+        for packets in [vec![n], vec![n - 8, 8], vec![n / 2, n - n / 2]] {
+            let plan = Plan {
+                lost: vec![false; packets.len()],
+                packets,
+                max_records: 4096,
+                read_every: 1,
+            };
+            let got = compare(&g, csv::CsvParser::new(), input, &plan);
+            assert!(got.pool_full);
+            match error {
+                None => assert_eq!(got.error, None, "{plan:?}"),
+                Some(what) => {
+                    let e = got.error.clone().unwrap_or_default();
+                    assert!(e.contains(what), "{e} (want {what}), {plan:?}");
+                }
+            }
+        }
+    }
+}
