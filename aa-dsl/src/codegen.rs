@@ -2384,9 +2384,17 @@ impl<'p> Gen<'p> {
             }
             #body
         };
+        let delims = match self.multi_delims(ri, fi) {
+            Some(firsts) => {
+                let set = firsts.iter().map(|b| bchar(*b));
+                quote!(let mut delims = ::aa_runtime::scan::Delims::new(d, *i, [#(#set),*]);)
+            }
+            None => quote!(),
+        };
         let inner = if self.loops_elems(ri, fi) {
             quote! {
                 #tables
+                #delims
                 'elem: loop {
                     #inner
                     return Ok(());
@@ -2421,6 +2429,22 @@ impl<'p> Gen<'p> {
     fn loops_elems(&self, ri: usize, fi: usize) -> bool {
         let fd = &self.p.records[ri].fields[fi];
         fd.repeat.is_some() && matches!(fd.ending, Ending::Until { .. })
+    }
+
+    /// The first bytes of the delimiters of a delimited repeat without quotes
+    /// whose delimiters are longer than a byte (HTTP header lines), when there
+    /// are at most three: its step function finds them with one
+    /// `aa_runtime::scan::Delims` over the packet for all its elements.
+    fn multi_delims(&self, ri: usize, fi: usize) -> Option<&[u8]> {
+        let fd = &self.p.records[ri].fields[fi];
+        match (&fd.ending, &self.recs[ri].fields[fi].scan) {
+            (Ending::Until { quote: None, .. }, Some(Scan::Multi { dfa, .. }))
+                if self.loops_elems(ri, fi) && (1..=3).contains(&dfa.firsts.len()) =>
+            {
+                Some(&dfa.firsts)
+            }
+            _ => None,
+        }
     }
 
     /// What a step function does after `call` (of `done_*` or `until_*`) ends
@@ -2677,11 +2701,16 @@ impl<'p> Gen<'p> {
                     #d3
                     static OUT: [::core::option::Option<(u16, u16)>; #nl] = [#(#outs),*];
                 };
+                let find = if self.multi_delims(ri, fi).is_some() {
+                    quote!(delims.next_from(*i).map(|j| j - *i))
+                } else {
+                    quote!(#finder(&d[*i..]))
+                };
                 let code = quote! {
                     while *i < d.len() {
                         #quote_part
                         if self.dstate == 0 {
-                            match #finder(&d[*i..]) {
+                            match #find {
                                 Some(j) => *i += j,
                                 None => {
                                     *i = d.len();

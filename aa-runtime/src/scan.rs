@@ -72,6 +72,25 @@ impl<'d, const N: usize> Delims<'d, N> {
         Self::new(d, from, set)
     }
 
+    /// The index of the first byte of the set at or after `from`, for a
+    /// scan that skips bytes by other means between calls (`from` never goes
+    /// below the last index returned).
+    #[inline(always)]
+    pub fn next_from(&mut self, from: usize) -> Option<usize> {
+        if from >= self.block + 64 {
+            if from >= self.d.len() {
+                self.block = self.d.len();
+                self.mask = 0;
+                return None;
+            }
+            self.block = from;
+            self.mask = block_mask(self.d, from, &self.set);
+        } else if from > self.block {
+            self.mask &= u64::MAX << (from - self.block);
+        }
+        self.next()
+    }
+
     /// What [`Delims::resume`] needs to go on at index `from` of `d` (at
     /// stream offset `base`), every match before `from` handed out.
     #[inline(always)]
@@ -307,6 +326,26 @@ mod tests {
                 }
             }
             prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest! {
+        /// `next_from` with growing starts, as a scan that steps over some
+        /// bytes itself, finds the first match at or after each.
+        #[test]
+        fn next_from_finds_the_first_match_from_there(
+            v in bytes(300),
+            steps in prop::collection::vec(0usize..90, 1..30),
+        ) {
+            let set = *b"\r";
+            let mut s = Delims::new(&v, 0, set);
+            let mut from = 0;
+            for step in steps {
+                let want = (from..v.len()).find(|&k| v[k] == b'\r');
+                let got = s.next_from(from);
+                prop_assert_eq!(got, want, "from {}", from);
+                from = got.map_or(v.len(), |j| j + 1) + step;
+            }
         }
     }
 
