@@ -105,13 +105,24 @@ impl<T: Copy + Default> Ring<T> {
         }
     }
 
+    /// Appends `v` where the caller made sure there is room (else the oldest
+    /// slot would be overwritten).
+    #[inline]
+    fn push_unchecked(&mut self, v: T) {
+        debug_assert!(self.len() < self.buf.len());
+        // SAFETY: as in `get`.
+        unsafe { *self.buf.get_unchecked_mut((self.tail & self.mask) as usize) = v };
+        self.tail += 1;
+    }
+
     /// Appends `v`; `false` if the ring is full.
     #[inline]
     fn push(&mut self, v: T) -> bool {
         if self.len() == self.buf.len() {
             return false;
         }
-        self.buf[(self.tail & self.mask) as usize] = v;
+        // SAFETY: as in `get`.
+        unsafe { *self.buf.get_unchecked_mut((self.tail & self.mask) as usize) = v };
         self.tail += 1;
         true
     }
@@ -119,28 +130,43 @@ impl<T: Copy + Default> Ring<T> {
     #[inline]
     fn get(&self, id: u64) -> &T {
         debug_assert!(id >= self.head && id < self.tail);
-        &self.buf[(id & self.mask) as usize]
+        // SAFETY: `mask` is `buf.len() - 1` (a power of two minus one), so the
+        // index is in bounds whatever `id` is.
+        unsafe { self.buf.get_unchecked((id & self.mask) as usize) }
     }
 
     #[inline]
     fn get_mut(&mut self, id: u64) -> &mut T {
         debug_assert!(id >= self.head && id < self.tail);
-        &mut self.buf[(id & self.mask) as usize]
+        // SAFETY: as in `get`.
+        unsafe { self.buf.get_unchecked_mut((id & self.mask) as usize) }
+    }
+
+    /// The slots `id..id + n` (all held) as at most two slices: up to the end
+    /// of the buffer, then from its start.
+    #[inline]
+    fn slices(&self, id: u64, n: u64) -> (&[T], &[T]) {
+        debug_assert!(id >= self.head && id + n <= self.tail);
+        let from = (id & self.mask) as usize;
+        let n = n as usize;
+        match self.buf.get(from..from + n) {
+            Some(a) => (a, &[]),
+            None => {
+                let (b, a) = self.buf.split_at(from);
+                (a, &b[..n - a.len()])
+            }
+        }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum RecState {
-    #[default]
-    Ready,
-    Read,
-    Freed,
-}
-
+/// A committed record. Whether it was handed out is not stored: records
+/// before `AaStream::read_next` were.
 #[derive(Debug, Clone, Copy, Default)]
 struct RecordSlot {
     kind: u16,
-    state: RecState,
+    /// Freed by the application (out of order: the slot waits for the older
+    /// ones).
+    freed: bool,
     start: u64,
     end: u64,
     field0: u64,
@@ -197,7 +223,12 @@ struct RecordQueue {
     records: Ring<RecordSlot>,
     fields: Ring<FieldSlot>,
     values: Ring<ValueSlot>,
-    pending_fields: u32,
+    /// Id of the first field of the record in progress (its fields are
+    /// `field0..fields.tail`).
+    field0: u64,
+    /// The field id the record in progress may not reach: its
+    /// [`Limits::fields_per_record`] limit, or the end of the ring's room.
+    field_stop: u64,
     pending_values: u32,
     /// The pins of the fields of the record in progress.
     pending_pins: Pins,
@@ -212,19 +243,31 @@ impl RecordQueue {
     /// progress do not count: room for a whole record includes them.
     #[inline]
     fn is_full(&self) -> bool {
-        let fields = self.fields.len() - self.pending_fields as usize;
+        let fields = (self.field0 - self.fields.head) as usize;
         let values = self.values.len() - self.pending_values as usize;
         self.records.len() >= self.max_records
             || fields + self.limits.fields_per_record as usize > self.max_fields
             || values + self.limits.values_per_record as usize > self.max_values
     }
 
+    /// Fields of the record in progress.
+    #[inline]
+    fn pending_fields(&self) -> u32 {
+        (self.fields.tail - self.field0) as u32
+    }
+
+    /// Sets `field_stop` after `field0` or the field ring's head moved.
+    #[inline]
+    fn set_field_stop(&mut self) {
+        let room_end = self.fields.head + self.fields.buf.len() as u64;
+        self.field_stop = (self.field0 + self.limits.fields_per_record as u64).min(room_end);
+    }
+
     /// Drops the fields and variables of the record in progress (they pin
     /// nothing yet: fields pin at commit).
     fn abort(&mut self) {
-        self.fields.tail -= self.pending_fields as u64;
+        self.fields.tail = self.field0;
         self.values.tail -= self.pending_values as u64;
-        self.pending_fields = 0;
         self.pending_values = 0;
         self.pending_pins = Pins::EMPTY;
     }
@@ -239,36 +282,41 @@ pub struct Emitter<'a, P: Packet> {
     hint_off: u64,
     /// Offset one past the last byte handed to the parser.
     limit: u64,
+    /// Pins on fragment `hint` of the records committed so far, added to it in
+    /// one go by [`Emitter::flush`] when the parser returns (nothing reads pin
+    /// counts while it runs).
+    hint_pins: u32,
     q: &'a mut RecordQueue,
 }
 
 impl<P: Packet> Emitter<'_, P> {
     /// Adds a field `[start, end)` (stream offsets) with tag `tag` to the record
     /// in progress. Returns `false`, adding nothing, when the record already has
-    /// [`Limits::fields_per_record`] fields.
+    /// [`Limits::fields_per_record`] fields (or, for a parser that does not
+    /// pause when the queue [`is_full`](Self::is_full), when the queue has no
+    /// room for it).
     #[inline]
     #[must_use]
     pub fn field(&mut self, tag: u16, start: u64, end: u64, flags: u8) -> bool {
-        if self.q.pending_fields >= self.q.limits.fields_per_record {
+        let q = &mut *self.q;
+        if q.fields.tail >= q.field_stop {
             return false;
         }
         let end = end.min(self.limit);
         let start = start.min(end);
-        let q = &mut *self.q;
         let pins = q.pending_pins.frag;
         if start >= self.hint_off && (pins == self.hint || pins == Pins::MIXED) {
             // The usual case: the field lies in the fragment being parsed, as
             // do the record's other fields with bytes so far (their pins are
             // counted here), or the record's fields are in several fragments
             // (`n` is not used: each field is looked at when pinning).
-            q.fields.push(FieldSlot {
+            q.fields.push_unchecked(FieldSlot {
                 tag,
                 flags,
                 frag: self.hint,
                 start,
                 end,
             });
-            q.pending_fields += 1;
             q.pending_pins.n += u32::from(start < end);
             return true;
         }
@@ -278,7 +326,7 @@ impl<P: Packet> Emitter<'_, P> {
 
     /// [`Emitter::field`] past its fast case: `[start, end)` (clamped) may lie
     /// before the fragment being parsed, or be the first field of the record
-    /// in this fragment.
+    /// in this fragment. The ring has room (checked by `field`).
     #[inline(never)]
     fn field_slow(&mut self, tag: u16, start: u64, end: u64, flags: u8) {
         let frag = if start >= self.hint_off || start == end {
@@ -287,14 +335,13 @@ impl<P: Packet> Emitter<'_, P> {
         } else {
             self.first_frag(start)
         };
-        self.q.fields.push(FieldSlot {
+        self.q.fields.push_unchecked(FieldSlot {
             tag,
             flags,
             frag,
             start,
             end,
         });
-        self.q.pending_fields += 1;
         if start < end {
             // A field of the fragment being parsed lies in it.
             let pins = &mut self.q.pending_pins;
@@ -318,32 +365,33 @@ impl<P: Packet> Emitter<'_, P> {
         id
     }
 
-    /// Pins every fragment the record's fields span. Consecutive fields inside
-    /// one fragment (the usual case) add their pins in one go.
+    /// Adds `n` pins to fragment `frag`, if it is held.
     #[inline]
-    fn pin_pending(&mut self) {
-        let (head, q) = (self.store.head_id, &mut *self.q);
-        let frags = &mut self.store.frags;
-        match q.pending_pins.frag {
-            Pins::NONE => return,
-            Pins::MIXED => {}
-            frag => {
-                if let Some(m) = frags.get_mut(frag.wrapping_sub(head) as usize) {
-                    m.refs += q.pending_pins.n;
-                }
-                return;
-            }
+    fn pin(&mut self, frag: u64, n: u32) {
+        let head = self.store.head_id;
+        if let Some(m) = self.store.frags.get_mut(frag.wrapping_sub(head) as usize) {
+            m.refs += n;
         }
-        self.pin_mixed();
     }
 
-    /// [`Emitter::pin_pending`] for fields in several fragments: looks at each.
+    /// Adds the pins counted in `hint_pins`; called when the parser returns.
+    #[inline]
+    fn flush(mut self) {
+        if self.hint_pins > 0 {
+            self.pin(self.hint, self.hint_pins);
+        }
+    }
+
+    /// [`Emitter::commit`] for fields in several fragments: pins each
+    /// fragment every field spans; consecutive fields inside one fragment add
+    /// their pins in one go.
     #[inline(never)]
     fn pin_mixed(&mut self) {
         let (head, q) = (self.store.head_id, &mut *self.q);
         let frags = &mut self.store.frags;
-        let (mut cur, mut n) = (u64::MAX, 0u32);
-        for fi in q.fields.tail - q.pending_fields as u64..q.fields.tail {
+        // `cur` is held from its first field on, so `cur_end` is its end.
+        let (mut cur, mut cur_end, mut n) = (u64::MAX, 0u64, 0u32);
+        for fi in q.field0..q.fields.tail {
             let f = *q.fields.get(fi);
             if f.start == f.end {
                 continue;
@@ -353,19 +401,20 @@ impl<P: Packet> Emitter<'_, P> {
                     m.refs += n;
                 }
                 (cur, n) = (f.frag, 0);
+                cur_end = frags
+                    .get(cur.wrapping_sub(head) as usize)
+                    .map_or(u64::MAX, |m| m.end());
             }
             n += 1;
-            if f.end > f.start && f.frag != self.hint {
-                // May span later fragments too.
-                let mut id = f.frag;
+            if f.end > cur_end {
+                // Spans later fragments too.
+                let mut id = f.frag + 1;
                 while let Some(m) = frags.get_mut((id - head) as usize) {
+                    m.refs += 1;
                     if m.end() >= f.end {
                         break;
                     }
                     id += 1;
-                    if let Some(next) = frags.get_mut((id - head) as usize) {
-                        next.refs += 1;
-                    }
                 }
             }
         }
@@ -407,7 +456,10 @@ impl<P: Packet> Emitter<'_, P> {
         if self.q.pending_values >= self.q.limits.values_per_record {
             return false;
         }
-        self.q.values.push(ValueSlot { tag, value });
+        if !self.q.values.push(ValueSlot { tag, value }) {
+            // A parser that does not pause when the queue is full.
+            return false;
+        }
         self.q.pending_values += 1;
         true
     }
@@ -416,24 +468,37 @@ impl<P: Packet> Emitter<'_, P> {
     /// offsets `[start, end)`.
     #[inline]
     pub fn commit(&mut self, kind: u16, start: u64, end: u64) {
-        self.pin_pending();
         let q = &mut *self.q;
-        q.records.push(RecordSlot {
+        if q.records.len() == q.records.buf.len() {
+            // A parser that does not pause when the queue is full: the record
+            // is dropped (it pins nothing yet).
+            q.abort();
+            q.set_field_stop();
+            return;
+        }
+        let pins = q.pending_pins;
+        match pins.frag {
+            f if f == self.hint => self.hint_pins += pins.n,
+            Pins::NONE => {}
+            Pins::MIXED => self.pin_mixed(),
+            // The record's fields all lie in an earlier fragment.
+            frag => self.pin(frag, pins.n),
+        }
+        let q = &mut *self.q;
+        let tail = q.fields.tail;
+        q.records.push_unchecked(RecordSlot {
             kind,
-            state: RecState::Ready,
+            freed: false,
             start,
             end,
-            field0: q.fields.tail - q.pending_fields as u64,
-            nfields: q.pending_fields,
+            field0: q.field0,
+            nfields: (tail - q.field0) as u32,
             value0: q.values.tail - q.pending_values as u64,
             nvalues: q.pending_values,
-            pins: if q.pending_pins.is_none() {
-                Pins::EMPTY
-            } else {
-                q.pending_pins
-            },
+            pins: if pins.is_none() { Pins::EMPTY } else { pins },
         });
-        q.pending_fields = 0;
+        q.field0 = tail;
+        q.set_field_stop();
         q.pending_values = 0;
         // No field with bytes yet: the next record's fields in this fragment
         // take the fast case of `field` from the first.
@@ -457,7 +522,7 @@ impl<P: Packet> Emitter<'_, P> {
 
     /// Fields added to the record in progress.
     pub fn pending_fields(&self) -> u32 {
-        self.q.pending_fields
+        self.q.pending_fields()
     }
 }
 
@@ -574,21 +639,24 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         let zc = ZcStream::resume(cfg.stream, parked.seq, parked.offset, stream);
         let frag_id = zc.store.end_id();
         let record_id = records.tail;
+        let mut q = RecordQueue {
+            field0: fields.tail,
+            field_stop: 0,
+            records,
+            fields,
+            values,
+            pending_values: 0,
+            pending_pins: Pins::EMPTY,
+            limits,
+            max_records,
+            max_fields,
+            max_values,
+        };
+        q.set_field_stop();
         AaStream {
             zc,
             parser: parked.parser,
-            q: RecordQueue {
-                records,
-                fields,
-                values,
-                pending_fields: 0,
-                pending_values: 0,
-                pending_pins: Pins::EMPTY,
-                limits,
-                max_records,
-                max_fields,
-                max_values,
-            },
+            q,
             parse_id: frag_id,
             parse_off: parked.offset,
             horizon: parked.offset,
@@ -767,9 +835,12 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                 hint: self.parse_id,
                 hint_off: off,
                 limit: end,
+                hint_pins: 0,
                 q: &mut self.q,
             };
-            match self.parser.parse(chunk, &mut em) {
+            let step = self.parser.parse(chunk, &mut em);
+            em.flush();
+            match step {
                 Ok(Step::Done) => {
                     self.parse_id += 1;
                     self.parse_off = end;
@@ -842,9 +913,12 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             hint,
             hint_off,
             limit: end,
+            hint_pins: 0,
             q: &mut self.q,
         };
-        match self.parser.finish(end, &mut em) {
+        let r = self.parser.finish(end, &mut em);
+        em.flush();
+        match r {
             Ok(()) => {
                 self.q.abort();
                 self.state = AaState::Ended;
@@ -904,12 +978,10 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
 
     /// Hands out up to `n` records not read before, oldest first. They stay
     /// valid (and their packets held) until freed.
+    #[inline]
     pub fn read_aa_records(&mut self, n: usize) -> Records<'_, P> {
         let from = self.read_next.max(self.q.records.head);
         let to = self.q.records.tail.min(from.saturating_add(n as u64));
-        for id in from..to {
-            self.q.records.get_mut(id).state = RecState::Read;
-        }
         self.read_next = to;
         Records {
             view: self.view(),
@@ -920,15 +992,30 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// Frees the `n` oldest records that were read and not freed yet. Returns how
     /// many were freed.
     pub fn free_aa_records(&mut self, n: usize) -> usize {
-        let mut freed = 0;
-        let mut id = self.q.records.head;
+        let (mut id, mut freed) = (self.q.records.head, 0usize);
+        // Consecutive records pinning one fragment drop their pins in one go.
+        let mut batch = Pins::EMPTY;
         while freed < n && id < self.read_next {
-            if self.q.records.get(id).state == RecState::Read {
-                self.free_slot(id);
+            let r = self.q.records.get_mut(id);
+            if !r.freed {
+                r.freed = true;
                 freed += 1;
+                let pins = r.pins;
+                if pins.frag == batch.frag {
+                    batch.n += pins.n;
+                } else {
+                    self.unpin(batch.frag, batch.n);
+                    batch = pins;
+                    if pins.frag == Pins::MIXED {
+                        self.unpin_fields(id);
+                        batch = Pins::EMPTY;
+                    }
+                }
             }
             id += 1;
         }
+        self.unpin(batch.frag, batch.n);
+        self.stats.freed += freed as u64;
         self.after_free();
         freed
     }
@@ -936,11 +1023,17 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// Frees one read record, in any order. Returns `false` if it was not a read,
     /// unfreed record of this stream.
     pub fn free_record(&mut self, id: RecordId) -> bool {
-        let ok = id.0 >= self.q.records.head
-            && id.0 < self.read_next
-            && self.q.records.get(id.0).state == RecState::Read;
+        let ok =
+            id.0 >= self.q.records.head && id.0 < self.read_next && !self.q.records.get(id.0).freed;
         if ok {
-            self.free_slot(id.0);
+            let r = self.q.records.get_mut(id.0);
+            r.freed = true;
+            let pins = r.pins;
+            match pins.frag {
+                Pins::MIXED => self.unpin_fields(id.0),
+                frag => self.unpin(frag, pins.n),
+            }
+            self.stats.freed += 1;
             self.after_free();
         }
         ok
@@ -949,25 +1042,17 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// A record read and not freed yet.
     pub fn record(&self, id: RecordId) -> Option<Record<'_, P>> {
         let live = id.0 >= self.q.records.head && id.0 < self.read_next;
-        (live && self.q.records.get(id.0).state == RecState::Read).then(|| Record {
-            view: self.view(),
-            id: id.0,
-        })
+        (live && !self.q.records.get(id.0).freed).then(|| self.view().record(id.0))
     }
 
-    fn free_slot(&mut self, id: u64) {
-        let r = self.q.records.get_mut(id);
-        r.state = RecState::Freed;
-        let (f0, nf, pins) = (r.field0, r.nfields as u64, r.pins);
-        self.stats.freed += 1;
-        match pins.frag {
-            Pins::NONE => return,
-            Pins::MIXED => {}
-            frag => return self.unpin(frag, pins.n),
-        }
+    /// Drops the pins of record `id`'s fields one field at a time (fields in
+    /// several fragments: [`Pins::MIXED`]).
+    #[inline(never)]
+    fn unpin_fields(&mut self, id: u64) {
+        let r = *self.q.records.get(id);
         // Consecutive fields in one fragment drop their pins in one go.
         let (mut cur, mut cur_end, mut n) = (u64::MAX, 0u64, 0u32);
-        for fi in f0..f0 + nf {
+        for fi in r.field0..r.field0 + r.nfields as u64 {
             let f = *self.q.fields.get(fi);
             if f.start == f.end {
                 continue;
@@ -1003,19 +1088,27 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         }
     }
 
+    /// Drops the slots of freed records at the head of the queue.
     fn after_free(&mut self) {
         let q = &mut self.q;
-        while q.records.len() > 0 && q.records.get(q.records.head).state == RecState::Freed {
-            let r = *q.records.get(q.records.head);
-            q.records.head += 1;
+        let mut head = q.records.head;
+        while head < q.records.tail && q.records.get(head).freed {
+            head += 1;
+        }
+        if head != q.records.head {
+            let r = *q.records.get(head - 1);
+            q.records.head = head;
             q.fields.head = r.field0 + r.nfields as u64;
             q.values.head = r.value0 + r.nvalues as u64;
-        }
-        if q.records.len() == 0 {
-            // Only the record in progress holds slots (field ids are not seen
-            // outside the queue).
-            q.fields.restart(q.pending_fields as usize);
-            q.values.restart(q.pending_values as usize);
+            if q.records.len() == 0 {
+                // Only the record in progress holds slots (field ids are not
+                // seen outside the queue).
+                let pending = q.pending_fields();
+                q.fields.restart(pending as usize);
+                q.field0 = q.fields.tail - pending as u64;
+                q.values.restart(q.pending_values as usize);
+            }
+            q.set_field_stop();
         }
         // Room may let paused parsing go on.
         self.pump();
@@ -1036,6 +1129,17 @@ struct View<'a, P: Packet> {
     schema: &'static Schema,
 }
 
+impl<'a, P: Packet> View<'a, P> {
+    #[inline]
+    fn record(self, id: u64) -> Record<'a, P> {
+        Record {
+            slot: self.q.records.get(id),
+            view: self,
+            id,
+        }
+    }
+}
+
 impl<P: Packet> Clone for View<'_, P> {
     fn clone(&self) -> Self {
         *self
@@ -1052,11 +1156,10 @@ pub struct Records<'a, P: Packet> {
 impl<'a, P: Packet> Iterator for Records<'a, P> {
     type Item = Record<'a, P>;
 
+    #[inline]
     fn next(&mut self) -> Option<Record<'a, P>> {
-        self.ids.next().map(|id| Record {
-            view: self.view,
-            id,
-        })
+        let view = self.view;
+        self.ids.next().map(|id| view.record(id))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -1069,12 +1172,14 @@ impl<P: Packet> ExactSizeIterator for Records<'_, P> {}
 /// One parsed record; its fields are read in place.
 pub struct Record<'a, P: Packet> {
     view: View<'a, P>,
+    slot: &'a RecordSlot,
     id: u64,
 }
 
 impl<'a, P: Packet> Record<'a, P> {
+    #[inline]
     fn slot(&self) -> &'a RecordSlot {
-        self.view.q.records.get(self.id)
+        self.slot
     }
 
     /// Identifies the record for [`AaStream::free_record`].
@@ -1083,6 +1188,7 @@ impl<'a, P: Packet> Record<'a, P> {
     }
 
     /// Record type (index into the schema's records).
+    #[inline]
     pub fn kind(&self) -> u16 {
         self.slot().kind
     }
@@ -1098,6 +1204,7 @@ impl<'a, P: Packet> Record<'a, P> {
     }
 
     /// Number of fields.
+    #[inline]
     pub fn len(&self) -> usize {
         self.slot().nfields as usize
     }
@@ -1120,14 +1227,13 @@ impl<'a, P: Packet> Record<'a, P> {
     /// All fields in order of appearance.
     #[inline]
     pub fn fields(&self) -> impl Iterator<Item = Field<'a, P>> + '_ {
-        let (s, store, ring) = (self.slot(), self.view.store, &self.view.q.fields);
-        (s.field0..s.field0 + s.nfields as u64).map(move |id| Field {
-            store,
-            slot: *ring.get(id),
-        })
+        let (s, store) = (self.slot(), self.view.store);
+        let (a, b) = self.view.q.fields.slices(s.field0, s.nfields as u64);
+        a.iter().chain(b).map(move |&slot| Field { store, slot })
     }
 
     /// The first field with tag `tag`.
+    #[inline]
     pub fn field_by_tag(&self, tag: u16) -> Option<Field<'a, P>> {
         self.fields().find(|f| f.tag() == tag)
     }
@@ -1148,5 +1254,28 @@ impl<P: Packet> std::fmt::Debug for Record<'_, P> {
             .field("span", &self.span())
             .field("fields", &self.fields().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::Ring;
+
+    #[test]
+    fn ring_slices_wrap_around_the_buffer_end() {
+        let mut r: Ring<u64> = Ring::with_capacity(4);
+        for v in 0..6 {
+            if r.len() == 4 {
+                r.head += 1;
+            }
+            assert!(r.push(v));
+        }
+        // Ids 2..6 live at 2, 3, 0, 1.
+        assert_eq!(r.slices(2, 4), (&[2, 3][..], &[4, 5][..]));
+        assert_eq!(r.slices(3, 2), (&[3][..], &[4][..]));
+        assert_eq!(r.slices(4, 2), (&[4, 5][..], &[][..]));
+        assert_eq!(r.slices(2, 0), (&[][..], &[][..]));
+        assert!(!r.push(6), "full");
+        assert_eq!(*r.get(5), 5);
     }
 }

@@ -158,7 +158,7 @@ impl<'a, P: Packet> Field<'a, P> {
 
     /// The byte at index `i`.
     #[inline]
-    pub fn byte_at(&self, mut i: u64) -> Option<u8> {
+    pub fn byte_at(&self, i: u64) -> Option<u8> {
         if i >= self.len() {
             return None;
         }
@@ -166,8 +166,18 @@ impl<'a, P: Packet> Field<'a, P> {
         let f = self.store.get(self.slot.frag);
         let at = self.slot.start + i;
         if at < f.end() {
-            return f.payload().map(|p| p[(at - f.off) as usize]);
+            let p = f.pkt.as_ref()?;
+            return p
+                .data()
+                .get(f.start as usize + (at - f.off) as usize)
+                .copied();
         }
+        self.byte_at_later(i)
+    }
+
+    /// [`Field::byte_at`] past the first packet.
+    #[inline(never)]
+    fn byte_at_later(&self, mut i: u64) -> Option<u8> {
         for c in self.chunks() {
             if i < c.len() as u64 {
                 return Some(c[i as usize]);
