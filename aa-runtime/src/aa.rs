@@ -69,6 +69,9 @@ struct Ring<T> {
 }
 
 impl<T: Copy + Default> Ring<T> {
+    /// See [`Ring::restart`].
+    const RESTART_AT: usize = 256;
+
     fn with_capacity(n: usize) -> Self {
         let cap = n.max(1).next_power_of_two();
         Ring {
@@ -89,15 +92,18 @@ impl<T: Copy + Default> Ring<T> {
         self.buf.len() == n.max(1).next_power_of_two()
     }
 
-    /// When the ring holds just its last `n` slots (`n == len()`), moves them
-    /// to the start (ids `0..n`) if they do not overlap it: a ring that often
+    /// When the ring holds just its last `n` slots (`n == len()`) and they
+    /// start [`Ring::RESTART_AT`] slots or more into the buffer, moves them to
+    /// the start (ids `0..n`) if they do not overlap it: a ring that often
     /// empties, as the field and variable rings of an application that frees
-    /// its records as they come, stays in its first slots, warm in the cache.
+    /// its records as they come, stays in its first slots, warm in the cache
+    /// (and moves its slots once every so many, not each time it empties).
+    #[inline]
     fn restart(&mut self, n: usize) {
-        if self.len() != n || self.tail == n as u64 {
+        let from = ((self.tail - n as u64) & self.mask) as usize;
+        if self.len() != n || from < Self::RESTART_AT {
             return;
         }
-        let from = ((self.tail - n as u64) & self.mask) as usize;
         if from >= n && from + n <= self.buf.len() {
             self.buf.copy_within(from..from + n, 0);
             self.head = 0;
@@ -178,17 +184,21 @@ struct RecordSlot {
 }
 
 /// Where the fields of a record pin fragments: when every field with bytes lies
-/// in one fragment (the usual case), its pins are added and dropped in one go,
-/// without looking at each field.
+/// in one fragment (the usual case) or in two consecutive ones (a record cut
+/// by a packet boundary), its pins are added and dropped in one go, without
+/// looking at each field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Pins {
-    /// That fragment, or [`Pins::NONE`] (no field with bytes) or [`Pins::MIXED`]
-    /// (fields in several fragments, or spanning several: look at each). A
+    /// That fragment (the first of the two), or [`Pins::NONE`] (no field with
+    /// bytes) or [`Pins::MIXED`] (fields over more fragments: look at each). A
     /// fragment with `n == 0` means no field with bytes too (see
     /// [`Pins::is_none`]).
     frag: u64,
-    /// Fields with bytes in it.
+    /// Fields with bytes in `frag`.
     n: u32,
+    /// Fields with bytes in `frag + 1` (a field spanning both counts in
+    /// each); never more than 0 while `n` is 0.
+    n2: u32,
 }
 
 impl Pins {
@@ -197,12 +207,34 @@ impl Pins {
     const EMPTY: Pins = Pins {
         frag: Pins::NONE,
         n: 0,
+        n2: 0,
     };
 
     /// No field with bytes: [`Pins::NONE`], or a fragment with none in it yet.
     #[inline]
     fn is_none(self) -> bool {
         self.frag == Pins::NONE || (self.frag != Pins::MIXED && self.n == 0)
+    }
+
+    /// Counts a field with bytes in fragments `first..=last`.
+    #[inline]
+    fn add(&mut self, first: u64, last: u64) {
+        let two = last == first + 1;
+        if self.is_none() && (first == last || two) {
+            *self = Pins {
+                frag: first,
+                n: 1,
+                n2: u32::from(two),
+            };
+        } else if self.frag == Pins::MIXED {
+        } else if first == self.frag && (first == last || two) {
+            self.n += 1;
+            self.n2 += u32::from(two);
+        } else if first == self.frag.wrapping_add(1) && last == first {
+            self.n2 += 1;
+        } else {
+            self.frag = Pins::MIXED;
+        }
     }
 }
 
@@ -304,12 +336,10 @@ impl<P: Packet> Emitter<'_, P> {
         }
         let end = end.min(self.limit);
         let start = start.min(end);
-        let pins = q.pending_pins.frag;
-        if start >= self.hint_off && (pins == self.hint || pins == Pins::MIXED) {
+        if start >= self.hint_off && q.pending_pins.frag == self.hint {
             // The usual case: the field lies in the fragment being parsed, as
             // do the record's other fields with bytes so far (their pins are
-            // counted here), or the record's fields are in several fragments
-            // (`n` is not used: each field is looked at when pinning).
+            // counted here).
             q.fields.push_unchecked(FieldSlot {
                 tag,
                 flags,
@@ -326,7 +356,8 @@ impl<P: Packet> Emitter<'_, P> {
 
     /// [`Emitter::field`] past its fast case: `[start, end)` (clamped) may lie
     /// before the fragment being parsed, or be the first field of the record
-    /// in this fragment. The ring has room (checked by `field`).
+    /// in this fragment, or the record's fields may lie in several fragments.
+    /// The ring has room (checked by `field`).
     #[inline(never)]
     fn field_slow(&mut self, tag: u16, start: u64, end: u64, flags: u8) {
         let frag = if start >= self.hint_off || start == end {
@@ -343,13 +374,19 @@ impl<P: Packet> Emitter<'_, P> {
             end,
         });
         if start < end {
-            // A field of the fragment being parsed lies in it.
-            let pins = &mut self.q.pending_pins;
-            if frag == self.hint && (pins.frag == frag || pins.is_none()) {
-                pins.frag = frag;
-                pins.n += 1;
+            // The last fragment the field spans: the one being parsed if it
+            // ends in it; else, before it, only when it lies in one fragment.
+            let last = if end > self.hint_off {
+                self.hint
+            } else if frag < self.store.end_id() && end <= self.store.get(frag).end() {
+                frag
             } else {
-                pins.frag = Pins::MIXED;
+                Pins::MIXED
+            };
+            if last == Pins::MIXED {
+                self.q.pending_pins.frag = Pins::MIXED;
+            } else {
+                self.q.pending_pins.add(frag, last);
             }
         }
     }
@@ -371,6 +408,20 @@ impl<P: Packet> Emitter<'_, P> {
         let head = self.store.head_id;
         if let Some(m) = self.store.frags.get_mut(frag.wrapping_sub(head) as usize) {
             m.refs += n;
+        }
+    }
+
+    /// Adds the pins of a record whose fields lie in `frag` and maybe the next
+    /// one (not only in `hint`).
+    #[inline(never)]
+    fn pin_two(&mut self, frag: u64, pins: Pins) {
+        self.pin(frag, pins.n);
+        if pins.n2 > 0 {
+            if frag + 1 == self.hint {
+                self.hint_pins += pins.n2;
+            } else {
+                self.pin(frag + 1, pins.n2);
+            }
         }
     }
 
@@ -481,8 +532,8 @@ impl<P: Packet> Emitter<'_, P> {
             f if f == self.hint => self.hint_pins += pins.n,
             Pins::NONE => {}
             Pins::MIXED => self.pin_mixed(),
-            // The record's fields all lie in an earlier fragment.
-            frag => self.pin(frag, pins.n),
+            // The record's fields lie in an earlier fragment, or in two.
+            frag => self.pin_two(frag, pins),
         }
         let q = &mut *self.q;
         let tail = q.fields.tail;
@@ -495,7 +546,7 @@ impl<P: Packet> Emitter<'_, P> {
             nfields: (tail - q.field0) as u32,
             value0: q.values.tail - q.pending_values as u64,
             nvalues: q.pending_values,
-            pins: if pins.is_none() { Pins::EMPTY } else { pins },
+            pins,
         });
         q.field0 = tail;
         q.set_field_stop();
@@ -505,6 +556,7 @@ impl<P: Packet> Emitter<'_, P> {
         q.pending_pins = Pins {
             frag: self.hint,
             n: 0,
+            n2: 0,
         };
     }
 
@@ -592,6 +644,8 @@ pub struct AaStream<P: Packet, R: Parser> {
     release_scan: u64,
     /// Next record `read_aa_records` hands out.
     read_next: u64,
+    /// Records freed out of order, whose slots wait for older ones.
+    freed_ahead: u64,
     /// Id of this stream's first record (reused rings go on counting).
     first_record: u64,
     /// After a parser error, resynchronise instead of failing.
@@ -662,6 +716,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             horizon: parked.offset,
             release_scan: frag_id,
             read_next: record_id,
+            freed_ahead: 0,
             first_record: record_id,
             recover: false,
             state: AaState::Active,
@@ -992,6 +1047,9 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// Frees the `n` oldest records that were read and not freed yet. Returns how
     /// many were freed.
     pub fn free_aa_records(&mut self, n: usize) -> usize {
+        if self.freed_ahead == 0 {
+            return self.free_oldest(n);
+        }
         let (mut id, mut freed) = (self.q.records.head, 0usize);
         // Consecutive records pinning one fragment drop their pins in one go.
         let mut batch = Pins::EMPTY;
@@ -999,18 +1057,10 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             let r = self.q.records.get_mut(id);
             if !r.freed {
                 r.freed = true;
+                self.freed_ahead += 1;
                 freed += 1;
                 let pins = r.pins;
-                if pins.frag == batch.frag {
-                    batch.n += pins.n;
-                } else {
-                    self.unpin(batch.frag, batch.n);
-                    batch = pins;
-                    if pins.frag == Pins::MIXED {
-                        self.unpin_fields(id);
-                        batch = Pins::EMPTY;
-                    }
-                }
+                self.unpin_record(&mut batch, id, pins);
             }
             id += 1;
         }
@@ -1018,6 +1068,30 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         self.stats.freed += freed as u64;
         self.after_free();
         freed
+    }
+
+    /// [`AaStream::free_aa_records`] when no record was freed out of order:
+    /// the `n` oldest read records are the first ones of the queue, and their
+    /// slots go at once.
+    #[inline]
+    fn free_oldest(&mut self, n: usize) -> usize {
+        let head = self.q.records.head;
+        let to = self.read_next.min(head.saturating_add(n as u64));
+        if to == head {
+            self.pump();
+            return 0;
+        }
+        // Consecutive records pinning one fragment drop their pins in one go.
+        let mut batch = Pins::EMPTY;
+        for id in head..to {
+            let pins = self.q.records.get(id).pins;
+            self.unpin_record(&mut batch, id, pins);
+        }
+        self.unpin(batch.frag, batch.n);
+        self.stats.freed += to - head;
+        self.pop_records(to);
+        self.pump();
+        (to - head) as usize
     }
 
     /// Frees one read record, in any order. Returns `false` if it was not a read,
@@ -1028,11 +1102,10 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         if ok {
             let r = self.q.records.get_mut(id.0);
             r.freed = true;
-            let pins = r.pins;
-            match pins.frag {
-                Pins::MIXED => self.unpin_fields(id.0),
-                frag => self.unpin(frag, pins.n),
-            }
+            self.freed_ahead += 1;
+            let (pins, mut batch) = (r.pins, Pins::EMPTY);
+            self.unpin_record(&mut batch, id.0, pins);
+            self.unpin(batch.frag, batch.n);
             self.stats.freed += 1;
             self.after_free();
         }
@@ -1043,6 +1116,46 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     pub fn record(&self, id: RecordId) -> Option<Record<'_, P>> {
         let live = id.0 >= self.q.records.head && id.0 < self.read_next;
         (live && !self.q.records.get(id.0).freed).then(|| self.view().record(id.0))
+    }
+
+    /// Drops the pins `pins` of record `id`, or adds them to `batch` (pins of
+    /// one fragment not dropped yet) when they are on its fragment; what is
+    /// left on the record's last fragment stays in `batch`.
+    #[inline(always)]
+    fn unpin_record(&mut self, batch: &mut Pins, id: u64, pins: Pins) {
+        if pins.frag == batch.frag && pins.n2 == 0 {
+            // The usual case: on the fragment of the records before.
+            batch.n += pins.n;
+            return;
+        }
+        self.unpin_record_slow(batch, id, pins);
+    }
+
+    /// [`AaStream::unpin_record`] for a record on another fragment.
+    #[inline(never)]
+    fn unpin_record_slow(&mut self, batch: &mut Pins, id: u64, pins: Pins) {
+        if pins.frag != batch.frag {
+            self.unpin(batch.frag, batch.n);
+            if pins.frag == Pins::MIXED {
+                self.unpin_fields(id);
+                *batch = Pins::EMPTY;
+                return;
+            }
+            *batch = Pins {
+                frag: pins.frag,
+                n: 0,
+                n2: 0,
+            };
+        }
+        batch.n += pins.n;
+        if pins.n2 > 0 {
+            self.unpin(batch.frag, batch.n);
+            *batch = Pins {
+                frag: pins.frag + 1,
+                n: pins.n2,
+                n2: 0,
+            };
+        }
     }
 
     /// Drops the pins of record `id`'s fields one field at a time (fields in
@@ -1090,28 +1203,37 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
 
     /// Drops the slots of freed records at the head of the queue.
     fn after_free(&mut self) {
-        let q = &mut self.q;
+        let q = &self.q;
         let mut head = q.records.head;
         while head < q.records.tail && q.records.get(head).freed {
             head += 1;
         }
-        if head != q.records.head {
-            let r = *q.records.get(head - 1);
-            q.records.head = head;
-            q.fields.head = r.field0 + r.nfields as u64;
-            q.values.head = r.value0 + r.nvalues as u64;
-            if q.records.len() == 0 {
-                // Only the record in progress holds slots (field ids are not
-                // seen outside the queue).
-                let pending = q.pending_fields();
-                q.fields.restart(pending as usize);
-                q.field0 = q.fields.tail - pending as u64;
-                q.values.restart(q.pending_values as usize);
-            }
-            q.set_field_stop();
-        }
+        self.freed_ahead -= head - q.records.head;
+        self.pop_records(head);
         // Room may let paused parsing go on.
         self.pump();
+    }
+
+    /// Drops the slots of the records before `head` (all freed).
+    #[inline]
+    fn pop_records(&mut self, head: u64) {
+        let q = &mut self.q;
+        if head == q.records.head {
+            return;
+        }
+        let r = *q.records.get(head - 1);
+        q.records.head = head;
+        q.fields.head = r.field0 + r.nfields as u64;
+        q.values.head = r.value0 + r.nvalues as u64;
+        if q.records.len() == 0 {
+            // Only the record in progress holds slots (field ids are not
+            // seen outside the queue).
+            let pending = q.pending_fields();
+            q.fields.restart(pending as usize);
+            q.field0 = q.fields.tail - pending as u64;
+            q.values.restart(q.pending_values as usize);
+        }
+        q.set_field_stop();
     }
 
     fn view(&self) -> View<'_, P> {
@@ -1259,7 +1381,40 @@ impl<P: Packet> std::fmt::Debug for Record<'_, P> {
 
 #[cfg(test)]
 mod test {
-    use super::Ring;
+    use super::{Pins, Ring};
+
+    #[test]
+    fn pins_count_one_or_two_fragments_and_give_up_past_that() {
+        let mut p = Pins::EMPTY;
+        p.add(5, 5);
+        p.add(5, 5);
+        assert_eq!((p.frag, p.n, p.n2), (5, 2, 0));
+        // A field across the boundary counts in both, one after it in the second.
+        p.add(5, 6);
+        p.add(6, 6);
+        assert_eq!((p.frag, p.n, p.n2), (5, 3, 2));
+        p.add(7, 7);
+        assert_eq!(p.frag, Pins::MIXED);
+        p.add(7, 7);
+        assert_eq!(p.frag, Pins::MIXED, "mixed stays mixed");
+
+        // After a commit the record in progress starts as "fragment, none yet".
+        let mut p = Pins {
+            frag: 3,
+            n: 0,
+            n2: 0,
+        };
+        assert!(p.is_none());
+        p.add(4, 5);
+        assert_eq!((p.frag, p.n, p.n2), (4, 1, 1));
+        let mut p = Pins::EMPTY;
+        p.add(4, 6);
+        assert_eq!(p.frag, Pins::MIXED, "three fragments");
+        let mut p = Pins::EMPTY;
+        p.add(4, 4);
+        p.add(3, 3);
+        assert_eq!(p.frag, Pins::MIXED, "before the first");
+    }
 
     #[test]
     fn ring_slices_wrap_around_the_buffer_end() {
