@@ -405,8 +405,7 @@ impl<P: Packet> Emitter<'_, P> {
     /// Adds `n` pins to fragment `frag`, if it is held.
     #[inline]
     fn pin(&mut self, frag: u64, n: u32) {
-        let head = self.store.head_id;
-        if let Some(m) = self.store.frags.get_mut(frag.wrapping_sub(head) as usize) {
+        if let Some(m) = self.store.try_get_mut(frag) {
             m.refs += n;
         }
     }
@@ -438,8 +437,7 @@ impl<P: Packet> Emitter<'_, P> {
     /// their pins in one go.
     #[inline(never)]
     fn pin_mixed(&mut self) {
-        let (head, q) = (self.store.head_id, &mut *self.q);
-        let frags = &mut self.store.frags;
+        let (frags, q) = (&mut *self.store, &mut *self.q);
         // `cur` is held from its first field on, so `cur_end` is its end.
         let (mut cur, mut cur_end, mut n) = (u64::MAX, 0u64, 0u32);
         for fi in q.field0..q.fields.tail {
@@ -448,19 +446,17 @@ impl<P: Packet> Emitter<'_, P> {
                 continue;
             }
             if f.frag != cur {
-                if let Some(m) = frags.get_mut(cur.wrapping_sub(head) as usize) {
+                if let Some(m) = frags.try_get_mut(cur) {
                     m.refs += n;
                 }
                 (cur, n) = (f.frag, 0);
-                cur_end = frags
-                    .get(cur.wrapping_sub(head) as usize)
-                    .map_or(u64::MAX, |m| m.end());
+                cur_end = frags.try_get(cur).map_or(u64::MAX, |m| m.end());
             }
             n += 1;
             if f.end > cur_end {
                 // Spans later fragments too.
                 let mut id = f.frag + 1;
-                while let Some(m) = frags.get_mut((id - head) as usize) {
+                while let Some(m) = frags.try_get_mut(id) {
                     m.refs += 1;
                     if m.end() >= f.end {
                         break;
@@ -469,7 +465,7 @@ impl<P: Packet> Emitter<'_, P> {
                 }
             }
         }
-        if let Some(m) = frags.get_mut(cur.wrapping_sub(head) as usize) {
+        if let Some(m) = frags.try_get_mut(cur) {
             m.refs += n;
         }
     }
@@ -478,7 +474,7 @@ impl<P: Packet> Emitter<'_, P> {
     /// actions that test or parse a field before the record is committed).
     /// Offsets are clamped to what the parser has been given and still holds.
     pub fn view(&self, start: u64, end: u64) -> Field<'_, P> {
-        let lowest = self.store.frags.front().map_or(self.limit, |f| f.off);
+        let lowest = self.store.front().map_or(self.limit, |f| f.off);
         // Bytes no longer held read as an empty view where the held ones begin.
         let end = end.min(self.limit).max(lowest);
         let start = start.clamp(lowest, end);
@@ -865,19 +861,18 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             if self.q.is_full() {
                 return;
             }
-            let store = &mut self.zc.store;
-            let i = (self.parse_id - store.head_id) as usize;
-            let (off, end) = (store.frags[i].off, store.frags[i].end());
+            let frag = self.zc.store.get(self.parse_id);
+            let (off, end) = (frag.off, frag.end());
             if off > self.parse_off && !self.gap(self.parse_off, off - self.parse_off) {
                 continue;
             }
             let store = &mut self.zc.store;
             let skip = (self.parse_off - off) as usize;
-            let data: *const [u8] = match store.frags[i].payload() {
+            let data: *const [u8] = match store.get(self.parse_id).payload() {
                 Some(p) => &p[skip..],
                 None => unreachable!("unparsed fragments are never released"),
             };
-            // SAFETY: the bytes live in the packet buffer, not in the deque, and
+            // SAFETY: the bytes live in the packet buffer, not in the fragment ring, and
             // the fragment's handle stays in place while the parser runs: the
             // emitter only changes pin counts, it never drops or moves handles.
             let data = unsafe { &*data };
