@@ -68,14 +68,36 @@ struct Ring<T> {
     tail: u64,
 }
 
-impl<T: Copy + Default> Ring<T> {
+/// A slot type for which all-zero bytes are a valid value (integers and
+/// `bool`s only), so that a ring of them is a zeroed allocation: the pages of
+/// a large ring are only touched as it fills (the field ring of the default
+/// configuration is 2 MiB; the slots used are its first ones, see
+/// [`Ring::restart`]).
+///
+/// # Safety
+/// Every field of the type is an integer, a `bool`, or itself `Zeroed`.
+unsafe trait Zeroed: Copy {}
+
+impl<T: Zeroed> Ring<T> {
     /// See [`Ring::restart`].
     const RESTART_AT: usize = 256;
 
     fn with_capacity(n: usize) -> Self {
         let cap = n.max(1).next_power_of_two();
+        let layout = std::alloc::Layout::array::<T>(cap).expect("ring size");
+        assert!(layout.size() > 0, "slot types have a size");
+        // SAFETY: the layout has a non-zero size; all-zero bytes are a `T`
+        // (`Zeroed`); the memory comes from the global allocator with the
+        // layout of `[T; cap]`, as a box of that slice expects.
+        let buf = unsafe {
+            let p = std::alloc::alloc_zeroed(layout).cast::<T>();
+            if p.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, cap))
+        };
         Ring {
-            buf: vec![T::default(); cap].into_boxed_slice(),
+            buf,
             mask: cap as u64 - 1,
             head: 0,
             tail: 0,
@@ -167,7 +189,7 @@ impl<T: Copy + Default> Ring<T> {
 
 /// A committed record. Whether it was handed out is not stored: records
 /// before `AaStream::read_next` were.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct RecordSlot {
     kind: u16,
     /// Freed by the application (out of order: the slot waits for the older
@@ -238,13 +260,15 @@ impl Pins {
     }
 }
 
-impl Default for Pins {
-    fn default() -> Self {
-        Pins::EMPTY
-    }
-}
+// SAFETY: integers and `bool`s (and `Pins`, integers).
+unsafe impl Zeroed for RecordSlot {}
+unsafe impl Zeroed for FieldSlot {}
+unsafe impl Zeroed for ValueSlot {}
+// SAFETY: an integer.
+#[cfg(test)]
+unsafe impl Zeroed for u64 {}
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct ValueSlot {
     tag: u16,
     value: u64,
@@ -1352,7 +1376,10 @@ impl<'a, P: Packet> Record<'a, P> {
     /// The first field with tag `tag`.
     #[inline]
     pub fn field_by_tag(&self, tag: u16) -> Option<Field<'a, P>> {
-        self.fields().find(|f| f.tag() == tag)
+        let (s, store) = (self.slot(), self.view.store);
+        let (a, b) = self.view.q.fields.slices(s.field0, s.nfields as u64);
+        let slot = *a.iter().chain(b).find(|f| f.tag == tag)?;
+        Some(Field { store, slot })
     }
 
     /// Variable `tag`, if the parser stored it in this record.

@@ -140,15 +140,21 @@ impl<'a, P: Packet> Field<'a, P> {
     /// case); `None` when it spans several.
     #[inline]
     pub fn contiguous(&self) -> Option<&'a [u8]> {
-        if self.slot.start == self.slot.end {
+        let (start, end) = (self.slot.start, self.slot.end);
+        if start == end {
             return Some(&[]);
         }
         let f = self.store.get(self.slot.frag);
-        if self.slot.end > f.end() {
+        if end > f.end() {
             return None;
         }
-        let p = f.payload()?;
-        Some(&p[(self.slot.start - f.off) as usize..(self.slot.end - f.off) as usize])
+        // The field's bytes as indices into the packet's data: one bounds
+        // check instead of the payload's and then the field's.
+        let at = (f.start as u64).wrapping_sub(f.off);
+        f.pkt
+            .as_ref()?
+            .data()
+            .get(at.wrapping_add(start) as usize..at.wrapping_add(end) as usize)
     }
 
     /// Number of packets the field spans.
@@ -355,12 +361,21 @@ impl<'a, P: Packet> Field<'a, P> {
     pub fn trim_ascii(&self) -> Field<'a, P> {
         let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
         if let Some(b) = self.contiguous() {
-            return match b.iter().position(|&c| !ws(c)) {
+            // Within one packet: the trimmed field starts in the same one.
+            let (first, last) = match b.iter().position(|&c| !ws(c)) {
                 Some(first) => {
                     let last = b.iter().rposition(|&c| !ws(c)).map_or(first, |i| i + 1);
-                    self.slice(first as u64, last as u64)
+                    (first as u64, last as u64)
                 }
-                None => self.slice(0, 0),
+                None => (0, 0),
+            };
+            return Field {
+                store: self.store,
+                slot: FieldSlot {
+                    start: self.slot.start + first,
+                    end: self.slot.start + last,
+                    ..self.slot
+                },
             };
         }
         let (mut first, mut last, mut at) = (None, 0u64, 0u64);

@@ -17,6 +17,9 @@
 //!   insert, read every record (every field's length, the first byte of the
 //!   first field), free them.
 //!
+//! - `new REPS`: `REPS` streams of the default configuration made, given
+//!   one packet, one record read and freed, and dropped.
+//!
 //! Compare the totals of two runs with different `REPS` to get instructions
 //! per record without the set-up; the counts printed divide them.
 
@@ -182,8 +185,23 @@ fn main() {
             drop(pkts);
             assert!(pool.is_full());
         }
+        "new" => {
+            // Streams made and dropped (the default configuration), with one
+            // record each: what a connection's set-up costs.
+            let (pool, pkts) = packets(&csv_document(1));
+            for _ in 0..reps {
+                let mut aa: AaStream<PoolPacket, CsvParser> =
+                    AaStream::new(AaConfig::default(), seq, CsvParser::default());
+                let len = pkts[0].data().len();
+                aa.insert(seq, pkts[0].clone(), HDR..len);
+                records += aa.read_aa_records(1).len() as u64;
+                aa.free_aa_records(1);
+            }
+            drop(pkts);
+            assert!(pool.is_full());
+        }
         other => {
-            eprintln!("unknown mode {other}: use http or csv");
+            eprintln!("unknown mode {other}: use http, csv or new");
             std::process::exit(2);
         }
     }
