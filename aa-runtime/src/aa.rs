@@ -211,15 +211,15 @@ struct RecordSlot {
 /// looking at each field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Pins {
-    /// That fragment (the first of the two), or [`Pins::NONE`] (no field with
+    /// That fragment (the later of the two), or [`Pins::NONE`] (no field with
     /// bytes) or [`Pins::MIXED`] (fields over more fragments: look at each). A
-    /// fragment with `n == 0` means no field with bytes too (see
+    /// fragment with `n == 0` and `n2 == 0` means no field with bytes too (see
     /// [`Pins::is_none`]).
     frag: u64,
     /// Fields with bytes in `frag`.
     n: u32,
-    /// Fields with bytes in `frag + 1` (a field spanning both counts in
-    /// each); never more than 0 while `n` is 0.
+    /// Fields with bytes in `frag - 1` (a field spanning both counts in
+    /// each).
     n2: u32,
 }
 
@@ -235,25 +235,41 @@ impl Pins {
     /// No field with bytes: [`Pins::NONE`], or a fragment with none in it yet.
     #[inline]
     fn is_none(self) -> bool {
-        self.frag == Pins::NONE || (self.frag != Pins::MIXED && self.n == 0)
+        self.frag == Pins::NONE || (self.frag != Pins::MIXED && self.n == 0 && self.n2 == 0)
     }
 
     /// Counts a field with bytes in fragments `first..=last`.
     #[inline]
     fn add(&mut self, first: u64, last: u64) {
-        let two = last == first + 1;
-        if self.is_none() && (first == last || two) {
+        let two = u32::from(last == first + 1);
+        if first != last && two == 0 {
+            self.frag = Pins::MIXED;
+        } else if self.is_none() {
             *self = Pins {
-                frag: first,
+                frag: last,
                 n: 1,
-                n2: u32::from(two),
+                n2: two,
             };
         } else if self.frag == Pins::MIXED {
-        } else if first == self.frag && (first == last || two) {
+        } else if last == self.frag {
+            // In this fragment, maybe from the one before.
             self.n += 1;
-            self.n2 += u32::from(two);
-        } else if first == self.frag.wrapping_add(1) && last == first {
+            self.n2 += two;
+        } else if first == self.frag && self.n2 == 0 {
+            // The record moves on to the next fragment.
+            *self = Pins {
+                frag: last,
+                n: 1,
+                n2: self.n + two,
+            };
+        } else if last == self.frag.wrapping_sub(1) && two == 0 {
             self.n2 += 1;
+        } else if first == self.frag + 1 && two == 0 && self.n2 == 0 {
+            *self = Pins {
+                frag: last,
+                n: 1,
+                n2: self.n,
+            };
         } else {
             self.frag = Pins::MIXED;
         }
@@ -434,17 +450,17 @@ impl<P: Packet> Emitter<'_, P> {
         }
     }
 
-    /// Adds the pins of a record whose fields lie in `frag` and maybe the next
-    /// one (not only in `hint`).
+    /// Adds the pins of a record whose fields lie in `frag` and maybe the one
+    /// before (not only in `hint`).
     #[inline(never)]
     fn pin_two(&mut self, frag: u64, pins: Pins) {
-        self.pin(frag, pins.n);
+        if frag == self.hint {
+            self.hint_pins += pins.n;
+        } else {
+            self.pin(frag, pins.n);
+        }
         if pins.n2 > 0 {
-            if frag + 1 == self.hint {
-                self.hint_pins += pins.n2;
-            } else {
-                self.pin(frag + 1, pins.n2);
-            }
+            self.pin(frag - 1, pins.n2);
         }
     }
 
@@ -549,7 +565,7 @@ impl<P: Packet> Emitter<'_, P> {
         }
         let pins = q.pending_pins;
         match pins.frag {
-            f if f == self.hint => self.hint_pins += pins.n,
+            f if f == self.hint && pins.n2 == 0 => self.hint_pins += pins.n,
             Pins::NONE => {}
             Pins::MIXED => self.pin_mixed(),
             // The record's fields lie in an earlier fragment, or in two.
@@ -1153,13 +1169,23 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// [`AaStream::unpin_record`] for a record on another fragment.
     #[inline(never)]
     fn unpin_record_slow(&mut self, batch: &mut Pins, id: u64, pins: Pins) {
+        if pins.frag == Pins::MIXED {
+            self.unpin(batch.frag, batch.n);
+            self.unpin_fields(id);
+            *batch = Pins::EMPTY;
+            return;
+        }
+        if pins.n2 > 0 {
+            // Pins on the fragment before, usually that of the records before.
+            let prev = pins.frag - 1;
+            if batch.frag == prev {
+                batch.n += pins.n2;
+            } else {
+                self.unpin(prev, pins.n2);
+            }
+        }
         if pins.frag != batch.frag {
             self.unpin(batch.frag, batch.n);
-            if pins.frag == Pins::MIXED {
-                self.unpin_fields(id);
-                *batch = Pins::EMPTY;
-                return;
-            }
             *batch = Pins {
                 frag: pins.frag,
                 n: 0,
@@ -1167,14 +1193,6 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             };
         }
         batch.n += pins.n;
-        if pins.n2 > 0 {
-            self.unpin(batch.frag, batch.n);
-            *batch = Pins {
-                frag: pins.frag + 1,
-                n: pins.n2,
-                n2: 0,
-            };
-        }
     }
 
     /// Drops the pins of record `id`'s fields one field at a time (fields in
@@ -1413,10 +1431,13 @@ mod test {
         assert_eq!((p.frag, p.n, p.n2), (5, 2, 0));
         // A field across the boundary counts in both, one after it in the second.
         p.add(5, 6);
+        assert_eq!((p.frag, p.n, p.n2), (6, 1, 3));
         p.add(6, 6);
-        assert_eq!((p.frag, p.n, p.n2), (5, 3, 2));
+        assert_eq!((p.frag, p.n, p.n2), (6, 2, 3));
+        p.add(5, 5);
+        assert_eq!((p.frag, p.n, p.n2), (6, 2, 4), "back in the one before");
         p.add(7, 7);
-        assert_eq!(p.frag, Pins::MIXED);
+        assert_eq!(p.frag, Pins::MIXED, "a third fragment");
         p.add(7, 7);
         assert_eq!(p.frag, Pins::MIXED, "mixed stays mixed");
 
@@ -1428,14 +1449,24 @@ mod test {
         };
         assert!(p.is_none());
         p.add(4, 5);
-        assert_eq!((p.frag, p.n, p.n2), (4, 1, 1));
+        assert_eq!((p.frag, p.n, p.n2), (5, 1, 1));
+        p.add(5, 5);
+        assert_eq!((p.frag, p.n, p.n2), (5, 2, 1));
+        let mut p = Pins::EMPTY;
+        p.add(4, 4);
+        p.add(5, 5);
+        assert_eq!((p.frag, p.n, p.n2), (5, 1, 1), "the next fragment");
         let mut p = Pins::EMPTY;
         p.add(4, 6);
         assert_eq!(p.frag, Pins::MIXED, "three fragments");
         let mut p = Pins::EMPTY;
         p.add(4, 4);
-        p.add(3, 3);
-        assert_eq!(p.frag, Pins::MIXED, "before the first");
+        p.add(2, 2);
+        assert_eq!(p.frag, Pins::MIXED, "two before");
+        let mut p = Pins::EMPTY;
+        p.add(4, 5);
+        p.add(6, 6);
+        assert_eq!(p.frag, Pins::MIXED, "past two");
     }
 
     #[test]
