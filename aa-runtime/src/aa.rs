@@ -276,6 +276,21 @@ impl Pins {
     }
 }
 
+/// Pins of one fragment to drop, gathered over consecutive records.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    /// The fragment, or [`Pins::NONE`].
+    frag: u64,
+    n: u32,
+}
+
+impl Batch {
+    const EMPTY: Batch = Batch {
+        frag: Pins::NONE,
+        n: 0,
+    };
+}
+
 // SAFETY: integers and `bool`s (and `Pins`, integers).
 unsafe impl Zeroed for RecordSlot {}
 unsafe impl Zeroed for FieldSlot {}
@@ -1087,7 +1102,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         }
         let (mut id, mut freed) = (self.q.records.head, 0usize);
         // Consecutive records pinning one fragment drop their pins in one go.
-        let mut batch = Pins::EMPTY;
+        let mut batch = Batch::EMPTY;
         while freed < n && id < self.read_next {
             let r = self.q.records.get_mut(id);
             if !r.freed {
@@ -1095,7 +1110,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                 self.freed_ahead += 1;
                 freed += 1;
                 let pins = r.pins;
-                self.unpin_record(&mut batch, id, pins);
+                batch = self.unpin_record(batch, id, pins);
             }
             id += 1;
         }
@@ -1117,15 +1132,15 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             return 0;
         }
         // Consecutive records pinning one fragment drop their pins in one go.
-        let mut batch = Pins::EMPTY;
+        let mut batch = Batch::EMPTY;
         for id in head..to {
             let pins = self.q.records.get(id).pins;
-            self.unpin_record(&mut batch, id, pins);
+            batch = self.unpin_record(batch, id, pins);
         }
         self.unpin(batch.frag, batch.n);
         self.stats.freed += to - head;
         self.pop_records(to);
-        self.pump();
+        self.pump_after_free();
         (to - head) as usize
     }
 
@@ -1138,8 +1153,8 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             let r = self.q.records.get_mut(id.0);
             r.freed = true;
             self.freed_ahead += 1;
-            let (pins, mut batch) = (r.pins, Pins::EMPTY);
-            self.unpin_record(&mut batch, id.0, pins);
+            let (pins, batch) = (r.pins, Batch::EMPTY);
+            let batch = self.unpin_record(batch, id.0, pins);
             self.unpin(batch.frag, batch.n);
             self.stats.freed += 1;
             self.after_free();
@@ -1154,26 +1169,28 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     }
 
     /// Drops the pins `pins` of record `id`, or adds them to `batch` (pins of
-    /// one fragment not dropped yet) when they are on its fragment; what is
-    /// left on the record's last fragment stays in `batch`.
+    /// one fragment not dropped yet) when they are on its fragment; returns
+    /// the batch then: what is left on the record's last fragment.
     #[inline(always)]
-    fn unpin_record(&mut self, batch: &mut Pins, id: u64, pins: Pins) {
+    fn unpin_record(&mut self, batch: Batch, id: u64, pins: Pins) -> Batch {
         if pins.frag == batch.frag && pins.n2 == 0 {
             // The usual case: on the fragment of the records before.
-            batch.n += pins.n;
-            return;
+            return Batch {
+                frag: batch.frag,
+                n: batch.n + pins.n,
+            };
         }
-        self.unpin_record_slow(batch, id, pins);
+        self.unpin_record_slow(batch, id)
     }
 
     /// [`AaStream::unpin_record`] for a record on another fragment.
     #[inline(never)]
-    fn unpin_record_slow(&mut self, batch: &mut Pins, id: u64, pins: Pins) {
+    fn unpin_record_slow(&mut self, mut batch: Batch, id: u64) -> Batch {
+        let pins = self.q.records.get(id).pins;
         if pins.frag == Pins::MIXED {
             self.unpin(batch.frag, batch.n);
             self.unpin_fields(id);
-            *batch = Pins::EMPTY;
-            return;
+            return Batch::EMPTY;
         }
         if pins.n2 > 0 {
             // Pins on the fragment before, usually that of the records before.
@@ -1186,13 +1203,13 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         }
         if pins.frag != batch.frag {
             self.unpin(batch.frag, batch.n);
-            *batch = Pins {
+            batch = Batch {
                 frag: pins.frag,
                 n: 0,
-                n2: 0,
             };
         }
         batch.n += pins.n;
+        batch
     }
 
     /// Drops the pins of record `id`'s fields one field at a time (fields in
@@ -1247,8 +1264,16 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         }
         self.freed_ahead -= head - q.records.head;
         self.pop_records(head);
-        // Room may let paused parsing go on.
-        self.pump();
+        self.pump_after_free();
+    }
+
+    /// Room may let paused parsing go on; after failure or end, fragments may
+    /// go. (Nothing to do when every fragment was parsed, the usual case.)
+    #[inline]
+    fn pump_after_free(&mut self) {
+        if self.state != AaState::Active || self.eof || self.parse_id != self.zc.store.end_id() {
+            self.pump();
+        }
     }
 
     /// Drops the slots of the records before `head` (all freed).
@@ -1386,9 +1411,13 @@ impl<'a, P: Packet> Record<'a, P> {
     /// All fields in order of appearance.
     #[inline]
     pub fn fields(&self) -> impl Iterator<Item = Field<'a, P>> + '_ {
-        let (s, store) = (self.slot(), self.view.store);
+        let s = self.slot();
         let (a, b) = self.view.q.fields.slices(s.field0, s.nfields as u64);
-        a.iter().chain(b).map(move |&slot| Field { store, slot })
+        Fields {
+            store: self.view.store,
+            cur: a.iter(),
+            next: b,
+        }
     }
 
     /// The first field with tag `tag`.
@@ -1407,6 +1436,64 @@ impl<'a, P: Packet> Record<'a, P> {
             .map(|id| self.view.q.values.get(id))
             .find(|v| v.tag == tag)
             .map(|v| v.value)
+    }
+}
+
+/// The fields of a record: the slots up to the end of the ring's buffer, then
+/// those from its start (usually none).
+struct Fields<'a, P: Packet> {
+    store: &'a FragStore<P>,
+    cur: std::slice::Iter<'a, FieldSlot>,
+    next: &'a [FieldSlot],
+}
+
+impl<'a, P: Packet> Fields<'a, P> {
+    /// Goes on at the start of the ring's buffer.
+    #[cold]
+    fn wrap(&mut self) -> Option<Field<'a, P>> {
+        self.cur = std::mem::take(&mut self.next).iter();
+        let slot = *self.cur.next()?;
+        Some(Field {
+            store: self.store,
+            slot,
+        })
+    }
+}
+
+impl<'a, P: Packet> Iterator for Fields<'a, P> {
+    type Item = Field<'a, P>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Field<'a, P>> {
+        match self.cur.next() {
+            Some(&slot) => Some(Field {
+                store: self.store,
+                slot,
+            }),
+            None => self.wrap(),
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.cur.len() + self.next.len();
+        (n, Some(n))
+    }
+
+    // What `filter` (a record type's accessor of a repeated field) calls: the
+    // predicate looks at the slot in place.
+    #[inline]
+    fn find<F: FnMut(&Field<'a, P>) -> bool>(&mut self, mut pred: F) -> Option<Field<'a, P>> {
+        let store = self.store;
+        loop {
+            if let Some(&slot) = self.cur.find(|&&slot| pred(&Field { store, slot })) {
+                return Some(Field { store, slot });
+            }
+            if self.next.is_empty() {
+                return None;
+            }
+            self.cur = std::mem::take(&mut self.next).iter();
+        }
     }
 }
 
@@ -1467,6 +1554,46 @@ mod test {
         p.add(4, 5);
         p.add(6, 6);
         assert_eq!(p.frag, Pins::MIXED, "past two");
+    }
+
+    #[test]
+    fn fields_go_on_at_the_start_of_the_ring() {
+        use super::{FieldSlot, Fields};
+        use crate::packet::PoolPacket;
+        use crate::stream::FragStore;
+        let store: FragStore<PoolPacket> = FragStore::with_buffer(Box::default(), 0);
+        let mut r: Ring<FieldSlot> = Ring::with_capacity(4);
+        for tag in 0..6 {
+            if r.len() == 4 {
+                r.head += 1;
+            }
+            r.push_unchecked(FieldSlot {
+                tag,
+                ..FieldSlot::default()
+            });
+        }
+        let fields = |id, n| {
+            let (a, b) = r.slices(id, n);
+            Fields {
+                store: &store,
+                cur: a.iter(),
+                next: b,
+            }
+        };
+        let tags: Vec<u16> = fields(2, 4).map(|f| f.tag()).collect();
+        assert_eq!(tags, [2, 3, 4, 5]);
+        assert_eq!(fields(2, 4).size_hint(), (4, Some(4)));
+        let odd: Vec<u16> = fields(2, 4)
+            .filter(|f| f.tag() % 2 == 1)
+            .map(|f| f.tag())
+            .collect();
+        assert_eq!(odd, [3, 5]);
+        assert_eq!(
+            fields(3, 3).find(|f| f.tag() == 5).map(|f| f.tag()),
+            Some(5)
+        );
+        assert!(fields(3, 3).find(|f| f.tag() == 2).is_none());
+        assert_eq!(fields(4, 0).count(), 0);
     }
 
     #[test]

@@ -167,7 +167,7 @@ pub(crate) struct FragStore<P> {
 impl<P: Packet> FragStore<P> {
     /// An empty store whose first fragment will have id `head_id`, in `buf`
     /// (slots holding no packet; length zero or a power of two).
-    fn with_buffer(buf: Box<[Frag<P>]>, head_id: u64) -> Self {
+    pub(crate) fn with_buffer(buf: Box<[Frag<P>]>, head_id: u64) -> Self {
         debug_assert!(buf.is_empty() || buf.len().is_power_of_two());
         debug_assert!(buf.iter().all(|f| f.pkt.is_none()));
         FragStore {
