@@ -571,20 +571,12 @@ impl<P: Packet> Emitter<'_, P> {
     #[inline]
     pub fn commit(&mut self, kind: u16, start: u64, end: u64) {
         let q = &mut *self.q;
-        if q.records.len() == q.records.buf.len() {
-            // A parser that does not pause when the queue is full: the record
-            // is dropped (it pins nothing yet).
-            q.abort();
-            q.set_field_stop();
-            return;
-        }
         let pins = q.pending_pins;
-        match pins.frag {
-            f if f == self.hint && pins.n2 == 0 => self.hint_pins += pins.n,
-            Pins::NONE => {}
-            Pins::MIXED => self.pin_mixed(),
-            // The record's fields lie in an earlier fragment, or in two.
-            frag => self.pin_two(frag, pins),
+        if pins.frag == self.hint && pins.n2 == 0 && q.records.len() < q.records.buf.len() {
+            // The usual case: fields (if any) in the fragment being parsed.
+            self.hint_pins += pins.n;
+        } else if !self.pin_pending() {
+            return;
         }
         let q = &mut *self.q;
         let tail = q.fields.tail;
@@ -609,6 +601,29 @@ impl<P: Packet> Emitter<'_, P> {
             n: 0,
             n2: 0,
         };
+    }
+
+    /// [`Emitter::commit`] past its usual case: pins the record's fields;
+    /// `false` if the record is dropped instead.
+    #[inline(never)]
+    fn pin_pending(&mut self) -> bool {
+        let q = &mut *self.q;
+        if q.records.len() == q.records.buf.len() {
+            // A parser that does not pause when the queue is full: the record
+            // is dropped (it pins nothing yet).
+            q.abort();
+            q.set_field_stop();
+            return false;
+        }
+        let pins = q.pending_pins;
+        match pins.frag {
+            f if f == self.hint && pins.n2 == 0 => self.hint_pins += pins.n,
+            Pins::NONE => {}
+            Pins::MIXED => self.pin_mixed(),
+            // The record's fields lie in an earlier fragment, or in two.
+            frag => self.pin_two(frag, pins),
+        }
+        true
     }
 
     /// Drops the fields and variables added since the last commit.
