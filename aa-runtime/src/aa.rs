@@ -177,12 +177,14 @@ impl<T: Zeroed> Ring<T> {
         debug_assert!(id >= self.head && id + n <= self.tail);
         let from = (id & self.mask) as usize;
         let n = n as usize;
-        match self.buf.get(from..from + n) {
-            Some(a) => (a, &[]),
-            None => {
-                let (b, a) = self.buf.split_at(from);
-                (a, &b[..n - a.len()])
-            }
+        let room = self.buf.len() - from;
+        if n <= room {
+            // SAFETY: `from` is below the length (masked) and `n` slots fit
+            // after it.
+            (unsafe { self.buf.get_unchecked(from..from + n) }, &[])
+        } else {
+            let (b, a) = self.buf.split_at(from);
+            (a, &b[..n - a.len()])
         }
     }
 }
