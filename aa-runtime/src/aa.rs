@@ -554,7 +554,7 @@ impl<P: Packet> Emitter<'_, P> {
 
     /// Stores variable `tag` = `value` in the record in progress. Returns `false`
     /// when the record already has [`Limits::values_per_record`] variables.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn value(&mut self, tag: u16, value: u64) -> bool {
         if self.q.pending_values >= self.q.limits.values_per_record {
