@@ -1294,7 +1294,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     }
 
     /// Drops the slots of the records before `head` (all freed).
-    #[inline]
+    #[inline(always)]
     fn pop_records(&mut self, head: u64) {
         let q = &mut self.q;
         if head == q.records.head {
