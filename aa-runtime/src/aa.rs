@@ -68,11 +68,36 @@ struct Ring<T> {
     tail: u64,
 }
 
-impl<T: Copy + Default> Ring<T> {
+/// A slot type for which all-zero bytes are a valid value (integers and
+/// `bool`s only), so that a ring of them is a zeroed allocation: the pages of
+/// a large ring are only touched as it fills (the field ring of the default
+/// configuration is 2 MiB; the slots used are its first ones, see
+/// [`Ring::restart`]).
+///
+/// # Safety
+/// Every field of the type is an integer, a `bool`, or itself `Zeroed`.
+unsafe trait Zeroed: Copy {}
+
+impl<T: Zeroed> Ring<T> {
+    /// See [`Ring::restart`].
+    const RESTART_AT: usize = 256;
+
     fn with_capacity(n: usize) -> Self {
         let cap = n.max(1).next_power_of_two();
+        let layout = std::alloc::Layout::array::<T>(cap).expect("ring size");
+        assert!(layout.size() > 0, "slot types have a size");
+        // SAFETY: the layout has a non-zero size; all-zero bytes are a `T`
+        // (`Zeroed`); the memory comes from the global allocator with the
+        // layout of `[T; cap]`, as a box of that slice expects.
+        let buf = unsafe {
+            let p = std::alloc::alloc_zeroed(layout).cast::<T>();
+            if p.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, cap))
+        };
         Ring {
-            buf: vec![T::default(); cap].into_boxed_slice(),
+            buf,
             mask: cap as u64 - 1,
             head: 0,
             tail: 0,
@@ -89,20 +114,33 @@ impl<T: Copy + Default> Ring<T> {
         self.buf.len() == n.max(1).next_power_of_two()
     }
 
-    /// When the ring holds just its last `n` slots (`n == len()`), moves them
-    /// to the start (ids `0..n`) if they do not overlap it: a ring that often
+    /// When the ring holds just its last `n` slots (`n == len()`) and they
+    /// start [`Ring::RESTART_AT`] slots or more into the buffer, moves them to
+    /// the start (ids `0..n`) if they do not overlap it: a ring that often
     /// empties, as the field and variable rings of an application that frees
-    /// its records as they come, stays in its first slots, warm in the cache.
+    /// its records as they come, stays in its first slots, warm in the cache
+    /// (and moves its slots once every so many, not each time it empties).
+    #[inline]
     fn restart(&mut self, n: usize) {
-        if self.len() != n || self.tail == n as u64 {
+        let from = ((self.tail - n as u64) & self.mask) as usize;
+        if self.len() != n || from < Self::RESTART_AT {
             return;
         }
-        let from = ((self.tail - n as u64) & self.mask) as usize;
         if from >= n && from + n <= self.buf.len() {
             self.buf.copy_within(from..from + n, 0);
             self.head = 0;
             self.tail = n as u64;
         }
+    }
+
+    /// Appends `v` where the caller made sure there is room (else the oldest
+    /// slot would be overwritten).
+    #[inline]
+    fn push_unchecked(&mut self, v: T) {
+        debug_assert!(self.len() < self.buf.len());
+        // SAFETY: as in `get`.
+        unsafe { *self.buf.get_unchecked_mut((self.tail & self.mask) as usize) = v };
+        self.tail += 1;
     }
 
     /// Appends `v`; `false` if the ring is full.
@@ -111,7 +149,8 @@ impl<T: Copy + Default> Ring<T> {
         if self.len() == self.buf.len() {
             return false;
         }
-        self.buf[(self.tail & self.mask) as usize] = v;
+        // SAFETY: as in `get`.
+        unsafe { *self.buf.get_unchecked_mut((self.tail & self.mask) as usize) = v };
         self.tail += 1;
         true
     }
@@ -119,28 +158,45 @@ impl<T: Copy + Default> Ring<T> {
     #[inline]
     fn get(&self, id: u64) -> &T {
         debug_assert!(id >= self.head && id < self.tail);
-        &self.buf[(id & self.mask) as usize]
+        // SAFETY: `mask` is `buf.len() - 1` (a power of two minus one), so the
+        // index is in bounds whatever `id` is.
+        unsafe { self.buf.get_unchecked((id & self.mask) as usize) }
     }
 
     #[inline]
     fn get_mut(&mut self, id: u64) -> &mut T {
         debug_assert!(id >= self.head && id < self.tail);
-        &mut self.buf[(id & self.mask) as usize]
+        // SAFETY: as in `get`.
+        unsafe { self.buf.get_unchecked_mut((id & self.mask) as usize) }
+    }
+
+    /// The slots `id..id + n` (all held) as at most two slices: up to the end
+    /// of the buffer, then from its start.
+    #[inline]
+    fn slices(&self, id: u64, n: u64) -> (&[T], &[T]) {
+        debug_assert!(id >= self.head && id + n <= self.tail);
+        let from = (id & self.mask) as usize;
+        let n = n as usize;
+        let room = self.buf.len() - from;
+        if n <= room {
+            // SAFETY: `from` is below the length (masked) and `n` slots fit
+            // after it.
+            (unsafe { self.buf.get_unchecked(from..from + n) }, &[])
+        } else {
+            let (b, a) = self.buf.split_at(from);
+            (a, &b[..n - a.len()])
+        }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum RecState {
-    #[default]
-    Ready,
-    Read,
-    Freed,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
+/// A committed record. Whether it was handed out is not stored: records
+/// before `AaStream::read_next` were.
+#[derive(Debug, Clone, Copy)]
 struct RecordSlot {
     kind: u16,
-    state: RecState,
+    /// Freed by the application (out of order: the slot waits for the older
+    /// ones).
+    freed: bool,
     start: u64,
     end: u64,
     field0: u64,
@@ -152,17 +208,21 @@ struct RecordSlot {
 }
 
 /// Where the fields of a record pin fragments: when every field with bytes lies
-/// in one fragment (the usual case), its pins are added and dropped in one go,
-/// without looking at each field.
+/// in one fragment (the usual case) or in two consecutive ones (a record cut
+/// by a packet boundary), its pins are added and dropped in one go, without
+/// looking at each field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Pins {
-    /// That fragment, or [`Pins::NONE`] (no field with bytes) or [`Pins::MIXED`]
-    /// (fields in several fragments, or spanning several: look at each). A
-    /// fragment with `n == 0` means no field with bytes too (see
+    /// That fragment (the later of the two), or [`Pins::NONE`] (no field with
+    /// bytes) or [`Pins::MIXED`] (fields over more fragments: look at each). A
+    /// fragment with `n == 0` and `n2 == 0` means no field with bytes too (see
     /// [`Pins::is_none`]).
     frag: u64,
-    /// Fields with bytes in it.
+    /// Fields with bytes in `frag`.
     n: u32,
+    /// Fields with bytes in `frag - 1` (a field spanning both counts in
+    /// each).
+    n2: u32,
 }
 
 impl Pins {
@@ -171,22 +231,77 @@ impl Pins {
     const EMPTY: Pins = Pins {
         frag: Pins::NONE,
         n: 0,
+        n2: 0,
     };
 
     /// No field with bytes: [`Pins::NONE`], or a fragment with none in it yet.
     #[inline]
     fn is_none(self) -> bool {
-        self.frag == Pins::NONE || (self.frag != Pins::MIXED && self.n == 0)
+        self.frag == Pins::NONE || (self.frag != Pins::MIXED && self.n == 0 && self.n2 == 0)
+    }
+
+    /// Counts a field with bytes in fragments `first..=last`.
+    #[inline]
+    fn add(&mut self, first: u64, last: u64) {
+        let two = u32::from(last == first + 1);
+        if first != last && two == 0 {
+            self.frag = Pins::MIXED;
+        } else if self.is_none() {
+            *self = Pins {
+                frag: last,
+                n: 1,
+                n2: two,
+            };
+        } else if self.frag == Pins::MIXED {
+        } else if last == self.frag {
+            // In this fragment, maybe from the one before.
+            self.n += 1;
+            self.n2 += two;
+        } else if first == self.frag && self.n2 == 0 {
+            // The record moves on to the next fragment.
+            *self = Pins {
+                frag: last,
+                n: 1,
+                n2: self.n + two,
+            };
+        } else if last == self.frag.wrapping_sub(1) && two == 0 {
+            self.n2 += 1;
+        } else if first == self.frag + 1 && two == 0 && self.n2 == 0 {
+            *self = Pins {
+                frag: last,
+                n: 1,
+                n2: self.n,
+            };
+        } else {
+            self.frag = Pins::MIXED;
+        }
     }
 }
 
-impl Default for Pins {
-    fn default() -> Self {
-        Pins::EMPTY
-    }
+/// Pins of one fragment to drop, gathered over consecutive records.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    /// The fragment, or [`Pins::NONE`].
+    frag: u64,
+    n: u32,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+impl Batch {
+    const EMPTY: Batch = Batch {
+        frag: Pins::NONE,
+        n: 0,
+    };
+}
+
+// SAFETY: integers and `bool`s (and `Pins`, integers).
+unsafe impl Zeroed for RecordSlot {}
+unsafe impl Zeroed for FieldSlot {}
+unsafe impl Zeroed for ValueSlot {}
+// SAFETY: an integer.
+#[cfg(test)]
+unsafe impl Zeroed for u64 {}
+
+#[derive(Debug, Clone, Copy)]
 struct ValueSlot {
     tag: u16,
     value: u64,
@@ -197,7 +312,12 @@ struct RecordQueue {
     records: Ring<RecordSlot>,
     fields: Ring<FieldSlot>,
     values: Ring<ValueSlot>,
-    pending_fields: u32,
+    /// Id of the first field of the record in progress (its fields are
+    /// `field0..fields.tail`).
+    field0: u64,
+    /// The field id the record in progress may not reach: its
+    /// [`Limits::fields_per_record`] limit, or the end of the ring's room.
+    field_stop: u64,
     pending_values: u32,
     /// The pins of the fields of the record in progress.
     pending_pins: Pins,
@@ -212,19 +332,31 @@ impl RecordQueue {
     /// progress do not count: room for a whole record includes them.
     #[inline]
     fn is_full(&self) -> bool {
-        let fields = self.fields.len() - self.pending_fields as usize;
+        let fields = (self.field0 - self.fields.head) as usize;
         let values = self.values.len() - self.pending_values as usize;
         self.records.len() >= self.max_records
             || fields + self.limits.fields_per_record as usize > self.max_fields
             || values + self.limits.values_per_record as usize > self.max_values
     }
 
+    /// Fields of the record in progress.
+    #[inline]
+    fn pending_fields(&self) -> u32 {
+        (self.fields.tail - self.field0) as u32
+    }
+
+    /// Sets `field_stop` after `field0` or the field ring's head moved.
+    #[inline]
+    fn set_field_stop(&mut self) {
+        let room_end = self.fields.head + self.fields.buf.len() as u64;
+        self.field_stop = (self.field0 + self.limits.fields_per_record as u64).min(room_end);
+    }
+
     /// Drops the fields and variables of the record in progress (they pin
     /// nothing yet: fields pin at commit).
     fn abort(&mut self) {
-        self.fields.tail -= self.pending_fields as u64;
+        self.fields.tail = self.field0;
         self.values.tail -= self.pending_values as u64;
-        self.pending_fields = 0;
         self.pending_values = 0;
         self.pending_pins = Pins::EMPTY;
     }
@@ -239,36 +371,39 @@ pub struct Emitter<'a, P: Packet> {
     hint_off: u64,
     /// Offset one past the last byte handed to the parser.
     limit: u64,
+    /// Pins on fragment `hint` of the records committed so far, added to it in
+    /// one go by [`Emitter::flush`] when the parser returns (nothing reads pin
+    /// counts while it runs).
+    hint_pins: u32,
     q: &'a mut RecordQueue,
 }
 
 impl<P: Packet> Emitter<'_, P> {
     /// Adds a field `[start, end)` (stream offsets) with tag `tag` to the record
     /// in progress. Returns `false`, adding nothing, when the record already has
-    /// [`Limits::fields_per_record`] fields.
+    /// [`Limits::fields_per_record`] fields (or, for a parser that does not
+    /// pause when the queue [`is_full`](Self::is_full), when the queue has no
+    /// room for it).
     #[inline]
     #[must_use]
     pub fn field(&mut self, tag: u16, start: u64, end: u64, flags: u8) -> bool {
-        if self.q.pending_fields >= self.q.limits.fields_per_record {
+        let q = &mut *self.q;
+        if q.fields.tail >= q.field_stop {
             return false;
         }
         let end = end.min(self.limit);
         let start = start.min(end);
-        let q = &mut *self.q;
-        let pins = q.pending_pins.frag;
-        if start >= self.hint_off && (pins == self.hint || pins == Pins::MIXED) {
+        if start >= self.hint_off && q.pending_pins.frag == self.hint {
             // The usual case: the field lies in the fragment being parsed, as
             // do the record's other fields with bytes so far (their pins are
-            // counted here), or the record's fields are in several fragments
-            // (`n` is not used: each field is looked at when pinning).
-            q.fields.push(FieldSlot {
+            // counted here).
+            q.fields.push_unchecked(FieldSlot {
                 tag,
                 flags,
                 frag: self.hint,
                 start,
                 end,
             });
-            q.pending_fields += 1;
             q.pending_pins.n += u32::from(start < end);
             return true;
         }
@@ -278,7 +413,8 @@ impl<P: Packet> Emitter<'_, P> {
 
     /// [`Emitter::field`] past its fast case: `[start, end)` (clamped) may lie
     /// before the fragment being parsed, or be the first field of the record
-    /// in this fragment.
+    /// in this fragment, or the record's fields may lie in several fragments.
+    /// The ring has room (checked by `field`).
     #[inline(never)]
     fn field_slow(&mut self, tag: u16, start: u64, end: u64, flags: u8) {
         let frag = if start >= self.hint_off || start == end {
@@ -287,22 +423,27 @@ impl<P: Packet> Emitter<'_, P> {
         } else {
             self.first_frag(start)
         };
-        self.q.fields.push(FieldSlot {
+        self.q.fields.push_unchecked(FieldSlot {
             tag,
             flags,
             frag,
             start,
             end,
         });
-        self.q.pending_fields += 1;
         if start < end {
-            // A field of the fragment being parsed lies in it.
-            let pins = &mut self.q.pending_pins;
-            if frag == self.hint && (pins.frag == frag || pins.is_none()) {
-                pins.frag = frag;
-                pins.n += 1;
+            // The last fragment the field spans: the one being parsed if it
+            // ends in it; else, before it, only when it lies in one fragment.
+            let last = if end > self.hint_off {
+                self.hint
+            } else if frag < self.store.end_id() && end <= self.store.get(frag).end() {
+                frag
             } else {
-                pins.frag = Pins::MIXED;
+                Pins::MIXED
+            };
+            if last == Pins::MIXED {
+                self.q.pending_pins.frag = Pins::MIXED;
+            } else {
+                self.q.pending_pins.add(frag, last);
             }
         }
     }
@@ -318,58 +459,70 @@ impl<P: Packet> Emitter<'_, P> {
         id
     }
 
-    /// Pins every fragment the record's fields span. Consecutive fields inside
-    /// one fragment (the usual case) add their pins in one go.
+    /// Adds `n` pins to fragment `frag`, if it is held.
     #[inline]
-    fn pin_pending(&mut self) {
-        let (head, q) = (self.store.head_id, &mut *self.q);
-        let frags = &mut self.store.frags;
-        match q.pending_pins.frag {
-            Pins::NONE => return,
-            Pins::MIXED => {}
-            frag => {
-                if let Some(m) = frags.get_mut(frag.wrapping_sub(head) as usize) {
-                    m.refs += q.pending_pins.n;
-                }
-                return;
-            }
+    fn pin(&mut self, frag: u64, n: u32) {
+        if let Some(m) = self.store.try_get_mut(frag) {
+            m.refs += n;
         }
-        self.pin_mixed();
     }
 
-    /// [`Emitter::pin_pending`] for fields in several fragments: looks at each.
+    /// Adds the pins of a record whose fields lie in `frag` and maybe the one
+    /// before (not only in `hint`).
+    #[inline(never)]
+    fn pin_two(&mut self, frag: u64, pins: Pins) {
+        if frag == self.hint {
+            self.hint_pins += pins.n;
+        } else {
+            self.pin(frag, pins.n);
+        }
+        if pins.n2 > 0 {
+            self.pin(frag - 1, pins.n2);
+        }
+    }
+
+    /// Adds the pins counted in `hint_pins`; called when the parser returns.
+    #[inline]
+    fn flush(mut self) {
+        if self.hint_pins > 0 {
+            self.pin(self.hint, self.hint_pins);
+        }
+    }
+
+    /// [`Emitter::commit`] for fields in several fragments: pins each
+    /// fragment every field spans; consecutive fields inside one fragment add
+    /// their pins in one go.
     #[inline(never)]
     fn pin_mixed(&mut self) {
-        let (head, q) = (self.store.head_id, &mut *self.q);
-        let frags = &mut self.store.frags;
-        let (mut cur, mut n) = (u64::MAX, 0u32);
-        for fi in q.fields.tail - q.pending_fields as u64..q.fields.tail {
+        let (frags, q) = (&mut *self.store, &mut *self.q);
+        // `cur` is held from its first field on, so `cur_end` is its end.
+        let (mut cur, mut cur_end, mut n) = (u64::MAX, 0u64, 0u32);
+        for fi in q.field0..q.fields.tail {
             let f = *q.fields.get(fi);
             if f.start == f.end {
                 continue;
             }
             if f.frag != cur {
-                if let Some(m) = frags.get_mut(cur.wrapping_sub(head) as usize) {
+                if let Some(m) = frags.try_get_mut(cur) {
                     m.refs += n;
                 }
                 (cur, n) = (f.frag, 0);
+                cur_end = frags.try_get(cur).map_or(u64::MAX, |m| m.end());
             }
             n += 1;
-            if f.end > f.start && f.frag != self.hint {
-                // May span later fragments too.
-                let mut id = f.frag;
-                while let Some(m) = frags.get_mut((id - head) as usize) {
+            if f.end > cur_end {
+                // Spans later fragments too.
+                let mut id = f.frag + 1;
+                while let Some(m) = frags.try_get_mut(id) {
+                    m.refs += 1;
                     if m.end() >= f.end {
                         break;
                     }
                     id += 1;
-                    if let Some(next) = frags.get_mut((id - head) as usize) {
-                        next.refs += 1;
-                    }
                 }
             }
         }
-        if let Some(m) = frags.get_mut(cur.wrapping_sub(head) as usize) {
+        if let Some(m) = frags.try_get_mut(cur) {
             m.refs += n;
         }
     }
@@ -378,7 +531,7 @@ impl<P: Packet> Emitter<'_, P> {
     /// actions that test or parse a field before the record is committed).
     /// Offsets are clamped to what the parser has been given and still holds.
     pub fn view(&self, start: u64, end: u64) -> Field<'_, P> {
-        let lowest = self.store.frags.front().map_or(self.limit, |f| f.off);
+        let lowest = self.store.front().map_or(self.limit, |f| f.off);
         // Bytes no longer held read as an empty view where the held ones begin.
         let end = end.min(self.limit).max(lowest);
         let start = start.clamp(lowest, end);
@@ -401,13 +554,16 @@ impl<P: Packet> Emitter<'_, P> {
 
     /// Stores variable `tag` = `value` in the record in progress. Returns `false`
     /// when the record already has [`Limits::values_per_record`] variables.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn value(&mut self, tag: u16, value: u64) -> bool {
         if self.q.pending_values >= self.q.limits.values_per_record {
             return false;
         }
-        self.q.values.push(ValueSlot { tag, value });
+        if !self.q.values.push(ValueSlot { tag, value }) {
+            // A parser that does not pause when the queue is full.
+            return false;
+        }
         self.q.pending_values += 1;
         true
     }
@@ -416,31 +572,60 @@ impl<P: Packet> Emitter<'_, P> {
     /// offsets `[start, end)`.
     #[inline]
     pub fn commit(&mut self, kind: u16, start: u64, end: u64) {
-        self.pin_pending();
         let q = &mut *self.q;
-        q.records.push(RecordSlot {
+        let pins = q.pending_pins;
+        if pins.frag == self.hint && pins.n2 == 0 && q.records.len() < q.records.buf.len() {
+            // The usual case: fields (if any) in the fragment being parsed.
+            self.hint_pins += pins.n;
+        } else if !self.pin_pending() {
+            return;
+        }
+        let q = &mut *self.q;
+        let tail = q.fields.tail;
+        q.records.push_unchecked(RecordSlot {
             kind,
-            state: RecState::Ready,
+            freed: false,
             start,
             end,
-            field0: q.fields.tail - q.pending_fields as u64,
-            nfields: q.pending_fields,
+            field0: q.field0,
+            nfields: (tail - q.field0) as u32,
             value0: q.values.tail - q.pending_values as u64,
             nvalues: q.pending_values,
-            pins: if q.pending_pins.is_none() {
-                Pins::EMPTY
-            } else {
-                q.pending_pins
-            },
+            pins,
         });
-        q.pending_fields = 0;
+        q.field0 = tail;
+        q.set_field_stop();
         q.pending_values = 0;
         // No field with bytes yet: the next record's fields in this fragment
         // take the fast case of `field` from the first.
         q.pending_pins = Pins {
             frag: self.hint,
             n: 0,
+            n2: 0,
         };
+    }
+
+    /// [`Emitter::commit`] past its usual case: pins the record's fields;
+    /// `false` if the record is dropped instead.
+    #[inline(never)]
+    fn pin_pending(&mut self) -> bool {
+        let q = &mut *self.q;
+        if q.records.len() == q.records.buf.len() {
+            // A parser that does not pause when the queue is full: the record
+            // is dropped (it pins nothing yet).
+            q.abort();
+            q.set_field_stop();
+            return false;
+        }
+        let pins = q.pending_pins;
+        match pins.frag {
+            f if f == self.hint && pins.n2 == 0 => self.hint_pins += pins.n,
+            Pins::NONE => {}
+            Pins::MIXED => self.pin_mixed(),
+            // The record's fields lie in an earlier fragment, or in two.
+            frag => self.pin_two(frag, pins),
+        }
+        true
     }
 
     /// Drops the fields and variables added since the last commit.
@@ -457,7 +642,7 @@ impl<P: Packet> Emitter<'_, P> {
 
     /// Fields added to the record in progress.
     pub fn pending_fields(&self) -> u32 {
-        self.q.pending_fields
+        self.q.pending_fields()
     }
 }
 
@@ -527,6 +712,8 @@ pub struct AaStream<P: Packet, R: Parser> {
     release_scan: u64,
     /// Next record `read_aa_records` hands out.
     read_next: u64,
+    /// Records freed out of order, whose slots wait for older ones.
+    freed_ahead: u64,
     /// Id of this stream's first record (reused rings go on counting).
     first_record: u64,
     /// After a parser error, resynchronise instead of failing.
@@ -574,26 +761,30 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         let zc = ZcStream::resume(cfg.stream, parked.seq, parked.offset, stream);
         let frag_id = zc.store.end_id();
         let record_id = records.tail;
+        let mut q = RecordQueue {
+            field0: fields.tail,
+            field_stop: 0,
+            records,
+            fields,
+            values,
+            pending_values: 0,
+            pending_pins: Pins::EMPTY,
+            limits,
+            max_records,
+            max_fields,
+            max_values,
+        };
+        q.set_field_stop();
         AaStream {
             zc,
             parser: parked.parser,
-            q: RecordQueue {
-                records,
-                fields,
-                values,
-                pending_fields: 0,
-                pending_values: 0,
-                pending_pins: Pins::EMPTY,
-                limits,
-                max_records,
-                max_fields,
-                max_values,
-            },
+            q,
             parse_id: frag_id,
             parse_off: parked.offset,
             horizon: parked.offset,
             release_scan: frag_id,
             read_next: record_id,
+            freed_ahead: 0,
             first_record: record_id,
             recover: false,
             state: AaState::Active,
@@ -742,19 +933,18 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             if self.q.is_full() {
                 return;
             }
-            let store = &mut self.zc.store;
-            let i = (self.parse_id - store.head_id) as usize;
-            let (off, end) = (store.frags[i].off, store.frags[i].end());
+            let frag = self.zc.store.get(self.parse_id);
+            let (off, end) = (frag.off, frag.end());
             if off > self.parse_off && !self.gap(self.parse_off, off - self.parse_off) {
                 continue;
             }
             let store = &mut self.zc.store;
             let skip = (self.parse_off - off) as usize;
-            let data: *const [u8] = match store.frags[i].payload() {
+            let data: *const [u8] = match store.get(self.parse_id).payload() {
                 Some(p) => &p[skip..],
                 None => unreachable!("unparsed fragments are never released"),
             };
-            // SAFETY: the bytes live in the packet buffer, not in the deque, and
+            // SAFETY: the bytes live in the packet buffer, not in the fragment ring, and
             // the fragment's handle stays in place while the parser runs: the
             // emitter only changes pin counts, it never drops or moves handles.
             let data = unsafe { &*data };
@@ -767,9 +957,12 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                 hint: self.parse_id,
                 hint_off: off,
                 limit: end,
+                hint_pins: 0,
                 q: &mut self.q,
             };
-            match self.parser.parse(chunk, &mut em) {
+            let step = self.parser.parse(chunk, &mut em);
+            em.flush();
+            match step {
                 Ok(Step::Done) => {
                     self.parse_id += 1;
                     self.parse_off = end;
@@ -842,9 +1035,12 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             hint,
             hint_off,
             limit: end,
+            hint_pins: 0,
             q: &mut self.q,
         };
-        match self.parser.finish(end, &mut em) {
+        let r = self.parser.finish(end, &mut em);
+        em.flush();
+        match r {
             Ok(()) => {
                 self.q.abort();
                 self.state = AaState::Ended;
@@ -904,12 +1100,10 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
 
     /// Hands out up to `n` records not read before, oldest first. They stay
     /// valid (and their packets held) until freed.
+    #[inline]
     pub fn read_aa_records(&mut self, n: usize) -> Records<'_, P> {
         let from = self.read_next.max(self.q.records.head);
         let to = self.q.records.tail.min(from.saturating_add(n as u64));
-        for id in from..to {
-            self.q.records.get_mut(id).state = RecState::Read;
-        }
         self.read_next = to;
         Records {
             view: self.view(),
@@ -920,27 +1114,66 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// Frees the `n` oldest records that were read and not freed yet. Returns how
     /// many were freed.
     pub fn free_aa_records(&mut self, n: usize) -> usize {
-        let mut freed = 0;
-        let mut id = self.q.records.head;
+        if self.freed_ahead == 0 {
+            return self.free_oldest(n);
+        }
+        let (mut id, mut freed) = (self.q.records.head, 0usize);
+        // Consecutive records pinning one fragment drop their pins in one go.
+        let mut batch = Batch::EMPTY;
         while freed < n && id < self.read_next {
-            if self.q.records.get(id).state == RecState::Read {
-                self.free_slot(id);
+            let r = self.q.records.get_mut(id);
+            if !r.freed {
+                r.freed = true;
+                self.freed_ahead += 1;
                 freed += 1;
+                let pins = r.pins;
+                batch = self.unpin_record(batch, id, pins);
             }
             id += 1;
         }
+        self.unpin(batch.frag, batch.n);
+        self.stats.freed += freed as u64;
         self.after_free();
         freed
+    }
+
+    /// [`AaStream::free_aa_records`] when no record was freed out of order:
+    /// the `n` oldest read records are the first ones of the queue, and their
+    /// slots go at once.
+    #[inline]
+    fn free_oldest(&mut self, n: usize) -> usize {
+        let head = self.q.records.head;
+        let to = self.read_next.min(head.saturating_add(n as u64));
+        if to == head {
+            self.pump();
+            return 0;
+        }
+        // Consecutive records pinning one fragment drop their pins in one go.
+        let mut batch = Batch::EMPTY;
+        for id in head..to {
+            let pins = self.q.records.get(id).pins;
+            batch = self.unpin_record(batch, id, pins);
+        }
+        self.unpin(batch.frag, batch.n);
+        self.stats.freed += to - head;
+        self.pop_records(to);
+        self.pump_after_free();
+        (to - head) as usize
     }
 
     /// Frees one read record, in any order. Returns `false` if it was not a read,
     /// unfreed record of this stream.
     pub fn free_record(&mut self, id: RecordId) -> bool {
-        let ok = id.0 >= self.q.records.head
-            && id.0 < self.read_next
-            && self.q.records.get(id.0).state == RecState::Read;
+        let ok =
+            id.0 >= self.q.records.head && id.0 < self.read_next && !self.q.records.get(id.0).freed;
         if ok {
-            self.free_slot(id.0);
+            let r = self.q.records.get_mut(id.0);
+            r.freed = true;
+            self.freed_ahead += 1;
+            let (pins, batch) = (r.pins, Batch::EMPTY);
+            let batch = self.unpin_record(batch, id.0, pins);
+            self.unpin(batch.frag, batch.n);
+            self.stats.freed += 1;
             self.after_free();
         }
         ok
@@ -949,25 +1182,61 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// A record read and not freed yet.
     pub fn record(&self, id: RecordId) -> Option<Record<'_, P>> {
         let live = id.0 >= self.q.records.head && id.0 < self.read_next;
-        (live && self.q.records.get(id.0).state == RecState::Read).then(|| Record {
-            view: self.view(),
-            id: id.0,
-        })
+        (live && !self.q.records.get(id.0).freed).then(|| self.view().record(id.0))
     }
 
-    fn free_slot(&mut self, id: u64) {
-        let r = self.q.records.get_mut(id);
-        r.state = RecState::Freed;
-        let (f0, nf, pins) = (r.field0, r.nfields as u64, r.pins);
-        self.stats.freed += 1;
-        match pins.frag {
-            Pins::NONE => return,
-            Pins::MIXED => {}
-            frag => return self.unpin(frag, pins.n),
+    /// Drops the pins `pins` of record `id`, or adds them to `batch` (pins of
+    /// one fragment not dropped yet) when they are on its fragment; returns
+    /// the batch then: what is left on the record's last fragment.
+    #[inline(always)]
+    fn unpin_record(&mut self, batch: Batch, id: u64, pins: Pins) -> Batch {
+        if pins.frag == batch.frag && pins.n2 == 0 {
+            // The usual case: on the fragment of the records before.
+            return Batch {
+                frag: batch.frag,
+                n: batch.n + pins.n,
+            };
         }
+        self.unpin_record_slow(batch, id)
+    }
+
+    /// [`AaStream::unpin_record`] for a record on another fragment.
+    #[inline(never)]
+    fn unpin_record_slow(&mut self, mut batch: Batch, id: u64) -> Batch {
+        let pins = self.q.records.get(id).pins;
+        if pins.frag == Pins::MIXED {
+            self.unpin(batch.frag, batch.n);
+            self.unpin_fields(id);
+            return Batch::EMPTY;
+        }
+        if pins.n2 > 0 {
+            // Pins on the fragment before, usually that of the records before.
+            let prev = pins.frag - 1;
+            if batch.frag == prev {
+                batch.n += pins.n2;
+            } else {
+                self.unpin(prev, pins.n2);
+            }
+        }
+        if pins.frag != batch.frag {
+            self.unpin(batch.frag, batch.n);
+            batch = Batch {
+                frag: pins.frag,
+                n: 0,
+            };
+        }
+        batch.n += pins.n;
+        batch
+    }
+
+    /// Drops the pins of record `id`'s fields one field at a time (fields in
+    /// several fragments: [`Pins::MIXED`]).
+    #[inline(never)]
+    fn unpin_fields(&mut self, id: u64) {
+        let r = *self.q.records.get(id);
         // Consecutive fields in one fragment drop their pins in one go.
         let (mut cur, mut cur_end, mut n) = (u64::MAX, 0u64, 0u32);
-        for fi in f0..f0 + nf {
+        for fi in r.field0..r.field0 + r.nfields as u64 {
             let f = *self.q.fields.get(fi);
             if f.start == f.end {
                 continue;
@@ -1003,22 +1272,47 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         }
     }
 
+    /// Drops the slots of freed records at the head of the queue.
     fn after_free(&mut self) {
-        let q = &mut self.q;
-        while q.records.len() > 0 && q.records.get(q.records.head).state == RecState::Freed {
-            let r = *q.records.get(q.records.head);
-            q.records.head += 1;
-            q.fields.head = r.field0 + r.nfields as u64;
-            q.values.head = r.value0 + r.nvalues as u64;
+        let q = &self.q;
+        let mut head = q.records.head;
+        while head < q.records.tail && q.records.get(head).freed {
+            head += 1;
         }
+        self.freed_ahead -= head - q.records.head;
+        self.pop_records(head);
+        self.pump_after_free();
+    }
+
+    /// Room may let paused parsing go on; after failure or end, fragments may
+    /// go. (Nothing to do when every fragment was parsed, the usual case.)
+    #[inline]
+    fn pump_after_free(&mut self) {
+        if self.state != AaState::Active || self.eof || self.parse_id != self.zc.store.end_id() {
+            self.pump();
+        }
+    }
+
+    /// Drops the slots of the records before `head` (all freed).
+    #[inline(always)]
+    fn pop_records(&mut self, head: u64) {
+        let q = &mut self.q;
+        if head == q.records.head {
+            return;
+        }
+        let r = *q.records.get(head - 1);
+        q.records.head = head;
+        q.fields.head = r.field0 + r.nfields as u64;
+        q.values.head = r.value0 + r.nvalues as u64;
         if q.records.len() == 0 {
-            // Only the record in progress holds slots (field ids are not seen
-            // outside the queue).
-            q.fields.restart(q.pending_fields as usize);
+            // Only the record in progress holds slots (field ids are not
+            // seen outside the queue).
+            let pending = q.pending_fields();
+            q.fields.restart(pending as usize);
+            q.field0 = q.fields.tail - pending as u64;
             q.values.restart(q.pending_values as usize);
         }
-        // Room may let paused parsing go on.
-        self.pump();
+        q.set_field_stop();
     }
 
     fn view(&self) -> View<'_, P> {
@@ -1034,6 +1328,17 @@ struct View<'a, P: Packet> {
     store: &'a FragStore<P>,
     q: &'a RecordQueue,
     schema: &'static Schema,
+}
+
+impl<'a, P: Packet> View<'a, P> {
+    #[inline]
+    fn record(self, id: u64) -> Record<'a, P> {
+        Record {
+            slot: self.q.records.get(id),
+            view: self,
+            id,
+        }
+    }
 }
 
 impl<P: Packet> Clone for View<'_, P> {
@@ -1052,11 +1357,10 @@ pub struct Records<'a, P: Packet> {
 impl<'a, P: Packet> Iterator for Records<'a, P> {
     type Item = Record<'a, P>;
 
+    #[inline]
     fn next(&mut self) -> Option<Record<'a, P>> {
-        self.ids.next().map(|id| Record {
-            view: self.view,
-            id,
-        })
+        let view = self.view;
+        self.ids.next().map(|id| view.record(id))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -1069,12 +1373,14 @@ impl<P: Packet> ExactSizeIterator for Records<'_, P> {}
 /// One parsed record; its fields are read in place.
 pub struct Record<'a, P: Packet> {
     view: View<'a, P>,
+    slot: &'a RecordSlot,
     id: u64,
 }
 
 impl<'a, P: Packet> Record<'a, P> {
+    #[inline]
     fn slot(&self) -> &'a RecordSlot {
-        self.view.q.records.get(self.id)
+        self.slot
     }
 
     /// Identifies the record for [`AaStream::free_record`].
@@ -1083,6 +1389,7 @@ impl<'a, P: Packet> Record<'a, P> {
     }
 
     /// Record type (index into the schema's records).
+    #[inline]
     pub fn kind(&self) -> u16 {
         self.slot().kind
     }
@@ -1098,6 +1405,7 @@ impl<'a, P: Packet> Record<'a, P> {
     }
 
     /// Number of fields.
+    #[inline]
     pub fn len(&self) -> usize {
         self.slot().nfields as usize
     }
@@ -1120,16 +1428,22 @@ impl<'a, P: Packet> Record<'a, P> {
     /// All fields in order of appearance.
     #[inline]
     pub fn fields(&self) -> impl Iterator<Item = Field<'a, P>> + '_ {
-        let (s, store, ring) = (self.slot(), self.view.store, &self.view.q.fields);
-        (s.field0..s.field0 + s.nfields as u64).map(move |id| Field {
-            store,
-            slot: *ring.get(id),
-        })
+        let s = self.slot();
+        let (a, b) = self.view.q.fields.slices(s.field0, s.nfields as u64);
+        Fields {
+            store: self.view.store,
+            cur: a.iter(),
+            next: b,
+        }
     }
 
     /// The first field with tag `tag`.
+    #[inline]
     pub fn field_by_tag(&self, tag: u16) -> Option<Field<'a, P>> {
-        self.fields().find(|f| f.tag() == tag)
+        let (s, store) = (self.slot(), self.view.store);
+        let (a, b) = self.view.q.fields.slices(s.field0, s.nfields as u64);
+        let slot = *a.iter().chain(b).find(|f| f.tag == tag)?;
+        Some(Field { store, slot })
     }
 
     /// Variable `tag`, if the parser stored it in this record.
@@ -1142,11 +1456,178 @@ impl<'a, P: Packet> Record<'a, P> {
     }
 }
 
+/// The fields of a record: the slots up to the end of the ring's buffer, then
+/// those from its start (usually none).
+struct Fields<'a, P: Packet> {
+    store: &'a FragStore<P>,
+    cur: std::slice::Iter<'a, FieldSlot>,
+    next: &'a [FieldSlot],
+}
+
+impl<'a, P: Packet> Fields<'a, P> {
+    /// Goes on at the start of the ring's buffer.
+    #[cold]
+    fn wrap(&mut self) -> Option<Field<'a, P>> {
+        self.cur = std::mem::take(&mut self.next).iter();
+        let slot = *self.cur.next()?;
+        Some(Field {
+            store: self.store,
+            slot,
+        })
+    }
+}
+
+impl<'a, P: Packet> Iterator for Fields<'a, P> {
+    type Item = Field<'a, P>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Field<'a, P>> {
+        match self.cur.next() {
+            Some(&slot) => Some(Field {
+                store: self.store,
+                slot,
+            }),
+            None => self.wrap(),
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.cur.len() + self.next.len();
+        (n, Some(n))
+    }
+
+    // What `filter` (a record type's accessor of a repeated field) calls: the
+    // predicate looks at the slot in place.
+    #[inline]
+    fn find<F: FnMut(&Field<'a, P>) -> bool>(&mut self, mut pred: F) -> Option<Field<'a, P>> {
+        let store = self.store;
+        loop {
+            if let Some(&slot) = self.cur.find(|&&slot| pred(&Field { store, slot })) {
+                return Some(Field { store, slot });
+            }
+            if self.next.is_empty() {
+                return None;
+            }
+            self.cur = std::mem::take(&mut self.next).iter();
+        }
+    }
+}
+
 impl<P: Packet> std::fmt::Debug for Record<'_, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct(self.name())
             .field("span", &self.span())
             .field("fields", &self.fields().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::{Pins, Ring};
+
+    #[test]
+    fn pins_count_one_or_two_fragments_and_give_up_past_that() {
+        let mut p = Pins::EMPTY;
+        p.add(5, 5);
+        p.add(5, 5);
+        assert_eq!((p.frag, p.n, p.n2), (5, 2, 0));
+        // A field across the boundary counts in both, one after it in the second.
+        p.add(5, 6);
+        assert_eq!((p.frag, p.n, p.n2), (6, 1, 3));
+        p.add(6, 6);
+        assert_eq!((p.frag, p.n, p.n2), (6, 2, 3));
+        p.add(5, 5);
+        assert_eq!((p.frag, p.n, p.n2), (6, 2, 4), "back in the one before");
+        p.add(7, 7);
+        assert_eq!(p.frag, Pins::MIXED, "a third fragment");
+        p.add(7, 7);
+        assert_eq!(p.frag, Pins::MIXED, "mixed stays mixed");
+
+        // After a commit the record in progress starts as "fragment, none yet".
+        let mut p = Pins {
+            frag: 3,
+            n: 0,
+            n2: 0,
+        };
+        assert!(p.is_none());
+        p.add(4, 5);
+        assert_eq!((p.frag, p.n, p.n2), (5, 1, 1));
+        p.add(5, 5);
+        assert_eq!((p.frag, p.n, p.n2), (5, 2, 1));
+        let mut p = Pins::EMPTY;
+        p.add(4, 4);
+        p.add(5, 5);
+        assert_eq!((p.frag, p.n, p.n2), (5, 1, 1), "the next fragment");
+        let mut p = Pins::EMPTY;
+        p.add(4, 6);
+        assert_eq!(p.frag, Pins::MIXED, "three fragments");
+        let mut p = Pins::EMPTY;
+        p.add(4, 4);
+        p.add(2, 2);
+        assert_eq!(p.frag, Pins::MIXED, "two before");
+        let mut p = Pins::EMPTY;
+        p.add(4, 5);
+        p.add(6, 6);
+        assert_eq!(p.frag, Pins::MIXED, "past two");
+    }
+
+    #[test]
+    fn fields_go_on_at_the_start_of_the_ring() {
+        use super::{FieldSlot, Fields};
+        use crate::packet::PoolPacket;
+        use crate::stream::FragStore;
+        let store: FragStore<PoolPacket> = FragStore::with_buffer(Box::default(), 0);
+        let mut r: Ring<FieldSlot> = Ring::with_capacity(4);
+        for tag in 0..6 {
+            if r.len() == 4 {
+                r.head += 1;
+            }
+            r.push_unchecked(FieldSlot {
+                tag,
+                ..FieldSlot::default()
+            });
+        }
+        let fields = |id, n| {
+            let (a, b) = r.slices(id, n);
+            Fields {
+                store: &store,
+                cur: a.iter(),
+                next: b,
+            }
+        };
+        let tags: Vec<u16> = fields(2, 4).map(|f| f.tag()).collect();
+        assert_eq!(tags, [2, 3, 4, 5]);
+        assert_eq!(fields(2, 4).size_hint(), (4, Some(4)));
+        let odd: Vec<u16> = fields(2, 4)
+            .filter(|f| f.tag() % 2 == 1)
+            .map(|f| f.tag())
+            .collect();
+        assert_eq!(odd, [3, 5]);
+        assert_eq!(
+            fields(3, 3).find(|f| f.tag() == 5).map(|f| f.tag()),
+            Some(5)
+        );
+        assert!(fields(3, 3).find(|f| f.tag() == 2).is_none());
+        assert_eq!(fields(4, 0).count(), 0);
+    }
+
+    #[test]
+    fn ring_slices_wrap_around_the_buffer_end() {
+        let mut r: Ring<u64> = Ring::with_capacity(4);
+        for v in 0..6 {
+            if r.len() == 4 {
+                r.head += 1;
+            }
+            assert!(r.push(v));
+        }
+        // Ids 2..6 live at 2, 3, 0, 1.
+        assert_eq!(r.slices(2, 4), (&[2, 3][..], &[4, 5][..]));
+        assert_eq!(r.slices(3, 2), (&[3][..], &[4][..]));
+        assert_eq!(r.slices(4, 2), (&[4, 5][..], &[][..]));
+        assert_eq!(r.slices(2, 0), (&[][..], &[][..]));
+        assert!(!r.push(6), "full");
+        assert_eq!(*r.get(5), 5);
     }
 }

@@ -140,15 +140,21 @@ impl<'a, P: Packet> Field<'a, P> {
     /// case); `None` when it spans several.
     #[inline]
     pub fn contiguous(&self) -> Option<&'a [u8]> {
-        if self.slot.start == self.slot.end {
+        let (start, end) = (self.slot.start, self.slot.end);
+        if start == end {
             return Some(&[]);
         }
         let f = self.store.get(self.slot.frag);
-        if self.slot.end > f.end() {
+        if end > f.end() {
             return None;
         }
-        let p = f.payload()?;
-        Some(&p[(self.slot.start - f.off) as usize..(self.slot.end - f.off) as usize])
+        // The field's bytes as indices into the packet's data: one bounds
+        // check instead of the payload's and then the field's.
+        let at = (f.start as u64).wrapping_sub(f.off);
+        f.pkt
+            .as_ref()?
+            .data()
+            .get(at.wrapping_add(start) as usize..at.wrapping_add(end) as usize)
     }
 
     /// Number of packets the field spans.
@@ -158,7 +164,7 @@ impl<'a, P: Packet> Field<'a, P> {
 
     /// The byte at index `i`.
     #[inline]
-    pub fn byte_at(&self, mut i: u64) -> Option<u8> {
+    pub fn byte_at(&self, i: u64) -> Option<u8> {
         if i >= self.len() {
             return None;
         }
@@ -166,8 +172,18 @@ impl<'a, P: Packet> Field<'a, P> {
         let f = self.store.get(self.slot.frag);
         let at = self.slot.start + i;
         if at < f.end() {
-            return f.payload().map(|p| p[(at - f.off) as usize]);
+            let p = f.pkt.as_ref()?;
+            return p
+                .data()
+                .get(f.start as usize + (at - f.off) as usize)
+                .copied();
         }
+        self.byte_at_later(i)
+    }
+
+    /// [`Field::byte_at`] past the first packet.
+    #[inline(never)]
+    fn byte_at_later(&self, mut i: u64) -> Option<u8> {
         for c in self.chunks() {
             if i < c.len() as u64 {
                 return Some(c[i as usize]);
@@ -345,12 +361,21 @@ impl<'a, P: Packet> Field<'a, P> {
     pub fn trim_ascii(&self) -> Field<'a, P> {
         let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
         if let Some(b) = self.contiguous() {
-            return match b.iter().position(|&c| !ws(c)) {
+            // Within one packet: the trimmed field starts in the same one.
+            let (first, last) = match b.iter().position(|&c| !ws(c)) {
                 Some(first) => {
                     let last = b.iter().rposition(|&c| !ws(c)).map_or(first, |i| i + 1);
-                    self.slice(first as u64, last as u64)
+                    (first as u64, last as u64)
                 }
-                None => self.slice(0, 0),
+                None => (0, 0),
+            };
+            return Field {
+                store: self.store,
+                slot: FieldSlot {
+                    start: self.slot.start + first,
+                    end: self.slot.start + last,
+                    ..self.slot
+                },
             };
         }
         let (mut first, mut last, mut at) = (None, 0u64, 0u64);

@@ -137,40 +137,142 @@ impl<P: Packet> Frag<P> {
     }
 }
 
+impl<P> Frag<P> {
+    /// A slot holding no fragment.
+    fn vacant() -> Self {
+        Frag {
+            off: 0,
+            start: 0,
+            len: 0,
+            refs: 0,
+            pkt: None,
+        }
+    }
+}
+
 /// In-order fragments, addressed by ids that never change: `head_id` is the id of
 /// the oldest fragment still held. A released fragment keeps its slot (packet
 /// `None`) until every older one is released too.
+///
+/// A ring whose length is a power of two (or zero, before the first fragment):
+/// fragment `id` lives at `id & mask`, so finding it is a mask and a load.
+/// Slots outside `head_id..end_id()` hold no packet.
 pub(crate) struct FragStore<P> {
-    pub frags: VecDeque<Frag<P>>,
+    buf: Box<[Frag<P>]>,
+    mask: u64,
     pub head_id: u64,
+    tail_id: u64,
 }
 
 impl<P: Packet> FragStore<P> {
+    /// An empty store whose first fragment will have id `head_id`, in `buf`
+    /// (slots holding no packet; length zero or a power of two).
+    pub(crate) fn with_buffer(buf: Box<[Frag<P>]>, head_id: u64) -> Self {
+        debug_assert!(buf.is_empty() || buf.len().is_power_of_two());
+        debug_assert!(buf.iter().all(|f| f.pkt.is_none()));
+        FragStore {
+            mask: (buf.len() as u64).wrapping_sub(1),
+            buf,
+            head_id,
+            tail_id: head_id,
+        }
+    }
+
     /// Id one past the newest fragment.
     #[inline]
     pub fn end_id(&self) -> u64 {
-        self.head_id + self.frags.len() as u64
+        self.tail_id
+    }
+
+    /// Fragments held (released ones behind an older held one included).
+    #[inline]
+    pub fn len(&self) -> usize {
+        (self.tail_id - self.head_id) as usize
     }
 
     #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.tail_id == self.head_id
+    }
+
+    /// Fragment `id` (`head_id <= id < end_id()`).
+    #[inline]
     pub fn get(&self, id: u64) -> &Frag<P> {
-        &self.frags[(id - self.head_id) as usize]
+        debug_assert!(id >= self.head_id && id < self.tail_id);
+        &self.buf[(id & self.mask) as usize]
     }
 
     #[inline]
     pub fn get_mut(&mut self, id: u64) -> &mut Frag<P> {
-        &mut self.frags[(id - self.head_id) as usize]
+        debug_assert!(id >= self.head_id && id < self.tail_id);
+        &mut self.buf[(id & self.mask) as usize]
+    }
+
+    /// Fragment `id`, if held.
+    #[inline]
+    pub fn try_get(&self, id: u64) -> Option<&Frag<P>> {
+        (id.wrapping_sub(self.head_id) < self.tail_id - self.head_id).then(|| self.get(id))
+    }
+
+    /// Fragment `id`, if held.
+    #[inline]
+    pub fn try_get_mut(&mut self, id: u64) -> Option<&mut Frag<P>> {
+        if id.wrapping_sub(self.head_id) < self.tail_id - self.head_id {
+            Some(self.get_mut(id))
+        } else {
+            None
+        }
+    }
+
+    /// The oldest fragment held.
+    #[inline]
+    pub fn front(&self) -> Option<&Frag<P>> {
+        self.try_get(self.head_id)
     }
 
     #[inline]
     fn push(&mut self, off: u64, pkt: P, start: u32, len: u32) {
-        self.frags.push_back(Frag {
+        if self.len() == self.buf.len() {
+            self.grow();
+        }
+        let id = self.tail_id;
+        *self.get_mut_unheld(id) = Frag {
             off,
             start,
             len,
             refs: 0,
             pkt: Some(pkt),
-        });
+        };
+        self.tail_id += 1;
+    }
+
+    #[inline]
+    fn get_mut_unheld(&mut self, id: u64) -> &mut Frag<P> {
+        &mut self.buf[(id & self.mask) as usize]
+    }
+
+    /// Doubles the ring (at least 8 slots), keeping every fragment's id.
+    #[cold]
+    fn grow(&mut self) {
+        let cap = (self.buf.len() * 2).max(8);
+        let mut buf: Box<[Frag<P>]> = (0..cap).map(|_| Frag::vacant()).collect();
+        let mask = cap as u64 - 1;
+        for id in self.head_id..self.tail_id {
+            buf[(id & mask) as usize] = std::mem::replace(self.get_mut(id), Frag::vacant());
+        }
+        self.buf = buf;
+        self.mask = mask;
+    }
+
+    /// Drops the oldest fragment's slot; returns its length if its packet was
+    /// still held.
+    #[inline]
+    fn pop_front(&mut self) -> u32 {
+        let id = self.head_id;
+        let f = self.get_mut(id);
+        let len = f.pkt.take().map_or(0, |_| f.len);
+        self.head_id += 1;
+        len
     }
 
     /// Drops fragment `id`'s packet; returns its length if it was still held.
@@ -179,15 +281,12 @@ impl<P: Packet> FragStore<P> {
     pub fn release(&mut self, id: u64) -> u32 {
         let len = if id == self.head_id {
             // The usual case: the oldest goes.
-            let f = self.frags.pop_front().expect("id is held");
-            self.head_id += 1;
-            f.pkt.map_or(0, |_| f.len)
+            self.pop_front()
         } else {
             let f = self.get_mut(id);
             f.pkt.take().map_or(0, |_| f.len)
         };
-        while self.frags.front().is_some_and(|f| f.pkt.is_none()) {
-            self.frags.pop_front();
+        while self.front().is_some_and(|f| f.pkt.is_none()) {
             self.head_id += 1;
         }
         len
@@ -195,13 +294,28 @@ impl<P: Packet> FragStore<P> {
 
     /// Id of the first fragment ending after `off` (`end_id()` if none).
     pub fn find(&self, off: u64) -> u64 {
-        self.head_id + self.frags.partition_point(|f| f.end() <= off) as u64
+        let (mut lo, mut hi) = (self.head_id, self.tail_id);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.get(mid).end() <= off {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The empty ring, for another stream.
+    fn into_buffer(self) -> (Box<[Frag<P>]>, u64) {
+        debug_assert!(self.is_empty());
+        (self.buf, self.head_id)
     }
 }
 
 /// The queues of an empty stream, kept to be reused by another.
 pub(crate) struct StreamBuffers<P> {
-    frags: VecDeque<Frag<P>>,
+    frags: Box<[Frag<P>]>,
     /// Fragment ids go on growing where the last stream left them.
     head_id: u64,
     ooo: VecDeque<OooSeg<P>>,
@@ -268,10 +382,10 @@ impl<P: Packet> ZcStream<P> {
         // stream costs no queue memory.
         let (frags, ooo, head_id) = match buffers {
             Some(b) => (b.frags, b.ooo, b.head_id),
-            None => (VecDeque::new(), VecDeque::new(), 0),
+            None => (Box::default(), VecDeque::new(), 0),
         };
         ZcStream {
-            store: FragStore { frags, head_id },
+            store: FragStore::with_buffer(frags, head_id),
             ooo,
             ooo_bytes: 0,
             isn: SeqNum(seq.0.wrapping_sub(offset as u32)),
@@ -287,9 +401,10 @@ impl<P: Packet> ZcStream<P> {
     /// [`is_empty`](Self::is_empty)), for [`resume`](Self::resume).
     pub(crate) fn into_buffers(self) -> StreamBuffers<P> {
         debug_assert!(self.is_empty());
+        let (frags, head_id) = self.store.into_buffer();
         StreamBuffers {
-            frags: self.store.frags,
-            head_id: self.store.head_id,
+            frags,
+            head_id,
             ooo: self.ooo,
         }
     }
@@ -324,7 +439,7 @@ impl<P: Packet> ZcStream<P> {
     /// In-order fragments held, including released ones waiting behind an older
     /// held fragment.
     pub fn fragments_held(&self) -> usize {
-        self.store.frags.len()
+        self.store.len()
     }
 
     /// Bytes waiting in the out-of-order queue.
@@ -345,7 +460,7 @@ impl<P: Packet> ZcStream<P> {
     /// Whether the stream holds nothing: no in-order fragment (read or not,
     /// released or not) and nothing out of order.
     pub fn is_empty(&self) -> bool {
-        self.store.frags.is_empty() && self.ooo.is_empty()
+        self.store.is_empty() && self.ooo.is_empty()
     }
 
     /// Sequence number of the first byte waiting in the out-of-order queue: the
@@ -400,7 +515,7 @@ impl<P: Packet> ZcStream<P> {
         if seq == self.rcv_nxt().0
             && self.ooo.is_empty()
             && self.held + len <= self.cfg.recv_buffer as u64
-            && self.store.frags.len() < self.cfg.max_fragments as usize
+            && self.store.len() < self.cfg.max_fragments as usize
         {
             self.push_in_order(pkt, payload.start as u32, len as u32);
             self.stats.in_order += 1;
@@ -480,7 +595,7 @@ impl<P: Packet> ZcStream<P> {
         }
         let joins = s == self.rcv_nxt;
         let over = if joins {
-            self.store.frags.len() >= self.cfg.max_fragments as usize
+            self.store.len() >= self.cfg.max_fragments as usize
         } else {
             self.ooo.len() + pieces > self.cfg.max_ooo_fragments as usize
                 || self.ooo_bytes + new_bytes > self.cfg.max_ooo_bytes as u64
@@ -616,10 +731,12 @@ impl<P: Packet> ZcStream<P> {
         let to = self.store.end_id().min(from.saturating_add(n as u64));
         self.read_next = to;
         let store = &self.store;
-        let range = (from - store.head_id) as usize..(to - store.head_id) as usize;
-        store.frags.range(range).map(|f| Fragment {
-            offset: f.off,
-            data: f.payload().unwrap_or_default(),
+        (0..(to - from) as usize).map(move |i| {
+            let f = store.get(from + i as u64);
+            Fragment {
+                offset: f.off,
+                data: f.payload().unwrap_or_default(),
+            }
         })
     }
 
@@ -629,12 +746,9 @@ impl<P: Packet> ZcStream<P> {
     pub fn free_fragments(&mut self, n: usize) -> usize {
         let m = ((self.read_next - self.store.head_id) as usize).min(n);
         let mut bytes = 0u64;
-        for f in self.store.frags.drain(..m) {
-            if f.pkt.is_some() {
-                bytes += f.len as u64;
-            }
+        for _ in 0..m {
+            bytes += self.store.pop_front() as u64;
         }
-        self.store.head_id += m as u64;
         self.held -= bytes;
         m
     }
@@ -650,6 +764,51 @@ mod test {
     use crate::packet::{PacketPool, PoolPacket};
 
     const ISN: u32 = 1000;
+
+    #[test]
+    fn frag_ring_keeps_ids_across_wrap_and_growth() {
+        let pool = PacketPool::new(32, 64);
+        let mut st: FragStore<PoolPacket> = FragStore::with_buffer(Box::default(), 100);
+        assert!(st.front().is_none() && st.try_get(100).is_none());
+        let mut off = 0;
+        let mut push = |st: &mut FragStore<PoolPacket>, n: u32| {
+            st.push(off, pool.packet_from(&[n as u8; 10]).unwrap(), 0, n);
+            off += n as u64;
+        };
+        for _ in 0..6 {
+            push(&mut st, 10);
+        }
+        // Release the first four (one out of order) so later pushes wrap.
+        assert_eq!(st.release(101), 10);
+        assert_eq!(st.release(100), 10);
+        assert_eq!(st.head_id, 102, "the released one behind the head goes too");
+        assert_eq!(st.release(102), 10);
+        assert_eq!(st.release(103), 10);
+        for _ in 0..5 {
+            push(&mut st, 5);
+        }
+        // 104..111 in an 8-slot ring wrapped; one more grows it to 16.
+        assert_eq!((st.head_id, st.end_id(), st.buf.len()), (104, 111, 8));
+        push(&mut st, 5);
+        push(&mut st, 5);
+        assert_eq!((st.head_id, st.end_id(), st.buf.len()), (104, 113, 16));
+        let offs: Vec<u64> = (104..113).map(|id| st.get(id).off).collect();
+        assert_eq!(offs, [40, 50, 60, 65, 70, 75, 80, 85, 90]);
+        assert_eq!(st.find(0), 104);
+        assert_eq!(st.find(64), 106);
+        assert_eq!(st.find(65), 107);
+        assert_eq!(st.find(95), 113);
+        assert!(st.try_get(113).is_none() && st.try_get(103).is_none());
+        for id in 104..113 {
+            assert!(st.release(id) > 0);
+        }
+        assert!(st.is_empty());
+        let (buf, head) = st.into_buffer();
+        assert!(buf.iter().all(|f| f.pkt.is_none()));
+        assert_eq!(head, 113);
+        drop(buf);
+        assert!(pool.is_full());
+    }
 
     fn seg(pool: &PacketPool, bytes: &[u8]) -> PoolPacket {
         // A 4-byte "header" before the payload, so ranges are not trivially 0..

@@ -1,0 +1,210 @@
+//! A driver for instruction counts of the record machinery (commit, pins,
+//! record views, free) under two generated parsers, which unlike times do not
+//! move with the load of a shared machine:
+//!
+//! ```text
+//! cargo build --release -p aa-grammars --example rt_count
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/rt_count http 20
+//! ```
+//!
+//! - `http REPS`: the `http_1448_msgs` workload of `benches/http.rs` (7-header
+//!   responses, bodies of 0 to 2000 bytes, 1448-byte segments), `REPS` times
+//!   over one stream; per packet: insert, read every record (status parsed,
+//!   every header's length and last byte, body lengths), free them.
+//! - `csv REPS`: the `passive_csv_8` rows (10 fields of 8 bytes) in 1448-byte
+//!   segments, `REPS` passes of 1,000 packets over one stream; per packet:
+//!   insert, read every record (every field's length, the first byte of the
+//!   first field), free them.
+//!
+//! - `new REPS`: `REPS` streams of the default configuration made, given
+//!   one packet, one record read and freed, and dropped.
+//!
+//! Compare the totals of two runs with different `REPS` to get instructions
+//! per record without the set-up; the counts printed divide them.
+
+use aa_grammars::csv::CsvParser;
+use aa_grammars::http_response::{HttpResponseParser, HttpResponseRecord};
+use aa_runtime::{AaConfig, AaStream, Insert, Packet, PacketPool, PoolPacket};
+use std::hint::black_box;
+
+const MSS: usize = 1448;
+const HDR: usize = 66;
+const MESSAGES: usize = 2000;
+
+fn http_document() -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    const STATUS: &[&str] = &["200 OK", "201 Created", "404 Not Found"];
+    const TYPES: &[&str] = &["text/html; charset=utf-8", "application/json"];
+    let mut out = Vec::new();
+    for i in 0..MESSAGES {
+        let r = next();
+        let body_len = (r % 2001) as usize;
+        let s = (next() >> 8) as usize;
+        out.extend_from_slice(
+            format!(
+                "HTTP/1.1 {}\r\nServer: nginx/1.25.{}\r\n\
+                 Date: Mon, {:02} Nov 2024 {:02}:{:02}:{:02} GMT\r\n\
+                 Content-Type: {}\r\nContent-Length: {}\r\n\
+                 Cache-Control: max-age=3600\r\nETag: \"{:016x}\"\r\n\
+                 Connection: keep-alive\r\n\r\n",
+                STATUS[s % STATUS.len()],
+                s % 10,
+                1 + (s >> 8) % 28,
+                (i / 3600) % 24,
+                (i / 60) % 60,
+                i % 60,
+                TYPES[(s >> 12) % TYPES.len()],
+                body_len,
+                r,
+            )
+            .as_bytes(),
+        );
+        out.extend(std::iter::repeat_n(b'x', body_len));
+    }
+    out
+}
+
+fn csv_document(packets: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut out = Vec::new();
+    while out.len() < packets * MSS {
+        for f in 0..10 {
+            if f > 0 {
+                out.push(b',');
+            }
+            for _ in 0..8 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                out.push(b'a' + (x % 26) as u8);
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    // Whole rows only, so that passes join up.
+    let end = out.len() - (out.len() % 91);
+    out.truncate(end);
+    out
+}
+
+fn packets(doc: &[u8]) -> (PacketPool, Vec<PoolPacket>) {
+    let pool = PacketPool::new(doc.len().div_ceil(MSS) as u32, HDR + MSS);
+    let mut frame = vec![0u8; HDR + MSS];
+    let pkts = doc
+        .chunks(MSS)
+        .map(|c| {
+            frame[HDR..HDR + c.len()].copy_from_slice(c);
+            pool.packet_from(&frame[..HDR + c.len()]).expect("pool")
+        })
+        .collect();
+    (pool, pkts)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "http".into());
+    let reps: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let (mut records, mut fields, mut touch) = (0u64, 0u64, 0u64);
+    let mut seq = 1u32;
+    match mode.as_str() {
+        "http" => {
+            let (pool, pkts) = packets(&http_document());
+            let mut aa: AaStream<PoolPacket, HttpResponseParser> =
+                AaStream::new(AaConfig::default(), seq, HttpResponseParser::default());
+            for _ in 0..reps {
+                for p in &pkts {
+                    let len = p.data().len();
+                    let r = aa.insert(seq, p.clone(), HDR..len);
+                    assert!(matches!(r, Insert::InOrder { .. }));
+                    seq = seq.wrapping_add((len - HDR) as u32);
+                    let recs = aa.read_aa_records(usize::MAX);
+                    let n = recs.len();
+                    for r in recs {
+                        records += 1;
+                        match HttpResponseRecord::from_record(r) {
+                            Some(HttpResponseRecord::Response(resp)) => {
+                                touch += resp
+                                    .status()
+                                    .and_then(|f| f.parse_dec().ok())
+                                    .expect("a status code");
+                                for h in resp.headers() {
+                                    fields += 1;
+                                    touch += h.len() - 2;
+                                    touch += h.byte_at(h.len() - 1).unwrap_or(0) as u64;
+                                }
+                            }
+                            Some(HttpResponseRecord::Body(b)) => {
+                                fields += 1;
+                                touch += b.data().map_or(0, |d| d.len());
+                            }
+                            _ => unreachable!("no chunked coding"),
+                        }
+                    }
+                    aa.free_aa_records(n);
+                }
+            }
+            drop(aa);
+            drop(pkts);
+            assert!(pool.is_full());
+        }
+        "csv" => {
+            let (pool, pkts) = packets(&csv_document(1000));
+            let mut aa: AaStream<PoolPacket, CsvParser> =
+                AaStream::new(AaConfig::default(), seq, CsvParser::default());
+            for _ in 0..reps {
+                for p in &pkts {
+                    let len = p.data().len();
+                    let r = aa.insert(seq, p.clone(), HDR..len);
+                    assert!(matches!(r, Insert::InOrder { .. }));
+                    seq = seq.wrapping_add((len - HDR) as u32);
+                    let recs = aa.read_aa_records(usize::MAX);
+                    let n = recs.len();
+                    for r in recs {
+                        records += 1;
+                        let mut bytes = 0;
+                        for f in r.fields() {
+                            fields += 1;
+                            bytes += f.len();
+                        }
+                        touch += bytes;
+                        if let Some(f) = r.field(0) {
+                            touch += u64::from(f.byte_at(0).unwrap_or(0));
+                        }
+                    }
+                    aa.free_aa_records(n);
+                }
+            }
+            drop(aa);
+            drop(pkts);
+            assert!(pool.is_full());
+        }
+        "new" => {
+            // Streams made and dropped (the default configuration), with one
+            // record each: what a connection's set-up costs.
+            let (pool, pkts) = packets(&csv_document(1));
+            for _ in 0..reps {
+                let mut aa: AaStream<PoolPacket, CsvParser> =
+                    AaStream::new(AaConfig::default(), seq, CsvParser::default());
+                let len = pkts[0].data().len();
+                aa.insert(seq, pkts[0].clone(), HDR..len);
+                records += aa.read_aa_records(1).len() as u64;
+                aa.free_aa_records(1);
+            }
+            drop(pkts);
+            assert!(pool.is_full());
+        }
+        other => {
+            eprintln!("unknown mode {other}: use http, csv or new");
+            std::process::exit(2);
+        }
+    }
+    black_box(touch);
+    println!("records {records} fields {fields}");
+}
