@@ -1,9 +1,9 @@
-//! A driver for instruction counts of the record machinery (commit, pins,
-//! record views, free) under two generated parsers, which unlike times do not
+//! A driver for instruction counts of the generated parsers and the record
+//! machinery (commit, pins, record views, free), which unlike times do not
 //! move with the load of a shared machine:
 //!
 //! ```text
-//! cargo build --release -p aa-grammars --example rt_count
+//! cargo build --profile bench -p aa-grammars --example rt_count
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!     target/release/examples/rt_count http 20
 //! ```
@@ -25,51 +25,13 @@
 
 use aa_grammars::csv::CsvParser;
 use aa_grammars::http_response::{HttpResponseParser, HttpResponseRecord};
-use aa_runtime::{AaConfig, AaStream, Insert, Packet, PacketPool, PoolPacket};
+use aa_runtime::{AaConfig, AaStream, Insert, Packet, PoolPacket};
 use std::hint::black_box;
 
-const MSS: usize = 1448;
-const HDR: usize = 66;
-const MESSAGES: usize = 2000;
-
-fn http_document() -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    const STATUS: &[&str] = &["200 OK", "201 Created", "404 Not Found"];
-    const TYPES: &[&str] = &["text/html; charset=utf-8", "application/json"];
-    let mut out = Vec::new();
-    for i in 0..MESSAGES {
-        let r = next();
-        let body_len = (r % 2001) as usize;
-        let s = (next() >> 8) as usize;
-        out.extend_from_slice(
-            format!(
-                "HTTP/1.1 {}\r\nServer: nginx/1.25.{}\r\n\
-                 Date: Mon, {:02} Nov 2024 {:02}:{:02}:{:02} GMT\r\n\
-                 Content-Type: {}\r\nContent-Length: {}\r\n\
-                 Cache-Control: max-age=3600\r\nETag: \"{:016x}\"\r\n\
-                 Connection: keep-alive\r\n\r\n",
-                STATUS[s % STATUS.len()],
-                s % 10,
-                1 + (s >> 8) % 28,
-                (i / 3600) % 24,
-                (i / 60) % 60,
-                i % 60,
-                TYPES[(s >> 12) % TYPES.len()],
-                body_len,
-                r,
-            )
-            .as_bytes(),
-        );
-        out.extend(std::iter::repeat_n(b'x', body_len));
-    }
-    out
-}
+#[path = "../benches/support/http_doc.rs"]
+#[allow(dead_code)] // the bench uses more of it
+mod http_doc;
+use http_doc::{document as http_document, HDR, MSS};
 
 fn csv_document(packets: usize) -> Vec<u8> {
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -94,19 +56,6 @@ fn csv_document(packets: usize) -> Vec<u8> {
     out
 }
 
-fn packets(doc: &[u8]) -> (PacketPool, Vec<PoolPacket>) {
-    let pool = PacketPool::new(doc.len().div_ceil(MSS) as u32, HDR + MSS);
-    let mut frame = vec![0u8; HDR + MSS];
-    let pkts = doc
-        .chunks(MSS)
-        .map(|c| {
-            frame[HDR..HDR + c.len()].copy_from_slice(c);
-            pool.packet_from(&frame[..HDR + c.len()]).expect("pool")
-        })
-        .collect();
-    (pool, pkts)
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "http".into());
@@ -115,7 +64,7 @@ fn main() {
     let mut seq = 1u32;
     match mode.as_str() {
         "http" => {
-            let (pool, pkts) = packets(&http_document());
+            let (pool, pkts) = http_doc::packets(&http_document().0);
             let mut aa: AaStream<PoolPacket, HttpResponseParser> =
                 AaStream::new(AaConfig::default(), seq, HttpResponseParser::default());
             for _ in 0..reps {
@@ -155,7 +104,7 @@ fn main() {
             assert!(pool.is_full());
         }
         "csv" => {
-            let (pool, pkts) = packets(&csv_document(1000));
+            let (pool, pkts) = http_doc::packets(&csv_document(1000));
             let mut aa: AaStream<PoolPacket, CsvParser> =
                 AaStream::new(AaConfig::default(), seq, CsvParser::default());
             for _ in 0..reps {
@@ -188,7 +137,7 @@ fn main() {
         "new" => {
             // Streams made and dropped (the default configuration), with one
             // record each: what a connection's set-up costs.
-            let (pool, pkts) = packets(&csv_document(1));
+            let (pool, pkts) = http_doc::packets(&csv_document(1));
             for _ in 0..reps {
                 let mut aa: AaStream<PoolPacket, CsvParser> =
                     AaStream::new(AaConfig::default(), seq, CsvParser::default());

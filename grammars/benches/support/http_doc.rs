@@ -1,4 +1,4 @@
-//! The HTTP response stream the `http` bench and the `http_count` example
+//! The HTTP response stream the `http` bench and the `rt_count` example
 //! run on: built once, deterministic. Included with `#[path]`.
 
 use aa_runtime::{PacketPool, PoolPacket};
