@@ -44,7 +44,11 @@ use std::time::Duration;
 
 #[path = "support/http_doc.rs"]
 mod http_doc;
-use http_doc::{document, packets, HDR, HEADERS, ISN, MESSAGES};
+use http_doc::{document, HEADERS, ISN, MESSAGES};
+#[path = "../../aa-runtime/benches/support/csv_doc.rs"]
+#[allow(dead_code)] // the packets of a document, not its CSV
+mod csv_doc;
+use csv_doc::{packets, HDR};
 
 /// What an application saw: messages, the sum of their status codes, headers,
 /// header bytes (name + value), and body bytes; `touch` folds in one byte of

@@ -25,13 +25,17 @@
 
 use aa_grammars::csv::CsvParser;
 use aa_grammars::http_response::{HttpResponseParser, HttpResponseRecord};
-use aa_runtime::{AaConfig, AaStream, Insert, Packet, PoolPacket};
+use aa_runtime::{AaConfig, AaStream, Insert, Packet, Parser, PoolPacket};
 use std::hint::black_box;
 
 #[path = "../benches/support/http_doc.rs"]
 #[allow(dead_code)] // the bench uses more of it
 mod http_doc;
-use http_doc::{document as http_document, HDR, MSS};
+use http_doc::document as http_document;
+#[path = "../../aa-runtime/benches/support/csv_doc.rs"]
+#[allow(dead_code)] // the packets of a document, not its CSV
+mod csv_doc;
+use csv_doc::{packets, HDR, MSS};
 
 fn csv_document(packets: usize) -> Vec<u8> {
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -56,6 +60,14 @@ fn csv_document(packets: usize) -> Vec<u8> {
     out
 }
 
+/// Inserts `p` in order and moves `seq` past it.
+fn insert<R: Parser>(aa: &mut AaStream<PoolPacket, R>, seq: &mut u32, p: &PoolPacket) {
+    let len = p.data().len();
+    let r = aa.insert(*seq, p.clone(), HDR..len);
+    assert!(matches!(r, Insert::InOrder { .. }));
+    *seq = seq.wrapping_add((len - HDR) as u32);
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "http".into());
@@ -64,15 +76,12 @@ fn main() {
     let mut seq = 1u32;
     match mode.as_str() {
         "http" => {
-            let (pool, pkts) = http_doc::packets(&http_document().0);
+            let (pool, pkts) = packets(&http_document().0);
             let mut aa: AaStream<PoolPacket, HttpResponseParser> =
                 AaStream::new(AaConfig::default(), seq, HttpResponseParser::default());
             for _ in 0..reps {
                 for p in &pkts {
-                    let len = p.data().len();
-                    let r = aa.insert(seq, p.clone(), HDR..len);
-                    assert!(matches!(r, Insert::InOrder { .. }));
-                    seq = seq.wrapping_add((len - HDR) as u32);
+                    insert(&mut aa, &mut seq, p);
                     let recs = aa.read_aa_records(usize::MAX);
                     let n = recs.len();
                     for r in recs {
@@ -104,15 +113,12 @@ fn main() {
             assert!(pool.is_full());
         }
         "csv" => {
-            let (pool, pkts) = http_doc::packets(&csv_document(1000));
+            let (pool, pkts) = packets(&csv_document(1000));
             let mut aa: AaStream<PoolPacket, CsvParser> =
                 AaStream::new(AaConfig::default(), seq, CsvParser::default());
             for _ in 0..reps {
                 for p in &pkts {
-                    let len = p.data().len();
-                    let r = aa.insert(seq, p.clone(), HDR..len);
-                    assert!(matches!(r, Insert::InOrder { .. }));
-                    seq = seq.wrapping_add((len - HDR) as u32);
+                    insert(&mut aa, &mut seq, p);
                     let recs = aa.read_aa_records(usize::MAX);
                     let n = recs.len();
                     for r in recs {
@@ -137,7 +143,7 @@ fn main() {
         "new" => {
             // Streams made and dropped (the default configuration), with one
             // record each: what a connection's set-up costs.
-            let (pool, pkts) = http_doc::packets(&csv_document(1));
+            let (pool, pkts) = packets(&csv_document(1));
             for _ in 0..reps {
                 let mut aa: AaStream<PoolPacket, CsvParser> =
                     AaStream::new(AaConfig::default(), seq, CsvParser::default());

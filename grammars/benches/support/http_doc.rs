@@ -1,11 +1,7 @@
 //! The HTTP response stream the `http` bench and the `rt_count` example
-//! run on: built once, deterministic. Included with `#[path]`.
+//! run on: built once, deterministic; `csv_doc.rs` of aa-runtime's benches
+//! cuts it into packets. Included with `#[path]`.
 
-use aa_runtime::{PacketPool, PoolPacket};
-
-pub const MSS: usize = 1448;
-/// Ethernet 14 + IPv4 20 + TCP 32 bytes before each payload.
-pub const HDR: usize = 66;
 pub const MESSAGES: usize = 2000;
 pub const MAX_BODY: usize = 2000;
 pub const HEADERS: usize = 7;
@@ -84,21 +80,4 @@ pub fn document() -> (Vec<u8>, u64) {
         body_total += body_len as u64;
     }
     (out, body_total)
-}
-
-/// The stream cut into `MSS`-byte payloads, each behind a `HDR`-byte header,
-/// in a pool holding exactly these packets.
-pub fn packets(doc: &[u8]) -> (PacketPool, Vec<PoolPacket>) {
-    let n = doc.len().div_ceil(MSS);
-    let pool = PacketPool::new(n as u32, HDR + MSS);
-    let mut frame = vec![0u8; HDR + MSS];
-    let pkts = doc
-        .chunks(MSS)
-        .map(|c| {
-            frame[HDR..HDR + c.len()].copy_from_slice(c);
-            pool.packet_from(&frame[..HDR + c.len()])
-                .expect("pool sized for the stream")
-        })
-        .collect();
-    (pool, pkts)
 }
