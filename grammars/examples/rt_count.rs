@@ -60,12 +60,38 @@ fn csv_document(packets: usize) -> Vec<u8> {
     out
 }
 
-/// Inserts `p` in order and moves `seq` past it.
-fn insert<R: Parser>(aa: &mut AaStream<PoolPacket, R>, seq: &mut u32, p: &PoolPacket) {
-    let len = p.data().len();
-    let r = aa.insert(*seq, p.clone(), HDR..len);
-    assert!(matches!(r, Insert::InOrder { .. }));
-    *seq = seq.wrapping_add((len - HDR) as u32);
+/// `reps` passes of `doc`'s packets through one stream with `parser`: per
+/// packet insert, hand every record to `read`, free them. Returns the
+/// records; checks that every packet went back to the pool.
+fn drive<R: Parser>(
+    parser: R,
+    doc: &[u8],
+    reps: usize,
+    mut read: impl FnMut(aa_runtime::Record<'_, PoolPacket>),
+) -> u64 {
+    let (pool, pkts) = packets(doc);
+    let mut seq = 1u32;
+    let mut aa: AaStream<PoolPacket, R> = AaStream::new(AaConfig::default(), seq, parser);
+    let mut records = 0;
+    for _ in 0..reps {
+        for p in &pkts {
+            let len = p.data().len();
+            let r = aa.insert(seq, p.clone(), HDR..len);
+            assert!(matches!(r, Insert::InOrder { .. }));
+            seq = seq.wrapping_add((len - HDR) as u32);
+            let recs = aa.read_aa_records(usize::MAX);
+            let n = recs.len();
+            for r in recs {
+                records += 1;
+                read(r);
+            }
+            aa.free_aa_records(n);
+        }
+    }
+    drop(aa);
+    drop(pkts);
+    assert!(pool.is_full());
+    records
 }
 
 fn main() {
@@ -73,72 +99,45 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "http".into());
     let reps: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let (mut records, mut fields, mut touch) = (0u64, 0u64, 0u64);
-    let mut seq = 1u32;
+    let seq = 1u32;
     match mode.as_str() {
         "http" => {
-            let (pool, pkts) = packets(&http_document().0);
-            let mut aa: AaStream<PoolPacket, HttpResponseParser> =
-                AaStream::new(AaConfig::default(), seq, HttpResponseParser::default());
-            for _ in 0..reps {
-                for p in &pkts {
-                    insert(&mut aa, &mut seq, p);
-                    let recs = aa.read_aa_records(usize::MAX);
-                    let n = recs.len();
-                    for r in recs {
-                        records += 1;
-                        match HttpResponseRecord::from_record(r) {
-                            Some(HttpResponseRecord::Response(resp)) => {
-                                touch += resp
-                                    .status()
-                                    .and_then(|f| f.parse_dec().ok())
-                                    .expect("a status code");
-                                for h in resp.headers() {
-                                    fields += 1;
-                                    touch += h.len() - 2;
-                                    touch += h.byte_at(h.len() - 1).unwrap_or(0) as u64;
-                                }
-                            }
-                            Some(HttpResponseRecord::Body(b)) => {
-                                fields += 1;
-                                touch += b.data().map_or(0, |d| d.len());
-                            }
-                            _ => unreachable!("no chunked coding"),
+            records = drive(
+                HttpResponseParser::default(),
+                &http_document().0,
+                reps,
+                |r| match HttpResponseRecord::from_record(r) {
+                    Some(HttpResponseRecord::Response(resp)) => {
+                        touch += resp
+                            .status()
+                            .and_then(|f| f.parse_dec().ok())
+                            .expect("a status code");
+                        for h in resp.headers() {
+                            fields += 1;
+                            touch += h.len() - 2;
+                            touch += h.byte_at(h.len() - 1).unwrap_or(0) as u64;
                         }
                     }
-                    aa.free_aa_records(n);
-                }
-            }
-            drop(aa);
-            drop(pkts);
-            assert!(pool.is_full());
+                    Some(HttpResponseRecord::Body(b)) => {
+                        fields += 1;
+                        touch += b.data().map_or(0, |d| d.len());
+                    }
+                    _ => unreachable!("no chunked coding"),
+                },
+            );
         }
         "csv" => {
-            let (pool, pkts) = packets(&csv_document(1000));
-            let mut aa: AaStream<PoolPacket, CsvParser> =
-                AaStream::new(AaConfig::default(), seq, CsvParser::default());
-            for _ in 0..reps {
-                for p in &pkts {
-                    insert(&mut aa, &mut seq, p);
-                    let recs = aa.read_aa_records(usize::MAX);
-                    let n = recs.len();
-                    for r in recs {
-                        records += 1;
-                        let mut bytes = 0;
-                        for f in r.fields() {
-                            fields += 1;
-                            bytes += f.len();
-                        }
-                        touch += bytes;
-                        if let Some(f) = r.field(0) {
-                            touch += u64::from(f.byte_at(0).unwrap_or(0));
-                        }
-                    }
-                    aa.free_aa_records(n);
+            records = drive(CsvParser::default(), &csv_document(1000), reps, |r| {
+                let mut bytes = 0;
+                for f in r.fields() {
+                    fields += 1;
+                    bytes += f.len();
                 }
-            }
-            drop(aa);
-            drop(pkts);
-            assert!(pool.is_full());
+                touch += bytes;
+                if let Some(f) = r.field(0) {
+                    touch += u64::from(f.byte_at(0).unwrap_or(0));
+                }
+            });
         }
         "new" => {
             // Streams made and dropped (the default configuration), with one
