@@ -2276,7 +2276,7 @@ impl<'p> Gen<'p> {
                                     let tag = ulit(fi);
                                     quote! {
                                         if #goes_on && #short && self.count + 1 < #mc
-                                            && out.field(#tag, base + s as u64, base + j as u64, 0)
+                                            && out.field_here(#tag, base + s as u64, base + j as u64, 0)
                                         {
                                             self.count += 1;
                                             match d.get(*i) {

@@ -411,6 +411,33 @@ impl<P: Packet> Emitter<'_, P> {
         true
     }
 
+    /// [`Emitter::field`] for a field the caller knows lies in the fragment
+    /// being parsed (`start` at or after its first offset, `end` at most one
+    /// past the last byte handed to the parser, `start <= end`): the fast
+    /// case without the clamps, for a parser's loop over short fields.
+    #[inline]
+    #[must_use]
+    pub fn field_here(&mut self, tag: u16, start: u64, end: u64, flags: u8) -> bool {
+        debug_assert!(self.hint_off <= start && start <= end && end <= self.limit);
+        let q = &mut *self.q;
+        if q.fields.tail >= q.field_stop {
+            return false;
+        }
+        if q.pending_pins.frag == self.hint {
+            q.fields.push_unchecked(FieldSlot {
+                tag,
+                flags,
+                frag: self.hint,
+                start,
+                end,
+            });
+            q.pending_pins.n += u32::from(start < end);
+            return true;
+        }
+        self.field_slow(tag, start, end, flags);
+        true
+    }
+
     /// [`Emitter::field`] past its fast case: `[start, end)` (clamped) may lie
     /// before the fragment being parsed, or be the first field of the record
     /// in this fragment, or the record's fields may lie in several fragments.
