@@ -415,6 +415,8 @@ impl<P: Packet> Emitter<'_, P> {
     /// being parsed (`start` at or after its first offset, `end` at most one
     /// past the last byte handed to the parser, `start <= end`): the fast
     /// case without the clamps, for a parser's loop over short fields.
+    /// (`field` keeps its own copy of this case: calling this from it cost
+    /// 3.6% more instructions per CSV row in `rt_count csv`.)
     #[inline]
     #[must_use]
     pub fn field_here(&mut self, tag: u16, start: u64, end: u64, flags: u8) -> bool {
