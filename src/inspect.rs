@@ -685,9 +685,8 @@ fn capture<S, P: Packet, W: Write>(
     passive.reserve(1 << 16);
     let truncated = loop {
         let step = next(io, &mut burst)?;
-        for rx in burst.drain(..) {
-            passive.frame(&mut decoder, &rx, &mut sink);
-        }
+        passive.frames(&mut decoder, burst.as_slice(), &mut sink);
+        burst.clear();
         match step {
             Next::Go => sink.flush_if_failed()?,
             Next::Idle => sink.flush_pending()?,

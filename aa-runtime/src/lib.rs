@@ -23,7 +23,7 @@ pub use aa::{
     AaConfig, AaState, AaStats, AaStream, Buffers, Emitter, Parked, Record, RecordId, Records,
 };
 pub use field::{Field, IntError};
-pub use packet::{Packet, PacketPool, PoolError, PoolPacket};
+pub use packet::{prefetch, Packet, PacketPool, PoolError, PoolPacket};
 pub use parser::{Chunk, Either, ErrorKind, Limits, ParseError, Parser, Schema, Step};
 pub use seq::SeqNum;
 pub use stream::{Fragment, Insert, StreamConfig, StreamStats, ZcStream};

@@ -4,9 +4,12 @@
 //! loaded once into a `PacketPool`; each criterion iteration replays all of it.
 //! Per frame, every variant runs the same `Decoder::decode` (checksums `auto`,
 //! what `aa inspect` does by default; `AA_CHECKSUM=off|on|auto` changes it) and
-//! a flow lookup, so that only reassembly and parsing differ:
+//! a flow lookup, in bursts of 32 frames with the data of the frame
+//! `PREFETCH_AHEAD` (4) further on in the burst prefetched (as
+//! `Passive::frames`, what `aa inspect` calls), so that only reassembly and
+//! parsing differ:
 //!
-//! - `aa`: `Passive::segment` — flow table, the zero-copy stream of the
+//! - `aa`: `Passive::frames` (decode and `Passive::segment`) — flow table, the zero-copy stream of the
 //!   segment's direction, the compiled parser (`aa-grammars`) on whatever became
 //!   in order — and a sink that reads every record, sums the lengths of all its
 //!   fields, reads the first byte of its first field, and frees it.
@@ -68,8 +71,8 @@ use aa_grammars::csv::CsvParser as GenCsvParser;
 use aa_runtime::csv::CsvParser as HandCsvParser;
 use aa_runtime::{AaStream, Packet, PacketPool, ParseError, Parser, PoolPacket};
 use aa_stack::flow::{Endpoint, FlowKey};
-use aa_stack::io::Timestamp;
-use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, Side, Sink};
+use aa_stack::io::{Rx, RxMeta, Timestamp};
+use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, Side, Sink, PREFETCH_AHEAD};
 use aa_stack::synth::{self, Capture, Conversation, Dialogue};
 use aa_stack::{ChecksumMode, Decoder, LinkType, Segment};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -87,6 +90,8 @@ const CSV_FIELDS: usize = 10;
 const CSV_FIELD_LEN: usize = 8;
 /// Pool buffer size: a 1514-byte frame fits.
 const BUF: usize = 2048;
+/// Frames per receive burst (a DPDK-sized one).
+const BURST: usize = 32;
 
 fn checksum_mode() -> ChecksumMode {
     match std::env::var("AA_CHECKSUM").as_deref() {
@@ -103,7 +108,8 @@ fn checksum_mode() -> ChecksumMode {
 /// A capture loaded into a pool, each frame a packet held by this replay.
 struct Replay {
     pool: PacketPool,
-    frames: Vec<(Timestamp, PoolPacket)>,
+    /// As a receive loop holds them: packet and metadata.
+    frames: Vec<Rx<PoolPacket>>,
     payload_bytes: u64,
 }
 
@@ -117,10 +123,15 @@ impl Replay {
             .map(|(ts, f)| {
                 let seg = aa_stack::parse(f, LinkType::Ethernet, false).expect("a TCP frame");
                 payload_bytes += u64::from(seg.payload_len);
-                (
-                    *ts,
-                    pool.packet_from(f).expect("pool sized for the capture"),
-                )
+                Rx {
+                    packet: pool.packet_from(f).expect("pool sized for the capture"),
+                    meta: RxMeta {
+                        ts: *ts,
+                        link: LinkType::Ethernet,
+                        wire_len: f.len() as u32,
+                        iface: 0,
+                    },
+                }
             })
             .collect();
         Replay {
@@ -257,10 +268,8 @@ fn run_aa<F: Parsers>(replay: &Replay, parsers: F, mode: ChecksumMode) -> Tally 
     let mut passive: Passive<PoolPacket, F> = Passive::new(PassiveConfig::default(), parsers);
     let mut decoder = Decoder::new(mode);
     let mut tally = Tally::default();
-    for (ts, pkt) in &replay.frames {
-        if let Ok(seg) = decoder.decode(pkt.data(), LinkType::Ethernet) {
-            passive.segment(*ts, &seg, pkt, &mut tally);
-        }
+    for burst in replay.frames.chunks(BURST) {
+        passive.frames(&mut decoder, burst, &mut tally);
     }
     passive.finish(&mut tally);
     tally
@@ -341,8 +350,20 @@ fn run_copying<C: CopyParser>(replay: &Replay, mode: ChecksumMode) -> CopySeen {
     let mut flows: FxHashMap<FlowKey, CopyConn<C>> = FxHashMap::default();
     let mut decoder = Decoder::new(mode);
     let mut seen = CopySeen::default();
-    for (_, pkt) in &replay.frames {
-        let frame = pkt.data();
+    for (k, rx) in replay.frames.iter().enumerate() {
+        // The same bursts and prefetch as `Passive::frames`, so that only
+        // reassembly and parsing differ.
+        let (burst, at) = (k / BURST * BURST, k % BURST);
+        let end = (burst + BURST).min(replay.frames.len());
+        if at == 0 {
+            for rx in &replay.frames[burst..(burst + PREFETCH_AHEAD).min(end)] {
+                aa_runtime::prefetch(rx.packet.data());
+            }
+        }
+        if k + PREFETCH_AHEAD < end {
+            aa_runtime::prefetch(replay.frames[k + PREFETCH_AHEAD].packet.data());
+        }
+        let frame = rx.packet.data();
         let Ok(seg) = decoder.decode(frame, LinkType::Ethernet) else {
             continue;
         };
