@@ -63,10 +63,13 @@
 //!
 //! Run: `cargo bench -p aa-stack --features dpdk --bench dpdk`.
 
+#[path = "../tests/common/dpdk.rs"]
+mod dpdk_common;
 #[path = "support/measure.rs"]
 mod measure;
 #[path = "support/http.rs"]
 mod support_http;
+use dpdk_common::{cpus, start_eal};
 use measure::{measuring, median_secs};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -76,8 +79,8 @@ use support_http::HttpOn80;
 use aa_grammars::csv::CsvParser;
 use aa_runtime::{AaStream, Packet, PacketPool, ParseError, Parser};
 use aa_stack::dpdk::{
-    current_thread_cpus, flow_worker, pin_current_thread, Dispatcher, Eal, MbufPacket, Mempool,
-    Port, PortConfig, PortQueue, WorkerQueue,
+    flow_worker, pin_current_thread, Dispatcher, MbufPacket, Mempool, Port, PortConfig, PortQueue,
+    WorkerQueue,
 };
 use aa_stack::flow::Endpoint;
 use aa_stack::io::memory::MemoryIo;
@@ -125,22 +128,6 @@ fn scale() -> usize {
             .filter(|&n| n > 0)
             .unwrap_or_else(|| panic!("AA_DPDK_BENCH_SCALE={v}: expected a positive integer")),
         Err(_) => 1,
-    }
-}
-
-/// The CPUs this process may run on, as they were before EAL pinned the
-/// thread that starts it.
-static CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
-
-fn cpus() -> &'static [usize] {
-    CPUS.get().map_or(&[0], |c| &c[..])
-}
-
-fn eal() -> &'static Eal {
-    CPUS.get_or_init(current_thread_cpus);
-    match Eal::init(EAL_ARGS) {
-        Ok(eal) => eal,
-        Err(e) => panic!("EAL did not start ({e}); its log is on stderr above"),
     }
 }
 
@@ -402,7 +389,7 @@ struct Ring {
 }
 
 fn ring(pool: &Mempool) -> Ring {
-    let eal = eal();
+    let eal = start_eal(EAL_ARGS);
     let id = eal.port_by_name("net_ring0").expect("net_ring0");
     let cfg = PortConfig {
         queues: 2,
@@ -426,7 +413,7 @@ fn dpdk_rx_csv(c: &mut Criterion) {
         ..Tally::default()
     };
 
-    let eal = eal();
+    let eal = start_eal(EAL_ARGS);
     let mempool = Mempool::new(
         eal,
         "aa_bench_csv",
@@ -614,7 +601,7 @@ fn dpdk_passive_http(c: &mut Criterion) {
     let frames: Vec<&[u8]> = capture.frames.iter().map(|(_, f)| &f[..]).collect();
     let n = frames.len();
     let payload = payload_bytes(&frames);
-    let eal = eal();
+    let eal = start_eal(EAL_ARGS);
     let mempool = Mempool::new(
         eal,
         "aa_bench_http",

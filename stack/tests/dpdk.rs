@@ -14,8 +14,12 @@ use aa_runtime::csv::CsvParser;
 use aa_runtime::{AaConfig, AaStream, Insert, Packet};
 use aa_stack::dpdk::{DpdkError, Eal, MbufPacket, Mempool, Port, PortConfig};
 use aa_stack::frame::TcpFrame;
-use aa_stack::io::{Burst, PacketIo, Rx};
+use aa_stack::io::{Burst, PacketIo};
 use aa_stack::wire::{parse, LinkType};
+
+#[path = "common/dpdk.rs"]
+mod dpdk_common;
+use dpdk_common::{recv_n, send_all, start_eal};
 
 const EAL_ARGS: &[&str] = &[
     "aa-dpdk-test",
@@ -30,45 +34,6 @@ const EAL_ARGS: &[&str] = &[
 
 const POOL: u32 = 2047;
 const MSS: usize = 100;
-
-fn eal() -> &'static Eal {
-    match Eal::init(EAL_ARGS) {
-        Ok(eal) => eal,
-        Err(e) => panic!("EAL did not start ({e}); its log is on stderr above"),
-    }
-}
-
-/// Receives until `n` packets came back (the ring loops them at once).
-fn recv_n(port: &mut Port, n: usize) -> Vec<Rx<MbufPacket>> {
-    let mut burst = Burst::with_capacity(32);
-    let mut got = Vec::with_capacity(n);
-    for _ in 0..10_000 {
-        if got.len() == n {
-            break;
-        }
-        port.recv_burst(&mut burst).unwrap();
-        got.extend(burst.drain(..));
-    }
-    assert_eq!(got.len(), n, "the ring gave back every frame sent");
-    got
-}
-
-/// Sends every packet, in bursts of up to 8.
-fn send_all(port: &mut Port, pkts: Vec<MbufPacket>) {
-    let mut burst = Burst::with_capacity(8);
-    let mut pkts = pkts.into_iter().peekable();
-    while pkts.peek().is_some() || !burst.is_empty() {
-        while burst.room() > 0 {
-            match pkts.next() {
-                Some(p) => burst.push(p).unwrap(),
-                None => break,
-            }
-        }
-        let before = burst.len();
-        let sent = port.send_burst(&mut burst).unwrap();
-        assert_eq!(sent, before, "the ring has room");
-    }
-}
 
 fn csv_document(rows: usize) -> (Vec<u8>, Vec<Vec<Vec<u8>>>) {
     let mut doc = Vec::new();
@@ -98,7 +63,7 @@ fn net_ring_loopback_into_aa_stream() {
         }
         other => panic!("--no-huge with --in-memory: {other:?}"),
     }
-    let eal = eal();
+    let eal = start_eal(EAL_ARGS);
     assert!(eal.port_count() >= 1, "net_ring0 is a port");
     let pool = Mempool::new(eal, "aa_test_pool", POOL, 0, Mempool::DEFAULT_DATA_ROOM).unwrap();
     assert_eq!(pool.capacity(), POOL);
@@ -151,7 +116,7 @@ fn net_ring_loopback_into_aa_stream() {
         .collect();
     let sent_mbufs: HashSet<usize> = pkts.iter().map(|p| p.as_ptr() as usize).collect();
     assert_eq!(pool.available(), POOL - n as u32);
-    send_all(&mut port, pkts);
+    send_all(&mut port, pkts, 8);
     assert_eq!(pool.available(), POOL - n as u32, "in the ring, not freed");
 
     let got = recv_n(&mut port, n);

@@ -21,15 +21,19 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use aa_runtime::csv::CsvParser;
 use aa_runtime::{AaStream, Packet};
 use aa_stack::dpdk::{
-    current_thread_cpus, flow_worker, pin_current_thread, Dispatcher, DpdkError, Eal, MbufPacket,
+    current_thread_cpus, flow_worker, pin_current_thread, Dispatcher, DpdkError, MbufPacket,
     Mempool, Port, PortConfig, RSS_IP, RSS_TCP,
 };
 use aa_stack::flow::{Endpoint, FlowKey};
-use aa_stack::io::{Burst, PacketIo, Rx};
+use aa_stack::io::{Burst, PacketIo};
 use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, Side, Sink};
 use aa_stack::synth::{self, Capture, Conversation, Dialogue};
 use aa_stack::wire::{parse, LinkType};
 use aa_stack::Timestamp;
+
+#[path = "common/dpdk.rs"]
+mod dpdk_common;
+use dpdk_common::{cpus, recv_n, send_all, start_eal};
 
 const EAL_ARGS: &[&str] = &[
     "aa-dpdk-queues-test",
@@ -47,18 +51,6 @@ const EAL_ARGS: &[&str] = &[
 const POOL: u32 = 4095;
 const CONNS: usize = 64;
 const ROWS: usize = 20;
-
-/// The CPUs this process may run on, as they were before EAL pinned the
-/// thread that starts it.
-static CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
-
-fn eal() -> &'static Eal {
-    CPUS.get_or_init(current_thread_cpus);
-    match Eal::init(EAL_ARGS) {
-        Ok(eal) => eal,
-        Err(e) => panic!("EAL did not start ({e}); its log is on stderr above"),
-    }
-}
 
 fn v4(host: u8, port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, host)), port)
@@ -87,41 +79,6 @@ fn capture() -> Capture {
 fn key(frame: &[u8]) -> (FlowKey, bool) {
     let seg = parse(frame, LinkType::Ethernet, false).expect("a TCP frame");
     FlowKey::of(seg.src, seg.dst)
-}
-
-/// Sends every packet on `io`, in bursts of up to 32.
-fn send_all<I: PacketIo<Packet = MbufPacket>>(io: &mut I, pkts: Vec<MbufPacket>) {
-    let mut burst = Burst::with_capacity(32);
-    let mut pkts = pkts.into_iter().peekable();
-    while pkts.peek().is_some() || !burst.is_empty() {
-        while burst.room() > 0 {
-            match pkts.next() {
-                Some(p) => burst.push(p).unwrap(),
-                None => break,
-            }
-        }
-        let before = burst.len();
-        assert_eq!(
-            io.send_burst(&mut burst).unwrap(),
-            before,
-            "the ring has room"
-        );
-    }
-}
-
-/// Receives until `n` packets came back (the ring loops them at once).
-fn recv_n<I: PacketIo<Packet = MbufPacket>>(io: &mut I, n: usize) -> Vec<Rx<MbufPacket>> {
-    let mut burst = Burst::with_capacity(32);
-    let mut got = Vec::with_capacity(n);
-    for _ in 0..100_000 {
-        if got.len() >= n {
-            break;
-        }
-        io.recv_burst(&mut burst).unwrap();
-        got.extend(burst.drain(..));
-    }
-    assert_eq!(got.len(), n, "every frame sent came back");
-    got
 }
 
 /// CSV to port 9000, client to server.
@@ -160,7 +117,7 @@ impl<P: Packet> Sink<P, CsvParser> for Rows {
 
 #[test]
 fn two_ring_queues_each_polled_by_its_own_thread_and_stack() {
-    let eal = eal();
+    let eal = start_eal(EAL_ARGS);
     let pool = Mempool::new(eal, "aa_q_ring0", POOL, 0, Mempool::DEFAULT_DATA_ROOM).unwrap();
     let id = eal.port_by_name("net_ring0").unwrap();
 
@@ -207,7 +164,7 @@ fn two_ring_queues_each_polled_by_its_own_thread_and_stack() {
                         .iter()
                         .map(|f| pool.packet_from(f).unwrap())
                         .collect();
-                    send_all(&mut queue, pkts);
+                    send_all(&mut queue, pkts, 32);
                     let got = recv_n(&mut queue, frames.len());
                     let mut passive = Passive::new(PassiveConfig::default(), Csv9000);
                     let mut rows = Rows::default();
@@ -266,7 +223,7 @@ fn dispatch_to(port: &mut Port, cap: &Capture, workers: usize) -> Vec<HashSet<(F
                 .iter()
                 .map(|(_, f)| pool.packet_from(f).unwrap())
                 .collect();
-            send_all(port, pkts);
+            send_all(port, pkts, 32);
             let mut burst = Burst::with_capacity(chunk.len());
             let got = recv_n(port, chunk.len());
             for rx in got {
@@ -292,7 +249,7 @@ fn dispatch_to(port: &mut Port, cap: &Capture, workers: usize) -> Vec<HashSet<(F
 
 #[test]
 fn software_dispatch_keeps_connections_together_and_drops_when_full() {
-    let eal = eal();
+    let eal = start_eal(EAL_ARGS);
     let pool = Mempool::new(eal, "aa_q_ring1", POOL, 0, Mempool::DEFAULT_DATA_ROOM).unwrap();
     let id = eal.port_by_name("net_ring1").unwrap();
     let mut port = Port::open(eal, id, &pool, PortConfig::default()).unwrap();
@@ -331,7 +288,7 @@ fn software_dispatch_keeps_connections_together_and_drops_when_full() {
     let frame = &cap.frames[5].1;
     let w = flow_worker(frame, 2);
     let pkts: Vec<MbufPacket> = (0..100).map(|_| pool.packet_from(frame).unwrap()).collect();
-    send_all(&mut port, pkts);
+    send_all(&mut port, pkts, 32);
     let mut burst = Burst::with_capacity(100);
     for rx in recv_n(&mut port, 100) {
         burst.push(rx).unwrap();
@@ -361,7 +318,7 @@ fn software_dispatch_keeps_connections_together_and_drops_when_full() {
         (*p.as_ptr()).ol_flags |= 1 << 1; // RTE_MBUF_F_RX_RSS_HASH
         (*p.as_ptr()).__bindgen_anon_2.hash.rss = 0x1234_5678;
     }
-    send_all(&mut port, vec![p]);
+    send_all(&mut port, vec![p], 32);
     let back = recv_n(&mut port, 1);
     assert_eq!(back[0].packet.rss_hash(), Some(0x1234_5678));
     drop(back);
@@ -371,7 +328,7 @@ fn software_dispatch_keeps_connections_together_and_drops_when_full() {
 
 #[test]
 fn null_device_gets_symmetric_rss_and_one_thread_per_queue() {
-    let eal = eal();
+    let eal = start_eal(EAL_ARGS);
     let pool = Mempool::new(eal, "aa_q_null0", POOL, 0, Mempool::DEFAULT_DATA_ROOM).unwrap();
     let id = eal.port_by_name("net_null0").unwrap();
 
@@ -408,7 +365,7 @@ fn null_device_gets_symmetric_rss_and_one_thread_per_queue() {
     // Each queue polled by its own thread (net_null makes up 64-byte frames
     // out of the pool).
     const EACH: usize = 1000;
-    let cpus = CPUS.get().expect("set before EAL started");
+    let cpus = cpus();
     assert!(!cpus.is_empty());
     let got: Vec<(u16, usize)> = std::thread::scope(|s| {
         let handles: Vec<_> = port
