@@ -50,7 +50,7 @@ use aa_stack::tcp::{Stack, StackConfig};
 use common::netns::{
     loud, missing_prerequisite, next_n, skip, spawn_server, Netns, TempFile, OUR_IP, OUR_MAC,
 };
-use common::peers::{make_files, Curls, TempDir, PY_CSV_SERVER, PY_HTTP_SERVER};
+use common::peers::{make_files, push_canonical, Curls, TempDir, PY_CSV_SERVER, PY_HTTP_SERVER};
 
 #[allow(dead_code)]
 #[path = "../examples/csv_client.rs"]
@@ -277,17 +277,7 @@ fn csv_step(ns: &Netns, port: Port, pool: &Mempool) -> Port {
     let mut field = Vec::new();
     let peer = SocketAddrV4::new(KERNEL, py_port);
     let res = csv_client::fetch_csv(&mut stack, peer, None, Duration::from_secs(60), |r| {
-        assert_eq!(r.name(), "row");
-        for f in r.fields() {
-            field.clear();
-            aa_runtime::csv::unquote(&f, b'"', &mut field);
-            canon.extend_from_slice(&field);
-            canon.push(0x1f);
-        }
-        if canon.last() == Some(&0x1f) {
-            canon.pop();
-        }
-        canon.push(0x1e);
+        push_canonical(r, &mut field, &mut canon);
     });
     loud(&format!(
         "dpdk net_tap, csv_client: rows={} bytes={} in {:.3} s ({:.1} Mbit/s), {:?}",

@@ -34,7 +34,7 @@ use aa_stack::tcp::{Event, Stack, StackConfig, State};
 use aa_stack::{Burst, IoError, PacketIo, Rx};
 
 use common::netns::{loud, skip, spawn_server, tap_net, TapNet, TempFile, OUR_IP, OUR_MAC};
-use common::peers::PY_CSV_SERVER;
+use common::peers::{push_canonical, PY_CSV_SERVER};
 
 /// Where the two canonical forms first differ, as a row number and both rows.
 fn first_difference(ours: &[u8], theirs: &[u8]) -> String {
@@ -281,17 +281,7 @@ fn run_case(what: &str, case: Case) {
             let mut n = 0;
             for r in s.read_aa_records(usize::MAX) {
                 n += 1;
-                assert_eq!(r.name(), "row");
-                for f in r.fields() {
-                    field.clear();
-                    aa_runtime::csv::unquote(&f, b'"', &mut field);
-                    canon.extend_from_slice(&field);
-                    canon.push(0x1f);
-                }
-                if canon.last() == Some(&0x1f) {
-                    canon.pop();
-                }
-                canon.push(0x1e);
+                push_canonical(&r, &mut field, &mut canon);
             }
             s.free_aa_records(n);
             rows += n as u64;

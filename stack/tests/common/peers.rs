@@ -104,6 +104,26 @@ print(s.server_address[1], flush=True)
 s.serve_forever()
 "#;
 
+/// Appends CSV record `r` (a `row`) in the canonical form of
+/// [`PY_CSV_SERVER`]: its fields unquoted, joined by 0x1f, the row ended by
+/// 0x1e. `field` is scratch space.
+pub fn push_canonical<P: aa_runtime::Packet>(
+    r: &aa_runtime::Record<'_, P>,
+    field: &mut Vec<u8>,
+    canon: &mut Vec<u8>,
+) {
+    assert_eq!(r.name(), "row");
+    for (k, f) in r.fields().enumerate() {
+        if k > 0 {
+            canon.push(0x1f);
+        }
+        field.clear();
+        aa_runtime::csv::unquote(&f, b'"', field);
+        canon.extend_from_slice(field);
+    }
+    canon.push(0x1e);
+}
+
 /// Generates CSV of about `argv[1]` bytes, writes Python's reading of it in
 /// canonical form (fields joined by 0x1f, each row ended by 0x1e) to
 /// `argv[2]`, prints `PORT ROWS BYTES`, accepts the first client, reads a
