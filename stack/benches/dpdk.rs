@@ -63,16 +63,18 @@
 //!
 //! Run: `cargo bench -p aa-stack --features dpdk --bench dpdk`.
 
+#[path = "support/captures.rs"]
+mod captures;
 #[path = "../tests/common/dpdk.rs"]
 mod dpdk_common;
 #[path = "support/measure.rs"]
 mod measure;
 #[path = "support/http.rs"]
 mod support_http;
+use captures::{csv_capture, http_capture, CsvOn9000};
 use dpdk_common::{cpus, start_eal};
 use measure::{measuring, median_secs};
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use support_http::HttpOn80;
 
@@ -82,12 +84,10 @@ use aa_stack::dpdk::{
     flow_worker, pin_current_thread, Dispatcher, MbufPacket, Mempool, Port, PortConfig, PortQueue,
     WorkerQueue,
 };
-use aa_stack::flow::Endpoint;
 use aa_stack::io::memory::MemoryIo;
 use aa_stack::io::{Burst, PacketIo, Rx};
-use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, Side, Sink};
-use aa_stack::synth::{self, Capture, Conversation, Dialogue};
-use aa_stack::{ChecksumMode, Decoder, LinkType, Timestamp};
+use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, Sink};
+use aa_stack::{ChecksumMode, Decoder, LinkType};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const EAL_ARGS: &[&str] = &[
@@ -131,48 +131,6 @@ fn scale() -> usize {
     }
 }
 
-fn v4(host: u8, port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, host)), port)
-}
-
-fn t0() -> Timestamp {
-    Timestamp::new(1_700_000_000, 0)
-}
-
-fn csv_capture() -> Capture {
-    let convs: Vec<Conversation> = (0..CSV_CONNS)
-        .map(|i| {
-            let rows = synth::csv_fixed_fields(
-                CSV_ROWS * scale(),
-                CSV_FIELDS,
-                CSV_FIELD_LEN,
-                300 + i as u64,
-            );
-            Conversation::new(
-                v4(1, 41000 + i as u16),
-                v4(2, 9000),
-                Dialogue::one_way(synth::Side::Client, rows),
-                400 + i as u64,
-            )
-        })
-        .collect();
-    Capture::interleave(t0(), &convs)
-}
-
-fn http_capture() -> Capture {
-    let convs: Vec<Conversation> = (0..HTTP_CONNS)
-        .map(|i| {
-            Conversation::new(
-                v4(1, 40000 + i as u16),
-                v4(2, 80),
-                synth::http_fixed_bodies(HTTP_MESSAGES * scale(), HTTP_BODY, 100 + i as u64),
-                200 + i as u64,
-            )
-        })
-        .collect();
-    Capture::interleave(t0(), &convs)
-}
-
 fn payload_bytes(frames: &[&[u8]]) -> u64 {
     frames
         .iter()
@@ -181,19 +139,6 @@ fn payload_bytes(frames: &[&[u8]]) -> u64 {
             u64::from(seg.payload_len)
         })
         .sum()
-}
-
-/// CSV to port 9000, client to server.
-struct CsvOn9000;
-
-impl Parsers for CsvOn9000 {
-    type Parser = CsvParser;
-    fn is_server_port(&self, port: u16) -> bool {
-        port == 9000
-    }
-    fn parser(&mut self, server: Endpoint, side: Side) -> Option<CsvParser> {
-        (server.1 == 9000 && side == Side::Client).then(CsvParser::new)
-    }
 }
 
 /// Reads every record (the length of each field, the first byte of the
@@ -402,7 +347,7 @@ fn ring(pool: &Mempool) -> Ring {
 }
 
 fn dpdk_rx_csv(c: &mut Criterion) {
-    let capture = csv_capture();
+    let capture = csv_capture(CSV_CONNS, CSV_ROWS * scale(), CSV_FIELDS, CSV_FIELD_LEN);
     let frames: Vec<&[u8]> = capture.frames.iter().map(|(_, f)| &f[..]).collect();
     let n = frames.len();
     let payload = payload_bytes(&frames);
@@ -440,7 +385,7 @@ fn dpdk_rx_csv(c: &mut Criterion) {
     let mut m = Discard::default();
     memory_pass(&mut memory, &mut rx_pool, &mut m);
     assert_eq!(d.0, m.0, "the same frame bytes");
-    let mut i = Inspect::new(CsvOn9000);
+    let mut i = Inspect::new(CsvOn9000(CsvParser::new));
     ring_pass(q0, &held, &mut tx, &mut rx_mbuf, &mut i);
     let on_ring = i.finish();
     assert_eq!(
@@ -451,7 +396,7 @@ fn dpdk_rx_csv(c: &mut Criterion) {
         expect,
         "net_ring_passive"
     );
-    let mut i = Inspect::new(CsvOn9000);
+    let mut i = Inspect::new(CsvOn9000(CsvParser::new));
     memory_pass(&mut memory, &mut rx_pool, &mut i);
     assert_eq!(i.finish(), on_ring, "memory_io_passive");
     let mut d = DispatchDrain::new();
@@ -499,14 +444,14 @@ fn dpdk_rx_csv(c: &mut Criterion) {
     });
     g.bench_function("net_ring_passive", |b| {
         b.iter(|| {
-            let mut i = Inspect::new(CsvOn9000);
+            let mut i = Inspect::new(CsvOn9000(CsvParser::new));
             ring_pass(q0, &held, &mut tx, &mut rx_mbuf, &mut i);
             black_box(i.finish().field_bytes)
         })
     });
     g.bench_function("memory_io_passive", |b| {
         b.iter(|| {
-            let mut i = Inspect::new(CsvOn9000);
+            let mut i = Inspect::new(CsvOn9000(CsvParser::new));
             memory_pass(&mut memory, &mut rx_pool, &mut i);
             black_box(i.finish().field_bytes)
         })
@@ -529,12 +474,12 @@ fn dpdk_rx_csv(c: &mut Criterion) {
             black_box(d.finish());
         });
         let ring_p = median_secs(15, || {
-            let mut i = Inspect::new(CsvOn9000);
+            let mut i = Inspect::new(CsvOn9000(CsvParser::new));
             ring_pass(q0, &held, &mut tx, &mut rx_mbuf, &mut i);
             black_box(i.finish());
         });
         let mem_p = median_secs(15, || {
-            let mut i = Inspect::new(CsvOn9000);
+            let mut i = Inspect::new(CsvOn9000(CsvParser::new));
             memory_pass(&mut memory, &mut rx_pool, &mut i);
             black_box(i.finish());
         });
@@ -597,7 +542,7 @@ fn cores_run(
 }
 
 fn dpdk_passive_http(c: &mut Criterion) {
-    let capture = http_capture();
+    let capture = http_capture(HTTP_CONNS, HTTP_MESSAGES * scale(), HTTP_BODY);
     let frames: Vec<&[u8]> = capture.frames.iter().map(|(_, f)| &f[..]).collect();
     let n = frames.len();
     let payload = payload_bytes(&frames);

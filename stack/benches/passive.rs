@@ -57,23 +57,25 @@
 //!
 //! Run: `cargo bench -p aa-stack --bench passive`.
 
+#[path = "support/captures.rs"]
+mod captures;
 #[path = "support/measure.rs"]
 mod measure;
 #[path = "support/http.rs"]
 mod support_http;
+use captures::{csv_capture, http_capture, CsvOn9000};
 use measure::{measuring, median_secs};
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use support_http::HttpOn80;
 
 use aa_grammars::csv::CsvParser as GenCsvParser;
 use aa_runtime::csv::CsvParser as HandCsvParser;
 use aa_runtime::{AaStream, Packet, PacketPool, ParseError, Parser, PoolPacket};
-use aa_stack::flow::{Endpoint, FlowKey};
-use aa_stack::io::{Rx, RxMeta, Timestamp};
-use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, Side, Sink, PREFETCH_AHEAD};
-use aa_stack::synth::{self, Capture, Conversation, Dialogue};
+use aa_stack::flow::FlowKey;
+use aa_stack::io::{Rx, RxMeta};
+use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, Sink, PREFETCH_AHEAD};
+use aa_stack::synth::Capture;
 use aa_stack::{ChecksumMode, Decoder, LinkType, Segment};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rustc_hash::FxHashMap;
@@ -151,43 +153,6 @@ impl Replay {
     }
 }
 
-fn v4(host: u8, port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, host)), port)
-}
-
-fn t0() -> Timestamp {
-    Timestamp::new(1_700_000_000, 0)
-}
-
-fn http_capture() -> Capture {
-    let convs: Vec<Conversation> = (0..CONNS)
-        .map(|i| {
-            Conversation::new(
-                v4(1, 40000 + i as u16),
-                v4(2, 80),
-                synth::http_fixed_bodies(HTTP_MESSAGES, HTTP_BODY, 100 + i as u64),
-                200 + i as u64,
-            )
-        })
-        .collect();
-    Capture::interleave(t0(), &convs)
-}
-
-fn csv_capture() -> Capture {
-    let convs: Vec<Conversation> = (0..CONNS)
-        .map(|i| {
-            let rows = synth::csv_fixed_fields(CSV_ROWS, CSV_FIELDS, CSV_FIELD_LEN, 300 + i as u64);
-            Conversation::new(
-                v4(1, 41000 + i as u16),
-                v4(2, 9000),
-                Dialogue::one_way(synth::Side::Client, rows),
-                400 + i as u64,
-            )
-        })
-        .collect();
-    Capture::interleave(t0(), &convs)
-}
-
 // ---------------------------------------------------------------------------
 // What both sides count.
 
@@ -249,19 +214,6 @@ impl<P: Packet, R: Parser> Sink<P, R> for Tally {
 
 // ---------------------------------------------------------------------------
 // aa: parsers per direction.
-
-/// CSV to port 9000 (client to server only), with parser `R`.
-struct CsvOn9000<R>(fn() -> R);
-
-impl<R: Parser> Parsers for CsvOn9000<R> {
-    type Parser = R;
-    fn is_server_port(&self, port: u16) -> bool {
-        port == 9000
-    }
-    fn parser(&mut self, server: Endpoint, side: Side) -> Option<R> {
-        (server.1 == 9000 && side == Side::Client).then(self.0)
-    }
-}
 
 /// One pass of the capture through `Passive`.
 fn run_aa<F: Parsers>(replay: &Replay, parsers: F, mode: ChecksumMode) -> Tally {
@@ -637,7 +589,7 @@ fn passive_http(c: &mut Criterion) {
         return;
     }
     let mode = checksum_mode();
-    let capture = http_capture();
+    let capture = http_capture(CONNS, HTTP_MESSAGES, HTTP_BODY);
     let replay = Replay::new(&capture);
     describe("passive_http_2000", &replay, &capture, mode);
     drop(capture);
@@ -688,7 +640,7 @@ fn passive_csv(c: &mut Criterion) {
         return;
     }
     let mode = checksum_mode();
-    let capture = csv_capture();
+    let capture = csv_capture(CONNS, CSV_ROWS, CSV_FIELDS, CSV_FIELD_LEN);
     let replay = Replay::new(&capture);
     describe("passive_csv_8", &replay, &capture, mode);
     drop(capture);
