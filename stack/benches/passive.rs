@@ -14,7 +14,8 @@
 //!   in order — and a sink that reads every record, sums the lengths of all its
 //!   fields, reads the first byte of its first field, and frees it.
 //! - `copying_*` (the baseline: an application on a copying stack): an
-//!   `FxHashMap` keyed by the same `FlowKey` (the same hash `Passive` uses),
+//!   `HashMap` keyed by the same `FlowKey` with the same seeded foldhash
+//!   `Passive`'s flow table uses,
 //!   per direction a `Vec<u8>` the in-order payloads are appended to (the
 //!   `recv` copy; the capture is in order, a payload whose sequence number is
 //!   not the next one is counted and dropped), then
@@ -78,7 +79,8 @@ use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, Sink, PREFETCH
 use aa_stack::synth::Capture;
 use aa_stack::{ChecksumMode, Decoder, LinkType, Segment};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rustc_hash::FxHashMap;
+use foldhash::fast::RandomState;
+use std::collections::HashMap;
 
 /// Interleaved connections per capture.
 const CONNS: usize = 16;
@@ -299,7 +301,7 @@ struct CopyConn<C> {
 
 /// One pass of the capture through the copying application.
 fn run_copying<C: CopyParser>(replay: &Replay, mode: ChecksumMode) -> CopySeen {
-    let mut flows: FxHashMap<FlowKey, CopyConn<C>> = FxHashMap::default();
+    let mut flows: HashMap<FlowKey, CopyConn<C>, RandomState> = HashMap::default();
     let mut decoder = Decoder::new(mode);
     let mut seen = CopySeen::default();
     for (k, rx) in replay.frames.iter().enumerate() {

@@ -18,7 +18,9 @@ use crate::wire::{parse, LinkType};
 /// Symmetric: both directions of a TCP connection (over IPv4 or IPv6, VLAN
 /// tags allowed) get the same index, since the hash is over the connection's
 /// [`FlowKey`] (its two endpoints in a canonical order). The hash is
-/// `rustc-hash`'s Fx, the one the flow table uses, reduced to `0..workers` by
+/// `rustc-hash`'s Fx (fixed, so that every thread agrees without shared
+/// state; a sender that aims its 4-tuples at one worker can only fill that
+/// worker's bounded queue), reduced to `0..workers` by
 /// its high bits. Frames that are not TCP (ARP, ICMP, UDP) and frames that do
 /// not parse all go to worker 0. Never panics; `workers` 0 or 1 gives 0.
 #[inline]
