@@ -3668,6 +3668,22 @@ impl<'p> Gen<'p> {
                 let b = self.expr_u64_operand(b, cx);
                 quote!(#a #cmp #b)
             }
+            Expr::Test(Test::IEq, b, lit) if cx.slices.is_some() && keyed_ieq(b, lit).is_some() => {
+                // A header name's test: the name is compared where it starts,
+                // and the separator looked for only if it matches.
+                let Some((x, sep)) = keyed_ieq(b, lit) else {
+                    unreachable!("checked by the guard")
+                };
+                let v = self.bytes(x, cx);
+                let f = self.slice_helper("s_ieq_key");
+                let (n, sep) = (ulit(lit.len()), syn::LitByte::new(sep, Span::call_site()));
+                let hex = |x: u64| syn::LitInt::new(&format!("0x{x:016x}"), Span::call_site());
+                let words = ieq_words(lit).into_iter().map(|(at, fold, want)| {
+                    let (at, fold, want) = (ulit(at), hex(fold), hex(want));
+                    quote!((#at, #fold, #want))
+                });
+                quote!(#f(#v, #sep, #n, &[#(#words),*]))
+            }
             Expr::Test(Test::IEq, b, lit) if cx.slices.is_some() && lit.len() >= 8 => {
                 // A word (8 bytes) at a time, the last one overlapping: each
                 // with the ASCII case bit set where the literal has letters.
@@ -4295,6 +4311,44 @@ impl Gen<'_> {
                             })
                     }
                 },
+                "s_ieq_key" => quote! {
+                    /// Whether `v` up to its first `sep`, without leading and trailing
+                    /// spaces, tabs, CRs and LFs, is a literal of `n` bytes, ignoring
+                    /// ASCII case: each word `(at, fold, want)`, the 8 bytes at `at`
+                    /// with the bits `fold` set (where the literal has letters), reads
+                    /// `want`. For a `sep` that is neither a letter nor such a space,
+                    /// and a literal without `sep` and without spaces at its ends,
+                    /// that is: `v`, past its leading spaces, starts with the literal,
+                    /// and only spaces follow up to `sep` or the end of `v`; so `sep`
+                    /// is looked for only after a match.
+                    #[inline(always)]
+                    fn s_ieq_key(v: &[u8], sep: u8, n: usize, words: &[(usize, u64, u64)]) -> bool {
+                        let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+                        let mut s = 0;
+                        while s < v.len() && ws(v[s]) {
+                            s += 1;
+                        }
+                        let Some(key) = v.get(s..s + n) else {
+                            return false;
+                        };
+                        if !words.iter().all(|&(at, fold, want)| {
+                            let mut word = [0u8; 8];
+                            word.copy_from_slice(&key[at..at + 8]);
+                            (u64::from_le_bytes(word) | fold) == want
+                        }) {
+                            return false;
+                        }
+                        for &b in &v[s + n..] {
+                            if b == sep {
+                                return true;
+                            }
+                            if !ws(b) {
+                                return false;
+                            }
+                        }
+                        true
+                    }
+                },
                 "s_prefix" => quote! {
                     /// Whether `v` starts with `lit`.
                     #[inline(always)]
@@ -4396,6 +4450,29 @@ fn ieq_words(lit: &[u8]) -> Vec<(usize, u64, u64)> {
         .collect()
 }
 
+/// Whether `ieq(b, lit)` is a header name's test, `ieq(trim(before(x,
+/// sep)), lit)` with a one-byte `sep` that is neither a letter nor a byte
+/// `trim` removes, and a literal of at least 8 bytes (compared by words)
+/// without `sep` and without such bytes at its ends: then it holds exactly
+/// when `x`, past its leading spaces, starts with `lit` (ignoring case)
+/// followed by spaces only up to `sep` or the end (`s_ieq_key`), which
+/// needs no search for `sep` unless the name matches. Gives `x` and `sep`.
+fn keyed_ieq<'b>(b: &'b Bytes, lit: &[u8]) -> Option<(&'b Bytes, u8)> {
+    let trimmed = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let Bytes::Trim(inner) = b else { return None };
+    let Bytes::Before(x, sep) = &**inner else {
+        return None;
+    };
+    let &[sep] = &sep[..] else { return None };
+    let ok = lit.len() >= 8
+        && !trimmed(sep)
+        && !sep.is_ascii_alphabetic()
+        && !lit.contains(&sep)
+        && !trimmed(lit[0])
+        && !trimmed(lit[lit.len() - 1]);
+    ok.then_some((&**x, sep))
+}
+
 /// `stop after` as a bitmask over delimiter indices (as the interpreter's plan).
 fn stop_mask(f: &ir::FieldDef) -> u64 {
     match &f.repeat {
@@ -4428,6 +4505,13 @@ fn bytes_uses<'e>(s: &'e [Stmt], uncond: bool, f: &mut impl FnMut(&'e Bytes, boo
 fn expr_bytes<'e>(e: &'e Expr, uncond: bool, f: &mut impl FnMut(&'e Bytes, bool)) {
     match e {
         Expr::Const(_) | Expr::Var(_) | Expr::FieldInt(_) => {}
+        // A header name's test reads the string under `trim(before(..))`
+        // (see `keyed_ieq`).
+        Expr::Test(Test::IEq, b, lit) if keyed_ieq(b, lit).is_some() => {
+            if let Some((x, _)) = keyed_ieq(b, lit) {
+                f(x, uncond)
+            }
+        }
         Expr::Len(b) | Expr::Dec(b) | Expr::Hex(b) | Expr::Test(_, b, _) | Expr::Empty(b) => {
             f(b, uncond)
         }
