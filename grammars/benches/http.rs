@@ -6,7 +6,7 @@
 //! Content-Type, Content-Length, Cache-Control, ETag, Connection) and a body of
 //! 0 to 2000 bytes (xorshift), cut into 1448-byte payloads behind a 66-byte
 //! header in a `PacketPool`. Group `http_1448`, `Throughput::Bytes(stream
-//! length)`, and the same three again as group `http_1448_msgs`,
+//! length)`, and the same four again as group `http_1448_msgs`,
 //! `Throughput::Elements(MESSAGES)` (messages per second). One criterion
 //! iteration takes the whole stream:
 //!
@@ -16,6 +16,9 @@
 //!   field and touch every `headers` field (its length and last byte), for each
 //!   `body` add its `data` length; then `free_aa_records`. The stream is made in
 //!   the untimed setup of `iter_batched` and dropped untimed (as in `csv.rs`).
+//! - `aa_interpreted`: the same with `aa_dsl::interp::Interp` running
+//!   `http_response.aag` (a grammar loaded at run time; its records have the
+//!   generated parser's kinds and tags, so the same typed views read them).
 //! - `httparse_reparse` (the baseline: an application on a copying stack, where
 //!   `recv` copies each segment into its buffer): append each payload to a
 //!   `Vec<u8>`; run `httparse::Response::parse` from the start of the current
@@ -33,13 +36,15 @@
 //!   read Content-Length, skip the body.
 //!
 //! Each iteration asserts that it saw every message and every body byte. Before
-//! measuring, the three are checked to agree on status codes, header counts,
+//! measuring, the four are checked to agree on status codes, header counts,
 //! header bytes and body bytes.
 
+use aa_dsl::interp::Grammar;
 use aa_grammars::http_response::{HttpResponseParser, HttpResponseRecord};
-use aa_runtime::{AaConfig, AaState, AaStream, Insert, Packet, PoolPacket};
+use aa_runtime::{AaConfig, AaState, AaStream, Insert, Packet, Parser, PoolPacket};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[path = "support/http_doc.rs"]
@@ -72,12 +77,12 @@ impl Seen {
 
 /// `aa_generated`: feeds every packet, reading and freeing records as they
 /// come. Returns the stream (ended) so that dropping it is not timed.
-fn run_aa(
-    mut aa: AaStream<PoolPacket, HttpResponseParser>,
+fn run_aa<R: Parser>(
+    mut aa: AaStream<PoolPacket, R>,
     pkts: &[PoolPacket],
     seen: &mut Seen,
-) -> AaStream<PoolPacket, HttpResponseParser> {
-    let drain = |aa: &mut AaStream<PoolPacket, HttpResponseParser>, seen: &mut Seen| {
+) -> AaStream<PoolPacket, R> {
+    let drain = |aa: &mut AaStream<PoolPacket, R>, seen: &mut Seen| {
         let recs = aa.read_aa_records(usize::MAX);
         let n = recs.len();
         for r in recs {
@@ -216,6 +221,7 @@ fn bench_all(
     doc: &[u8],
     body_total: u64,
     pkts: &[PoolPacket],
+    grammar: &Arc<Grammar>,
 ) {
     let mut g = c.benchmark_group(group);
     g.throughput(throughput);
@@ -225,6 +231,19 @@ fn bench_all(
     g.bench_function("aa_generated", |b| {
         b.iter_batched(
             || AaStream::new(AaConfig::default(), ISN, HttpResponseParser::new()),
+            |aa| {
+                let mut seen = Seen::default();
+                let aa = run_aa(aa, pkts, &mut seen);
+                seen.check(body_total);
+                black_box(seen);
+                aa
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("aa_interpreted", |b| {
+        b.iter_batched(
+            || AaStream::new(AaConfig::default(), ISN, grammar.parser()),
             |aa| {
                 let mut seen = Seen::default();
                 let aa = run_aa(aa, pkts, &mut seen);
@@ -258,7 +277,7 @@ fn http_1448(c: &mut Criterion) {
     let (doc, body_total) = document();
     let (pool, pkts) = packets(&doc);
 
-    // The three paths see the same thing.
+    // The four paths see the same thing.
     let mut aa_seen = Seen::default();
     let aa = run_aa(
         AaStream::new(AaConfig::default(), ISN, HttpResponseParser::new()),
@@ -267,6 +286,18 @@ fn http_1448(c: &mut Criterion) {
     );
     assert_eq!(aa.state(), AaState::Ended, "{:?}", aa.error());
     assert_eq!(aa.stream().held_bytes(), 0, "every fragment released");
+    drop(aa);
+    let grammar = Grammar::new(
+        aa_dsl::load(concat!(env!("CARGO_MANIFEST_DIR"), "/http_response.aag"))
+            .expect("http_response.aag loads"),
+    );
+    let mut interp_seen = Seen::default();
+    let aa = run_aa(
+        AaStream::new(AaConfig::default(), ISN, grammar.parser()),
+        &pkts,
+        &mut interp_seen,
+    );
+    assert_eq!(aa.state(), AaState::Ended, "{:?}", aa.error());
     drop(aa);
     let mut reparse_seen = Seen::default();
     run_reparse(&pkts, &mut reparse_seen);
@@ -278,6 +309,7 @@ fn http_1448(c: &mut Criterion) {
         (HEADERS * MESSAGES) as u64,
         "7 headers each"
     );
+    assert_eq!(aa_seen, interp_seen, "generated and interpreted differ");
     assert_eq!(aa_seen, reparse_seen, "aa and httparse (segmented) differ");
     assert_eq!(aa_seen, whole_seen, "aa and httparse (whole) differ");
     eprintln!(
@@ -295,6 +327,7 @@ fn http_1448(c: &mut Criterion) {
         &doc,
         body_total,
         &pkts,
+        &grammar,
     );
     bench_all(
         c,
@@ -303,6 +336,7 @@ fn http_1448(c: &mut Criterion) {
         &doc,
         body_total,
         &pkts,
+        &grammar,
     );
 
     drop(pkts);
