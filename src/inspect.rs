@@ -1397,6 +1397,7 @@ mod workers {
                         link: LinkType::Ethernet,
                         wire_len: 60,
                         iface: 0,
+                        checksum: aa_stack::io::RxChecksum::Unknown,
                     };
                     assert!(burst.push(Rx { packet, meta }).is_ok());
                 }

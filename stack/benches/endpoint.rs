@@ -8,12 +8,17 @@
 //!   which checks checksums, inserts them into its `AaStream` and parses
 //!   rows on arrival with the compiled `aa_grammars::csv` parser; the
 //!   application reads every row, sums its field lengths and frees it.
+//! - `aa_offload`: `aa` with the pair set to checksum offload
+//!   (`PairIo::offload_checksums`): senders leave the checksums, receivers
+//!   take frames as checked, as two stacks on NICs with checksum offload
+//!   (and as smoltcp's loopback, which ignores checksums).
 //! - `aa_handwritten`: the same with the runtime's hand-written
 //!   `aa_runtime::csv::CsvParser`.
 //! - `aa_chunks`: the same with a parser that makes each in-order fragment
 //!   one record of one field (its bytes in place): the transport alone,
 //!   the application still reading every byte through records. Compare it
-//!   with `smoltcp_mtu1500`.
+//!   with `smoltcp_mtu1500`. `aa_chunks_offload`: that with checksum
+//!   offload.
 //! - `smoltcp_loopback`: one `smoltcp::iface::Interface` over smoltcp's
 //!   `phy::Loopback` (IP medium, MTU 65535, checksums ignored, a `Vec` per
 //!   packet), a client socket `send_slice`s the CSV (copy into its ring
@@ -99,9 +104,12 @@ struct Aa<R: Parser> {
 }
 
 impl<R: Parser + 'static> Aa<R> {
-    fn new(parser: fn() -> R) -> Aa<R> {
+    /// Two stacks connected; with `offload`, the pair does their checksums
+    /// (as two NICs with checksum offload: none computed in software).
+    fn new(parser: fn() -> R, offload: bool) -> Aa<R> {
         let server_ip = Ipv4Addr::new(10, 9, 0, 1);
         let (a, b) = pair::<PoolPacket>(4096, LinkType::Ethernet);
+        a.offload_checksums(offload);
         let cfg = StackConfig {
             send_buffer: WINDOW,
             ..StackConfig::default()
@@ -425,21 +433,33 @@ fn endpoint(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(3));
 
     let csv = Target::Records(rows);
-    let mut aa = Aa::new(CsvParser::new);
+    let mut aa = Aa::new(CsvParser::new, false);
     assert_eq!(aa.transfer(&text, csv).0, rows);
     g.bench_function("aa", |b| b.iter(|| black_box(aa.transfer(&text, csv))));
 
-    let mut hand = Aa::new(aa_runtime::csv::CsvParser::default);
+    let mut off = Aa::new(CsvParser::new, true);
+    assert_eq!(off.transfer(&text, csv).0, rows);
+    g.bench_function("aa_offload", |b| {
+        b.iter(|| black_box(off.transfer(&text, csv)))
+    });
+
+    let mut hand = Aa::new(aa_runtime::csv::CsvParser::default, false);
     assert_eq!(hand.transfer(&text, csv).0, rows);
     g.bench_function("aa_handwritten", |b| {
         b.iter(|| black_box(hand.transfer(&text, csv)))
     });
 
     let all = Target::FieldBytes(text.len() as u64);
-    let mut chunks = Aa::new(RawParser::default);
+    let mut chunks = Aa::new(RawParser::default, false);
     chunks.transfer(&text, all);
     g.bench_function("aa_chunks", |b| {
         b.iter(|| black_box(chunks.transfer(&text, all)))
+    });
+
+    let mut chunks_off = Aa::new(RawParser::default, true);
+    chunks_off.transfer(&text, all);
+    g.bench_function("aa_chunks_offload", |b| {
+        b.iter(|| black_box(chunks_off.transfer(&text, all)))
     });
 
     let mut lo = Smol::new(Loopback::new(Medium::Ip));

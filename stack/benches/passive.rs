@@ -134,6 +134,7 @@ impl Replay {
                         link: LinkType::Ethernet,
                         wire_len: f.len() as u32,
                         iface: 0,
+                        checksum: aa_stack::io::RxChecksum::Unknown,
                     },
                 }
             })

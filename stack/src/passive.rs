@@ -554,7 +554,8 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         taken
     }
 
-    /// Decodes one received frame and, if it is a TCP segment, takes it.
+    /// Decodes one received frame ([`Decoder::decode_rx`]: a device's
+    /// checksum verdict is taken) and, if it is a TCP segment, takes it.
     /// Returns whether it was a TCP segment (the decoder counts the others).
     pub fn frame<S: Sink<P, F::Parser>>(
         &mut self,
@@ -562,7 +563,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         rx: &Rx<P>,
         sink: &mut S,
     ) -> bool {
-        match decoder.decode(rx.packet.data(), rx.meta.link) {
+        match decoder.decode_rx(rx.packet.data(), &rx.meta) {
             Ok(seg) => {
                 self.segment(rx.meta.ts, &seg, &rx.packet, sink);
                 true

@@ -170,7 +170,8 @@ pub fn tap_stack<R: Parser>(
 
 /// Starts EAL with `eal` (split at whitespace), opens the DPDK port named
 /// `port` (the first port if `None`) receiving into a pool of 4095 mbufs,
-/// and puts a [`Stack`] on it as `ip`, `mac`, sending from the same pool.
+/// and puts a [`Stack`] on it as `ip`, `mac`, sending from the same pool;
+/// checksums are left to the device when it has checksum offload.
 #[cfg(feature = "dpdk")]
 pub fn dpdk_stack<R: Parser>(
     eal: &str,
@@ -184,6 +185,12 @@ pub fn dpdk_stack<R: Parser>(
     let (id, _) = eal.find_port(port).map_err(|e| e.to_string())?;
     let pool = Mempool::new(eal, "aa-example", 4095, 0, Mempool::DEFAULT_DATA_ROOM)
         .map_err(|e| e.to_string())?;
-    let port = Port::open(eal, id, &pool, PortConfig::default()).map_err(|e| e.to_string())?;
+    // The stack is the port's only sender of TCP frames, and leaves their
+    // checksums to a device that can complete them.
+    let cfg_port = PortConfig {
+        tx_checksum_offload: true,
+        ..PortConfig::default()
+    };
+    let port = Port::open(eal, id, &pool, cfg_port).map_err(|e| e.to_string())?;
     Ok(Stack::with_alloc(port, pool, mac, ip, cfg))
 }

@@ -251,6 +251,7 @@ mod tests {
                 link: LinkType::Ethernet,
                 wire_len: frame.len() as u32,
                 iface: 0,
+                checksum: crate::io::RxChecksum::Unknown,
             },
         };
         let (mut dispatcher, mut ends) = Dispatcher::<Frame>::new(1, 4);

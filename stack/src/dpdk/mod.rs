@@ -48,5 +48,8 @@ mod thread;
 pub use dispatch::{flow_worker, Dispatcher, WorkerCounts, WorkerQueue};
 pub use eal::{DpdkError, Eal};
 pub use mbuf::{MbufPacket, Mempool};
-pub use port::{Port, PortConfig, PortQueue, Rss, RSS_IP, RSS_TCP, SYMMETRIC_RSS_KEY_PAIR};
+pub use port::{
+    mark_tx_checksum, rx_checksum, Port, PortConfig, PortQueue, Rss, RSS_IP, RSS_TCP,
+    SYMMETRIC_RSS_KEY_PAIR,
+};
 pub use thread::{current_thread_cpus, pin_current_thread};

@@ -7,7 +7,7 @@ use dpdk_sys as sys;
 
 use super::eal::{DpdkError, Eal};
 use super::mbuf::{MbufPacket, Mempool};
-use crate::io::{Burst, IoError, PacketIo, Rx, RxMeta, Timestamp};
+use crate::io::{Burst, IoError, PacketIo, Rx, RxChecksum, RxMeta, Timestamp};
 use crate::wire::LinkType;
 
 /// `RTE_ETH_RSS_IP`: IPv4 and IPv6 addresses, fragments and other protocols.
@@ -17,6 +17,61 @@ pub const RSS_IP: u64 =
 pub const RSS_TCP: u64 = (1 << 4) | (1 << 10) | (1 << 16);
 /// `RTE_ETH_RX_OFFLOAD_RSS_HASH`: the device writes its hash into the mbuf.
 const RX_OFFLOAD_RSS_HASH: u64 = 1 << 19;
+/// `RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM`: the device
+/// checks IPv4 header and TCP checksums and says so in `ol_flags`.
+const RX_OFFLOAD_CKSUM: u64 = (1 << 1) | (1 << 3);
+/// `RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM`.
+const TX_OFFLOAD_CKSUM: u64 = (1 << 1) | (1 << 3);
+/// `RTE_MBUF_F_RX_IP_CKSUM_*` (mask, bad, good) and `RTE_MBUF_F_RX_L4_CKSUM_*`.
+const RX_IP_CKSUM_MASK: u64 = (1 << 4) | (1 << 7);
+const RX_IP_CKSUM_BAD: u64 = 1 << 4;
+const RX_L4_CKSUM_MASK: u64 = (1 << 3) | (1 << 8);
+const RX_L4_CKSUM_BAD: u64 = 1 << 3;
+const RX_L4_CKSUM_GOOD: u64 = 1 << 8;
+/// `RTE_MBUF_F_TX_TCP_CKSUM | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_IPV4`.
+const TX_TCP_IPV4_CKSUM: u64 = (1 << 52) | (1 << 54) | (1 << 55);
+
+/// What the receive flags of an mbuf (`ol_flags`) say of its checksums.
+///
+/// Good when the device found the TCP checksum good (or vouches for the
+/// data where the field is not filled in: `L4_CKSUM_NONE`) and did not find
+/// the IPv4 header checksum bad; bad when it found either bad; unknown
+/// when it said nothing of the TCP checksum (no offload, or not TCP).
+pub fn rx_checksum(ol_flags: u64) -> RxChecksum {
+    let ip_bad = ol_flags & RX_IP_CKSUM_MASK == RX_IP_CKSUM_BAD;
+    match ol_flags & RX_L4_CKSUM_MASK {
+        _ if ip_bad => RxChecksum::Bad,
+        RX_L4_CKSUM_BAD => RxChecksum::Bad,
+        // NONE is both bits: the data is known intact.
+        RX_L4_CKSUM_GOOD | RX_L4_CKSUM_MASK => RxChecksum::Good,
+        _ => RxChecksum::Unknown,
+    }
+}
+
+/// Marks an Ethernet frame for transmit checksum offload, if it is an
+/// untagged IPv4/TCP frame: sets `RTE_MBUF_F_TX_IPV4 | TX_IP_CKSUM |
+/// TX_TCP_CKSUM` in `ol_flags` and the header lengths (`l2_len` 14,
+/// `l3_len` the IPv4 header's) in `tx_offload`. Other frames (ARP, ICMP)
+/// carry their own checksums and are left alone. Returns whether it marked.
+///
+/// # Safety
+/// `m` is a valid single-segment mbuf that no one else reads or writes.
+pub unsafe fn mark_tx_checksum(m: *mut sys::rte_mbuf) -> bool {
+    let data = std::slice::from_raw_parts(
+        ((*m).buf_addr as *const u8).add(usize::from((*m).data_off)),
+        usize::from((*m).data_len),
+    );
+    let ipv4_tcp =
+        data.len() >= 34 && data[12..14] == [0x08, 0x00] && data[14] >> 4 == 4 && data[14 + 9] == 6;
+    if !ipv4_tcp {
+        return false;
+    }
+    let l3 = u64::from(data[14] & 0x0f) * 4;
+    (*m).ol_flags |= TX_TCP_IPV4_CKSUM;
+    // `tx_offload`: l2_len in bits 0..7, l3_len in bits 7..16.
+    (*m).__bindgen_anon_3.tx_offload = 14 | (l3 << 7);
+    true
+}
 
 /// The Toeplitz key byte pair that makes receive-side scaling symmetric.
 ///
@@ -50,6 +105,16 @@ pub struct PortConfig {
     /// setting (most virtual ones, which pass every frame anyway) are left
     /// as they are.
     pub promiscuous: bool,
+    /// Leave the IPv4 header and TCP checksums of sent IPv4/TCP frames to
+    /// the device, when it can complete them (off by default; see
+    /// [`Port::tx_checksum_offload`]). Every such frame sent through the
+    /// port must then hold a zero IPv4 checksum and the pseudo-header's sum
+    /// in the TCP checksum, as [`tcp::Stack`](crate::tcp::Stack) writes
+    /// them when the device says [`PacketIo::tx_checksum_offload`]: frames
+    /// with finished checksums would go out wrong. (Receive checksum
+    /// offload needs no setting: it is on whenever the device has it, and
+    /// each frame's [`RxMeta::checksum`] says what the device found.)
+    pub tx_checksum_offload: bool,
 }
 
 impl Default for PortConfig {
@@ -60,6 +125,7 @@ impl Default for PortConfig {
             queues: 1,
             rss: true,
             promiscuous: false,
+            tx_checksum_offload: false,
         }
     }
 }
@@ -88,6 +154,10 @@ struct PortShared {
     pool: Mempool,
     queues: u16,
     rss: Option<Rss>,
+    /// Receive checksum offload on.
+    rx_cksum: bool,
+    /// Transmit checksum offload on.
+    tx_cksum: bool,
 }
 
 impl Drop for PortShared {
@@ -213,6 +283,15 @@ impl Port {
                     conf.rxmode.offloads |= RX_OFFLOAD_RSS_HASH;
                 }
             }
+            let rx_cksum = info.rx_offload_capa & RX_OFFLOAD_CKSUM == RX_OFFLOAD_CKSUM;
+            if rx_cksum {
+                conf.rxmode.offloads |= RX_OFFLOAD_CKSUM;
+            }
+            let tx_cksum = cfg.tx_checksum_offload
+                && info.tx_offload_capa & TX_OFFLOAD_CKSUM == TX_OFFLOAD_CKSUM;
+            if tx_cksum {
+                conf.txmode.offloads |= TX_OFFLOAD_CKSUM;
+            }
             check(
                 "rte_eth_dev_configure",
                 sys::rte_eth_dev_configure(id, cfg.queues, cfg.queues, &conf),
@@ -270,6 +349,8 @@ impl Port {
                 pool: pool.clone(),
                 queues: cfg.queues,
                 rss,
+                rx_cksum,
+                tx_cksum,
             });
             Ok(Port {
                 queues: (0..cfg.queues)
@@ -315,6 +396,19 @@ impl Port {
         self.queues[0].shared.rss
     }
 
+    /// Whether the device checks received IPv4 header and TCP checksums
+    /// (receive checksum offload, on whenever the device has it).
+    pub fn rx_checksum_offload(&self) -> bool {
+        self.queues[0].shared.rx_cksum
+    }
+
+    /// Whether the device completes the checksums of sent IPv4/TCP frames:
+    /// [`PortConfig::tx_checksum_offload`] asked and the device can. The
+    /// same as [`PacketIo::tx_checksum_offload`].
+    pub fn tx_checksum_offload(&self) -> bool {
+        self.queues[0].shared.tx_cksum
+    }
+
     /// Chained (multi-segment) mbufs received and dropped, all queues of
     /// this port: not supported yet.
     pub fn dropped_multi_segment(&self) -> u64 {
@@ -355,6 +449,10 @@ impl PacketIo for Port {
 
     fn send_burst(&mut self, pkts: &mut Burst<MbufPacket>) -> Result<usize, IoError> {
         self.queues[0].send_burst(pkts)
+    }
+
+    fn tx_checksum_offload(&self) -> bool {
+        self.queues[0].tx_checksum_offload()
     }
 }
 
@@ -406,6 +504,12 @@ impl PortQueue {
         &self.shared.pool
     }
 
+    /// Whether the device completes the checksums of sent IPv4/TCP frames
+    /// (see [`Port::tx_checksum_offload`]).
+    pub fn tx_checksum_offload(&self) -> bool {
+        self.shared.tx_cksum
+    }
+
     /// Chained (multi-segment) mbufs received on this queue and dropped:
     /// not supported yet.
     pub fn dropped_multi_segment(&self) -> u64 {
@@ -454,6 +558,9 @@ impl PacketIo for PortQueue {
                 // SAFETY: a valid mbuf.
                 wire_len: unsafe { (*m).pkt_len },
                 iface: u32::from(id),
+                // SAFETY: a valid mbuf. The flags say nothing (0) of
+                // checksums when the offload is off.
+                checksum: rx_checksum(unsafe { (*m).ol_flags }),
             };
             // At most `room` packets were asked for.
             let _ = out.push(Rx { packet, meta });
@@ -469,9 +576,16 @@ impl PacketIo for PortQueue {
         }
         let (id, queue) = (self.shared.id, self.queue);
         let ptrs = self.scratch(n);
+        let mark = self.shared.tx_cksum;
         for (i, p) in pkts.iter().take(n).enumerate() {
-            // SAFETY: `scratch` holds at least n pointers.
-            unsafe { *ptrs.add(i) = p.as_ptr() };
+            // SAFETY: `scratch` holds at least n pointers; each mbuf is a
+            // single-segment frame this handle is about to hand over.
+            unsafe {
+                if mark {
+                    mark_tx_checksum(p.as_ptr());
+                }
+                *ptrs.add(i) = p.as_ptr();
+            }
         }
         // SAFETY: a started port with this transmit queue, used by this
         // handle only; n valid mbufs.
@@ -481,6 +595,10 @@ impl PacketIo for PortQueue {
             let _ = p.into_raw();
         }
         Ok(sent)
+    }
+
+    fn tx_checksum_offload(&self) -> bool {
+        self.shared.tx_cksum
     }
 }
 

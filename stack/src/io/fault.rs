@@ -494,6 +494,12 @@ impl<D: PacketIo> PacketIo for FaultIo<D> {
         }
     }
 
+    /// The device's: the link delays, drops and duplicates frames but never
+    /// changes their bytes.
+    fn tx_checksum_offload(&self) -> bool {
+        self.inner.tx_checksum_offload()
+    }
+
     fn send_burst(&mut self, pkts: &mut Burst<D::Packet>) -> Result<usize, IoError> {
         if let Some(e) = self.tx_error.take() {
             return Err(e);

@@ -8,7 +8,7 @@
 
 use aa_runtime::{PacketPool, PoolError, PoolPacket};
 
-use super::{Burst, IoError, PacketIo, Rx, RxMeta, Timestamp};
+use super::{Burst, IoError, PacketIo, Rx, RxChecksum, RxMeta, Timestamp};
 use crate::wire::LinkType;
 
 /// Frames in memory, received through a packet pool.
@@ -114,6 +114,7 @@ impl PacketIo for MemoryIo {
                 link: self.link,
                 wire_len: len as u32,
                 iface: 0,
+                checksum: RxChecksum::Unknown,
             };
             // Room was checked above.
             let _ = out.push(Rx { packet, meta });

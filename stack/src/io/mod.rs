@@ -88,6 +88,24 @@ pub struct RxMeta {
     pub wire_len: u32,
     /// The interface (pcapng interface id, DPDK port, ...) it came from.
     pub iface: u32,
+    /// What the device found of its checksums, if it checks them.
+    pub checksum: RxChecksum,
+}
+
+/// What a device with receive checksum offload found of a frame's IPv4 and
+/// TCP checksums (a DPDK port's `RTE_MBUF_F_RX_*_CKSUM_*` flags, or an
+/// in-memory pair set to offload). A frame from a device that does not check
+/// them is `Unknown`, and software verifies it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RxChecksum {
+    /// Not checked by the device.
+    #[default]
+    Unknown,
+    /// The device verified them: correct (or it vouches for the data where
+    /// the checksum field was never filled in, as virtual devices do).
+    Good,
+    /// The device found a wrong IPv4 header or TCP checksum.
+    Bad,
 }
 
 /// One received packet and its metadata.
@@ -271,6 +289,16 @@ pub trait PacketIo {
 
     /// Whether this source will never receive again (a file read to its end).
     fn at_end(&self) -> bool {
+        false
+    }
+
+    /// Whether the device completes the checksums of the IPv4/TCP frames it
+    /// sends (transmit checksum offload). When it does, a sender of such
+    /// frames leaves the IPv4 header checksum zero and puts the sum of the
+    /// TCP pseudo-header (folded, not complemented) in the TCP checksum, as
+    /// NICs expect; [`tcp::Stack`](crate::tcp::Stack) does. `false` unless
+    /// the device was set up for it.
+    fn tx_checksum_offload(&self) -> bool {
         false
     }
 }

@@ -10,6 +10,11 @@
 //! sender's buffers until it drops them, so size the sender's pool for its
 //! peer's window too. Frames are stamped with the wall-clock time when
 //! received.
+//!
+//! [`PairIo::offload_checksums`] makes the wire act as two NICs with
+//! checksum offload: senders leave the IPv4 and TCP checksums to it, and
+//! receivers get every frame marked [`RxChecksum::Good`] (a wire in memory
+//! does not corrupt frames), so neither side computes them.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -17,7 +22,7 @@ use std::rc::Rc;
 
 use aa_runtime::Packet;
 
-use super::{Burst, IoError, PacketIo, Rx, RxMeta, Timestamp};
+use super::{Burst, IoError, PacketIo, Rx, RxChecksum, RxMeta, Timestamp};
 use crate::wire::LinkType;
 
 /// Counters of one direction of a [`pair`].
@@ -40,6 +45,8 @@ struct Lane<P> {
 struct Wire<P> {
     /// `lanes[i]` carries what end `i` sends to end `1 - i`.
     lanes: [Lane<P>; 2],
+    /// Checksums left to the wire (see [`PairIo::offload_checksums`]).
+    offload: bool,
 }
 
 /// One end of a [`pair`].
@@ -73,6 +80,7 @@ pub fn pair<P: Packet>(cap: usize, link: LinkType) -> (PairIo<P>, PairIo<P>) {
     };
     let wire = Rc::new(RefCell::new(Wire {
         lanes: [lane(), lane()],
+        offload: false,
     }));
     (
         PairIo {
@@ -104,6 +112,15 @@ impl<P: Packet> PairIo<P> {
         self.wire.borrow().lanes[1 - self.side].stats
     }
 
+    /// Sets both ends to checksum offload (off at first): they say
+    /// [`PacketIo::tx_checksum_offload`], and frames are received marked
+    /// [`RxChecksum::Good`] instead of `Unknown`, whatever their checksum
+    /// fields hold: what two stacks with NIC offload see, with no checksum
+    /// computed in software on either side.
+    pub fn offload_checksums(&self, on: bool) {
+        self.wire.borrow_mut().offload = on;
+    }
+
     /// Drops every packet in flight, both directions.
     pub fn clear(&self) {
         let mut w = self.wire.borrow_mut();
@@ -124,6 +141,11 @@ impl<P: Packet> PacketIo for PairIo<P> {
         }
         // Wall-clock time, as a NIC stamps frames (the ARP cache ages by it).
         let ts = Timestamp::now();
+        let checksum = if w.offload {
+            RxChecksum::Good
+        } else {
+            RxChecksum::Unknown
+        };
         let l = &mut w.lanes[lane];
         let mut n = 0;
         while out.room() > 0 {
@@ -135,6 +157,7 @@ impl<P: Packet> PacketIo for PairIo<P> {
                 link: self.link,
                 wire_len: packet.data().len() as u32,
                 iface: 0,
+                checksum,
             };
             // Room was checked above.
             let _ = out.push(Rx { packet, meta });
@@ -157,6 +180,10 @@ impl<P: Packet> PacketIo for PairIo<P> {
         }
         l.stats.sent += n as u64;
         Ok(n)
+    }
+
+    fn tx_checksum_offload(&self) -> bool {
+        self.wire.borrow().offload
     }
 }
 

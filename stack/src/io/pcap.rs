@@ -39,7 +39,7 @@ use pcap_parser::{
     LegacyPcapBlock, Linktype, PcapHeader, ToVec, BOM_MAGIC, SHB_MAGIC,
 };
 
-use super::{Burst, IoError, PacketIo, Rx, RxMeta, Timestamp};
+use super::{Burst, IoError, PacketIo, Rx, RxChecksum, RxMeta, Timestamp};
 use crate::wire::LinkType;
 
 /// Largest record or block the reader accepts (16 MiB); a larger length field
@@ -324,6 +324,7 @@ fn step(b: &[u8], format: &mut Format, offset: u64) -> Result<Step, IoError> {
                     link: *link,
                     wire_len: rec.origlen,
                     iface: 0,
+                    checksum: RxChecksum::Unknown,
                 },
             })
         }
@@ -429,6 +430,7 @@ fn step(b: &[u8], format: &mut Format, offset: u64) -> Result<Step, IoError> {
                     link,
                     wire_len,
                     iface: if_id,
+                    checksum: RxChecksum::Unknown,
                 },
             })
         }

@@ -49,7 +49,7 @@ use std::time::Duration;
 use aa_runtime::{Packet, PacketPool, PoolPacket};
 
 use super::pcap::{PcapWriter, TsPrecision};
-use super::{Burst, IoError, PacketIo, Rx, RxMeta, Timestamp};
+use super::{Burst, IoError, PacketIo, Rx, RxChecksum, RxMeta, Timestamp};
 use crate::link::MacAddr;
 use crate::wire::LinkType;
 
@@ -415,6 +415,7 @@ impl PacketIo for TapIo {
                 link: LinkType::Ethernet,
                 wire_len: len as u32,
                 iface: 0,
+                checksum: RxChecksum::Unknown,
             };
             // Room was checked above.
             let _ = out.push(Rx { packet, meta });

@@ -42,7 +42,7 @@ use etherparse::{IpNumber, Ipv4HeaderSlice};
 pub use arp::{ArpCache, ArpMessage, ArpOp};
 
 use crate::io::alloc::FrameAlloc;
-use crate::io::{Rx, Timestamp};
+use crate::io::{Rx, RxChecksum, Timestamp};
 use crate::wire::LinkType;
 
 /// An Ethernet (EUI-48) address.
@@ -304,7 +304,7 @@ impl Responder {
             self.stats.frames += 1;
             return self.ignore(Ignored::Unsupported);
         }
-        self.handle(rx.packet.data(), rx.meta.ts, pool)
+        self.handle_checked(rx.packet.data(), rx.meta.ts, rx.meta.checksum, pool)
     }
 
     /// Handles one received Ethernet frame at time `now` (see the module
@@ -315,8 +315,22 @@ impl Responder {
         now: Timestamp,
         pool: &A,
     ) -> Handled<A::Packet> {
+        self.handle_checked(frame, now, RxChecksum::Unknown, pool)
+    }
+
+    /// [`handle`](Self::handle) with the device's word on the IPv4 header
+    /// checksum ([`RxChecksum`]): `Good` skips checking it, `Bad` ignores
+    /// the frame as a bad checksum. (Device checks do not cover ICMP's own
+    /// checksum, which is always checked.)
+    fn handle_checked<A: FrameAlloc>(
+        &mut self,
+        frame: &[u8],
+        now: Timestamp,
+        device: RxChecksum,
+        pool: &A,
+    ) -> Handled<A::Packet> {
         self.stats.frames += 1;
-        let out = self.dispatch(frame, now, pool);
+        let out = self.dispatch(frame, now, device, pool);
         match out {
             Ok(Handled::Ignored(why)) | Err(why) => self.ignore(why),
             Ok(Handled::Pass) => {
@@ -345,6 +359,7 @@ impl Responder {
         &mut self,
         frame: &[u8],
         now: Timestamp,
+        device: RxChecksum,
         pool: &A,
     ) -> Result<Handled<A::Packet>, Ignored> {
         let Some((eth, payload)) = frame.split_first_chunk::<ETH_LEN>() else {
@@ -354,7 +369,7 @@ impl Responder {
         let src = MacAddr([eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]]);
         match u16::from_be_bytes([eth[12], eth[13]]) {
             arp::ETHERTYPE_ARP => self.handle_arp(dst, payload, now, pool),
-            ETHERTYPE_IPV4 => self.handle_ipv4(dst, src, payload, pool),
+            ETHERTYPE_IPV4 => self.handle_ipv4(dst, src, payload, device, pool),
             _ => Err(Ignored::Unsupported),
         }
     }
@@ -420,6 +435,7 @@ impl Responder {
         eth_dst: MacAddr,
         eth_src: MacAddr,
         payload: &[u8],
+        device: RxChecksum,
         pool: &A,
     ) -> Result<Handled<A::Packet>, Ignored> {
         let hdr = Ipv4HeaderSlice::from_slice(payload).map_err(|_| Ignored::Malformed)?;
@@ -431,7 +447,12 @@ impl Responder {
         if hdr.destination_addr() != self.ip || (eth_dst != self.mac && !eth_dst.is_broadcast()) {
             return Err(Ignored::NotOurs);
         }
-        if !icmp::checksum_ok(hdr.slice()) {
+        let header_ok = match device {
+            RxChecksum::Good => true,
+            RxChecksum::Bad => false,
+            RxChecksum::Unknown => icmp::checksum_ok(hdr.slice()),
+        };
+        if !header_ok {
             return Err(Ignored::BadChecksum);
         }
         if hdr.protocol() != IpNumber::ICMP {
@@ -670,6 +691,7 @@ mod test {
                 link: LinkType::RawIp,
                 wire_len: req.len() as u32,
                 iface: 0,
+                checksum: crate::io::RxChecksum::Unknown,
             },
         };
         assert!(matches!(

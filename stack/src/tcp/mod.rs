@@ -83,7 +83,7 @@ use std::time::{Duration, Instant};
 use aa_runtime::{AaConfig, AaState, AaStream, Insert, Packet, PacketPool, Parser, PoolPacket};
 
 use crate::io::alloc::FrameAlloc;
-use crate::io::{Burst, IoError, PacketIo, Rx, Timestamp};
+use crate::io::{Burst, IoError, PacketIo, Rx, RxChecksum, Timestamp};
 use crate::link::{Handled, MacAddr, Responder};
 use crate::wire::{self, ChecksumStatus, LinkType, Segment, TcpFlags};
 use out::{OutSeg, SackBlocks};
@@ -613,6 +613,8 @@ struct Tx<A: FrameAlloc> {
     error: Option<IoError>,
     /// Payload copied out of a send buffer for a retransmission.
     scratch: Vec<u8>,
+    /// The device completes checksums ([`PacketIo::tx_checksum_offload`]).
+    csum_offload: bool,
 }
 
 impl<A: FrameAlloc> Tx<A> {
@@ -695,7 +697,7 @@ impl<A: FrameAlloc> Tx<A> {
             },
         };
         self.ip_id = self.ip_id.wrapping_add(1);
-        match out::write(&self.pool, &seg, payload) {
+        match out::write(&self.pool, &seg, payload, self.csum_offload) {
             Ok(p) => {
                 stats.segments_out += 1;
                 if !syn {
@@ -733,7 +735,7 @@ impl<A: FrameAlloc> Tx<A> {
             sack: SackBlocks::NONE,
         };
         self.ip_id = self.ip_id.wrapping_add(1);
-        match out::write(&self.pool, &out, &[]) {
+        match out::write(&self.pool, &out, &[], self.csum_offload) {
             Ok(p) => {
                 stats.rsts_out += 1;
                 stats.segments_out += 1;
@@ -802,6 +804,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
     pub fn with_alloc(dev: D, alloc: A, mac: MacAddr, ip: Ipv4Addr, cfg: StackConfig) -> Self {
         let burst = cfg.burst.max(1);
         let seed = Timestamp::now().0 ^ (u64::from(std::process::id()) << 32);
+        let csum_offload = dev.tx_checksum_offload();
         let mut s = Stack {
             dev,
             resp: Responder::new(mac, ip),
@@ -814,6 +817,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                 ip_id: seed as u16,
                 error: None,
                 scratch: Vec::new(),
+                csum_offload,
             },
             rx: Some(Burst::with_capacity(burst)),
             conns: Vec::new(),
@@ -1233,10 +1237,11 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
         if r.meta.link != LinkType::Ethernet {
             return;
         }
+        // A device that checked the checksums is taken at its word.
         let seg = match wire::parse(
             aa_runtime::Packet::data(&r.packet),
             LinkType::Ethernet,
-            true,
+            r.meta.checksum == RxChecksum::Unknown,
         ) {
             Ok(s) => s,
             Err(_) => {
@@ -1251,7 +1256,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
         if dst != self.tx.ip {
             return;
         }
-        if matches!(seg.checksum, ChecksumStatus::Invalid) {
+        if matches!(seg.checksum, ChecksumStatus::Invalid) || r.meta.checksum == RxChecksum::Bad {
             self.stats.bad_checksum += 1;
             return;
         }

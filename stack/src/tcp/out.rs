@@ -99,11 +99,13 @@ pub(crate) fn parse_sack(options: &[u8]) -> SackBlocks {
     out
 }
 
-/// Writes `seg` with `payload` into a buffer of `pool`.
+/// Writes `seg` with `payload` into a buffer of `pool`; with `offload`,
+/// the checksums are left for the device to complete (see [`fill`]).
 pub(crate) fn write<A: FrameAlloc>(
     pool: &A,
     seg: &OutSeg,
     payload: &[u8],
+    offload: bool,
 ) -> Result<A::Packet, PoolError> {
     // Every option is padded with leading NOPs to a multiple of 4 bytes, so
     // the header length (in words) stays exact.
@@ -142,14 +144,17 @@ pub(crate) fn write<A: FrameAlloc>(
     }
     pool.build(|space| {
         let f = space.get_mut(..len)?;
-        fill(f, seg, &opts[..olen], payload);
+        fill(f, seg, &opts[..olen], payload, offload);
         Some(len)
     })
 }
 
 /// Writes the frame of `seg` into `f` (exactly its length): headers,
-/// options `opts`, `payload`, checksums.
-fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: &[u8]) {
+/// options `opts`, `payload`, checksums. With `offload` (a device with
+/// transmit checksum offload), the IPv4 header checksum stays zero and the
+/// TCP checksum holds the pseudo-header's folded sum, not complemented: what
+/// NICs complete, so the payload is not read again here.
+fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: &[u8], offload: bool) {
     let olen = opts.len();
     let tcp_len = f.len() - 34;
     f[0..6].copy_from_slice(&seg.dst_mac.0);
@@ -166,8 +171,10 @@ fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: &[u8]) {
     ip[10..12].fill(0);
     ip[12..16].copy_from_slice(&seg.src.0.octets());
     ip[16..20].copy_from_slice(&seg.dst.0.octets());
-    let sum = !fold(sum32(ip));
-    ip[10..12].copy_from_slice(&sum.to_ne_bytes());
+    if !offload {
+        let sum = !fold(sum32(ip));
+        ip[10..12].copy_from_slice(&sum.to_ne_bytes());
+    }
     let tcp = &mut f[34..];
     tcp[0..2].copy_from_slice(&seg.src.1.to_be_bytes());
     tcp[2..4].copy_from_slice(&seg.dst.1.to_be_bytes());
@@ -184,7 +191,11 @@ fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: &[u8]) {
     pseudo[4..8].copy_from_slice(&seg.dst.0.octets());
     pseudo[9] = 6;
     pseudo[10..12].copy_from_slice(&(tcp_len as u16).to_be_bytes());
-    let sum = !fold(sum32(&pseudo) + sum32(tcp));
+    let sum = if offload {
+        fold(sum32(&pseudo))
+    } else {
+        !fold(sum32(&pseudo) + sum32(tcp))
+    };
     tcp[16..18].copy_from_slice(&sum.to_ne_bytes());
 }
 
@@ -210,7 +221,7 @@ mod test {
             syn_opts: Some((1460, Some(3), true)),
             sack: SackBlocks::NONE,
         };
-        let p = write(&pool, &seg, b"").unwrap();
+        let p = write(&pool, &seg, b"", false).unwrap();
         let s = parse(p.data(), LinkType::Ethernet, true).unwrap();
         assert_eq!(s.checksum, ChecksumStatus::Valid);
         assert_eq!(
@@ -228,12 +239,12 @@ mod test {
         };
         for n in [0usize, 1, 2, 3, 5, 1460] {
             let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
-            let p = write(&pool, &seg, &data).unwrap();
+            let p = write(&pool, &seg, &data, false).unwrap();
             let s = parse(p.data(), LinkType::Ethernet, true).unwrap();
             assert_eq!(s.checksum, ChecksumStatus::Valid, "{n}");
             assert_eq!(s.payload(p.data()), &data[..]);
         }
-        assert!(write(&pool, &seg, &[0; 2000]).is_err());
+        assert!(write(&pool, &seg, &[0; 2000], false).is_err());
         // SACK blocks: NOP NOP 5 len, blocks; the header grows by 4 + 8n.
         for n in 1..=SackBlocks::MAX {
             let mut sack = SackBlocks::NONE;
@@ -242,7 +253,7 @@ mod test {
             }
             assert!(!sack.push(sack.as_slice()[0]), "no duplicates");
             let seg = OutSeg { sack, ..seg };
-            let p = write(&pool, &seg, b"data").unwrap();
+            let p = write(&pool, &seg, b"data", false).unwrap();
             let s = parse(p.data(), LinkType::Ethernet, true).unwrap();
             assert_eq!(s.checksum, ChecksumStatus::Valid, "{n}");
             assert!(!s.opts.malformed);
@@ -253,5 +264,42 @@ mod test {
             assert_eq!(s.payload(p.data()), b"data");
         }
         assert!(pool.is_full());
+    }
+
+    #[test]
+    fn offloaded_frames_leave_the_checksums_to_the_device() {
+        let pool = PacketPool::new(4, 2048);
+        let seg = OutSeg {
+            src_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            dst_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            src: (Ipv4Addr::new(198, 51, 100, 2), 40000),
+            dst: (Ipv4Addr::new(198, 51, 100, 1), 9000),
+            ip_id: 7,
+            seq: 1,
+            ack: 2,
+            flags: TcpFlags::ACK | TcpFlags::PSH,
+            window: 65535,
+            syn_opts: None,
+            sack: SackBlocks::NONE,
+        };
+        let data: Vec<u8> = (0..1460).map(|i| (i * 7) as u8).collect();
+        let p = write(&pool, &seg, &data, true).unwrap();
+        let mut f = p.data().to_vec();
+        // What a capture before the NIC sees: the offload pattern.
+        let s = parse(&f, LinkType::Ethernet, true).unwrap();
+        assert_eq!(s.checksum, ChecksumStatus::Offloaded);
+        assert_eq!(&f[24..26], [0, 0], "IPv4 checksum left zero");
+        // What the NIC does: sum the header, and the segment with the
+        // pseudo-header's sum in place.
+        let ip = !fold(sum32(&f[14..34]));
+        f[24..26].copy_from_slice(&ip.to_ne_bytes());
+        let tcp = !fold(sum32(&f[34..]));
+        f[50..52].copy_from_slice(&tcp.to_ne_bytes());
+        let s = parse(&f, LinkType::Ethernet, true).unwrap();
+        assert_eq!(s.checksum, ChecksumStatus::Valid);
+        assert_eq!(s.payload(&f), &data[..]);
+        // The same as computing them here.
+        let full = write(&pool, &seg, &data, false).unwrap();
+        assert_eq!(full.data(), &f[..]);
     }
 }

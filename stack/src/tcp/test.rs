@@ -966,7 +966,7 @@ impl Lab {
             syn_opts: None,
             sack,
         };
-        super::out::write(&self.pool, &seg, b"")
+        super::out::write(&self.pool, &seg, b"", false)
             .unwrap()
             .data()
             .to_vec()

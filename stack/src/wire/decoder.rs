@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use super::{parse, ChecksumMode, ChecksumPolicy, LinkType, Segment, WireError};
+use super::{parse, ChecksumMode, ChecksumPolicy, ChecksumStatus, LinkType, Segment, WireError};
+use crate::io::{RxChecksum, RxMeta};
 
 /// Frames seen by a [`Decoder`], by outcome.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,5 +129,96 @@ impl Decoder {
         });
         self.stats.count(&result);
         result
+    }
+
+    /// [`decode`](Self::decode) of a received frame, taking the device's
+    /// word on its checksums ([`RxMeta::checksum`], from receive checksum
+    /// offload): a frame the device found good is not checked again (status
+    /// `Valid`, admitted by the policy as a good one); one it found bad is
+    /// dropped as a bad checksum, or kept as `Invalid` in
+    /// [`ChecksumMode::Off`] (the policy's own counters do not see it; the
+    /// decoder's `bad_checksum` does). `Unknown` is `decode`.
+    pub fn decode_rx(&mut self, frame: &[u8], meta: &RxMeta) -> Result<Segment, WireError> {
+        let result = match meta.checksum {
+            RxChecksum::Unknown => return self.decode(frame, meta.link),
+            RxChecksum::Good => parse(frame, meta.link, false).and_then(|mut seg| {
+                seg.checksum = ChecksumStatus::Valid;
+                if self.policy.admit(seg.checksum) {
+                    Ok(seg)
+                } else {
+                    Err(WireError::BadChecksum)
+                }
+            }),
+            RxChecksum::Bad => parse(frame, meta.link, false).and_then(|mut seg| {
+                seg.checksum = ChecksumStatus::Invalid;
+                if self.policy.report().mode == ChecksumMode::Off {
+                    Ok(seg)
+                } else {
+                    Err(WireError::BadChecksum)
+                }
+            }),
+        };
+        self.stats.count(&result);
+        result
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::frame::TcpFrame;
+    use crate::io::Timestamp;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn meta(checksum: RxChecksum) -> RxMeta {
+        RxMeta {
+            ts: Timestamp::new(0, 0),
+            link: LinkType::Ethernet,
+            wire_len: 0,
+            iface: 0,
+            checksum,
+        }
+    }
+
+    /// A frame with a correct checksum, and the same with a payload byte
+    /// changed (its checksum now wrong).
+    fn frames() -> (Vec<u8>, Vec<u8>) {
+        let ip = |d| IpAddr::V4(Ipv4Addr::new(198, 51, 100, d));
+        let good = TcpFrame::new((ip(1), 1000), (ip(2), 80))
+            .build(b"GET / HTTP/1.1\r\n\r\n")
+            .unwrap();
+        let mut bad = good.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        (good, bad)
+    }
+
+    #[test]
+    fn the_devices_word_on_checksums_is_taken() {
+        let (good, bad) = frames();
+        for mode in [ChecksumMode::On, ChecksumMode::Auto] {
+            let mut d = Decoder::new(mode);
+            // Unknown: software checks.
+            assert!(d.decode_rx(&good, &meta(RxChecksum::Unknown)).is_ok());
+            // Good: not checked again, whatever the bytes.
+            let seg = d.decode_rx(&bad, &meta(RxChecksum::Good)).unwrap();
+            assert_eq!(seg.checksum, ChecksumStatus::Valid);
+            // Bad: dropped even when the bytes sum right.
+            assert_eq!(
+                d.decode_rx(&good, &meta(RxChecksum::Bad)).err(),
+                Some(WireError::BadChecksum)
+            );
+            assert_eq!((d.stats.segments, d.stats.bad_checksum), (2, 1));
+        }
+        // Software still checks what the device did not.
+        let mut d = Decoder::new(ChecksumMode::On);
+        assert_eq!(
+            d.decode_rx(&bad, &meta(RxChecksum::Unknown)).err(),
+            Some(WireError::BadChecksum)
+        );
+        // Off keeps what the device found bad, marked so.
+        let mut d = Decoder::new(ChecksumMode::Off);
+        let seg = d.decode_rx(&good, &meta(RxChecksum::Bad)).unwrap();
+        assert_eq!(seg.checksum, ChecksumStatus::Invalid);
+        assert_eq!(d.stats.segments, 1);
     }
 }
