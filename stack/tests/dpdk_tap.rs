@@ -7,7 +7,10 @@
 //! interface in the namespace of the thread that starts EAL. The kernel's
 //! side gets 198.51.100.1/24 and comes up; [`Stack`] runs on the DPDK port as
 //! 198.51.100.2, receiving into mbufs (records point into them) and building
-//! what it sends in mbufs of the same pool. EAL starts once per process, so
+//! what it sends in mbufs of the same pool, with checksum offload both ways
+//! (`net_tap` completes the checksums the stack leaves and checks received
+//! ones): the kernel accepting every segment is the check of the transmit
+//! marking. EAL starts once per process, so
 //! the scenarios are steps of one test, each with a fresh stack on the same
 //! port ([`Stack::into_device`]):
 //!
@@ -166,11 +169,20 @@ fn endpoint_over_net_tap() {
         let id = eal.port_by_name("net_tap0").expect("the net_tap port");
         // Promiscuous, as `aa inspect` opens ports: checked on the kernel's
         // interface below.
+        // Checksum offload, as the examples ask for it: `net_tap` has it
+        // both ways (it checks and completes checksums itself), so every
+        // step below runs with the stack leaving its checksums to the port
+        // and taking the port's word on received ones.
         let cfg = PortConfig {
             promiscuous: true,
+            tx_checksum_offload: true,
             ..PortConfig::default()
         };
         let port = Port::open(eal, id, &pool, cfg).expect("open the port");
+        assert!(
+            port.tx_checksum_offload() && port.rx_checksum_offload(),
+            "net_tap offers checksum offload"
+        );
         (eal, port, pool)
     };
     let _ = eal;
