@@ -205,10 +205,9 @@ mod test {
     use crate::wire::{parse, ChecksumStatus, LinkType};
     use aa_runtime::{Packet, PacketPool};
 
-    #[test]
-    fn frames_parse_back_with_good_checksums() {
-        let pool = PacketPool::new(4, 2048);
-        let seg = OutSeg {
+    /// A SYN with every option, sequence numbers near the wrap.
+    fn syn() -> OutSeg {
+        OutSeg {
             src_mac: MacAddr([2, 0, 0, 0, 0, 2]),
             dst_mac: MacAddr([2, 0, 0, 0, 0, 1]),
             src: (Ipv4Addr::new(198, 51, 100, 2), 40000),
@@ -220,7 +219,13 @@ mod test {
             window: 65535,
             syn_opts: Some((1460, Some(3), true)),
             sack: SackBlocks::NONE,
-        };
+        }
+    }
+
+    #[test]
+    fn frames_parse_back_with_good_checksums() {
+        let pool = PacketPool::new(4, 2048);
+        let seg = syn();
         let p = write(&pool, &seg, b"", false).unwrap();
         let s = parse(p.data(), LinkType::Ethernet, true).unwrap();
         assert_eq!(s.checksum, ChecksumStatus::Valid);
@@ -270,17 +275,9 @@ mod test {
     fn offloaded_frames_leave_the_checksums_to_the_device() {
         let pool = PacketPool::new(4, 2048);
         let seg = OutSeg {
-            src_mac: MacAddr([2, 0, 0, 0, 0, 2]),
-            dst_mac: MacAddr([2, 0, 0, 0, 0, 1]),
-            src: (Ipv4Addr::new(198, 51, 100, 2), 40000),
-            dst: (Ipv4Addr::new(198, 51, 100, 1), 9000),
-            ip_id: 7,
-            seq: 1,
-            ack: 2,
             flags: TcpFlags::ACK | TcpFlags::PSH,
-            window: 65535,
             syn_opts: None,
-            sack: SackBlocks::NONE,
+            ..syn()
         };
         let data: Vec<u8> = (0..1460).map(|i| (i * 7) as u8).collect();
         let p = write(&pool, &seg, &data, true).unwrap();
