@@ -155,8 +155,8 @@ pub fn example_config() -> StackConfig {
     }
 }
 
-/// Opens (creates if need be) the TAP device `tap` and puts a [`Stack`]
-/// on it as `ip`, `mac`: 1024 buffers of 2048 bytes.
+/// Opens (creates if need be) the TAP device `tap`, with checksum offload,
+/// and puts a [`Stack`] on it as `ip`, `mac`: 1024 buffers of 2048 bytes.
 pub fn tap_stack<R: Parser>(
     tap: &str,
     mac: MacAddr,
@@ -164,7 +164,7 @@ pub fn tap_stack<R: Parser>(
     cfg: StackConfig,
 ) -> Result<Stack<TapIo, R>, String> {
     let pool = PacketPool::new(1024, 2048);
-    let tap = TapIo::open(tap, pool.clone()).map_err(|e| e.to_string())?;
+    let tap = TapIo::open_offloading(tap, pool.clone()).map_err(|e| e.to_string())?;
     Ok(Stack::new(tap, pool, mac, ip, cfg))
 }
 

@@ -20,16 +20,17 @@ const RX_OFFLOAD_RSS_HASH: u64 = 1 << 19;
 /// `RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM`: the device
 /// checks IPv4 header and TCP checksums and says so in `ol_flags`.
 const RX_OFFLOAD_CKSUM: u64 = (1 << 1) | (1 << 3);
-/// `RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM`.
-const TX_OFFLOAD_CKSUM: u64 = (1 << 1) | (1 << 3);
+/// `RTE_ETH_TX_OFFLOAD_TCP_CKSUM`.
+const TX_OFFLOAD_CKSUM: u64 = 1 << 3;
 /// `RTE_MBUF_F_RX_IP_CKSUM_*` (mask, bad, good) and `RTE_MBUF_F_RX_L4_CKSUM_*`.
 const RX_IP_CKSUM_MASK: u64 = (1 << 4) | (1 << 7);
 const RX_IP_CKSUM_BAD: u64 = 1 << 4;
 const RX_L4_CKSUM_MASK: u64 = (1 << 3) | (1 << 8);
 const RX_L4_CKSUM_BAD: u64 = 1 << 3;
 const RX_L4_CKSUM_GOOD: u64 = 1 << 8;
-/// `RTE_MBUF_F_TX_TCP_CKSUM | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_IPV4`.
-const TX_TCP_IPV4_CKSUM: u64 = (1 << 52) | (1 << 54) | (1 << 55);
+/// `RTE_MBUF_F_TX_TCP_CKSUM | RTE_MBUF_F_TX_IPV4` (the IPv4 header's
+/// checksum is the sender's).
+const TX_TCP_IPV4_CKSUM: u64 = (1 << 52) | (1 << 55);
 
 /// What the receive flags of an mbuf (`ol_flags`) say of its checksums.
 ///
@@ -49,10 +50,12 @@ pub fn rx_checksum(ol_flags: u64) -> RxChecksum {
 }
 
 /// Marks an Ethernet frame for transmit checksum offload, if it is an
-/// untagged IPv4/TCP frame: sets `RTE_MBUF_F_TX_IPV4 | TX_IP_CKSUM |
-/// TX_TCP_CKSUM` in `ol_flags` and the header lengths (`l2_len` 14,
-/// `l3_len` the IPv4 header's) in `tx_offload`. Other frames (ARP, ICMP)
-/// carry their own checksums and are left alone. Returns whether it marked.
+/// untagged IPv4/TCP frame: sets `RTE_MBUF_F_TX_IPV4 | TX_TCP_CKSUM` in
+/// `ol_flags` and the header lengths (`l2_len` 14, `l3_len` the IPv4
+/// header's) in `tx_offload`. The TCP checksum field must hold the
+/// pseudo-header's sum; the IPv4 header's checksum stays the sender's.
+/// Other frames (ARP, ICMP) carry their own checksums and are left alone.
+/// Returns whether it marked.
 ///
 /// # Safety
 /// `m` is a valid single-segment mbuf that no one else reads or writes.
@@ -105,13 +108,13 @@ pub struct PortConfig {
     /// setting (most virtual ones, which pass every frame anyway) are left
     /// as they are.
     pub promiscuous: bool,
-    /// Leave the IPv4 header and TCP checksums of sent IPv4/TCP frames to
-    /// the device, when it can complete them (off by default; see
+    /// Leave the TCP checksums of sent IPv4/TCP frames to the device, when
+    /// it can complete them (off by default; see
     /// [`Port::tx_checksum_offload`]). Every such frame sent through the
-    /// port must then hold a zero IPv4 checksum and the pseudo-header's sum
-    /// in the TCP checksum, as [`tcp::Stack`](crate::tcp::Stack) writes
-    /// them when the device says [`PacketIo::tx_checksum_offload`]: frames
-    /// with finished checksums would go out wrong. (Receive checksum
+    /// port must then hold the pseudo-header's sum in the TCP checksum, as
+    /// [`tcp::Stack`](crate::tcp::Stack) writes it when the device says
+    /// [`PacketIo::tx_checksum_offload`]: frames with finished checksums
+    /// would go out wrong. (Receive checksum
     /// offload needs no setting: it is on whenever the device has it, and
     /// each frame's [`RxMeta::checksum`] says what the device found.)
     pub tx_checksum_offload: bool,
@@ -402,7 +405,7 @@ impl Port {
         self.queues[0].shared.rx_cksum
     }
 
-    /// Whether the device completes the checksums of sent IPv4/TCP frames:
+    /// Whether the device completes the TCP checksums of sent IPv4/TCP frames:
     /// [`PortConfig::tx_checksum_offload`] asked and the device can. The
     /// same as [`PacketIo::tx_checksum_offload`].
     pub fn tx_checksum_offload(&self) -> bool {
@@ -504,7 +507,7 @@ impl PortQueue {
         &self.shared.pool
     }
 
-    /// Whether the device completes the checksums of sent IPv4/TCP frames
+    /// Whether the device completes the TCP checksums of sent IPv4/TCP frames
     /// (see [`Port::tx_checksum_offload`]).
     pub fn tx_checksum_offload(&self) -> bool {
         self.shared.tx_cksum

@@ -292,12 +292,12 @@ pub trait PacketIo {
         false
     }
 
-    /// Whether the device completes the checksums of the IPv4/TCP frames it
-    /// sends (transmit checksum offload). When it does, a sender of such
-    /// frames leaves the IPv4 header checksum zero and puts the sum of the
-    /// TCP pseudo-header (folded, not complemented) in the TCP checksum, as
-    /// NICs expect; [`tcp::Stack`](crate::tcp::Stack) does. `false` unless
-    /// the device was set up for it.
+    /// Whether the device completes the TCP checksums of the IPv4/TCP frames
+    /// it sends (transmit checksum offload). When it does, a sender of such
+    /// frames puts the sum of the TCP pseudo-header (folded, not
+    /// complemented) in the TCP checksum, as NICs expect, and the IPv4
+    /// header's checksum itself; [`tcp::Stack`](crate::tcp::Stack) does.
+    /// `false` unless the device was set up for it.
     fn tx_checksum_offload(&self) -> bool {
         false
     }

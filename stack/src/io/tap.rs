@@ -27,6 +27,16 @@
 //! - A capture ([`TapIo::set_capture`], [`TapIo::capture_to_file`]) writes
 //!   every frame received and sent to a [`PcapWriter`], for debugging (the
 //!   writer allocates per frame; the rest of the path does not).
+//! - [`TapIo::open_offloading`] attaches with the kernel's virtio-net header
+//!   (`IFF_VNET_HDR`, 10 bytes before each frame) and checksum offload
+//!   (`TUNSETOFFLOAD` with `TUN_F_CSUM`): frames from the kernel that it
+//!   left unchecksummed (`NEEDS_CSUM`: it wrote them itself) or checked
+//!   (`DATA_VALID`) arrive as [`RxChecksum::Good`], and the device says
+//!   [`PacketIo::tx_checksum_offload`]: IPv4/TCP frames sent go out with
+//!   `NEEDS_CSUM`, for the kernel to take their TCP checksum as the
+//!   pseudo-header's sum the sender left (a local socket does not check
+//!   such a segment; one the kernel forwards gets its checksum completed).
+//!   No segmentation offload is asked for, so frames stay within the MTU.
 //!
 //! The descriptor is opened close-on-exec, but a process forked by another
 //! thread holds a copy of it until its `exec`: in a program that spawns
@@ -58,6 +68,32 @@ pub const TUN_PATH: &str = "/dev/net/tun";
 
 const TUN_CPATH: &CStr = c"/dev/net/tun";
 
+/// Bytes of the kernel's `struct virtio_net_hdr` (flags, gso_type, hdr_len,
+/// gso_size, csum_start, csum_offset; no `num_buffers`), little-endian.
+const VNET_HDR_LEN: usize = 10;
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the checksum is for the device to finish.
+const VNET_NEEDS_CSUM: u8 = 1;
+/// `VIRTIO_NET_HDR_F_DATA_VALID`: the checksum was checked.
+const VNET_DATA_VALID: u8 = 2;
+
+/// The virtio-net header of an outgoing frame: for an untagged IPv4/TCP
+/// frame, `NEEDS_CSUM` with the TCP checksum's place (`csum_start` the TCP
+/// header, `csum_offset` 16); none for the others, which carry their own.
+fn vnet_header(frame: &[u8]) -> [u8; VNET_HDR_LEN] {
+    let mut h = [0u8; VNET_HDR_LEN];
+    let ipv4_tcp = frame.len() >= 34
+        && frame[12..14] == [0x08, 0x00]
+        && frame[14] >> 4 == 4
+        && frame[14 + 9] == 6;
+    if ipv4_tcp {
+        let start = 14 + u16::from(frame[14] & 0x0f) * 4;
+        h[0] = VNET_NEEDS_CSUM;
+        h[6..8].copy_from_slice(&start.to_le_bytes());
+        h[8..10].copy_from_slice(&16u16.to_le_bytes());
+    }
+    h
+}
+
 /// A pcap writer for [`TapIo`]'s capture of every frame in and out.
 pub type Capture = PcapWriter<Box<dyn Write>>;
 
@@ -81,6 +117,12 @@ pub struct TapStats {
     pub tx_full: u64,
     /// Frames the capture failed to write.
     pub capture_errors: u64,
+    /// Frames received whose checksums the kernel vouched for (with
+    /// [`TapIo::open_offloading`]).
+    pub rx_checksum_good: u64,
+    /// Frames sent with their TCP checksum left to the kernel (with
+    /// [`TapIo::open_offloading`]).
+    pub tx_checksum_offloaded: u64,
 }
 
 /// A TAP device: Ethernet frames to and from the kernel.
@@ -93,6 +135,8 @@ pub struct TapIo {
     capture: Option<Capture>,
     /// An error met after packets were already delivered, for the next call.
     pending: Option<IoError>,
+    /// Frames carry a virtio-net header ([`TapIo::open_offloading`]).
+    vnet: bool,
 }
 
 impl std::fmt::Debug for TapIo {
@@ -130,6 +174,16 @@ impl TapIo {
     /// whose buffers should hold the interface's MTU plus 14 bytes (1514 for
     /// the default 1500).
     pub fn open(name: &str, pool: PacketPool) -> Result<TapIo, IoError> {
+        Self::attach(name, pool, false)
+    }
+
+    /// [`open`](Self::open) with checksum offload both ways (see the module
+    /// documentation): the kernel's virtio-net header on every frame.
+    pub fn open_offloading(name: &str, pool: PacketPool) -> Result<TapIo, IoError> {
+        Self::attach(name, pool, true)
+    }
+
+    fn attach(name: &str, pool: PacketPool, vnet: bool) -> Result<TapIo, IoError> {
         if name.len() >= libc::IFNAMSIZ || name.bytes().any(|b| b == 0 || b == b'/') {
             return Err(IoError::Os(std::io::Error::new(
                 ErrorKind::InvalidInput,
@@ -169,7 +223,8 @@ impl TapIo {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
 
         let mut ifr = ifreq_named(name);
-        ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        let vnet_flag = if vnet { libc::IFF_VNET_HDR } else { 0 };
+        ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | vnet_flag) as libc::c_short;
         // SAFETY: TUNSETIFF reads and writes one ifreq, which lives here.
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF as _, &mut ifr) } < 0 {
             let err = std::io::Error::last_os_error();
@@ -195,6 +250,26 @@ impl TapIo {
             .take_while(|&&c| c != 0)
             .map(|&c| c as u8 as char)
             .collect();
+        if vnet {
+            let size = VNET_HDR_LEN as libc::c_int;
+            // SAFETY: TUNSETVNETHDRSZ reads one int, TUNSETOFFLOAD takes its
+            // flags by value.
+            let set = unsafe {
+                libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ as _, &size) == 0
+                    && libc::ioctl(
+                        fd.as_raw_fd(),
+                        libc::TUNSETOFFLOAD as _,
+                        libc::TUN_F_CSUM as libc::c_ulong,
+                    ) == 0
+            };
+            if !set {
+                let err = std::io::Error::last_os_error();
+                return Err(os_error(
+                    err,
+                    format!("cannot set checksum offload on TAP device {name:?}"),
+                ));
+            }
+        }
 
         // The kernel answers SIOCGIFHWADDR on a tun descriptor by looking the
         // name up in the namespace the descriptor was opened in: ask now,
@@ -227,6 +302,7 @@ impl TapIo {
             stats: TapStats::default(),
             capture: None,
             pending: None,
+            vnet,
         })
     }
 
@@ -370,7 +446,13 @@ impl PacketIo for TapIo {
             let space = buf.space();
             let cap = space.len();
             let mut spill = [0u8; 1];
+            let mut hdr = [0u8; VNET_HDR_LEN];
+            let hlen = if self.vnet { VNET_HDR_LEN } else { 0 };
             let iov = [
+                libc::iovec {
+                    iov_base: hdr.as_mut_ptr().cast(),
+                    iov_len: hlen,
+                },
                 libc::iovec {
                     iov_base: space.as_mut_ptr().cast(),
                     iov_len: cap,
@@ -380,9 +462,9 @@ impl PacketIo for TapIo {
                     iov_len: spill.len(),
                 },
             ];
-            // SAFETY: both iovecs point at writable memory of their length
+            // SAFETY: the iovecs point at writable memory of their length
             // that outlives the call.
-            let r = unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), 2) };
+            let r = unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), 3) };
             if r < 0 {
                 let err = std::io::Error::last_os_error();
                 match err.kind() {
@@ -398,11 +480,19 @@ impl PacketIo for TapIo {
                     }
                 }
             }
-            let len = r as usize;
-            if len > cap {
+            // A segmentation-offload frame (never asked for) is too long too.
+            let len = (r as usize).saturating_sub(hlen);
+            if len > cap || hdr[1] != 0 {
                 self.stats.rx_too_long += 1;
                 continue;
             }
+            let checksum = if hdr[0] & (VNET_NEEDS_CSUM | VNET_DATA_VALID) != 0 {
+                // Written by the kernel itself, or checked by it.
+                self.stats.rx_checksum_good += 1;
+                RxChecksum::Good
+            } else {
+                RxChecksum::Unknown
+            };
             let ts = *ts.get_or_insert_with(Timestamp::now);
             let packet = buf.freeze(len);
             self.stats.rx_packets += 1;
@@ -415,7 +505,7 @@ impl PacketIo for TapIo {
                 link: LinkType::Ethernet,
                 wire_len: len as u32,
                 iface: 0,
-                checksum: RxChecksum::Unknown,
+                checksum,
             };
             // Room was checked above.
             let _ = out.push(Rx { packet, meta });
@@ -435,10 +525,26 @@ impl PacketIo for TapIo {
         let mut ts = None;
         for p in pkts.iter() {
             let data = p.data();
-            // SAFETY: `data` is readable for its length.
+            let hdr = if self.vnet {
+                vnet_header(data)
+            } else {
+                [0; VNET_HDR_LEN]
+            };
+            let hlen = if self.vnet { VNET_HDR_LEN } else { 0 };
+            let iov = [
+                libc::iovec {
+                    iov_base: hdr.as_ptr() as *mut _,
+                    iov_len: hlen,
+                },
+                libc::iovec {
+                    iov_base: data.as_ptr() as *mut _,
+                    iov_len: data.len(),
+                },
+            ];
+            // SAFETY: the iovecs point at readable memory of their length
+            // that outlives the call; writev does not write through them.
             let r = loop {
-                let r =
-                    unsafe { libc::write(self.fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+                let r = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), 2) };
                 if r >= 0 {
                     break Ok(r as usize);
                 }
@@ -450,6 +556,7 @@ impl PacketIo for TapIo {
             match r {
                 Ok(_) => {
                     self.stats.tx_packets += 1;
+                    self.stats.tx_checksum_offloaded += u64::from(hdr[0] == VNET_NEEDS_CSUM);
                     self.stats.tx_bytes += data.len() as u64;
                     if self.capture.is_some() {
                         let t = *ts.get_or_insert_with(Timestamp::now);
@@ -482,6 +589,13 @@ impl PacketIo for TapIo {
         }
         pkts.drain(..taken);
         result.map(|()| taken)
+    }
+
+    /// With [`TapIo::open_offloading`]: the kernel takes the TCP checksum
+    /// of each IPv4/TCP frame sent as the pseudo-header's sum to finish
+    /// (`NEEDS_CSUM`); every such frame sent must hold it.
+    fn tx_checksum_offload(&self) -> bool {
+        self.vnet
     }
 }
 

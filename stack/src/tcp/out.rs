@@ -151,9 +151,10 @@ pub(crate) fn write<A: FrameAlloc>(
 
 /// Writes the frame of `seg` into `f` (exactly its length): headers,
 /// options `opts`, `payload`, checksums. With `offload` (a device with
-/// transmit checksum offload), the IPv4 header checksum stays zero and the
-/// TCP checksum holds the pseudo-header's folded sum, not complemented: what
-/// NICs complete, so the payload is not read again here.
+/// transmit checksum offload), the TCP checksum holds the pseudo-header's
+/// folded sum, not complemented: what NICs and the kernel's virtio-net
+/// offload complete, so the payload is not read again here. The IPv4
+/// header's checksum (20 bytes) is always computed here.
 fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: &[u8], offload: bool) {
     let olen = opts.len();
     let tcp_len = f.len() - 34;
@@ -171,10 +172,8 @@ fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: &[u8], offload: bool) 
     ip[10..12].fill(0);
     ip[12..16].copy_from_slice(&seg.src.0.octets());
     ip[16..20].copy_from_slice(&seg.dst.0.octets());
-    if !offload {
-        let sum = !fold(sum32(ip));
-        ip[10..12].copy_from_slice(&sum.to_ne_bytes());
-    }
+    let sum = !fold(sum32(ip));
+    ip[10..12].copy_from_slice(&sum.to_ne_bytes());
     let tcp = &mut f[34..];
     tcp[0..2].copy_from_slice(&seg.src.1.to_be_bytes());
     tcp[2..4].copy_from_slice(&seg.dst.1.to_be_bytes());
@@ -285,11 +284,9 @@ mod test {
         // What a capture before the NIC sees: the offload pattern.
         let s = parse(&f, LinkType::Ethernet, true).unwrap();
         assert_eq!(s.checksum, ChecksumStatus::Offloaded);
-        assert_eq!(&f[24..26], [0, 0], "IPv4 checksum left zero");
-        // What the NIC does: sum the header, and the segment with the
-        // pseudo-header's sum in place.
-        let ip = !fold(sum32(&f[14..34]));
-        f[24..26].copy_from_slice(&ip.to_ne_bytes());
+        assert_eq!(fold(sum32(&f[14..34])), 0xffff, "IPv4 checksum computed");
+        // What the NIC does: sum the segment with the pseudo-header's sum in
+        // place.
         let tcp = !fold(sum32(&f[34..]));
         f[50..52].copy_from_slice(&tcp.to_ne_bytes());
         let s = parse(&f, LinkType::Ethernet, true).unwrap();

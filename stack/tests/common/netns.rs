@@ -165,15 +165,17 @@ pub struct TapNet {
 }
 
 /// Sets up a [`TapNet`]: the namespace `NS_PREFIX-<pid>-<n>`, the device
-/// `DEV_PREFIX<pid>n<n>` receiving into `pool`, 198.51.100.1/24 on the
-/// kernel's side. `check` runs on the device before it moves. `Err` is a
-/// reason to skip: a missing prerequisite (see [`missing_prerequisite`]),
-/// no namespace, or no TAP device.
+/// `DEV_PREFIX<pid>n<n>` receiving into `pool` (with checksum offload if
+/// `offload`: [`TapIo::open_offloading`]), 198.51.100.1/24 on the kernel's
+/// side. `check` runs on the device before it moves. `Err` is a reason to
+/// skip: a missing prerequisite (see [`missing_prerequisite`]), no
+/// namespace, or no TAP device.
 pub fn tap_net(
     ns_prefix: &str,
     dev_prefix: &str,
     pool: &PacketPool,
     progs: &[&str],
+    offload: bool,
     check: impl FnOnce(&TapIo, &str),
 ) -> Result<TapNet, String> {
     if let Some(why) = missing_prerequisite(progs) {
@@ -183,7 +185,12 @@ pub fn tap_net(
     let ns = Netns::create(ns_prefix, n)
         .map_err(|e| format!("cannot create a network namespace: {e}"))?;
     let dev = format!("{dev_prefix}{}n{n}", std::process::id());
-    let tap = match TapIo::open(&dev, pool.clone()) {
+    let open = if offload {
+        TapIo::open_offloading
+    } else {
+        TapIo::open
+    };
+    let tap = match open(&dev, pool.clone()) {
         Ok(t) => t,
         Err(IoError::Os(e))
             if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) =>
