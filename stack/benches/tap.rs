@@ -41,7 +41,9 @@
 //! AA_TAP_BENCH_MB=64 cargo bench -p aa-stack --bench tap
 //! ```
 //!
-//! `AA_TAP_BENCH_MB` is the file's size in MiB (16 by default). Without
+//! `AA_TAP_BENCH_MB` is the file's size in MiB (16 by default; the
+//! generator writes whole chunks of 10,000 rows, so up to about 0.6 MB
+//! more). Without
 //! root, `/dev/net/tun`, `ip` (iproute2) or python3 the bench prints
 //! "skipped: ..." and returns.
 //!
