@@ -11,8 +11,9 @@
 //! Output: `rows=N bytes=M seconds=S` (bytes of the stream, seconds from the
 //! start of `connect` to the end of the stream), then `Mbit/s` on stderr.
 //! The exit status is 0 when the stream ended properly (EOF after complete
-//! records), 1 otherwise. `scripts/bench-tap.sh` runs it over a veth pair
-//! beside `csv_client` over a TAP device.
+//! records), 1 otherwise. The logic ([`read_csv`]) is the kernel-socket side
+//! of `stack/benches/tap.rs`, over a veth pair beside `csv_client`'s over a
+//! TAP device.
 
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -106,6 +107,70 @@ impl Counter {
     }
 }
 
+/// What [`read_csv`] got.
+#[derive(Debug, Default)]
+pub struct SocketResult {
+    /// Rows read.
+    pub rows: u64,
+    /// Bytes of the stream.
+    pub bytes: u64,
+    /// Bytes in fields.
+    pub field_bytes: u64,
+    /// From the start of `connect` to the end of the stream.
+    pub seconds: f64,
+    /// The stream ended properly (EOF after complete records).
+    pub ended: bool,
+    /// What went wrong, if anything did.
+    pub error: Option<String>,
+}
+
+/// Connects to `peer`, reads the whole stream `buffer` bytes at a time into
+/// `csv-core`, counting rows, until the server closes (or `timeout`).
+pub fn read_csv(peer: SocketAddr, buffer: usize, timeout: Duration) -> SocketResult {
+    let mut res = SocketResult::default();
+    let started = Instant::now();
+    let mut sock = match TcpStream::connect_timeout(&peer, timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            res.error = Some(format!("connect {peer}: {e}"));
+            return res;
+        }
+    };
+    let deadline = started + timeout;
+    let mut buf = vec![0u8; buffer.max(1)];
+    let mut counter = Counter::new();
+    if let Err(e) = sock.set_read_timeout(Some(timeout)) {
+        res.error = Some(e.to_string());
+        return res;
+    }
+    loop {
+        if Instant::now() >= deadline {
+            res.error = Some(format!("timed out after {} bytes", res.bytes));
+            break;
+        }
+        match sock.read(&mut buf) {
+            Ok(0) => {
+                counter.feed(&[]);
+                res.ended = true;
+                break;
+            }
+            Ok(n) => {
+                res.bytes += n as u64;
+                counter.feed(&buf[..n]);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                res.error = Some(format!("read after {} bytes: {e}", res.bytes));
+                break;
+            }
+        }
+    }
+    res.seconds = started.elapsed().as_secs_f64();
+    res.rows = counter.rows;
+    res.field_bytes = counter.field_bytes;
+    res
+}
+
 fn main() -> ExitCode {
     let a = match args() {
         Ok(a) => a,
@@ -114,53 +179,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let started = Instant::now();
-    let mut sock = match TcpStream::connect_timeout(&a.peer, a.timeout) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("csv_socket: connect {}: {e}", a.peer);
-            return ExitCode::FAILURE;
-        }
-    };
-    let deadline = started + a.timeout;
-    let mut buf = vec![0u8; a.buffer];
-    let mut counter = Counter::new();
-    let mut bytes = 0u64;
-    let mut ok = false;
-    if let Err(e) = sock.set_read_timeout(Some(a.timeout)) {
+    let r = read_csv(a.peer, a.buffer, a.timeout);
+    if let Some(e) = &r.error {
         eprintln!("csv_socket: {e}");
-        return ExitCode::FAILURE;
     }
-    loop {
-        if Instant::now() >= deadline {
-            eprintln!("csv_socket: timed out after {bytes} bytes");
-            break;
-        }
-        match sock.read(&mut buf) {
-            Ok(0) => {
-                counter.feed(&[]);
-                ok = true;
-                break;
-            }
-            Ok(n) => {
-                bytes += n as u64;
-                counter.feed(&buf[..n]);
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => {
-                eprintln!("csv_socket: read after {bytes} bytes: {e}");
-                break;
-            }
-        }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    println!("rows={} bytes={bytes} seconds={secs:.6}", counter.rows);
+    println!("rows={} bytes={} seconds={:.6}", r.rows, r.bytes, r.seconds);
     eprintln!(
         "csv_socket: {:.1} Mbit/s, {} field bytes",
-        bytes as f64 * 8.0 / secs.max(1e-9) / 1e6,
-        counter.field_bytes
+        r.bytes as f64 * 8.0 / r.seconds.max(1e-9) / 1e6,
+        r.field_bytes
     );
-    if ok {
+    if r.ended {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -37,9 +37,7 @@
 
 mod common;
 
-use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use aa_grammars::csv::CsvParser;
@@ -51,7 +49,8 @@ use aa_stack::io::alloc::FrameAlloc;
 use aa_stack::tcp::{Stack, StackConfig};
 
 use common::netns::{
-    loud, missing_prerequisite, next_n, skip, spawn_server, Netns, TempFile, OUR_IP, OUR_MAC,
+    loud, missing_prerequisite, next_n, skip, spawn_server, InNetns, Netns, TempFile, OUR_IP,
+    OUR_MAC,
 };
 use common::peers::{make_files, push_canonical, Curls, TempDir, PY_CSV_SERVER, PY_HTTP_SERVER};
 
@@ -70,38 +69,6 @@ mod http_server;
 
 const KERNEL: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const SERVER_PORT: u16 = 8080;
-
-/// This thread in another network namespace until dropped; then back in the
-/// one it was in.
-struct InNetns {
-    home: OwnedFd,
-}
-
-impl InNetns {
-    fn enter(ns: &Netns) -> Result<InNetns, String> {
-        let home = File::open("/proc/thread-self/ns/net")
-            .map_err(|e| format!("open /proc/thread-self/ns/net: {e}"))?;
-        let target = File::open(format!("/run/netns/{}", ns.name))
-            .map_err(|e| format!("open /run/netns/{}: {e}", ns.name))?;
-        // SAFETY: a valid namespace fd; setns changes this thread only.
-        if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(format!("setns: {}", std::io::Error::last_os_error()));
-        }
-        Ok(InNetns { home: home.into() })
-    }
-}
-
-impl Drop for InNetns {
-    fn drop(&mut self) {
-        // SAFETY: the fd of the namespace this thread came from.
-        if unsafe { libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            eprintln!(
-                "warning: could not go back to the first network namespace: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
-}
 
 /// This thread's CPU affinity, to put back after EAL pinned it (so that the
 /// processes it spawns may run on every CPU).

@@ -1,14 +1,17 @@
 //! The network-namespace harness of the TAP tests: a namespace of its own
 //! per test, a TAP device opened from the test process and moved into it,
 //! the kernel's side given 198.51.100.1/24 there and brought up; guards that
-//! delete everything at the end, on failure too; and the loud skip (a
-//! failure when `AA_REQUIRE_NET=1`).
+//! delete everything at the end, on failure too; a thread moved into a
+//! namespace until dropped ([`InNetns`]); and the loud skip (a failure when
+//! `AA_REQUIRE_NET=1`).
 //!
-//! Not every test uses every item.
+//! Not every test uses every item; `stack/benches/tap.rs` includes it too.
 #![allow(dead_code)]
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -132,6 +135,38 @@ impl Drop for Netns {
     fn drop(&mut self) {
         if let Err(e) = run(Command::new("ip").args(["netns", "del", &self.name])) {
             eprintln!("warning: could not delete namespace {}: {e}", self.name);
+        }
+    }
+}
+
+/// This thread in another network namespace until dropped; then back in the
+/// one it was in.
+pub struct InNetns {
+    home: OwnedFd,
+}
+
+impl InNetns {
+    pub fn enter(ns: &Netns) -> Result<InNetns, String> {
+        let home = File::open("/proc/thread-self/ns/net")
+            .map_err(|e| format!("open /proc/thread-self/ns/net: {e}"))?;
+        let target = File::open(format!("/run/netns/{}", ns.name))
+            .map_err(|e| format!("open /run/netns/{}: {e}", ns.name))?;
+        // SAFETY: a valid namespace fd; setns changes this thread only.
+        if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(format!("setns: {}", std::io::Error::last_os_error()));
+        }
+        Ok(InNetns { home: home.into() })
+    }
+}
+
+impl Drop for InNetns {
+    fn drop(&mut self) {
+        // SAFETY: the fd of the namespace this thread came from.
+        if unsafe { libc::setns(self.home.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            eprintln!(
+                "warning: could not go back to the first network namespace: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }

@@ -1,0 +1,378 @@
+//! aa's TCP endpoint over a TAP device against a plain kernel TCP socket
+//! over a veth pair, reading the same CSV from the same server in the same
+//! run (group `tap_csv`, `Throughput::Bytes` = bytes of the file).
+//!
+//! - `aa_tap`: an `aa_stack::tcp::Stack` on a `TapIo` as 198.51.100.2
+//!   connects to the server at 198.51.100.1 (the kernel's side of the TAP)
+//!   and reads the file as `row` records of the compiled CSV grammar
+//!   (`aa_grammars::csv::CsvParser`), each read and freed:
+//!   `csv_client::fetch_csv`, the logic of the `csv_client` example. The
+//!   stack and the device are set up once; one connection per iteration.
+//! - `kernel_socket_csv_core`: a `std::net::TcpStream` from 198.51.100.66
+//!   to the server at 198.51.100.65 over the veth pair, each read (256 KiB
+//!   at most) fed to `csv_core::Reader`: `csv_socket::read_csv`, the logic
+//!   of the `csv_socket` example, on a thread moved into the client
+//!   namespace (`setns`). One connection per iteration.
+//!
+//! Each iteration times what both examples time: from the start of the
+//! connection to the end of the stream.
+//!
+//! Layout, two network namespaces of the bench's own (nothing in the host
+//! namespace; both deleted at the end, on panic too):
+//!
+//! ```text
+//! server ns aa-bt-srv-<pid>-<n>                   client ns aa-bt-cli-<pid>-<n>
+//!   python3 on 0.0.0.0:<port>
+//!   TAP aabt<pid>n<n> 198.51.100.1/24  <-> aa (this process, 198.51.100.2)
+//!   veth aabs<pid>    198.51.100.65/26 <->    veth aabc<pid> 198.51.100.66/26
+//! ```
+//!
+//! (the TAP's side is the test harness's `tap_net`; the veth's /26 is the
+//! more specific route). The server sends the whole file to every client
+//! with `sendfile`, half-closes and closes once the client has. The file is
+//! generated once per run by Python's `csv` module: rows of 2 to 9 fields,
+//! with quoted fields holding commas, doubled quotes and line breaks. Before
+//! measuring, both clients must read the row count and the bytes the
+//! generator wrote, and every iteration checks that again; at the end the
+//! stack's packet pool must be full.
+//!
+//! ```text
+//! cargo bench -p aa-stack --bench tap        # as root
+//! AA_TAP_BENCH_MB=64 cargo bench -p aa-stack --bench tap
+//! ```
+//!
+//! `AA_TAP_BENCH_MB` is the file's size in MiB (16 by default; the
+//! generator writes whole chunks of 10,000 rows, so up to about 0.6 MB
+//! more). Without
+//! root, `/dev/net/tun`, `ip` (iproute2) or python3 the bench prints
+//! "skipped: ..." and returns.
+//!
+//! Read the figures with this in mind: over TAP, every 1500-byte frame
+//! costs aa's process one `read()` syscall and the kernel segments to the
+//! MTU on one core, so the TAP device is the ceiling for aa here, not aa's
+//! stack. The kernel path over veth moves GSO/GRO super-segments (up to
+//! 64 KiB) with no per-frame syscall. The server, the kernel and the client
+//! share the machine's cores.
+//!
+//! One run on a 2-core machine with other work on it (load about 1), 16 MiB
+//! (17,290,251 bytes, 300,000 rows; criterion medians): `aa_tap` 62.5 ms,
+//! 2.21 Gbit/s; `kernel_socket_csv_core` 49.0 ms, 2.83 Gbit/s; aa/kernel
+//! 0.78. The bench also prints medians in Gbit/s and their ratio.
+
+// The test harness: its `skip!` (which fails under `AA_REQUIRE_NET=1`) is
+// not for a bench.
+#[allow(unused_macros, unused_imports)]
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+#[allow(dead_code)]
+#[path = "../examples/csv_client.rs"]
+mod csv_client;
+
+#[allow(dead_code)]
+#[path = "../examples/csv_socket.rs"]
+mod csv_socket;
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use aa_grammars::csv::CsvParser;
+use aa_runtime::PacketPool;
+use aa_stack::io::tap::TapIo;
+use aa_stack::tcp::{Stack, StackConfig};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+
+use common::netns::{
+    loud, next_n, spawn_server, tap_net, InNetns, Netns, Reaped, TapNet, TempFile, KERNEL_IP,
+    OUR_IP, OUR_MAC,
+};
+
+/// The server's end of the veth pair, in the server namespace.
+const VETH_SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 65);
+/// The client's end, in the client namespace.
+const VETH_CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 66);
+/// The kernel client's read size.
+const READ_BUFFER: usize = 256 * 1024;
+/// Longest any one download may take.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Writes about `argv[2]` bytes of CSV to `argv[1]`: lines drawn from a
+/// pool of 50,000 rows written by Python's `csv` module (each checked on a
+/// sample to be one record); prints `ROWS BYTES`.
+const PY_GENERATE: &str = r#"
+import csv, io, random, sys
+random.seed(20261122)
+words = ['alpha', 'beta', 'x,y', 'say "hi"', 'two\nlines', 'crlf\r\ninside', '',
+         'na\u00efve', '12.5', '-3', ' padded ', '""', 'a,"b",c', 'plain text']
+pool = []
+for _ in range(50000):
+    buf = io.StringIO()
+    row = []
+    for _ in range(random.randint(2, 9)):
+        v = random.choice(words)
+        if random.random() < 0.5:
+            v += str(random.randint(0, 10 ** random.randint(1, 9)))
+        row.append(v)
+    csv.writer(buf, lineterminator='\n').writerow(row)
+    pool.append(buf.getvalue().encode())
+sample = b''.join(pool[:2000]).decode()
+assert len(list(csv.reader(io.StringIO(sample, newline='')))) == 2000
+path, target = sys.argv[1], int(sys.argv[2])
+rows = size = 0
+with open(path, 'wb') as f:
+    while size < target:
+        chunk = random.choices(pool, k=10000)
+        data = b''.join(chunk)
+        f.write(data)
+        rows += len(chunk)
+        size += len(data)
+print(rows, size, flush=True)
+"#;
+
+/// Serves the file `argv[1]` on 0.0.0.0, an ephemeral port it prints
+/// first: to every client in turn the whole file (`sendfile`), then a
+/// half-close, then a close once the client has closed.
+const PY_SERVER: &str = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', 0))
+s.listen(4)
+print(s.getsockname()[1], flush=True)
+with open(sys.argv[1], 'rb') as f:
+    while True:
+        c, _ = s.accept()
+        try:
+            f.seek(0)
+            c.sendfile(f)
+            c.shutdown(socket.SHUT_WR)
+            while c.recv(65536):
+                pass
+        except OSError as e:
+            print(f'server: {e}', file=sys.stderr)
+        finally:
+            c.close()
+"#;
+
+/// The file's size in MiB: `AA_TAP_BENCH_MB`, 16 by default.
+fn size_mib() -> u64 {
+    match std::env::var("AA_TAP_BENCH_MB") {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("AA_TAP_BENCH_MB={v:?}: a positive number of MiB"),
+        },
+        Err(_) => 16,
+    }
+}
+
+/// What the generator wrote.
+struct Expected {
+    rows: u64,
+    bytes: u64,
+}
+
+/// One download by aa over the TAP: its time, after checking what came.
+fn aa_once(stack: &mut Stack<TapIo, CsvParser>, peer: SocketAddrV4, want: &Expected) -> Duration {
+    let res = csv_client::fetch_csv(stack, peer, None, TIMEOUT, |_| {});
+    assert_eq!(res.error, None, "aa over TAP: {res:?}");
+    assert!(res.ended && res.clean, "aa over TAP: {res:?}");
+    assert_eq!(
+        (res.rows, res.bytes),
+        (want.rows, want.bytes),
+        "aa over TAP: rows and bytes against the generator's"
+    );
+    Duration::from_secs_f64(res.seconds)
+}
+
+/// One download by a kernel socket over the veth, on a thread in the client
+/// namespace: its time, after checking what came.
+fn kernel_once(client_ns: &Netns, peer: SocketAddr, want: &Expected) -> Duration {
+    let res = std::thread::scope(|s| {
+        s.spawn(|| {
+            let _inside = InNetns::enter(client_ns).unwrap_or_else(|e| panic!("{e}"));
+            csv_socket::read_csv(peer, READ_BUFFER, TIMEOUT)
+        })
+        .join()
+        .expect("the kernel client's thread")
+    });
+    assert_eq!(res.error, None, "kernel socket: {res:?}");
+    assert!(res.ended, "kernel socket: {res:?}");
+    assert_eq!(
+        (res.rows, res.bytes),
+        (want.rows, want.bytes),
+        "kernel socket: rows and bytes against the generator's"
+    );
+    Duration::from_secs_f64(res.seconds)
+}
+
+/// The median of `passes` (zero if there are none).
+fn median(passes: &mut [Duration]) -> Duration {
+    passes.sort();
+    passes.get(passes.len() / 2).copied().unwrap_or_default()
+}
+
+fn gbps(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 * 8.0 / d.as_secs_f64().max(1e-9) / 1e9
+}
+
+fn tap_csv(c: &mut Criterion) {
+    let mib = size_mib();
+    // Locals drop in reverse order: the stack (and its device), the server,
+    // the file, then the namespaces.
+    let pool = PacketPool::new(1024, 2048);
+    let TapNet { tap, dev: _, ns } =
+        match tap_net("aa-bt-srv", "aabt", &pool, &["python3"], |_, _| {}) {
+            Ok(net) => net,
+            Err(why) => {
+                loud(&format!("skipped: {why}"));
+                return;
+            }
+        };
+    let client_ns = match Netns::create("aa-bt-cli", next_n()) {
+        Ok(ns) => ns,
+        Err(e) => {
+            loud(&format!("skipped: cannot create a network namespace: {e}"));
+            return;
+        }
+    };
+    let pid = std::process::id();
+    let (veth_s, veth_c) = (format!("aabs{pid}"), format!("aabc{pid}"));
+    ns.run(&[
+        "ip",
+        "link",
+        "add",
+        &veth_s,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &veth_c,
+        "netns",
+        &client_ns.name,
+    ]);
+    ns.run(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{VETH_SERVER_IP}/26"),
+        "dev",
+        &veth_s,
+    ]);
+    ns.run(&["ip", "link", "set", &veth_s, "up"]);
+    ns.run(&["ip", "link", "set", "lo", "up"]);
+    client_ns.run(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{VETH_CLIENT_IP}/26"),
+        "dev",
+        &veth_c,
+    ]);
+    client_ns.run(&["ip", "link", "set", &veth_c, "up"]);
+    client_ns.run(&["ip", "link", "set", "lo", "up"]);
+
+    let data = TempFile(std::env::temp_dir().join(format!("{}.csv", ns.name)));
+    let path = data.0.to_str().expect("a UTF-8 temporary path");
+    let line = ns.run(&["python3", "-c", PY_GENERATE, path, &(mib << 20).to_string()]);
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .map(|x| {
+            x.parse()
+                .unwrap_or_else(|e| panic!("generator said {line:?}: {e}"))
+        })
+        .collect();
+    assert_eq!(nums.len(), 2, "generator said {line:?}");
+    let want = Expected {
+        rows: nums[0],
+        bytes: nums[1],
+    };
+    assert_eq!(
+        std::fs::metadata(&data.0)
+            .expect("the generated file")
+            .len(),
+        want.bytes
+    );
+
+    let (server, line): (Reaped, String) =
+        spawn_server(&mut ns.cmd(&["python3", "-c", PY_SERVER, path]));
+    let port: u16 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("server said {line:?}: {e}"));
+    let tap_peer = SocketAddrV4::new(KERNEL_IP, port);
+    let veth_peer = SocketAddr::from((VETH_SERVER_IP, port));
+
+    let cfg = StackConfig {
+        arp_tries: 5,
+        ..StackConfig::default()
+    };
+    let mut stack: Stack<TapIo, CsvParser> = Stack::new(tap, pool.clone(), OUR_MAC, OUR_IP, cfg);
+
+    // Both see the whole file before anything is timed.
+    let aa_first = aa_once(&mut stack, tap_peer, &want);
+    let kernel_first = kernel_once(&client_ns, veth_peer, &want);
+    loud(&format!(
+        "tap_csv: {} rows, {} bytes, seen whole by both; first passes: aa over TAP {:.2} Gbit/s, kernel socket over veth {:.2} Gbit/s",
+        want.rows,
+        want.bytes,
+        gbps(want.bytes, aa_first),
+        gbps(want.bytes, kernel_first)
+    ));
+
+    let mut g = c.benchmark_group("tap_csv");
+    g.throughput(Throughput::Bytes(want.bytes));
+    g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
+    g.warm_up_time(Duration::from_secs(3));
+    g.measurement_time(Duration::from_secs(15));
+    let (mut aa_passes, mut kernel_passes) = (Vec::new(), Vec::new());
+    g.bench_function("aa_tap", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let d = aa_once(&mut stack, tap_peer, &want);
+                    aa_passes.push(d);
+                    d
+                })
+                .sum()
+        })
+    });
+    g.bench_function("kernel_socket_csv_core", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let d = kernel_once(&client_ns, veth_peer, &want);
+                    kernel_passes.push(d);
+                    d
+                })
+                .sum()
+        })
+    });
+    g.finish();
+    let (aa, kernel) = (
+        gbps(want.bytes, median(&mut aa_passes)),
+        gbps(want.bytes, median(&mut kernel_passes)),
+    );
+    loud(&format!(
+        "tap_csv, medians of every timed pass (warm-up included; {} and {}): aa over TAP {aa:.2} Gbit/s, kernel socket over veth {kernel:.2} Gbit/s, aa/kernel {:.2}",
+        aa_passes.len(),
+        kernel_passes.len(),
+        aa / kernel
+    ));
+
+    loud(&format!("tap_csv: aa's stack {:?}", stack.stats()));
+    assert!(
+        pool.is_full(),
+        "{} of {} packet buffers free",
+        pool.available(),
+        pool.capacity()
+    );
+    drop(stack);
+    drop(server);
+    drop(data);
+    drop(client_ns);
+    drop(ns);
+}
+
+criterion_group!(benches, tap_csv);
+criterion_main!(benches);
