@@ -31,11 +31,11 @@
 //!   `csv_core::Reader` (what an application on a copying stack does).
 //!
 //! One run on a quiet 2-core AMD EPYC machine (criterion medians, 1 MiB per
-//! iteration): `aa` 12.3 Gbit/s, `aa_offload` 13.1, `aa_handwritten` 8.4,
-//! `aa_chunks` 51.0, `aa_chunks_offload` 70.4, `smoltcp_loopback` 145.5,
-//! `smoltcp_mtu1500` 43.1, `smoltcp_mtu1500_csv_core` 11.2: CSV parsing
-//! takes most of `aa`'s time; per 1460-byte segment aa's transport is 1.18
-//! times smoltcp's computing checksums, 1.63 times with them offloaded
+//! iteration): `aa` 12.5 Gbit/s, `aa_offload` 13.2, `aa_handwritten` 8.3,
+//! `aa_chunks` 51.9, `aa_chunks_offload` 68.1, `smoltcp_loopback` 152.2,
+//! `smoltcp_mtu1500` 44.5, `smoltcp_mtu1500_csv_core` 10.4: CSV parsing
+//! takes most of `aa`'s time; per 1460-byte segment aa's transport is 1.17
+//! times smoltcp's computing checksums, 1.53 times with them offloaded
 //! (smoltcp's loopback ignores them).
 //!
 //! Both sides are established once; each iteration moves `BYTES` of CSV on
