@@ -3,7 +3,7 @@
 //! bytes per iteration (`Throughput::Bytes` = payload bytes).
 //!
 //! - `aa`: a server stack `send`s the CSV (copied into its send buffer,
-//!   segmented at MSS 1460 into pool buffers, Ethernet + IPv4 + TCP with
+//!   from there straight into pool buffers at MSS 1460, Ethernet + IPv4 + TCP with
 //!   checksums); the frames move (handles, no copy) to the client stack,
 //!   which checks checksums, inserts them into its `AaStream` and parses
 //!   rows on arrival with the compiled `aa_grammars::csv` parser; the
@@ -31,11 +31,11 @@
 //!   `csv_core::Reader` (what an application on a copying stack does).
 //!
 //! One run on a quiet 2-core AMD EPYC machine (criterion medians, 1 MiB per
-//! iteration): `aa` 12.5 Gbit/s, `aa_offload` 13.2, `aa_handwritten` 8.3,
-//! `aa_chunks` 51.9, `aa_chunks_offload` 68.1, `smoltcp_loopback` 152.2,
-//! `smoltcp_mtu1500` 44.5, `smoltcp_mtu1500_csv_core` 10.4: CSV parsing
-//! takes most of `aa`'s time; per 1460-byte segment aa's transport is 1.17
-//! times smoltcp's computing checksums, 1.53 times with them offloaded
+//! iteration): `aa` 11.9 Gbit/s, `aa_offload` 12.8, `aa_handwritten` 8.0,
+//! `aa_chunks` 54.3, `aa_chunks_offload` 74.1, `smoltcp_loopback` 147.8,
+//! `smoltcp_mtu1500` 43.4, `smoltcp_mtu1500_csv_core` 11.3: CSV parsing
+//! takes most of `aa`'s time; per 1460-byte segment aa's transport is 1.25
+//! times smoltcp's computing checksums, 1.71 times with them offloaded
 //! (smoltcp's loopback ignores them).
 //!
 //! Both sides are established once; each iteration moves `BYTES` of CSV on

@@ -611,8 +611,6 @@ struct Tx<A: FrameAlloc> {
     ip: Ipv4Addr,
     ip_id: u16,
     error: Option<IoError>,
-    /// Payload copied out of a send buffer for a retransmission.
-    scratch: Vec<u8>,
     /// The device completes checksums ([`PacketIo::tx_checksum_offload`]).
     csum_offload: bool,
 }
@@ -658,6 +656,22 @@ impl<A: FrameAlloc> Tx<A> {
         seq: u32,
         flags: TcpFlags,
         payload: &[u8],
+    ) {
+        self.segment_of(dev, stats, cfg, c, seq, flags, out::one(payload));
+    }
+
+    /// [`segment`](Self::segment) with the payload in two pieces (a range
+    /// of the send buffer), copied straight into the frame.
+    #[allow(clippy::too_many_arguments)]
+    fn segment_of<D: PacketIo<Packet = A::Packet>, R: Parser>(
+        &mut self,
+        dev: &mut D,
+        stats: &mut TcpStats,
+        cfg: &StackConfig,
+        c: &mut Conn<A::Packet, R>,
+        seq: u32,
+        flags: TcpFlags,
+        payload: out::Payload<'_>,
     ) {
         let syn = flags.syn();
         let (ack, window) = if syn {
@@ -735,7 +749,7 @@ impl<A: FrameAlloc> Tx<A> {
             sack: SackBlocks::NONE,
         };
         self.ip_id = self.ip_id.wrapping_add(1);
-        match out::write(&self.pool, &out, &[], self.csum_offload) {
+        match out::write(&self.pool, &out, out::one(&[]), self.csum_offload) {
             Ok(p) => {
                 stats.rsts_out += 1;
                 stats.segments_out += 1;
@@ -781,7 +795,6 @@ pub struct Stack<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet> = Pac
     stats: TcpStats,
     next_port: u16,
     rng: u64,
-    scratch: Vec<u8>,
 }
 
 const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
@@ -816,7 +829,6 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                 ip,
                 ip_id: seed as u16,
                 error: None,
-                scratch: Vec::new(),
                 csum_offload,
             },
             rx: Some(Burst::with_capacity(burst)),
@@ -827,7 +839,6 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
             stats: TcpStats::default(),
             next_port: 0,
             rng: seed | 1,
-            scratch: Vec::new(),
         };
         let span = u64::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
         s.next_port = EPHEMERAL.start() + (s.random() % span) as u16;
@@ -1465,7 +1476,6 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
             stats,
             cfg,
             events,
-            scratch,
             ..
         } = self;
         for (i, slot) in conns.iter_mut().enumerate() {
@@ -1478,7 +1488,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                     | State::Closing
                     | State::LastAck
             ) {
-                send_data(c, now, tx, dev, stats, cfg, scratch);
+                send_data(c, now, tx, dev, stats, cfg);
             }
             if let Some(s) = &c.stream {
                 let recs = s.stats().records;
@@ -1514,6 +1524,19 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
     }
 }
 
+/// Bytes `off..off + n` of a send buffer, in its ring's two pieces.
+fn range_of(q: &VecDeque<u8>, off: usize, n: usize) -> out::Payload<'_> {
+    let (a, b) = q.as_slices();
+    if off >= a.len() {
+        let off = off - a.len();
+        [&b[off..off + n], &[]]
+    } else if off + n <= a.len() {
+        [&a[off..off + n], &[]]
+    } else {
+        [&a[off..], &b[..off + n - a.len()]]
+    }
+}
+
 /// Sends queued data within `min(cwnd, peer's window)`, then the FIN.
 fn send_data<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
     c: &mut Conn<A::Packet, R>,
@@ -1522,7 +1545,6 @@ fn send_data<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
     dev: &mut D,
     stats: &mut TcpStats,
     cfg: &StackConfig,
-    scratch: &mut Vec<u8>,
 ) {
     let mss = seg_size(c.snd_mss, &tx.pool) as usize;
     loop {
@@ -1537,8 +1559,6 @@ fn send_data<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
                 // short: the ACKs of what is in flight open it.
                 break;
             }
-            scratch.clear();
-            scratch.extend(c.sbuf.range(off..off + n));
             let last = off + n == len;
             let mut flags = TcpFlags::ACK;
             if last {
@@ -1552,7 +1572,11 @@ fn send_data<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
             if d(seq, c.snd_max) < 0 {
                 stats.retransmitted_bytes += n as u64;
             }
-            tx.segment(dev, stats, cfg, c, seq, flags, scratch);
+            // The bytes go from the send buffer straight into the frame; the
+            // buffer is out of `c` meanwhile (a swap, no allocation).
+            let sbuf = std::mem::take(&mut c.sbuf);
+            tx.segment_of(dev, stats, cfg, c, seq, flags, range_of(&sbuf, off, n));
+            c.sbuf = sbuf;
             c.snd_nxt = seq.wrapping_add(n as u32 + u32::from(fin));
         } else if c.fin_queued && off == len {
             let seq = c.snd_nxt;
@@ -1610,12 +1634,10 @@ fn retransmit_first<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
     if fin {
         flags = flags | TcpFlags::FIN;
     }
-    let mut buf = std::mem::take(&mut tx.scratch);
-    buf.clear();
-    buf.extend(c.sbuf.range(..n));
     let seq = c.snd_una;
-    tx.segment(dev, stats, cfg, c, seq, flags, &buf);
-    tx.scratch = buf;
+    let sbuf = std::mem::take(&mut c.sbuf);
+    tx.segment_of(dev, stats, cfg, c, seq, flags, range_of(&sbuf, 0, n));
+    c.sbuf = sbuf;
     stats.retransmitted_bytes += n as u64;
     // Karn: no RTT sample across a retransmission.
     c.rtt_probe = None;

@@ -99,12 +99,21 @@ pub(crate) fn parse_sack(options: &[u8]) -> SackBlocks {
     out
 }
 
+/// A segment's payload in up to two pieces (a send buffer's ring wraps
+/// around), copied into the frame one after the other.
+pub(crate) type Payload<'a> = [&'a [u8]; 2];
+
+/// A payload of one piece.
+pub(crate) fn one(p: &[u8]) -> Payload<'_> {
+    [p, &[]]
+}
+
 /// Writes `seg` with `payload` into a buffer of `pool`; with `offload`,
 /// the checksums are left for the device to complete (see [`fill`]).
 pub(crate) fn write<A: FrameAlloc>(
     pool: &A,
     seg: &OutSeg,
-    payload: &[u8],
+    payload: Payload<'_>,
     offload: bool,
 ) -> Result<A::Packet, PoolError> {
     // Every option is padded with leading NOPs to a multiple of 4 bytes, so
@@ -133,7 +142,7 @@ pub(crate) fn write<A: FrameAlloc>(
         }
     }
     debug_assert!(olen % 4 == 0 && olen <= 40);
-    let tcp_len = 20 + olen + payload.len();
+    let tcp_len = 20 + olen + payload[0].len() + payload[1].len();
     let len = 14 + 20 + tcp_len;
     let room = pool.frame_room();
     if room < len || 20 + tcp_len > usize::from(u16::MAX) {
@@ -155,7 +164,7 @@ pub(crate) fn write<A: FrameAlloc>(
 /// folded sum, not complemented: what NICs and the kernel's virtio-net
 /// offload complete, so the payload is not read again here. The IPv4
 /// header's checksum (20 bytes) is always computed here.
-fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: &[u8], offload: bool) {
+fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: Payload<'_>, offload: bool) {
     let olen = opts.len();
     let tcp_len = f.len() - 34;
     f[0..6].copy_from_slice(&seg.dst_mac.0);
@@ -184,7 +193,9 @@ fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: &[u8], offload: bool) 
     tcp[14..16].copy_from_slice(&seg.window.to_be_bytes());
     tcp[16..20].fill(0); // checksum, urgent pointer
     tcp[20..20 + olen].copy_from_slice(opts);
-    tcp[20 + olen..].copy_from_slice(payload);
+    let (first, rest) = tcp[20 + olen..].split_at_mut(payload[0].len());
+    first.copy_from_slice(payload[0]);
+    rest.copy_from_slice(payload[1]);
     let mut pseudo = [0u8; 12];
     pseudo[0..4].copy_from_slice(&seg.src.0.octets());
     pseudo[4..8].copy_from_slice(&seg.dst.0.octets());
@@ -225,7 +236,7 @@ mod test {
     fn frames_parse_back_with_good_checksums() {
         let pool = PacketPool::new(4, 2048);
         let seg = syn();
-        let p = write(&pool, &seg, b"", false).unwrap();
+        let p = write(&pool, &seg, one(b""), false).unwrap();
         let s = parse(p.data(), LinkType::Ethernet, true).unwrap();
         assert_eq!(s.checksum, ChecksumStatus::Valid);
         assert_eq!(
@@ -243,12 +254,12 @@ mod test {
         };
         for n in [0usize, 1, 2, 3, 5, 1460] {
             let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
-            let p = write(&pool, &seg, &data, false).unwrap();
+            let p = write(&pool, &seg, one(&data), false).unwrap();
             let s = parse(p.data(), LinkType::Ethernet, true).unwrap();
             assert_eq!(s.checksum, ChecksumStatus::Valid, "{n}");
             assert_eq!(s.payload(p.data()), &data[..]);
         }
-        assert!(write(&pool, &seg, &[0; 2000], false).is_err());
+        assert!(write(&pool, &seg, one(&[0; 2000]), false).is_err());
         // SACK blocks: NOP NOP 5 len, blocks; the header grows by 4 + 8n.
         for n in 1..=SackBlocks::MAX {
             let mut sack = SackBlocks::NONE;
@@ -257,7 +268,7 @@ mod test {
             }
             assert!(!sack.push(sack.as_slice()[0]), "no duplicates");
             let seg = OutSeg { sack, ..seg };
-            let p = write(&pool, &seg, b"data", false).unwrap();
+            let p = write(&pool, &seg, one(b"data"), false).unwrap();
             let s = parse(p.data(), LinkType::Ethernet, true).unwrap();
             assert_eq!(s.checksum, ChecksumStatus::Valid, "{n}");
             assert!(!s.opts.malformed);
@@ -279,7 +290,7 @@ mod test {
             ..syn()
         };
         let data: Vec<u8> = (0..1460).map(|i| (i * 7) as u8).collect();
-        let p = write(&pool, &seg, &data, true).unwrap();
+        let p = write(&pool, &seg, one(&data), true).unwrap();
         let mut f = p.data().to_vec();
         // What a capture before the NIC sees: the offload pattern.
         let s = parse(&f, LinkType::Ethernet, true).unwrap();
@@ -293,7 +304,7 @@ mod test {
         assert_eq!(s.checksum, ChecksumStatus::Valid);
         assert_eq!(s.payload(&f), &data[..]);
         // The same as computing them here.
-        let full = write(&pool, &seg, &data, false).unwrap();
+        let full = write(&pool, &seg, one(&data), false).unwrap();
         assert_eq!(full.data(), &f[..]);
     }
 }

@@ -966,7 +966,7 @@ impl Lab {
             syn_opts: None,
             sack,
         };
-        super::out::write(&self.pool, &seg, b"", false)
+        super::out::write(&self.pool, &seg, super::out::one(b""), false)
             .unwrap()
             .data()
             .to_vec()
@@ -1273,4 +1273,43 @@ fn a_parse_error_is_an_event_once_and_the_rows_before_it_stay() {
     assert_eq!(lab.sent()[0].seg.flags, TcpFlags::FIN | TcpFlags::ACK);
     drop(lab.stack);
     assert!(lab.pool.is_full());
+}
+
+#[test]
+fn send_buffer_ranges_across_the_ring_wrap() {
+    // A send buffer whose ring has wrapped: its bytes in two pieces.
+    let mut q: VecDeque<u8> = VecDeque::with_capacity(16);
+    q.extend(0..12u8);
+    q.drain(..10);
+    q.extend(12..24u8);
+    let (a, b) = q.as_slices();
+    assert!(!a.is_empty() && !b.is_empty(), "the ring wraps");
+    let all: Vec<u8> = q.iter().copied().collect();
+    for off in 0..=all.len() {
+        for n in 0..=all.len() - off {
+            let [x, y] = range_of(&q, off, n);
+            assert_eq!([x, y].concat(), &all[off..off + n], "{off} {n}");
+        }
+    }
+    // Written into a frame, the two pieces are one payload.
+    let pool = PacketPool::new(1, 2048);
+    let seg = super::out::OutSeg {
+        src_mac: US,
+        dst_mac: PEER,
+        src: (OUR_IP, 40000),
+        dst: (PEER_IP, PORT),
+        ip_id: 1,
+        seq: 1,
+        ack: 1,
+        flags: TcpFlags::ACK,
+        window: 100,
+        syn_opts: None,
+        sack: super::out::SackBlocks::NONE,
+    };
+    let p = super::out::write(&pool, &seg, range_of(&q, 1, all.len() - 2), false).unwrap();
+    let s = wire::parse(p.data(), LinkType::Ethernet, true).unwrap();
+    assert_eq!(s.checksum, wire::ChecksumStatus::Valid);
+    assert_eq!(s.payload(p.data()), &all[1..all.len() - 1]);
+    drop(p);
+    assert!(pool.is_full());
 }
