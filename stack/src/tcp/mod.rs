@@ -645,25 +645,10 @@ impl<A: FrameAlloc> Tx<A> {
         self.burst.clear();
     }
 
-    /// Builds and queues one segment of `c`.
+    /// Builds and queues one segment of `c`, its payload in up to two
+    /// pieces (a range of the send buffer) copied straight into the frame.
     #[allow(clippy::too_many_arguments)]
     fn segment<D: PacketIo<Packet = A::Packet>, R: Parser>(
-        &mut self,
-        dev: &mut D,
-        stats: &mut TcpStats,
-        cfg: &StackConfig,
-        c: &mut Conn<A::Packet, R>,
-        seq: u32,
-        flags: TcpFlags,
-        payload: &[u8],
-    ) {
-        self.segment_of(dev, stats, cfg, c, seq, flags, out::one(payload));
-    }
-
-    /// [`segment`](Self::segment) with the payload in two pieces (a range
-    /// of the send buffer), copied straight into the frame.
-    #[allow(clippy::too_many_arguments)]
-    fn segment_of<D: PacketIo<Packet = A::Packet>, R: Parser>(
         &mut self,
         dev: &mut D,
         stats: &mut TcpStats,
@@ -768,7 +753,7 @@ impl<A: FrameAlloc> Tx<A> {
     ) {
         stats.acks_out += 1;
         let seq = c.snd_nxt;
-        self.segment(dev, stats, cfg, c, seq, TcpFlags::ACK, &[]);
+        self.segment(dev, stats, cfg, c, seq, TcpFlags::ACK, out::one(&[]));
     }
 }
 
@@ -1100,7 +1085,15 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
             ..
         } = self;
         let Some(c) = conns[i].as_mut() else { return };
-        tx.segment(dev, stats, cfg, c, iss, TcpFlags::SYN | TcpFlags::ACK, &[]);
+        tx.segment(
+            dev,
+            stats,
+            cfg,
+            c,
+            iss,
+            TcpFlags::SYN | TcpFlags::ACK,
+            out::one(&[]),
+        );
         c.snd_nxt = iss.wrapping_add(1);
         c.snd_max = c.snd_nxt;
         c.rtt_probe = Some((c.snd_nxt, now));
@@ -1184,7 +1177,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
         ) {
             let seq = c.snd_nxt;
             stats.rsts_out += 1;
-            tx.segment(dev, stats, cfg, c, seq, TcpFlags::RST, &[]);
+            tx.segment(dev, stats, cfg, c, seq, TcpFlags::RST, out::one(&[]));
             tx.flush(dev, stats);
             c.state = State::Closed;
         }
@@ -1369,7 +1362,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                         c.peer_mac = mac;
                         c.state = State::SynSent;
                         let iss = c.iss;
-                        tx.segment(dev, stats, cfg, c, iss, TcpFlags::SYN, &[]);
+                        tx.segment(dev, stats, cfg, c, iss, TcpFlags::SYN, out::one(&[]));
                         c.snd_nxt = iss.wrapping_add(1);
                         c.snd_max = c.snd_nxt;
                         c.rtt_probe = Some((c.snd_nxt, now));
@@ -1404,7 +1397,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                             // Never announced: gone without an event.
                             let seq = c.snd_nxt;
                             stats.rsts_out += 1;
-                            tx.segment(dev, stats, cfg, c, seq, TcpFlags::RST, &[]);
+                            tx.segment(dev, stats, cfg, c, seq, TcpFlags::RST, out::one(&[]));
                             c.state = State::Closed;
                             self.remove(i);
                             continue;
@@ -1412,7 +1405,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                         if c.retries > cfg.max_retries {
                             let seq = c.snd_nxt;
                             stats.rsts_out += 1;
-                            tx.segment(dev, stats, cfg, c, seq, TcpFlags::RST, &[]);
+                            tx.segment(dev, stats, cfg, c, seq, TcpFlags::RST, out::one(&[]));
                             c.state = State::Closed;
                             c.rtx_at = None;
                             events.push_back(Event::Reset(id, ResetReason::TimedOut));
@@ -1423,11 +1416,11 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                         c.rtx_at = Some(now + c.rto);
                         if c.state == State::SynSent {
                             let iss = c.iss;
-                            tx.segment(dev, stats, cfg, c, iss, TcpFlags::SYN, &[]);
+                            tx.segment(dev, stats, cfg, c, iss, TcpFlags::SYN, out::one(&[]));
                         } else if c.state == State::SynReceived {
                             let iss = c.iss;
                             let f = TcpFlags::SYN | TcpFlags::ACK;
-                            tx.segment(dev, stats, cfg, c, iss, f, &[]);
+                            tx.segment(dev, stats, cfg, c, iss, f, out::one(&[]));
                         } else {
                             let persist = c.snd_wnd == 0 && !c.sbuf.is_empty();
                             if !persist {
@@ -1454,7 +1447,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                                 // Zero-window probe: one byte past the window.
                                 let b = [c.sbuf[0]];
                                 let seq = c.snd_una;
-                                tx.segment(dev, stats, cfg, c, seq, TcpFlags::ACK, &b);
+                                tx.segment(dev, stats, cfg, c, seq, TcpFlags::ACK, out::one(&b));
                                 c.snd_nxt = seq.wrapping_add(1);
                                 if d(c.snd_nxt, c.snd_max) > 0 {
                                     c.snd_max = c.snd_nxt;
@@ -1575,12 +1568,12 @@ fn send_data<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
             // The bytes go from the send buffer straight into the frame; the
             // buffer is out of `c` meanwhile (a swap, no allocation).
             let sbuf = std::mem::take(&mut c.sbuf);
-            tx.segment_of(dev, stats, cfg, c, seq, flags, range_of(&sbuf, off, n));
+            tx.segment(dev, stats, cfg, c, seq, flags, range_of(&sbuf, off, n));
             c.sbuf = sbuf;
             c.snd_nxt = seq.wrapping_add(n as u32 + u32::from(fin));
         } else if c.fin_queued && off == len {
             let seq = c.snd_nxt;
-            tx.segment(dev, stats, cfg, c, seq, TcpFlags::FIN, &[]);
+            tx.segment(dev, stats, cfg, c, seq, TcpFlags::FIN, out::one(&[]));
             c.snd_nxt = seq.wrapping_add(1);
         } else {
             break;
@@ -1636,7 +1629,7 @@ fn retransmit_first<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
     }
     let seq = c.snd_una;
     let sbuf = std::mem::take(&mut c.sbuf);
-    tx.segment_of(dev, stats, cfg, c, seq, flags, range_of(&sbuf, 0, n));
+    tx.segment(dev, stats, cfg, c, seq, flags, range_of(&sbuf, 0, n));
     c.sbuf = sbuf;
     stats.retransmitted_bytes += n as u64;
     // Karn: no RTT sample across a retransmission.
@@ -1822,7 +1815,15 @@ fn syn_received<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
         if !f.ack() && seg.seq.0.wrapping_add(1) == rcv_nxt {
             // The peer's SYN again: our SYN-ACK was lost.
             let iss = c.iss;
-            tx.segment(dev, stats, cfg, c, iss, TcpFlags::SYN | TcpFlags::ACK, &[]);
+            tx.segment(
+                dev,
+                stats,
+                cfg,
+                c,
+                iss,
+                TcpFlags::SYN | TcpFlags::ACK,
+                out::one(&[]),
+            );
         }
         return false;
     }
