@@ -64,12 +64,10 @@ pub unsafe fn mark_tx_checksum(m: *mut sys::rte_mbuf) -> bool {
         ((*m).buf_addr as *const u8).add(usize::from((*m).data_off)),
         usize::from((*m).data_len),
     );
-    let ipv4_tcp =
-        data.len() >= 34 && data[12..14] == [0x08, 0x00] && data[14] >> 4 == 4 && data[14 + 9] == 6;
-    if !ipv4_tcp {
+    let Some(l3) = crate::wire::ipv4_tcp_header_len(data) else {
         return false;
-    }
-    let l3 = u64::from(data[14] & 0x0f) * 4;
+    };
+    let l3 = l3 as u64;
     (*m).ol_flags |= TX_TCP_IPV4_CKSUM;
     // `tx_offload`: l2_len in bits 0..7, l3_len in bits 7..16.
     (*m).__bindgen_anon_3.tx_offload = 14 | (l3 << 7);

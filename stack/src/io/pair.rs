@@ -12,7 +12,7 @@
 //! received.
 //!
 //! [`PairIo::offload_checksums`] makes the wire act as two NICs with
-//! checksum offload: senders leave the IPv4 and TCP checksums to it, and
+//! checksum offload: senders leave the TCP checksums to it, and
 //! receivers get every frame marked [`RxChecksum::Good`] (a wire in memory
 //! does not corrupt frames), so neither side computes them.
 

@@ -81,12 +81,9 @@ const VNET_DATA_VALID: u8 = 2;
 /// header, `csum_offset` 16); none for the others, which carry their own.
 fn vnet_header(frame: &[u8]) -> [u8; VNET_HDR_LEN] {
     let mut h = [0u8; VNET_HDR_LEN];
-    let ipv4_tcp = frame.len() >= 34
-        && frame[12..14] == [0x08, 0x00]
-        && frame[14] >> 4 == 4
-        && frame[14 + 9] == 6;
-    if ipv4_tcp {
-        let start = 14 + u16::from(frame[14] & 0x0f) * 4;
+    if let Some(l3) = crate::wire::ipv4_tcp_header_len(frame) {
+        // At most 14 + 60.
+        let start = (14 + l3) as u16;
         h[0] = VNET_NEEDS_CSUM;
         h[6..8].copy_from_slice(&start.to_le_bytes());
         h[8..10].copy_from_slice(&16u16.to_le_bytes());

@@ -162,6 +162,11 @@ impl ChecksumPolicy {
         }
     }
 
+    /// The configured mode.
+    pub fn mode(&self) -> ChecksumMode {
+        self.mode
+    }
+
     /// Whether the next segment's checksum should be verified.
     #[inline]
     pub fn wants_check(&self) -> bool {

@@ -151,7 +151,7 @@ impl Decoder {
             }),
             RxChecksum::Bad => parse(frame, meta.link, false).and_then(|mut seg| {
                 seg.checksum = ChecksumStatus::Invalid;
-                if self.policy.report().mode == ChecksumMode::Off {
+                if self.policy.mode() == ChecksumMode::Off {
                     Ok(seg)
                 } else {
                     Err(WireError::BadChecksum)

@@ -51,5 +51,5 @@ pub use checksum::{AutoState, ChecksumMode, ChecksumPolicy, ChecksumReport};
 pub use decoder::{Decoder, WireStats};
 pub use error::{Layer, WireError};
 pub use link::LinkType;
-pub use parse::parse;
+pub use parse::{ipv4_tcp_header_len, parse};
 pub use segment::{ChecksumStatus, Segment, TcpFlags, TcpOpts};

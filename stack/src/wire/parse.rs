@@ -110,6 +110,18 @@ pub fn parse(frame: &[u8], link: LinkType, verify_checksum: bool) -> Result<Segm
     })
 }
 
+/// The IPv4 header's length in an untagged Ethernet frame carrying IPv4 and
+/// TCP whose headers are all there (what transmit checksum offload needs to
+/// place the TCP checksum); `None` for any other frame (ARP, ICMP, a VLAN
+/// tag, a header length below 20 bytes).
+pub fn ipv4_tcp_header_len(frame: &[u8]) -> Option<usize> {
+    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] || frame[14] >> 4 != 4 || frame[23] != 6 {
+        return None;
+    }
+    let l3 = usize::from(frame[14] & 0x0f) * 4;
+    (l3 >= 20 && frame.len() >= 14 + l3 + 20).then_some(l3)
+}
+
 /// The IP layer of a frame.
 struct Ip<'a> {
     src: IpAddr,
@@ -493,5 +505,24 @@ mod test {
             parse(&f, LinkType::Ethernet, false),
             Err(WireError::NotIpv4OrIpv6 { ether_type: 0x88cc })
         );
+    }
+
+    #[test]
+    fn ipv4_tcp_header_len_only_for_whole_ipv4_tcp_frames() {
+        let ip = |d| IpAddr::V4(Ipv4Addr::new(198, 51, 100, d));
+        let tcp = crate::frame::TcpFrame::new((ip(1), 1000), (ip(2), 80))
+            .build(b"x")
+            .unwrap();
+        assert_eq!(ipv4_tcp_header_len(&tcp), Some(20));
+        assert_eq!(ipv4_tcp_header_len(&tcp[..53]), None, "TCP header cut");
+        let mut icmp = tcp.clone();
+        icmp[23] = 1;
+        assert_eq!(ipv4_tcp_header_len(&icmp), None);
+        let mut short = tcp.clone();
+        short[14] = 0x44;
+        assert_eq!(ipv4_tcp_header_len(&short), None, "IHL below 5");
+        let mut arp = tcp.clone();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(ipv4_tcp_header_len(&arp), None);
     }
 }
