@@ -744,6 +744,20 @@ impl<A: FrameAlloc> Tx<A> {
         }
     }
 
+    /// A segment of `c` without payload (SYN, FIN, RST, ACK).
+    #[allow(clippy::too_many_arguments)]
+    fn control<D: PacketIo<Packet = A::Packet>, R: Parser>(
+        &mut self,
+        dev: &mut D,
+        stats: &mut TcpStats,
+        cfg: &StackConfig,
+        c: &mut Conn<A::Packet, R>,
+        seq: u32,
+        flags: TcpFlags,
+    ) {
+        self.segment(dev, stats, cfg, c, seq, flags, out::one(&[]));
+    }
+
     fn ack<D: PacketIo<Packet = A::Packet>, R: Parser>(
         &mut self,
         dev: &mut D,
@@ -753,7 +767,7 @@ impl<A: FrameAlloc> Tx<A> {
     ) {
         stats.acks_out += 1;
         let seq = c.snd_nxt;
-        self.segment(dev, stats, cfg, c, seq, TcpFlags::ACK, out::one(&[]));
+        self.control(dev, stats, cfg, c, seq, TcpFlags::ACK);
     }
 }
 
@@ -1085,15 +1099,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
             ..
         } = self;
         let Some(c) = conns[i].as_mut() else { return };
-        tx.segment(
-            dev,
-            stats,
-            cfg,
-            c,
-            iss,
-            TcpFlags::SYN | TcpFlags::ACK,
-            out::one(&[]),
-        );
+        tx.control(dev, stats, cfg, c, iss, TcpFlags::SYN | TcpFlags::ACK);
         c.snd_nxt = iss.wrapping_add(1);
         c.snd_max = c.snd_nxt;
         c.rtt_probe = Some((c.snd_nxt, now));
@@ -1177,7 +1183,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
         ) {
             let seq = c.snd_nxt;
             stats.rsts_out += 1;
-            tx.segment(dev, stats, cfg, c, seq, TcpFlags::RST, out::one(&[]));
+            tx.control(dev, stats, cfg, c, seq, TcpFlags::RST);
             tx.flush(dev, stats);
             c.state = State::Closed;
         }
@@ -1362,7 +1368,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                         c.peer_mac = mac;
                         c.state = State::SynSent;
                         let iss = c.iss;
-                        tx.segment(dev, stats, cfg, c, iss, TcpFlags::SYN, out::one(&[]));
+                        tx.control(dev, stats, cfg, c, iss, TcpFlags::SYN);
                         c.snd_nxt = iss.wrapping_add(1);
                         c.snd_max = c.snd_nxt;
                         c.rtt_probe = Some((c.snd_nxt, now));
@@ -1397,7 +1403,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                             // Never announced: gone without an event.
                             let seq = c.snd_nxt;
                             stats.rsts_out += 1;
-                            tx.segment(dev, stats, cfg, c, seq, TcpFlags::RST, out::one(&[]));
+                            tx.control(dev, stats, cfg, c, seq, TcpFlags::RST);
                             c.state = State::Closed;
                             self.remove(i);
                             continue;
@@ -1405,7 +1411,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                         if c.retries > cfg.max_retries {
                             let seq = c.snd_nxt;
                             stats.rsts_out += 1;
-                            tx.segment(dev, stats, cfg, c, seq, TcpFlags::RST, out::one(&[]));
+                            tx.control(dev, stats, cfg, c, seq, TcpFlags::RST);
                             c.state = State::Closed;
                             c.rtx_at = None;
                             events.push_back(Event::Reset(id, ResetReason::TimedOut));
@@ -1416,11 +1422,10 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                         c.rtx_at = Some(now + c.rto);
                         if c.state == State::SynSent {
                             let iss = c.iss;
-                            tx.segment(dev, stats, cfg, c, iss, TcpFlags::SYN, out::one(&[]));
+                            tx.control(dev, stats, cfg, c, iss, TcpFlags::SYN);
                         } else if c.state == State::SynReceived {
                             let iss = c.iss;
-                            let f = TcpFlags::SYN | TcpFlags::ACK;
-                            tx.segment(dev, stats, cfg, c, iss, f, out::one(&[]));
+                            tx.control(dev, stats, cfg, c, iss, TcpFlags::SYN | TcpFlags::ACK);
                         } else {
                             let persist = c.snd_wnd == 0 && !c.sbuf.is_empty();
                             if !persist {
@@ -1573,7 +1578,7 @@ fn send_data<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
             c.snd_nxt = seq.wrapping_add(n as u32 + u32::from(fin));
         } else if c.fin_queued && off == len {
             let seq = c.snd_nxt;
-            tx.segment(dev, stats, cfg, c, seq, TcpFlags::FIN, out::one(&[]));
+            tx.control(dev, stats, cfg, c, seq, TcpFlags::FIN);
             c.snd_nxt = seq.wrapping_add(1);
         } else {
             break;
@@ -1815,15 +1820,7 @@ fn syn_received<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
         if !f.ack() && seg.seq.0.wrapping_add(1) == rcv_nxt {
             // The peer's SYN again: our SYN-ACK was lost.
             let iss = c.iss;
-            tx.segment(
-                dev,
-                stats,
-                cfg,
-                c,
-                iss,
-                TcpFlags::SYN | TcpFlags::ACK,
-                out::one(&[]),
-            );
+            tx.control(dev, stats, cfg, c, iss, TcpFlags::SYN | TcpFlags::ACK);
         }
         return false;
     }
