@@ -306,5 +306,7 @@ mod test {
         // The same as computing them here.
         let full = write(&pool, &seg, one(&data), false).unwrap();
         assert_eq!(full.data(), &f[..]);
+        drop((p, full));
+        assert!(pool.is_full());
     }
 }
