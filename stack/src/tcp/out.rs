@@ -9,7 +9,7 @@ use aa_runtime::PoolError;
 use crate::io::alloc::FrameAlloc;
 
 use crate::link::MacAddr;
-use crate::wire::tcp::{fold, sum32};
+use crate::wire::tcp::{fold, ipv4_pseudo_sum, sum32};
 use crate::wire::TcpFlags;
 
 /// Ethernet + IPv4 + TCP header bytes without options.
@@ -196,15 +196,11 @@ fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: Payload<'_>, offload: 
     let (first, rest) = tcp[20 + olen..].split_at_mut(payload[0].len());
     first.copy_from_slice(payload[0]);
     rest.copy_from_slice(payload[1]);
-    let mut pseudo = [0u8; 12];
-    pseudo[0..4].copy_from_slice(&seg.src.0.octets());
-    pseudo[4..8].copy_from_slice(&seg.dst.0.octets());
-    pseudo[9] = 6;
-    pseudo[10..12].copy_from_slice(&(tcp_len as u16).to_be_bytes());
+    let pseudo = ipv4_pseudo_sum(seg.src.0, seg.dst.0, tcp_len);
     let sum = if offload {
-        fold(sum32(&pseudo))
+        fold(pseudo)
     } else {
-        !fold(sum32(&pseudo) + sum32(tcp))
+        !fold(pseudo + sum32(tcp))
     };
     tcp[16..18].copy_from_slice(&sum.to_ne_bytes());
 }

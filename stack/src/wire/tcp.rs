@@ -18,7 +18,7 @@
 //! bench showed its summing loop at twice the cost of the rest of the parse.
 //! etherparse's `Sum16BitWords` stays as the property-test oracle.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::ChecksumStatus;
 
@@ -86,28 +86,20 @@ pub fn checksum_ok(src: IpAddr, dst: IpAddr, tcp: &[u8]) -> bool {
 /// fills it in — the folded pseudo-header sum (Linux `CHECKSUM_PARTIAL`, what
 /// a capture on the sending host or a veth shows) or zero.
 pub fn checksum_status(src: IpAddr, dst: IpAddr, tcp: &[u8]) -> ChecksumStatus {
-    let mut pseudo = [0u8; 40];
-    let pseudo: &[u8] = match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            pseudo[0..4].copy_from_slice(&s.octets());
-            pseudo[4..8].copy_from_slice(&d.octets());
-            pseudo[9] = 6;
-            // An IPv4 packet is at most 65535 bytes, so this fits.
-            pseudo[10..12].copy_from_slice(&(tcp.len() as u16).to_be_bytes());
-            &pseudo[..12]
-        }
+    let pseudo_sum = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => ipv4_pseudo_sum(s, d, tcp.len()),
         (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let mut pseudo = [0u8; 40];
             pseudo[0..16].copy_from_slice(&s.octets());
             pseudo[16..32].copy_from_slice(&d.octets());
             pseudo[32..36].copy_from_slice(&(tcp.len() as u32).to_be_bytes());
             pseudo[39] = 6;
-            &pseudo[..]
+            sum32(&pseudo)
         }
         _ => return ChecksumStatus::Invalid,
     };
     // The sum over everything, checksum field included, is all ones when
     // right; all ones reads the same in either byte order.
-    let pseudo_sum = sum32(pseudo);
     if fold(pseudo_sum + sum32(tcp)) == 0xffff {
         return ChecksumStatus::Valid;
     }
@@ -122,6 +114,19 @@ pub fn checksum_status(src: IpAddr, dst: IpAddr, tcp: &[u8]) -> ChecksumStatus {
     } else {
         ChecksumStatus::Invalid
     }
+}
+
+/// The unfolded sum of the IPv4 pseudo-header (RFC 9293 3.1) for a TCP
+/// segment of `tcp_len` bytes, in the native byte order of [`sum32`]. Folded,
+/// it is what a sender leaves in the checksum field for a NIC to complete.
+pub fn ipv4_pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, tcp_len: usize) -> u64 {
+    let mut pseudo = [0u8; 12];
+    pseudo[0..4].copy_from_slice(&src.octets());
+    pseudo[4..8].copy_from_slice(&dst.octets());
+    pseudo[9] = 6;
+    // An IPv4 packet is at most 65535 bytes, so a TCP length fits 16 bits.
+    pseudo[10..12].copy_from_slice(&(tcp_len as u16).to_be_bytes());
+    sum32(&pseudo)
 }
 
 /// Sum of `data` as native-endian 32-bit words (the last one zero-padded),
