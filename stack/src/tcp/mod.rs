@@ -1273,6 +1273,15 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
         self.stats.segments_in += 1;
         let remote = SocketAddrV4::new(src, seg.src.1);
         match self.index.get(&(seg.dst.1, remote)) {
+            // Closed but not yet released: for the peer there is no
+            // connection (a FIN retransmitted after TIME-WAIT ran out, say).
+            Some(&i)
+                if self.conns[i]
+                    .as_ref()
+                    .is_some_and(|c| c.state == State::Closed) =>
+            {
+                self.no_connection(&seg, &r)
+            }
             Some(&i) => self.segment(i, seg, r.packet, now),
             None if seg.flags.0 & (TcpFlags::SYN.0 | TcpFlags::ACK.0 | TcpFlags::RST.0)
                 == TcpFlags::SYN.0

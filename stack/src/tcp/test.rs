@@ -499,6 +499,45 @@ fn active_close_then_peer_fin_is_time_wait() {
 }
 
 #[test]
+fn a_fin_after_time_wait_gets_a_rst() {
+    let cfg = StackConfig::default();
+    let mut lab = Lab::connected(cfg);
+    lab.stack.close(lab.id).unwrap();
+    lab.poll();
+    assert_eq!(lab.sent()[0].seg.flags, TcpFlags::FIN | TcpFlags::ACK);
+    let fin = lab
+        .frame(IRS.wrapping_add(1), TcpFlags::ACK | TcpFlags::FIN, b"")
+        .ack(lab.iss.wrapping_add(2))
+        .build(b"")
+        .unwrap();
+    lab.push(fin.clone());
+    lab.poll();
+    assert_eq!(lab.stack.state(lab.id), Some(State::TimeWait));
+    assert_eq!(ack_of(&lab.sent()[0]), 1);
+    // In TIME-WAIT a retransmitted FIN is acknowledged again ...
+    lab.push(fin.clone());
+    lab.poll();
+    let again = lab.sent();
+    assert_eq!((again.len(), again[0].seg.flags), (1, TcpFlags::ACK));
+    // ... after it, the connection is closed (not yet released by the
+    // application) and the peer learns that at once.
+    lab.t += cfg.time_wait + Duration::from_millis(1);
+    lab.poll();
+    assert_eq!(lab.stack.state(lab.id), Some(State::Closed));
+    let before = lab.stack.stats().no_connection;
+    lab.push(fin);
+    lab.poll();
+    let rst = lab.sent();
+    assert_eq!(rst.len(), 1);
+    assert_eq!(rst[0].seg.flags, TcpFlags::RST);
+    assert_eq!(rst[0].seg.seq.0, lab.iss.wrapping_add(2));
+    assert_eq!(lab.stack.stats().no_connection, before + 1);
+    lab.stack.release(lab.id).unwrap();
+    assert!(lab.stack.conns.iter().all(Option::is_none));
+    assert!(lab.pool.is_full());
+}
+
+#[test]
 fn send_segments_by_mss_within_the_window_and_retransmits() {
     let mut lab = Lab::connected(StackConfig::default());
     // The SYN-ACK's window is not scaled; this one is: 1000 << 2.
