@@ -9,7 +9,7 @@ use aa_runtime::PoolError;
 use crate::io::alloc::FrameAlloc;
 
 use crate::link::MacAddr;
-use crate::wire::tcp::{fold, ipv4_pseudo_sum, sum32};
+use crate::wire::tcp::{copy_sum32, fold, ipv4_pseudo_sum, sum32};
 use crate::wire::TcpFlags;
 
 /// Ethernet + IPv4 + TCP header bytes without options.
@@ -193,14 +193,25 @@ fn fill(f: &mut [u8], seg: &OutSeg, opts: &[u8], payload: Payload<'_>, offload: 
     tcp[14..16].copy_from_slice(&seg.window.to_be_bytes());
     tcp[16..20].fill(0); // checksum, urgent pointer
     tcp[20..20 + olen].copy_from_slice(opts);
-    let (first, rest) = tcp[20 + olen..].split_at_mut(payload[0].len());
-    first.copy_from_slice(payload[0]);
-    rest.copy_from_slice(payload[1]);
     let pseudo = ipv4_pseudo_sum(seg.src.0, seg.dst.0, tcp_len);
+    let (head, body) = tcp.split_at_mut(20 + olen);
+    let (first, rest) = body.split_at_mut(payload[0].len());
     let sum = if offload {
+        first.copy_from_slice(payload[0]);
+        rest.copy_from_slice(payload[1]);
         fold(pseudo)
     } else {
-        !fold(pseudo + sum32(tcp))
+        // The payload summed as it is copied, in two pieces (the send
+        // buffer's ring may wrap inside a segment). The header's length is
+        // a multiple of 4; after a first piece of odd length the second
+        // starts at an odd offset, where its sum counts byte-swapped.
+        let second = copy_sum32(rest, payload[1]);
+        let second = if payload[0].len() % 2 == 0 {
+            second
+        } else {
+            u64::from(fold(second).swap_bytes())
+        };
+        !fold(pseudo + sum32(head) + copy_sum32(first, payload[0]) + second)
     };
     tcp[16..18].copy_from_slice(&sum.to_ne_bytes());
 }
@@ -273,6 +284,29 @@ mod test {
             assert_eq!(opts[..4], [1, 1, 5, (2 + 8 * n) as u8]);
             assert_eq!(parse_sack(opts), sack);
             assert_eq!(s.payload(p.data()), b"data");
+        }
+        assert!(pool.is_full());
+    }
+
+    #[test]
+    fn payload_in_two_pieces_split_anywhere() {
+        // The send buffer's ring hands the payload over in two pieces when
+        // it wraps; the checksum is summed while copying them, the second
+        // piece at an odd offset after an odd first one.
+        let pool = PacketPool::new(4, 2048);
+        let seg = OutSeg {
+            flags: TcpFlags::ACK | TcpFlags::PSH,
+            syn_opts: None,
+            ..syn()
+        };
+        for n in [0usize, 1, 2, 7, 64, 300, 1460] {
+            let data: Vec<u8> = (0..n).map(|i| (i * 13 + n) as u8).collect();
+            for cut in 0..=n {
+                let p = write(&pool, &seg, [&data[..cut], &data[cut..]], false).unwrap();
+                let s = parse(p.data(), LinkType::Ethernet, true).unwrap();
+                assert_eq!(s.checksum, ChecksumStatus::Valid, "{n} bytes cut at {cut}");
+                assert_eq!(s.payload(p.data()), &data[..]);
+            }
         }
         assert!(pool.is_full());
     }
