@@ -14,8 +14,10 @@
 //! 1.5 MB); a request of three segments first and frames from the kernel
 //! lost and reordered on the way in (an [`Impaired`] device around the
 //! TAP); a 16 KiB window with an application that frees its records only
-//! every fourth poll. The TAP device offloads checksums both ways
-//! ([`TapIo::open_offloading`]; the HTTP tests use one that does not).
+//! every fourth poll; the kernel connecting to us; the kernel's segments
+//! received as it built them, up to 64 KiB a frame
+//! ([`TapIo::open_large_receive`]). The TAP device offloads checksums both
+//! ways ([`TapIo::open_offloading`]; the HTTP tests use one that does not).
 //! Nothing is configured in the host namespace; the
 //! namespace is deleted at the end, on failure too (a guard).
 //!
@@ -31,11 +33,13 @@ use std::time::{Duration, Instant};
 use aa_grammars::csv::CsvParser;
 use aa_runtime::{AaState, PacketPool};
 use aa_runtime::{Packet, PoolPacket};
-use aa_stack::io::tap::TapIo;
+use aa_stack::io::tap::{TapIo, LARGE_FRAME};
 use aa_stack::tcp::{Event, Stack, StackConfig, State};
 use aa_stack::{Burst, IoError, PacketIo, Rx};
 
-use common::netns::{loud, skip, spawn_server, tap_net, TapNet, TempFile, OUR_IP, OUR_MAC};
+use common::netns::{
+    loud, skip, spawn_server, tap_net, OpenTap, TapNet, TempFile, OUR_IP, OUR_MAC,
+};
 use common::peers::{push_canonical, PY_CSV_SERVER};
 
 /// Where the two canonical forms first differ, as a row number and both rows.
@@ -118,6 +122,9 @@ struct Case {
     read_every: u32,
     /// The kernel connects to us (we listen) instead of the other way.
     passive: bool,
+    /// The TAP device hands over the kernel's segments as it built them
+    /// (`TapIo::open_large_receive`), up to 64 KiB a frame.
+    large_receive: bool,
 }
 
 impl Default for Case {
@@ -129,6 +136,7 @@ impl Default for Case {
             impair: None,
             read_every: 1,
             passive: false,
+            large_receive: false,
         }
     }
 }
@@ -182,13 +190,30 @@ fn accepts_a_kernel_client_and_receives_its_csv() {
     );
 }
 
+/// The kernel's segments received as it built them, up to 64 KiB a frame
+/// instead of 1514 bytes: the same rows.
+#[test]
+fn receives_large_frames_from_the_kernel() {
+    run_case(
+        "large receive",
+        Case {
+            large_receive: true,
+            ..Case::default()
+        },
+    );
+}
+
 /// The port we listen on in the passive case.
 const LISTEN_PORT: u16 = 9000;
 
 fn run_case(what: &str, case: Case) {
-    let pool = PacketPool::new(1024, 2048);
+    let (pool, open): (_, OpenTap) = if case.large_receive {
+        (PacketPool::new(64, LARGE_FRAME), TapIo::open_large_receive)
+    } else {
+        (PacketPool::new(1024, 2048), TapIo::open_offloading)
+    };
     let TapNet { tap, dev: _, ns } =
-        match tap_net("aa-ep", "aae", &pool, &["python3"], true, |_, _| {}) {
+        match tap_net("aa-ep", "aae", &pool, &["python3"], open, |_, _| {}) {
             Ok(net) => net,
             Err(why) => skip!("{why}"),
         };
@@ -320,6 +345,9 @@ fn run_case(what: &str, case: Case) {
         tap.rx_checksum_good > 0 && tap.tx_checksum_offloaded > 0 && stats.bad_checksum == 0,
         "{tap:?}"
     );
+    // Frames of several segments came in only when asked for.
+    assert_eq!(tap.rx_large > 0, case.large_receive, "{tap:?}");
+    assert_eq!(tap.rx_too_long, 0, "{tap:?}");
     if case.read_every > 1 {
         assert!(
             stats.zero_windows_out > 0 && stats.window_updates > 0,

@@ -62,7 +62,8 @@ struct Net {
 /// Sets up [`Net`]; `Err` is a reason to skip.
 fn net(progs: &[&str]) -> Result<Net, String> {
     let pool = PacketPool::new(1024, 2048);
-    let TapNet { tap, dev: _, ns } = tap_net("aa-http", "aah", &pool, progs, false, |_, _| {})?;
+    let TapNet { tap, dev: _, ns } =
+        tap_net("aa-http", "aah", &pool, progs, TapIo::open, |_, _| {})?;
     Ok(Net { ns, tap, pool })
 }
 

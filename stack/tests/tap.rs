@@ -87,7 +87,7 @@ fn lab() -> Result<Lab, String> {
 
 /// [`lab`] receiving into `pool`.
 fn lab_with(pool: PacketPool) -> Result<Lab, String> {
-    let TapNet { tap, dev, ns } = tap_net("aa-tap", "aat", &pool, &[], false, |tap, dev| {
+    let TapNet { tap, dev, ns } = tap_net("aa-tap", "aat", &pool, &[], TapIo::open, |tap, dev| {
         assert_eq!(tap.name(), dev);
         assert!(tap.mac().is_unicast(), "kernel MAC {}", tap.mac());
     })?;

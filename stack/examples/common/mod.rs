@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aa_runtime::{PacketPool, Parser};
 use aa_stack::io::alloc::FrameAlloc;
-use aa_stack::io::tap::TapIo;
+use aa_stack::io::tap::{TapIo, LARGE_FRAME};
 use aa_stack::link::MacAddr;
 use aa_stack::tcp::{Stack, StackConfig};
 use aa_stack::PacketIo;
@@ -155,16 +155,18 @@ pub fn example_config() -> StackConfig {
     }
 }
 
-/// Opens (creates if need be) the TAP device `tap`, with checksum offload,
-/// and puts a [`Stack`] on it as `ip`, `mac`: 1024 buffers of 2048 bytes.
+/// Opens (creates if need be) the TAP device `tap`, with checksum offload
+/// and large receive (the kernel's segments as it built them, up to 64 KiB
+/// a frame), and puts a [`Stack`] on it as `ip`, `mac`: 256 buffers of
+/// [`LARGE_FRAME`] bytes (16 MiB).
 pub fn tap_stack<R: Parser>(
     tap: &str,
     mac: MacAddr,
     ip: Ipv4Addr,
     cfg: StackConfig,
 ) -> Result<Stack<TapIo, R>, String> {
-    let pool = PacketPool::new(1024, 2048);
-    let tap = TapIo::open_offloading(tap, pool.clone()).map_err(|e| e.to_string())?;
+    let pool = PacketPool::new(256, LARGE_FRAME);
+    let tap = TapIo::open_large_receive(tap, pool.clone()).map_err(|e| e.to_string())?;
     Ok(Stack::new(tap, pool, mac, ip, cfg))
 }
 

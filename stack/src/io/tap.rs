@@ -37,6 +37,13 @@
 //!   pseudo-header's sum the sender left (a local socket does not check
 //!   such a segment; one the kernel forwards gets its checksum completed).
 //!   No segmentation offload is asked for, so frames stay within the MTU.
+//! - [`TapIo::open_large_receive`] adds receive segmentation offload
+//!   (`TUN_F_TSO4`, `TUN_F_TSO6`): the kernel hands its TCP segments over
+//!   as it built them, up to 64 KiB in one frame (one `read(2)` where the
+//!   MTU would take some forty), with the IP header's length the whole
+//!   frame's; the receiver's stream takes them as any segment. The pool's
+//!   buffers must hold [`LARGE_FRAME`] bytes. Frames sent stay within the
+//!   MTU.
 //!
 //! The descriptor is opened close-on-exec, but a process forked by another
 //! thread holds a copy of it until its `exec`: in a program that spawns
@@ -75,6 +82,16 @@ const VNET_HDR_LEN: usize = 10;
 const VNET_NEEDS_CSUM: u8 = 1;
 /// `VIRTIO_NET_HDR_F_DATA_VALID`: the checksum was checked.
 const VNET_DATA_VALID: u8 = 2;
+
+/// `VIRTIO_NET_HDR_GSO_TCPV4` and `_TCPV6`: a frame of several TCP segments.
+const VNET_GSO_TCPV4: u8 = 1;
+const VNET_GSO_TCPV6: u8 = 4;
+/// `VIRTIO_NET_HDR_GSO_ECN`, or-ed into the GSO type.
+const VNET_GSO_ECN: u8 = 0x80;
+
+/// The longest frame [`TapIo::open_large_receive`] can bring: an IP packet
+/// of 65535 bytes and its Ethernet header.
+pub const LARGE_FRAME: usize = 65535 + 14;
 
 /// The virtio-net header of an outgoing frame: for an untagged IPv4/TCP
 /// frame, `NEEDS_CSUM` with the TCP checksum's place (`csum_start` the TCP
@@ -120,6 +137,9 @@ pub struct TapStats {
     /// Frames sent with their TCP checksum left to the kernel (with
     /// [`TapIo::open_offloading`]).
     pub tx_checksum_offloaded: u64,
+    /// Frames received that hold several TCP segments of the MTU's size
+    /// (with [`TapIo::open_large_receive`]).
+    pub rx_large: u64,
 }
 
 /// A TAP device: Ethernet frames to and from the kernel.
@@ -134,6 +154,9 @@ pub struct TapIo {
     pending: Option<IoError>,
     /// Frames carry a virtio-net header ([`TapIo::open_offloading`]).
     vnet: bool,
+    /// The kernel may hand over frames of several TCP segments
+    /// ([`TapIo::open_large_receive`]).
+    large: bool,
 }
 
 impl std::fmt::Debug for TapIo {
@@ -171,16 +194,34 @@ impl TapIo {
     /// whose buffers should hold the interface's MTU plus 14 bytes (1514 for
     /// the default 1500).
     pub fn open(name: &str, pool: PacketPool) -> Result<TapIo, IoError> {
-        Self::attach(name, pool, false)
+        Self::attach(name, pool, false, false)
     }
 
     /// [`open`](Self::open) with checksum offload both ways (see the module
     /// documentation): the kernel's virtio-net header on every frame.
     pub fn open_offloading(name: &str, pool: PacketPool) -> Result<TapIo, IoError> {
-        Self::attach(name, pool, true)
+        Self::attach(name, pool, true, false)
     }
 
-    fn attach(name: &str, pool: PacketPool, vnet: bool) -> Result<TapIo, IoError> {
+    /// [`open_offloading`](Self::open_offloading) with receive segmentation
+    /// offload too (see the module documentation): TCP frames from the
+    /// kernel of up to [`LARGE_FRAME`] bytes, which `pool`'s buffers must
+    /// hold (else `InvalidInput`).
+    pub fn open_large_receive(name: &str, pool: PacketPool) -> Result<TapIo, IoError> {
+        if pool.buf_size() < LARGE_FRAME {
+            return Err(IoError::Os(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "large receive on {name:?} brings frames of up to {LARGE_FRAME} bytes; \
+                     the pool's buffers hold {}",
+                    pool.buf_size()
+                ),
+            )));
+        }
+        Self::attach(name, pool, true, true)
+    }
+
+    fn attach(name: &str, pool: PacketPool, vnet: bool, large: bool) -> Result<TapIo, IoError> {
         if name.len() >= libc::IFNAMSIZ || name.bytes().any(|b| b == 0 || b == b'/') {
             return Err(IoError::Os(std::io::Error::new(
                 ErrorKind::InvalidInput,
@@ -249,6 +290,11 @@ impl TapIo {
             .collect();
         if vnet {
             let size = VNET_HDR_LEN as libc::c_int;
+            let tso = if large {
+                libc::TUN_F_TSO4 | libc::TUN_F_TSO6
+            } else {
+                0
+            };
             // SAFETY: TUNSETVNETHDRSZ reads one int, TUNSETOFFLOAD takes its
             // flags by value.
             let set = unsafe {
@@ -256,14 +302,19 @@ impl TapIo {
                     && libc::ioctl(
                         fd.as_raw_fd(),
                         libc::TUNSETOFFLOAD as _,
-                        libc::TUN_F_CSUM as libc::c_ulong,
+                        (libc::TUN_F_CSUM | tso) as libc::c_ulong,
                     ) == 0
             };
             if !set {
                 let err = std::io::Error::last_os_error();
+                let what = if large {
+                    "checksum and segmentation"
+                } else {
+                    "checksum"
+                };
                 return Err(os_error(
                     err,
-                    format!("cannot set checksum offload on TAP device {name:?}"),
+                    format!("cannot set {what} offload on TAP device {name:?}"),
                 ));
             }
         }
@@ -300,6 +351,7 @@ impl TapIo {
             capture: None,
             pending: None,
             vnet,
+            large,
         })
     }
 
@@ -477,12 +529,15 @@ impl PacketIo for TapIo {
                     }
                 }
             }
-            // A segmentation-offload frame (never asked for) is too long too.
+            // A frame of several segments is taken only if asked for.
             let len = (r as usize).saturating_sub(hlen);
-            if len > cap || hdr[1] != 0 {
+            let gso = hdr[1] & !VNET_GSO_ECN;
+            let large = gso == VNET_GSO_TCPV4 || gso == VNET_GSO_TCPV6;
+            if len > cap || (hdr[1] != 0 && !(self.large && large)) {
                 self.stats.rx_too_long += 1;
                 continue;
             }
+            self.stats.rx_large += u64::from(large);
             let checksum = if hdr[0] & (VNET_NEEDS_CSUM | VNET_DATA_VALID) != 0 {
                 // Written by the kernel itself, or checked by it.
                 self.stats.rx_checksum_good += 1;
@@ -612,5 +667,19 @@ mod test {
                 other => panic!("{name:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn large_receive_needs_buffers_for_64_kib_frames() {
+        let pool = PacketPool::new(1, 2048);
+        match TapIo::open_large_receive("aa-lro", pool.clone()) {
+            Err(IoError::Os(e)) => {
+                assert_eq!(e.kind(), ErrorKind::InvalidInput);
+                let msg = e.to_string();
+                assert!(msg.contains("65549") && msg.contains("2048"), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(pool.is_full());
     }
 }

@@ -199,9 +199,13 @@ pub struct TapNet {
     pub ns: Netns,
 }
 
+/// How a [`TapNet`]'s device is opened: [`TapIo::open`] or one of its
+/// offloading kinds.
+pub type OpenTap = fn(&str, PacketPool) -> Result<TapIo, IoError>;
+
 /// Sets up a [`TapNet`]: the namespace `NS_PREFIX-<pid>-<n>`, the device
-/// `DEV_PREFIX<pid>n<n>` receiving into `pool` (with checksum offload if
-/// `offload`: [`TapIo::open_offloading`]), 198.51.100.1/24 on the kernel's
+/// `DEV_PREFIX<pid>n<n>` opened by `open` ([`TapIo::open`], or one of its
+/// offloading kinds) receiving into `pool`, 198.51.100.1/24 on the kernel's
 /// side. `check` runs on the device before it moves. `Err` is a reason to
 /// skip: a missing prerequisite (see [`missing_prerequisite`]), no
 /// namespace, or no TAP device.
@@ -210,7 +214,7 @@ pub fn tap_net(
     dev_prefix: &str,
     pool: &PacketPool,
     progs: &[&str],
-    offload: bool,
+    open: OpenTap,
     check: impl FnOnce(&TapIo, &str),
 ) -> Result<TapNet, String> {
     if let Some(why) = missing_prerequisite(progs) {
@@ -220,11 +224,6 @@ pub fn tap_net(
     let ns = Netns::create(ns_prefix, n)
         .map_err(|e| format!("cannot create a network namespace: {e}"))?;
     let dev = format!("{dev_prefix}{}n{n}", std::process::id());
-    let open = if offload {
-        TapIo::open_offloading
-    } else {
-        TapIo::open
-    };
     let tap = match open(&dev, pool.clone()) {
         Ok(t) => t,
         Err(IoError::Os(e))
