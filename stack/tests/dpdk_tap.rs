@@ -44,7 +44,7 @@ use aa_grammars::csv::CsvParser;
 use aa_grammars::http_request::HttpRequestParser;
 use aa_grammars::http_response::HttpResponseParser;
 use aa_runtime::{Packet, PoolError};
-use aa_stack::dpdk::{Eal, Mempool, Port, PortConfig};
+use aa_stack::dpdk::{DpdkError, Eal, Mempool, Port, PortConfig};
 use aa_stack::io::alloc::FrameAlloc;
 use aa_stack::tcp::{Stack, StackConfig};
 
@@ -145,6 +145,24 @@ fn endpoint_over_net_tap() {
             tx_checksum_offload: true,
             ..PortConfig::default()
         };
+        // `net_tap` takes frames of 1522 bytes at most: a jumbo MTU is
+        // refused before the port is touched, with the device's range.
+        let jumbo = PortConfig {
+            mtu: Some(9000),
+            ..cfg
+        };
+        match Port::open(eal, id, &pool, jumbo) {
+            Err(
+                e @ DpdkError::Mtu {
+                    asked: 9000,
+                    max: 1504,
+                    ..
+                },
+            ) => {
+                assert!(e.to_string().contains("1504"), "{e}")
+            }
+            other => panic!("MTU 9000 on net_tap: {other:?}"),
+        }
         let port = Port::open(eal, id, &pool, cfg).expect("open the port");
         assert!(
             port.tx_checksum_offload() && port.rx_checksum_offload(),

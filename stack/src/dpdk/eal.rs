@@ -52,6 +52,16 @@ pub enum DpdkError {
         /// transmit maximums).
         max: u16,
     },
+    /// [`PortConfig::mtu`](super::PortConfig::mtu) outside the device's
+    /// range (`rte_eth_dev_info`'s `min_mtu`, `max_mtu`).
+    Mtu {
+        /// The MTU asked for.
+        asked: u16,
+        /// The device's lowest.
+        min: u16,
+        /// The device's highest.
+        max: u16,
+    },
     /// A frame does not fit in one mbuf.
     TooLong {
         /// Length of the frame.
@@ -110,6 +120,10 @@ impl fmt::Display for DpdkError {
             DpdkError::Queues { asked, max } => write!(
                 f,
                 "{asked} queue pairs asked for, the device has 1 to {max}"
+            ),
+            DpdkError::Mtu { asked, min, max } => write!(
+                f,
+                "MTU {asked} is outside the device's range, {min} to {max}"
             ),
             DpdkError::TooLong { len, room } => {
                 write!(

@@ -7,6 +7,7 @@ use dpdk_sys as sys;
 
 use super::eal::{DpdkError, Eal};
 use super::mbuf::{MbufPacket, Mempool};
+use crate::io::alloc::FrameAlloc;
 use crate::io::{Burst, IoError, PacketIo, Rx, RxChecksum, RxMeta, Timestamp};
 use crate::wire::LinkType;
 
@@ -116,6 +117,15 @@ pub struct PortConfig {
     /// offload needs no setting: it is on whenever the device has it, and
     /// each frame's [`RxMeta::checksum`] says what the device found.)
     pub tx_checksum_offload: bool,
+    /// The port's MTU in bytes of IP, for jumbo frames (`rte_eth_conf`'s
+    /// `rxmode.mtu`; `None`, the default, leaves the device's own, 1500 for
+    /// most). Frames are received whole into one mbuf, so the pool's
+    /// [`frame_room`](crate::io::alloc::FrameAlloc::frame_room) must hold
+    /// the MTU plus the Ethernet header: [`Port::open`] refuses a pool too
+    /// small ([`DpdkError::TooLong`]) and an MTU outside the device's range
+    /// ([`DpdkError::Mtu`]). Give the stack a matching
+    /// [`StackConfig::mss`](crate::tcp::StackConfig::mss) (the MTU less 40).
+    pub mtu: Option<u16>,
 }
 
 impl Default for PortConfig {
@@ -127,6 +137,7 @@ impl Default for PortConfig {
             rss: true,
             promiscuous: false,
             tx_checksum_offload: false,
+            mtu: None,
         }
     }
 }
@@ -293,6 +304,34 @@ impl Port {
             if tx_cksum {
                 conf.txmode.offloads |= TX_OFFLOAD_CKSUM;
             }
+            if let Some(mtu) = cfg.mtu {
+                // What ethdev checks at configuration: the MTU within the
+                // device's range, and the frame (the MTU and the device's
+                // overhead: its own figure, else header and CRC) within its
+                // longest.
+                let overhead =
+                    if info.max_mtu != u16::MAX && info.max_rx_pktlen > u32::from(info.max_mtu) {
+                        info.max_rx_pktlen - u32::from(info.max_mtu)
+                    } else {
+                        18
+                    };
+                let max = u32::from(info.max_mtu).min(info.max_rx_pktlen.saturating_sub(overhead));
+                if mtu < info.min_mtu || u32::from(mtu) > max {
+                    return Err(DpdkError::Mtu {
+                        asked: mtu,
+                        min: info.min_mtu,
+                        max: max as u16,
+                    });
+                }
+                let room = pool.frame_room();
+                if usize::from(mtu) + 14 > room {
+                    return Err(DpdkError::TooLong {
+                        len: usize::from(mtu) + 14,
+                        room,
+                    });
+                }
+                conf.rxmode.mtu = u32::from(mtu);
+            }
             check(
                 "rte_eth_dev_configure",
                 sys::rte_eth_dev_configure(id, cfg.queues, cfg.queues, &conf),
@@ -395,6 +434,17 @@ impl Port {
     /// [`PortConfig::rss`] off, or on a device without RSS.
     pub fn rss(&self) -> Option<Rss> {
         self.queues[0].shared.rss
+    }
+
+    /// The port's MTU (`rte_eth_dev_get_mtu`): [`PortConfig::mtu`], or the
+    /// device's own.
+    pub fn mtu(&self) -> Result<u16, DpdkError> {
+        let mut mtu = 0u16;
+        // SAFETY: a started port; one u16 written.
+        check("rte_eth_dev_get_mtu", unsafe {
+            sys::rte_eth_dev_get_mtu(self.id(), &mut mtu)
+        })?;
+        Ok(mtu)
     }
 
     /// Whether the device checks received IPv4 header and TCP checksums
