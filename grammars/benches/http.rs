@@ -12,8 +12,10 @@
 //!
 //! - `aa_generated`: `AaStream<PoolPacket, http_response::HttpResponseParser>`
 //!   (generated from `http_response.aag`). Per packet: clone the handle,
-//!   `insert` it, `read_aa_records`, and for each `response` parse its `status`
-//!   field and touch every `headers` field (its length and last byte), for each
+//!   `insert` it, `read_aa_records`, and for each `response` take its status
+//!   code as the grammar parsed it (the record's `code` variable, as httparse
+//!   hands over its own) and touch every `headers` field (its length and last
+//!   byte), for each
 //!   `body` add its `data` length; then `free_aa_records`. The stream is made in
 //!   the untimed setup of `iter_batched` and dropped untimed (as in `csv.rs`).
 //! - `aa_interpreted`: the same with `aa_dsl::interp::Interp` running
@@ -88,10 +90,9 @@ fn run_aa<R: Parser>(
         for r in recs {
             match HttpResponseRecord::from_record(r) {
                 Some(HttpResponseRecord::Response(resp)) => {
-                    let code = resp
-                        .status()
-                        .and_then(|f| f.parse_dec().ok())
-                        .expect("a status code");
+                    // The status as the grammar parsed it (`code`), as
+                    // httparse hands over its own.
+                    let code = resp.code().expect("a status code");
                     seen.messages += 1;
                     seen.status_sum += code;
                     for h in resp.headers() {
