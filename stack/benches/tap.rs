@@ -91,8 +91,8 @@ use aa_stack::tcp::{Stack, StackConfig};
 use criterion::{criterion_group, criterion_main, Bencher, Criterion, SamplingMode, Throughput};
 
 use common::netns::{
-    loud, next_n, spawn_server, tap_net, InNetns, Netns, Reaped, TapNet, TempFile, KERNEL_IP,
-    OUR_IP, OUR_MAC,
+    loud, next_n, spawn_server, tap_net, InNetns, Netns, OpenTap, Reaped, TapNet, TempFile,
+    KERNEL_IP, OUR_IP, OUR_MAC,
 };
 
 /// The server's end of the veth pair, in the server namespace.
@@ -226,6 +226,14 @@ fn timed(b: &mut Bencher<'_>, passes: &mut Vec<Duration>, mut once: impl FnMut()
     })
 }
 
+/// A [`TapNet`] for the bench (python3 needed), or `None` after saying why
+/// it is skipped.
+fn tap_or_skip(ns: &str, dev: &str, pool: &PacketPool, open: OpenTap) -> Option<TapNet> {
+    tap_net(ns, dev, pool, &["python3"], open, |_, _| {})
+        .map_err(|why| loud(&format!("skipped: {why}")))
+        .ok()
+}
+
 /// The median of `passes`, `None` if there are none (a bench filtered out).
 fn median(passes: &mut [Duration]) -> Option<Duration> {
     passes.sort();
@@ -241,19 +249,10 @@ fn tap_csv(c: &mut Criterion) {
     // Locals drop in reverse order: the stack (and its device), the server,
     // the file, then the namespaces.
     let pool = PacketPool::new(1024, 2048);
-    let TapNet { tap, dev: _, ns } = match tap_net(
-        "aa-bt-srv",
-        "aabt",
-        &pool,
-        &["python3"],
-        TapIo::open_offloading,
-        |_, _| {},
-    ) {
-        Ok(net) => net,
-        Err(why) => {
-            loud(&format!("skipped: {why}"));
-            return;
-        }
+    let Some(TapNet { tap, dev: _, ns }) =
+        tap_or_skip("aa-bt-srv", "aabt", &pool, TapIo::open_offloading)
+    else {
+        return;
     };
     let client_ns = match Netns::create("aa-bt-cli", next_n()) {
         Ok(ns) => ns,
@@ -338,19 +337,9 @@ fn tap_csv(c: &mut Criterion) {
     // The same over a TAP device with large receive, in a namespace of its
     // own with a server of its own on the same file.
     let big_pool = PacketPool::new(256, LARGE_FRAME);
-    let big_net = match tap_net(
-        "aa-bt-lro",
-        "aabl",
-        &big_pool,
-        &["python3"],
-        TapIo::open_large_receive,
-        |_, _| {},
-    ) {
-        Ok(net) => net,
-        Err(why) => {
-            loud(&format!("skipped: {why}"));
-            return;
-        }
+    let Some(big_net) = tap_or_skip("aa-bt-lro", "aabl", &big_pool, TapIo::open_large_receive)
+    else {
+        return;
     };
     let (big_server, line): (Reaped, String) =
         spawn_server(&mut big_net.ns.cmd(&["python3", "-c", PY_SERVER, path]));

@@ -53,6 +53,26 @@ fn csv_document(rows: usize) -> (Vec<u8>, Vec<Vec<Vec<u8>>>) {
     (doc, want)
 }
 
+/// `doc` cut into TCP frames of `payload` bytes each (the last shorter),
+/// numbered from `isn`.
+fn segments(
+    doc: &[u8],
+    payload: usize,
+    isn: u32,
+    client: (IpAddr, u16),
+    server: (IpAddr, u16),
+) -> Vec<Vec<u8>> {
+    doc.chunks(payload)
+        .enumerate()
+        .map(|(i, chunk)| {
+            TcpFrame::new(client, server)
+                .seq(isn.wrapping_add((i * payload) as u32))
+                .build(chunk)
+                .unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn net_ring_loopback_into_aa_stream() {
     // Arguments EAL cannot start with are refused before it starts, and do
@@ -97,16 +117,7 @@ fn net_ring_loopback_into_aa_stream() {
     let client = (IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), 40000);
     let server = (IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)), 9000);
     let isn = 4_294_960_000u32; // crosses the sequence-number wrap
-    let mut frames: Vec<Vec<u8>> = doc
-        .chunks(MSS)
-        .enumerate()
-        .map(|(i, chunk)| {
-            TcpFrame::new(client, server)
-                .seq(isn.wrapping_add((i * MSS) as u32))
-                .build(chunk)
-                .unwrap()
-        })
-        .collect();
+    let mut frames = segments(&doc, MSS, isn, client, server);
     for pair in frames.chunks_mut(2) {
         pair.reverse();
     }
@@ -229,16 +240,7 @@ fn jumbo_frames(eal: &Eal, small: &Mempool) {
     let client = (IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), 40001);
     let server = (IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)), 9000);
     let isn = 7u32;
-    let frames: Vec<Vec<u8>> = doc
-        .chunks(PAYLOAD)
-        .enumerate()
-        .map(|(i, chunk)| {
-            TcpFrame::new(client, server)
-                .seq(isn.wrapping_add((i * PAYLOAD) as u32))
-                .build(chunk)
-                .unwrap()
-        })
-        .collect();
+    let frames = segments(&doc, PAYLOAD, isn, client, server);
     let n = frames.len();
     assert!(n >= 3 && frames[0].len() == 14 + MTU as usize, "{n} frames");
     let pkts: Vec<MbufPacket> = frames
