@@ -73,6 +73,15 @@ fn segments(
         .collect()
 }
 
+/// Reads every ready record's fields into `rows` and frees the records.
+fn drain_rows(aa: &mut AaStream<MbufPacket, CsvParser>, rows: &mut Vec<Vec<Vec<u8>>>) {
+    let ready = aa.ready();
+    for r in aa.read_aa_records(ready) {
+        rows.push(r.fields().map(|f| f.to_vec()).collect());
+    }
+    assert_eq!(aa.free_aa_records(ready), ready);
+}
+
 #[test]
 fn net_ring_loopback_into_aa_stream() {
     // Arguments EAL cannot start with are refused before it starts, and do
@@ -171,11 +180,7 @@ fn net_ring_loopback_into_aa_stream() {
         "some segments waited for a hole"
     );
     aa.finish();
-    let ready = aa.ready();
-    for r in aa.read_aa_records(ready) {
-        rows.push(r.fields().map(|f| f.to_vec()).collect());
-    }
-    aa.free_aa_records(ready);
+    drain_rows(&mut aa, &mut rows);
     assert_eq!(rows, want);
     assert!(aa.error().is_none());
     drop(aa);
@@ -258,19 +263,12 @@ fn jumbo_frames(eal: &Eal, small: &Mempool) {
             aa.insert(seg.seq.0, rx.packet, seg.payload_range()),
             Insert::InOrder { .. }
         ));
-        let ready = aa.ready();
-        for r in aa.read_aa_records(ready) {
-            rows.push(r.fields().map(|f| f.to_vec()).collect());
-        }
-        aa.free_aa_records(ready);
+        drain_rows(&mut aa, &mut rows);
     }
     aa.finish();
-    let ready = aa.ready();
-    for r in aa.read_aa_records(ready) {
-        rows.push(r.fields().map(|f| f.to_vec()).collect());
-    }
-    aa.free_aa_records(ready);
+    drain_rows(&mut aa, &mut rows);
     assert_eq!(rows, want);
+    assert!(aa.error().is_none());
     drop(aa);
     assert_eq!(port.dropped_multi_segment(), 0);
     assert!(pool.is_full(), "every jumbo mbuf back: {pool:?}");
