@@ -43,7 +43,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use aa_grammars::http_response::{kinds, HttpResponseParser};
+use aa_grammars::http_response::{kinds, values, HttpResponseParser};
 use aa_runtime::{AaState, Field, Packet};
 use aa_stack::io::alloc::FrameAlloc;
 use aa_stack::tcp::{Event, Stack};
@@ -186,11 +186,8 @@ pub fn run_sink<D: Device, A: FrameAlloc<Packet = D::Packet>>(
                         if cur.is_some() {
                             stream_failed = Some("a response before the last one ended".into());
                         }
-                        let status = r
-                            .field(1)
-                            .and_then(|f| f.parse_dec().ok())
-                            .unwrap_or(0)
-                            .min(999) as u16;
+                        // The status code as the grammar parsed it.
+                        let status = r.value(values::response::CODE).unwrap_or(0).min(999) as u16;
                         let (mut cl, mut chunked) = (None, false);
                         for h in r.fields().skip(3) {
                             if let Some(v) = header_value(&h, b"content-length:") {
