@@ -2377,10 +2377,13 @@ impl<'p> Gen<'p> {
             quote!()
         };
         let d2 = if fast { quote!(#[doc = ""] #d2) } else { d2 };
+        let (fresh, resume) = self.fresh_elem(ri, fi).unwrap_or_default();
         let inner = quote! {
             #times
             if !self.started {
+                #fresh
                 #(#init)*
+                #resume
             }
             #body
         };
@@ -2445,6 +2448,62 @@ impl<'p> Gen<'p> {
             }
             _ => None,
         }
+    }
+
+    /// The start of a fresh element of a delimited repeat with one delimiter
+    /// of two bytes or more and no quotes, found with the step function's
+    /// `aa_runtime::scan::Delims` (HTTP header lines): where the delimiter's
+    /// first byte is and the whole delimiter follows in the packet, the
+    /// element ends there, its start never kept in `self`. Else the code
+    /// after this (the element's state set up, its start at `*i`) goes on
+    /// from that first byte, one automaton step taken (a delimiter cut by the
+    /// packet's end, or a byte that begins none), or from the packet's end.
+    /// Bytes before the first byte hold no delimiter, so the element ends
+    /// where the automaton would end it.
+    fn fresh_elem(&self, ri: usize, fi: usize) -> Option<(TokenStream, TokenStream)> {
+        let fd = &self.p.records[ri].fields[fi];
+        let fg = &self.recs[ri].fields[fi];
+        let delim = match &fd.ending {
+            Ending::Until {
+                delims,
+                quote: None,
+                ..
+            } if delims.len() == 1 && delims[0].len() >= 2 => &delims[0],
+            _ => return None,
+        };
+        if fg.until.is_some() || self.multi_delims(ri, fi).is_none() {
+            return None;
+        }
+        let done = &fg.done;
+        let db = self.done_args(ri, fi, quote!(d, base));
+        let stop = if !Self::is_after_repeat(fd) {
+            quote!()
+        } else if stop_mask(fd) & 1 != 0 {
+            quote!(, true)
+        } else {
+            quote!(, false)
+        };
+        let call = quote!(self.#done(base + s as u64, base + j as u64 #stop #db, out));
+        let fin = self.after_elem(ri, fi, call);
+        let l = bstr(delim);
+        let len = ulit(delim.len());
+        let fast = quote! {
+            let s = *i;
+            let j = delims.next_from(s).unwrap_or(d.len());
+            if d[j..].starts_with(#l) {
+                *i = j + #len;
+                #fin
+            }
+        };
+        let resume = quote! {
+            if j < d.len() {
+                self.dstate = TRANS[0][CLASSES[d[j] as usize] as usize] as u16;
+                *i = j + 1;
+            } else {
+                *i = d.len();
+            }
+        };
+        Some((fast, resume))
     }
 
     /// What a step function does after `call` (of `done_*` or `until_*`) ends
@@ -3023,6 +3082,20 @@ impl<'p> Gen<'p> {
         } else {
             quote!()
         };
+        // With the packet at hand, an element that starts in it (the usual
+        // one) is stored without the clamps: the chunk's offset is at or
+        // after the fragment's, and the element ends within the chunk.
+        let store = if self.reads_bytes(ri, fi) {
+            quote! {
+                let stored = if start >= base {
+                    out.field_here(#tag, start, end, #flags)
+                } else {
+                    out.field(#tag, start, end, #flags)
+                };
+            }
+        } else {
+            quote!(let stored = out.field(#tag, start, end, #flags);)
+        };
         quote! {
             #d
             #d2
@@ -3031,7 +3104,8 @@ impl<'p> Gen<'p> {
                 #too_long
                 self.started = false;
                 #on_empty
-                if !out.field(#tag, start, end, #flags) {
+                #store
+                if !stored {
                     return Err(#too_many);
                 }
                 #span
