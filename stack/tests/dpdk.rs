@@ -19,19 +19,10 @@ use aa_stack::wire::{parse, LinkType};
 
 #[path = "common/dpdk.rs"]
 mod dpdk_common;
-use dpdk_common::{recv_n, send_all, start_eal};
+use dpdk_common::{eal_args, recv_n, send_all, start_eal};
 
-const EAL_ARGS: &[&str] = &[
-    "aa-dpdk-test",
-    "--no-huge",
-    "--no-pci",
-    "-m",
-    "256",
-    "--no-shconf",
-    "--no-telemetry",
-    "--vdev=net_ring0",
-    "--vdev=net_ring1",
-];
+/// The test's virtual devices (EAL's other arguments: [`eal_args`]).
+const VDEVS: &[&str] = &["--vdev=net_ring0", "--vdev=net_ring1"];
 
 const POOL: u32 = 2047;
 const MSS: usize = 100;
@@ -93,7 +84,7 @@ fn net_ring_loopback_into_aa_stream() {
         }
         other => panic!("--no-huge with --in-memory: {other:?}"),
     }
-    let eal = start_eal(EAL_ARGS);
+    let eal = start_eal(&eal_args("aa-dpdk-test", VDEVS));
     assert!(eal.port_count() >= 1, "net_ring0 is a port");
     let pool = Mempool::new(eal, "aa_test_pool", POOL, 0, Mempool::DEFAULT_DATA_ROOM).unwrap();
     assert_eq!(pool.capacity(), POOL);

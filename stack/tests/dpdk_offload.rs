@@ -19,18 +19,10 @@ use aa_stack::wire::{ChecksumMode, ChecksumStatus, Decoder, WireError};
 
 #[path = "common/dpdk.rs"]
 mod dpdk_common;
-use dpdk_common::{recv_n, send_all, start_eal};
+use dpdk_common::{eal_args, recv_n, send_all, start_eal};
 
-const EAL_ARGS: &[&str] = &[
-    "aa-dpdk-offload-test",
-    "--no-huge",
-    "--no-pci",
-    "-m",
-    "256",
-    "--no-shconf",
-    "--no-telemetry",
-    "--vdev=net_ring0",
-];
+/// The test's virtual devices (EAL's other arguments: [`eal_args`]).
+const VDEVS: &[&str] = &["--vdev=net_ring0"];
 
 /// `RTE_MBUF_F_RX_L4_CKSUM_*` and `RTE_MBUF_F_RX_IP_CKSUM_*`.
 const L4_BAD: u64 = 1 << 3;
@@ -48,7 +40,7 @@ fn checksum_offload_flags() {
     assert_eq!(rx_checksum(L4_BAD | IP_GOOD), RxChecksum::Bad);
     assert_eq!(rx_checksum(L4_GOOD | IP_BAD), RxChecksum::Bad);
 
-    let eal = start_eal(EAL_ARGS);
+    let eal = start_eal(&eal_args("aa-dpdk-offload-test", VDEVS));
     let pool = Mempool::new(eal, "aa_offload_pool", 255, 0, Mempool::DEFAULT_DATA_ROOM).unwrap();
     let id = eal.port_by_name("net_ring0").unwrap();
     let cfg = PortConfig {

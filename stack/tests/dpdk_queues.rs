@@ -33,20 +33,10 @@ use aa_stack::Timestamp;
 
 #[path = "common/dpdk.rs"]
 mod dpdk_common;
-use dpdk_common::{cpus, recv_n, send_all, start_eal};
+use dpdk_common::{cpus, eal_args, recv_n, send_all, start_eal};
 
-const EAL_ARGS: &[&str] = &[
-    "aa-dpdk-queues-test",
-    "--no-huge",
-    "--no-pci",
-    "-m",
-    "256",
-    "--no-shconf",
-    "--no-telemetry",
-    "--vdev=net_ring0",
-    "--vdev=net_ring1",
-    "--vdev=net_null0",
-];
+/// The test's virtual devices (EAL's other arguments: [`eal_args`]).
+const VDEVS: &[&str] = &["--vdev=net_ring0", "--vdev=net_ring1", "--vdev=net_null0"];
 
 const POOL: u32 = 4095;
 const CONNS: usize = 64;
@@ -117,7 +107,7 @@ impl<P: Packet> Sink<P, CsvParser> for Rows {
 
 #[test]
 fn two_ring_queues_each_polled_by_its_own_thread_and_stack() {
-    let eal = start_eal(EAL_ARGS);
+    let eal = start_eal(&eal_args("aa-dpdk-queues-test", VDEVS));
     let pool = Mempool::new(eal, "aa_q_ring0", POOL, 0, Mempool::DEFAULT_DATA_ROOM).unwrap();
     let id = eal.port_by_name("net_ring0").unwrap();
 
@@ -249,7 +239,7 @@ fn dispatch_to(port: &mut Port, cap: &Capture, workers: usize) -> Vec<HashSet<(F
 
 #[test]
 fn software_dispatch_keeps_connections_together_and_drops_when_full() {
-    let eal = start_eal(EAL_ARGS);
+    let eal = start_eal(&eal_args("aa-dpdk-queues-test", VDEVS));
     let pool = Mempool::new(eal, "aa_q_ring1", POOL, 0, Mempool::DEFAULT_DATA_ROOM).unwrap();
     let id = eal.port_by_name("net_ring1").unwrap();
     let mut port = Port::open(eal, id, &pool, PortConfig::default()).unwrap();
@@ -328,7 +318,7 @@ fn software_dispatch_keeps_connections_together_and_drops_when_full() {
 
 #[test]
 fn null_device_gets_symmetric_rss_and_one_thread_per_queue() {
-    let eal = start_eal(EAL_ARGS);
+    let eal = start_eal(&eal_args("aa-dpdk-queues-test", VDEVS));
     let pool = Mempool::new(eal, "aa_q_null0", POOL, 0, Mempool::DEFAULT_DATA_ROOM).unwrap();
     let id = eal.port_by_name("net_null0").unwrap();
 

@@ -37,6 +37,10 @@
 
 mod common;
 
+#[path = "common/dpdk.rs"]
+mod dpdk_common;
+use dpdk_common::eal_args;
+
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -111,16 +115,7 @@ fn endpoint_over_net_tap() {
     };
     let iface = format!("aad{}", std::process::id());
     let vdev = format!("--vdev=net_tap0,iface={iface}");
-    let args = [
-        "aa-dpdk-tap-test",
-        "--no-huge",
-        "--no-pci",
-        "-m",
-        "256",
-        "--no-shconf",
-        "--no-telemetry",
-        &vdev,
-    ];
+    let args = eal_args("aa-dpdk-tap-test", &[&vdev]);
     let affinity = Affinity::get();
     let (eal, port, pool) = {
         // EAL's threads and the driver's interface come to life in the

@@ -13,6 +13,23 @@ use aa_stack::io::{Burst, PacketIo, Rx};
 /// thread that starts it.
 static CPUS: OnceLock<Vec<usize>> = OnceLock::new();
 
+/// EAL arguments for a test without a NIC or hugepages: the program name
+/// `name`, 256 MiB of ordinary memory, no PCI scan, no shared configuration
+/// or telemetry, then `vdevs` (the test's `--vdev=...`).
+pub fn eal_args<'a>(name: &'a str, vdevs: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        name,
+        "--no-huge",
+        "--no-pci",
+        "-m",
+        "256",
+        "--no-shconf",
+        "--no-telemetry",
+    ];
+    args.extend_from_slice(vdevs);
+    args
+}
+
 /// Starts EAL with `args` (once per process; later calls return it).
 pub fn start_eal(args: &[&str]) -> &'static Eal {
     CPUS.get_or_init(current_thread_cpus);
