@@ -22,9 +22,9 @@
 //! are lines of their own: `{"event":"gap",...,"offset":N,"len":L}` and
 //! `{"event":"error",...,"record":..,"field":..,"message":..}`.
 //!
-//! With the feature `dpdk`, [`run_dpdk`] does the same for live traffic from
+//! With the feature `dpdk`, `run_dpdk` does the same for live traffic from
 //! a DPDK port: the frames arrive in mbufs and take the same path, from
-//! decoding to JSON lines, on one thread or, with [`Live::workers`], on
+//! decoding to JSON lines, on one thread or, with `Live::workers`, on
 //! several, each with its own connections.
 
 use std::fmt::Write as _;
@@ -414,7 +414,7 @@ pub struct Summary {
     /// Set when the capture ended inside a record or was corrupt: what and
     /// where. Every packet before it was processed.
     pub truncated: Option<String>,
-    /// A live run on several workers ([`Live::workers`]): how frames were
+    /// A live run on several workers (`Live::workers`): how frames were
     /// spread over them, how many each decoded, and the CPUs they ran on.
     /// `None` with one worker.
     pub spreading: Option<String>,

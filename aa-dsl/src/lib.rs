@@ -1,7 +1,7 @@
 //! The `.aag` language of aa: a protocol's records described once, checked with
 //! rustc-style diagnostics, lowered to one IR ([`ir`]). The IR is compiled to a
 //! specialised Rust parser ([`codegen`], from `build.rs` with [`compile`], or
-//! from a Rust enum with `#[aa_protocol]` through [`expand`]) or run as it is by
+//! from a Rust enum with `#[aa_protocol]` through [`expand()`]) or run as it is by
 //! the interpreter ([`interp`]), which loads grammars at run time and is the
 //! oracle the generated parsers are tested against.
 //!

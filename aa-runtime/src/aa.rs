@@ -3,7 +3,7 @@
 //!
 //! How it works. Each in-order fragment goes through the [`Parser`] as soon as it
 //! joins the stream. The parser reports fields as stream offsets; the [`Emitter`]
-//! turns each into a [`FieldSlot`] (first fragment id, start, end) and, when the
+//! turns each into a `FieldSlot` (first fragment id, start, end) and, when the
 //! record is committed, *pins* every fragment each field spans (`Frag::refs += 1`;
 //! fields of one fragment add their pins at once). Until then the record in
 //! progress is protected by the parser's horizon, so dropping it (gap, error)

@@ -20,7 +20,7 @@
 //! sender. A segment starting at or beyond the right edge is dropped; the part of a
 //! segment beyond it is trimmed. Both are counted.
 //!
-//! What must change together: [`FragStore`] ids are stable for the life of the
+//! What must change together: `FragStore` ids are stable for the life of the
 //! stream (`head_id` + index); the application-aware stream in `crate::aa` keeps
 //! ids in its field slots and pins fragments through `Frag::refs`.
 

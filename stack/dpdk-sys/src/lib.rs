@@ -10,7 +10,7 @@
 //! DPDK's own cflags. Bindgen names those wrappers after the functions, so
 //! they are called as if they were the inline functions.
 //!
-//! Macros are not bound: `rte_pktmbuf_mtod(m)` is [`pktmbuf_mtod`];
+//! Macros are not bound: `rte_pktmbuf_mtod(m)` is `pktmbuf_mtod`;
 //! `rte_errno` is `aa_rte_errno()`.
 #![cfg_attr(
     feature = "bind",
