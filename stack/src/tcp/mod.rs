@@ -270,7 +270,9 @@ pub struct TcpStats {
     pub dup_acks_out: u64,
     /// Window updates sent (the application's frees opened the window).
     pub window_updates: u64,
-    /// Segments sent advertising a zero window.
+    /// Segments sent advertising a zero window: the application holds the
+    /// whole receive buffer. (After the peer's FIN the window is closed for
+    /// good; those segments are not counted.)
     pub zero_windows_out: u64,
     /// Challenge ACKs sent (RFC 5961).
     pub challenge_acks: u64,
@@ -665,7 +667,7 @@ impl<A: FrameAlloc> Tx<A> {
         } else {
             let wnd = c.rcv_wnd(cfg);
             let w = (wnd >> c.rcv_wscale).min(65535);
-            if w == 0 && !flags.rst() {
+            if w == 0 && !flags.rst() && !c.fin_received {
                 stats.zero_windows_out += 1;
             }
             let nxt = c.rcv_nxt();

@@ -432,6 +432,11 @@ fn fin_finishes_the_stream_and_close_completes() {
     assert_eq!(ack_of(&sent[0]), 13, "data and FIN");
     assert_eq!(sent[0].seg.window, 0, "nothing more after FIN");
     assert_eq!(
+        lab.stack.stats().zero_windows_out,
+        0,
+        "a window closed by the FIN is not the application's"
+    );
+    assert_eq!(
         lab.events(),
         [Event::Finished(lab.id), Event::Records(lab.id)]
     );
