@@ -203,6 +203,21 @@ fn receives_large_frames_from_the_kernel() {
     );
 }
 
+/// Large frames lost and reordered on the way in: the kernel resends what
+/// a lost frame held (as it chooses to cut it), out-of-order frames wait
+/// for the hole.
+#[test]
+fn large_frames_lost_and_reordered() {
+    run_case(
+        "large receive, lossy",
+        Case {
+            large_receive: true,
+            impair: Some((9, 5)),
+            ..Case::default()
+        },
+    );
+}
+
 /// The port we listen on in the passive case.
 const LISTEN_PORT: u16 = 9000;
 
@@ -345,6 +360,14 @@ fn run_case(what: &str, case: Case) {
         tap.rx_checksum_good > 0 && tap.tx_checksum_offloaded > 0 && stats.bad_checksum == 0,
         "{tap:?}"
     );
+    // An impaired link did lose and reorder: the rows above came through
+    // recovery.
+    if case.impair.is_some() {
+        assert!(
+            stack.device().dropped > 0 && stats.out_of_order > 0,
+            "no loss or reordering happened: {stats:?}"
+        );
+    }
     // Frames of several segments came in only when asked for.
     assert_eq!(tap.rx_large > 0, case.large_receive, "{tap:?}");
     assert_eq!(tap.rx_too_long, 0, "{tap:?}");
