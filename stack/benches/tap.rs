@@ -276,26 +276,15 @@ fn tap_csv(c: &mut Criterion) {
         "netns",
         &client_ns.name,
     ]);
-    ns.run(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{VETH_SERVER_IP}/26"),
-        "dev",
-        &veth_s,
-    ]);
-    ns.run(&["ip", "link", "set", &veth_s, "up"]);
-    ns.run(&["ip", "link", "set", "lo", "up"]);
-    client_ns.run(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{VETH_CLIENT_IP}/26"),
-        "dev",
-        &veth_c,
-    ]);
-    client_ns.run(&["ip", "link", "set", &veth_c, "up"]);
-    client_ns.run(&["ip", "link", "set", "lo", "up"]);
+    // Each end: its address, then it and the namespace's loopback up.
+    for (ns, ip, dev) in [
+        (&ns, VETH_SERVER_IP, &veth_s),
+        (&client_ns, VETH_CLIENT_IP, &veth_c),
+    ] {
+        ns.run(&["ip", "addr", "add", &format!("{ip}/26"), "dev", dev]);
+        ns.run(&["ip", "link", "set", dev, "up"]);
+        ns.run(&["ip", "link", "set", "lo", "up"]);
+    }
 
     let data = TempFile(std::env::temp_dir().join(format!("{}.csv", ns.name)));
     let path = data.0.to_str().expect("a UTF-8 temporary path");

@@ -152,11 +152,27 @@ pub struct TapIo {
     capture: Option<Capture>,
     /// An error met after packets were already delivered, for the next call.
     pending: Option<IoError>,
-    /// Frames carry a virtio-net header ([`TapIo::open_offloading`]).
-    vnet: bool,
-    /// The kernel may hand over frames of several TCP segments
+    offload: Offload,
+}
+
+/// What a [`TapIo`] asked the kernel for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Offload {
+    /// Nothing: plain frames ([`TapIo::open`]).
+    None,
+    /// Checksums both ways: a virtio-net header before every frame
+    /// ([`TapIo::open_offloading`]).
+    Checksum,
+    /// That, and frames of several TCP segments from the kernel
     /// ([`TapIo::open_large_receive`]).
-    large: bool,
+    LargeReceive,
+}
+
+impl Offload {
+    /// Whether frames carry the virtio-net header.
+    fn vnet(self) -> bool {
+        self != Offload::None
+    }
 }
 
 impl std::fmt::Debug for TapIo {
@@ -167,6 +183,7 @@ impl std::fmt::Debug for TapIo {
             .field("mac", &self.mac)
             .field("pool", &self.pool)
             .field("stats", &self.stats)
+            .field("offload", &self.offload)
             .field("capture", &self.capture.is_some())
             .finish()
     }
@@ -194,13 +211,13 @@ impl TapIo {
     /// whose buffers should hold the interface's MTU plus 14 bytes (1514 for
     /// the default 1500).
     pub fn open(name: &str, pool: PacketPool) -> Result<TapIo, IoError> {
-        Self::attach(name, pool, false, false)
+        Self::attach(name, pool, Offload::None)
     }
 
     /// [`open`](Self::open) with checksum offload both ways (see the module
     /// documentation): the kernel's virtio-net header on every frame.
     pub fn open_offloading(name: &str, pool: PacketPool) -> Result<TapIo, IoError> {
-        Self::attach(name, pool, true, false)
+        Self::attach(name, pool, Offload::Checksum)
     }
 
     /// [`open_offloading`](Self::open_offloading) with receive segmentation
@@ -218,10 +235,10 @@ impl TapIo {
                 ),
             )));
         }
-        Self::attach(name, pool, true, true)
+        Self::attach(name, pool, Offload::LargeReceive)
     }
 
-    fn attach(name: &str, pool: PacketPool, vnet: bool, large: bool) -> Result<TapIo, IoError> {
+    fn attach(name: &str, pool: PacketPool, offload: Offload) -> Result<TapIo, IoError> {
         if name.len() >= libc::IFNAMSIZ || name.bytes().any(|b| b == 0 || b == b'/') {
             return Err(IoError::Os(std::io::Error::new(
                 ErrorKind::InvalidInput,
@@ -261,7 +278,11 @@ impl TapIo {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
 
         let mut ifr = ifreq_named(name);
-        let vnet_flag = if vnet { libc::IFF_VNET_HDR } else { 0 };
+        let vnet_flag = if offload.vnet() {
+            libc::IFF_VNET_HDR
+        } else {
+            0
+        };
         ifr.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | vnet_flag) as libc::c_short;
         // SAFETY: TUNSETIFF reads and writes one ifreq, which lives here.
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF as _, &mut ifr) } < 0 {
@@ -288,8 +309,9 @@ impl TapIo {
             .take_while(|&&c| c != 0)
             .map(|&c| c as u8 as char)
             .collect();
-        if vnet {
+        if offload.vnet() {
             let size = VNET_HDR_LEN as libc::c_int;
+            let large = offload == Offload::LargeReceive;
             let tso = if large {
                 libc::TUN_F_TSO4 | libc::TUN_F_TSO6
             } else {
@@ -350,8 +372,7 @@ impl TapIo {
             stats: TapStats::default(),
             capture: None,
             pending: None,
-            vnet,
-            large,
+            offload,
         })
     }
 
@@ -496,7 +517,7 @@ impl PacketIo for TapIo {
             let cap = space.len();
             let mut spill = [0u8; 1];
             let mut hdr = [0u8; VNET_HDR_LEN];
-            let hlen = if self.vnet { VNET_HDR_LEN } else { 0 };
+            let hlen = if self.offload.vnet() { VNET_HDR_LEN } else { 0 };
             let iov = [
                 libc::iovec {
                     iov_base: hdr.as_mut_ptr().cast(),
@@ -533,7 +554,7 @@ impl PacketIo for TapIo {
             let len = (r as usize).saturating_sub(hlen);
             let gso = hdr[1] & !VNET_GSO_ECN;
             let large = gso == VNET_GSO_TCPV4 || gso == VNET_GSO_TCPV6;
-            if len > cap || (hdr[1] != 0 && !(self.large && large)) {
+            if len > cap || (hdr[1] != 0 && !(self.offload == Offload::LargeReceive && large)) {
                 self.stats.rx_too_long += 1;
                 continue;
             }
@@ -577,12 +598,12 @@ impl PacketIo for TapIo {
         let mut ts = None;
         for p in pkts.iter() {
             let data = p.data();
-            let hdr = if self.vnet {
+            let hdr = if self.offload.vnet() {
                 vnet_header(data)
             } else {
                 [0; VNET_HDR_LEN]
             };
-            let hlen = if self.vnet { VNET_HDR_LEN } else { 0 };
+            let hlen = if self.offload.vnet() { VNET_HDR_LEN } else { 0 };
             let iov = [
                 libc::iovec {
                     iov_base: hdr.as_ptr() as *mut _,
@@ -647,7 +668,7 @@ impl PacketIo for TapIo {
     /// of each IPv4/TCP frame sent as the pseudo-header's sum to finish
     /// (`NEEDS_CSUM`); every such frame sent must hold it.
     fn tx_checksum_offload(&self) -> bool {
-        self.vnet
+        self.offload.vnet()
     }
 }
 
