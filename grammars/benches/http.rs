@@ -6,7 +6,7 @@
 //! Content-Type, Content-Length, Cache-Control, ETag, Connection) and a body of
 //! 0 to 2000 bytes (xorshift), cut into 1448-byte payloads behind a 66-byte
 //! header in a `PacketPool`. Group `http_1448`, `Throughput::Bytes(stream
-//! length)`, and the same four again as group `http_1448_msgs`,
+//! length)`, and the same five again as group `http_1448_msgs`,
 //! `Throughput::Elements(MESSAGES)` (messages per second). One criterion
 //! iteration takes the whole stream:
 //!
@@ -37,8 +37,14 @@
 //!   whole in one buffer, so every message is contiguous: parse each head once,
 //!   read Content-Length, skip the body.
 //!
+//! - `lines_whole` (a floor, not a competitor): on the same whole buffer,
+//!   header lines found with `memchr` and kept as offsets, the status and
+//!   Content-Length read from their bytes, nothing validated (see
+//!   `run_lines`): what is left of a head parser once everything a real one
+//!   does beyond finding the lines is taken away.
+//!
 //! Each iteration asserts that it saw every message and every body byte. Before
-//! measuring, the four are checked to agree on status codes, header counts,
+//! measuring, the five are checked to agree on status codes, header counts,
 //! header bytes and body bytes.
 
 use aa_dsl::interp::Grammar;
@@ -215,6 +221,56 @@ fn run_whole(doc: &[u8], seen: &mut Seen) {
     }
 }
 
+/// `lines_whole`, a floor rather than a competitor: the least a parser can
+/// do to hand over these heads, on the whole stream held in one buffer (no
+/// segments, no records, nothing kept between messages, no byte checked but
+/// the ones it looks for). Per message: the status from the three digits
+/// after the first space, each header line found with `memchr` for `\r` and
+/// kept as `(start, end)` in an array on the stack, Content-Length picked by
+/// its first bytes; then the same reads as the other paths, and the body
+/// skipped. Valid input only: it stands for what the target leaves to the
+/// rest of aa's work (packets, resumable state, records, pins, reading and
+/// freeing), not for a parser anyone should ship.
+fn run_lines(doc: &[u8], seen: &mut Seen) {
+    let mut lines = [(0usize, 0usize); 16];
+    let mut pos = 0usize;
+    while pos < doc.len() {
+        let d = &doc[pos..];
+        let sp = memchr::memchr(b' ', d).expect("a status line");
+        let code = d[sp + 1..sp + 4]
+            .iter()
+            .fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'));
+        let mut i = sp + memchr::memchr(b'\r', &d[sp..]).expect("a status line end") + 2;
+        let (mut n, mut content_length) = (0, None);
+        loop {
+            let j = i + memchr::memchr(b'\r', &d[i..]).expect("a header line end");
+            if j == i {
+                i += 2;
+                break;
+            }
+            lines[n] = (i, j);
+            n += 1;
+            let line = &d[i..j];
+            if line.len() > 15 && line[..15].eq_ignore_ascii_case(b"content-length:") {
+                content_length = std::str::from_utf8(&line[15..])
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+            }
+            i = j + 2;
+        }
+        seen.messages += 1;
+        seen.status_sum += code;
+        for &(start, end) in &lines[..n] {
+            seen.headers += 1;
+            seen.header_bytes += (end - start - 2) as u64;
+            seen.touch += u64::from(d[end - 1]);
+        }
+        let cl = content_length.expect("a Content-Length");
+        seen.body_bytes += cl;
+        pos += i + cl as usize;
+    }
+}
+
 /// One of the `aa_*` benches: a stream with the parser `make` gives, made
 /// in the untimed setup, fed the whole stream, dropped untimed.
 fn bench_aa<R: Parser>(
@@ -279,6 +335,14 @@ fn bench_all(
             black_box(seen)
         })
     });
+    g.bench_function("lines_whole", |b| {
+        b.iter(|| {
+            let mut seen = Seen::default();
+            run_lines(black_box(doc), &mut seen);
+            seen.check(body_total);
+            black_box(seen)
+        })
+    });
     g.finish();
 }
 
@@ -286,7 +350,7 @@ fn http_1448(c: &mut Criterion) {
     let (doc, body_total) = document();
     let (pool, pkts) = packets(&doc);
 
-    // The four paths see the same thing.
+    // The five paths see the same thing.
     let mut aa_seen = Seen::default();
     let aa = run_aa(
         AaStream::new(AaConfig::default(), ISN, HttpResponseParser::new()),
@@ -312,6 +376,8 @@ fn http_1448(c: &mut Criterion) {
     run_reparse(&pkts, &mut reparse_seen);
     let mut whole_seen = Seen::default();
     run_whole(&doc, &mut whole_seen);
+    let mut lines_seen = Seen::default();
+    run_lines(&doc, &mut lines_seen);
     aa_seen.check(body_total);
     assert_eq!(
         aa_seen.headers,
@@ -321,6 +387,7 @@ fn http_1448(c: &mut Criterion) {
     assert_eq!(aa_seen, interp_seen, "generated and interpreted differ");
     assert_eq!(aa_seen, reparse_seen, "aa and httparse (segmented) differ");
     assert_eq!(aa_seen, whole_seen, "aa and httparse (whole) differ");
+    assert_eq!(aa_seen, lines_seen, "aa and the line floor differ");
     eprintln!(
         "http_1448: {} messages, {} bytes ({} of bodies) in {} packets",
         MESSAGES,
