@@ -1,6 +1,7 @@
 //! Compiles the shipped grammars to Rust parsers in `$OUT_DIR`, and the test
 //! grammars `tests/kitchen.aag` (every construct of the language) and
-//! `tests/names.aag` (awkward names) for the differential tests.
+//! `tests/names.aag` (awkward names) for the differential tests, and
+//! `tests/actions.aag` (what actions compute, at the edges).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     aa_dsl::compile(&[
@@ -10,5 +11,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "tls.aag",
         "resp.aag",
     ])?;
-    aa_dsl::compile(&["tests/kitchen.aag", "tests/names.aag"])
+    aa_dsl::compile(&["tests/kitchen.aag", "tests/names.aag", "tests/actions.aag"])
 }
