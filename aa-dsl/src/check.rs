@@ -872,7 +872,11 @@ impl Checker {
             let Some(s) = self.str_arg(&args[1]) else {
                 return bad;
             };
-            return (Value::Expr(ir::Expr::Test(t, b, s)), Kind::Bool);
+            let e = match t {
+                ir::Test::IEq => ir::Expr::ieq(b, s),
+                t => ir::Expr::Test(t, b, s),
+            };
+            return (Value::Expr(e), Kind::Bool);
         }
         match name {
             "len" => (Value::Expr(ir::Expr::Len(b)), Kind::Int),

@@ -378,7 +378,9 @@ impl Uses {
                     self.ints.insert(*i);
                 }
             }
-            Expr::Len(b) | Expr::Empty(b) | Expr::Test(_, b, _) => self.bytes(b, cur),
+            Expr::Len(b) | Expr::Empty(b) | Expr::Test(_, b, _) | Expr::Key { name: b, .. } => {
+                self.bytes(b, cur)
+            }
             Expr::Dec(b) => {
                 self.dec = true;
                 self.bytes(b, cur)
@@ -3742,21 +3744,27 @@ impl<'p> Gen<'p> {
                 let b = self.expr_u64_operand(b, cx);
                 quote!(#a #cmp #b)
             }
-            Expr::Test(Test::IEq, b, lit) if cx.slices.is_some() && keyed_ieq(b, lit).is_some() => {
+            Expr::Key {
+                line: x,
+                sep,
+                key: lit,
+                ..
+            } if cx.slices.is_some() && lit.len() >= 8 => {
                 // A header name's test: the name is compared where it starts,
-                // and the separator looked for only if it matches.
-                let Some((x, sep)) = keyed_ieq(b, lit) else {
-                    unreachable!("checked by the guard")
-                };
+                // and the separator looked for only if it matches (by words,
+                // for a name of 8 bytes or more).
                 let v = self.bytes(x, cx);
                 let f = self.slice_helper("s_ieq_key");
-                let (n, sep) = (ulit(lit.len()), syn::LitByte::new(sep, Span::call_site()));
+                let (n, sep) = (ulit(lit.len()), syn::LitByte::new(*sep, Span::call_site()));
                 let hex = |x: u64| syn::LitInt::new(&format!("0x{x:016x}"), Span::call_site());
                 let words = ieq_words(lit).into_iter().map(|(at, fold, want)| {
                     let (at, fold, want) = (ulit(at), hex(fold), hex(want));
                     quote!((#at, #fold, #want))
                 });
                 quote!(#f(#v, #sep, #n, &[#(#words),*]))
+            }
+            Expr::Key { name, key, .. } => {
+                self.expr_bool(&Expr::Test(Test::IEq, name.clone(), key.clone()), cx)
             }
             Expr::Test(Test::IEq, b, lit) if cx.slices.is_some() && lit.len() >= 8 => {
                 // A word (8 bytes) at a time, the last one overlapping: each
@@ -3822,7 +3830,7 @@ impl<'p> Gen<'p> {
     fn expr_bool_atom(&self, e: &Expr, cx: Ctx<'_>) -> TokenStream {
         let t = self.expr_bool(e, cx);
         match e {
-            Expr::Const(_) | Expr::Test(..) | Expr::Empty(_) | Expr::Not(_) => t,
+            Expr::Const(_) | Expr::Test(..) | Expr::Key { .. } | Expr::Empty(_) | Expr::Not(_) => t,
             Expr::Var(v) if self.var(*v, cx).1 == ir::Ty::Bool => t,
             _ => quote!((#t)),
         }
@@ -3835,7 +3843,7 @@ impl<'p> Gen<'p> {
             Expr::Const(_) | Expr::Var(_) | Expr::FieldInt(_) => t,
             Expr::Bin(BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem, ..) => t,
             Expr::Bin(..) => quote!((#t)),
-            Expr::Not(_) | Expr::Test(..) | Expr::Empty(_) => quote!((#t)),
+            Expr::Not(_) | Expr::Test(..) | Expr::Key { .. } | Expr::Empty(_) => quote!((#t)),
             _ => t,
         }
     }
@@ -3902,7 +3910,7 @@ impl<'p> Gen<'p> {
                     quote!(hex(#v, #rn, #fname)?)
                 }
             }
-            Expr::Test(..) | Expr::Empty(_) | Expr::Not(_) => {
+            Expr::Test(..) | Expr::Key { .. } | Expr::Empty(_) | Expr::Not(_) => {
                 let b = self.expr_bool(e, cx);
                 quote!(u64::from(#b))
             }
@@ -4524,29 +4532,6 @@ fn ieq_words(lit: &[u8]) -> Vec<(usize, u64, u64)> {
         .collect()
 }
 
-/// Whether `ieq(b, lit)` is a header name's test, `ieq(trim(before(x,
-/// sep)), lit)` with a one-byte `sep` that is neither a letter nor a byte
-/// `trim` removes, and a literal of at least 8 bytes (compared by words)
-/// without `sep` and without such bytes at its ends: then it holds exactly
-/// when `x`, past its leading spaces, starts with `lit` (ignoring case)
-/// followed by spaces only up to `sep` or the end (`s_ieq_key`), which
-/// needs no search for `sep` unless the name matches. Gives `x` and `sep`.
-fn keyed_ieq<'b>(b: &'b Bytes, lit: &[u8]) -> Option<(&'b Bytes, u8)> {
-    let trimmed = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
-    let Bytes::Trim(inner) = b else { return None };
-    let Bytes::Before(x, sep) = &**inner else {
-        return None;
-    };
-    let &[sep] = &sep[..] else { return None };
-    let ok = lit.len() >= 8
-        && !trimmed(sep)
-        && !sep.is_ascii_alphabetic()
-        && !lit.contains(&sep)
-        && !trimmed(lit[0])
-        && !trimmed(lit[lit.len() - 1]);
-    ok.then_some((&**x, sep))
-}
-
 /// `stop after` as a bitmask over delimiter indices (as the interpreter's plan).
 fn stop_mask(f: &ir::FieldDef) -> u64 {
     match &f.repeat {
@@ -4579,13 +4564,10 @@ fn bytes_uses<'e>(s: &'e [Stmt], uncond: bool, f: &mut impl FnMut(&'e Bytes, boo
 fn expr_bytes<'e>(e: &'e Expr, uncond: bool, f: &mut impl FnMut(&'e Bytes, bool)) {
     match e {
         Expr::Const(_) | Expr::Var(_) | Expr::FieldInt(_) => {}
-        // A header name's test reads the string under `trim(before(..))`
-        // (see `keyed_ieq`).
-        Expr::Test(Test::IEq, b, lit) if keyed_ieq(b, lit).is_some() => {
-            if let Some((x, _)) = keyed_ieq(b, lit) {
-                f(x, uncond)
-            }
-        }
+        // A header name's test reads the string under `trim(before(..))`,
+        // when its generated code compares words (see `expr_bool`).
+        Expr::Key { line, key, .. } if key.len() >= 8 => f(line, uncond),
+        Expr::Key { name, .. } => f(name, uncond),
         Expr::Len(b) | Expr::Dec(b) | Expr::Hex(b) | Expr::Test(_, b, _) | Expr::Empty(b) => {
             f(b, uncond)
         }

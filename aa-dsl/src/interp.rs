@@ -10,7 +10,8 @@
 //! borrow the grammar, so the hot path never touches the `Arc`): the record
 //! type and item in progress, where the current field began, the automaton
 //! state, counters, and the variables. It never holds stream bytes; actions
-//! read fields in place through [`Emitter::view`].
+//! read fields in place: in the packet being parsed as slices of it, the
+//! usual case, else through [`Emitter::view`].
 //!
 //! What must change together: the semantics written in [`crate::ir`]; the code
 //! generator must produce the same records for every input and segmentation.
@@ -496,7 +497,7 @@ impl State {
                 }
                 Phase::Item => {
                     if self.item == g.p.records[self.rec].items.len() {
-                        self.end_record(g, base + i as u64, out)?;
+                        self.end_record(g, base + i as u64, Here { d, base }, out)?;
                         continue;
                     }
                     self.step_item(g, d, base, &mut i, out)?;
@@ -523,7 +524,7 @@ impl State {
         let mut i = d.len();
         while self.phase == Phase::Item {
             if self.item == g.p.records[self.rec].items.len() {
-                self.end_record(g, end, out)?;
+                self.end_record(g, end, Here { d, base }, out)?;
                 continue;
             }
             let before = (self.item, self.count, self.started);
@@ -621,6 +622,7 @@ impl State {
         &mut self,
         g: &Grammar,
         f: usize,
+        here: Here<'_>,
         out: &mut Emitter<'_, P>,
     ) -> R<bool> {
         if let Some(ir::Repeat {
@@ -628,7 +630,7 @@ impl State {
             ..
         }) = &g.p.records[self.rec].fields[f].repeat
         {
-            self.times = self.eval(g, e, out)?;
+            self.times = self.eval(g, e, here, out)?;
             if self.times == 0 {
                 self.item_done(g);
                 return Ok(true);
@@ -649,8 +651,9 @@ impl State {
         let rec = self.rec;
         let fd = &g.p.records[rec].fields[f];
         let at = base + *i as u64;
+        let here = Here { d, base };
         // Entering the field: evaluate counts.
-        if !self.started && self.count == 0 && self.enter_times(g, f, out)? {
+        if !self.started && self.count == 0 && self.enter_times(g, f, here, out)? {
             return Ok(());
         }
         if !self.started {
@@ -662,7 +665,7 @@ impl State {
             self.acc = 0;
             self.left = match &fd.ending {
                 Ending::Bytes(e) => {
-                    let n = self.eval(g, e, out)?;
+                    let n = self.eval(g, e, here, out)?;
                     if n > fd.max {
                         return Err(self.err(
                             g,
@@ -674,7 +677,7 @@ impl State {
                     n
                 }
                 Ending::Chunk(Some(e)) => {
-                    let n = self.eval(g, e, out)?;
+                    let n = self.eval(g, e, here, out)?;
                     if n == 0 {
                         return Err(self.err(
                             g,
@@ -699,7 +702,7 @@ impl State {
                 self.left -= take as u64;
                 if self.left == 0 {
                     let end = base + *i as u64;
-                    self.element_done(g, f, self.fstart, end, false, out)?;
+                    self.element_done(g, f, self.fstart..end, false, here, out)?;
                 }
             }
             Ending::Chunk(_) => {
@@ -709,7 +712,7 @@ impl State {
                 let take = (self.left.min((d.len() - *i) as u64)) as usize;
                 *i += take;
                 let end = base + *i as u64;
-                self.element_done(g, f, self.fstart, end, false, out)?;
+                self.element_done(g, f, self.fstart..end, false, here, out)?;
             }
             Ending::Int { bytes, big } => {
                 while self.left > 0 && *i < d.len() {
@@ -726,7 +729,7 @@ impl State {
                 if self.left == 0 {
                     self.seen[f].int = self.acc;
                     let end = base + *i as u64;
-                    self.element_done(g, f, self.fstart, end, false, out)?;
+                    self.element_done(g, f, self.fstart..end, false, here, out)?;
                 }
             }
             Ending::Until { quote, .. } => {
@@ -796,7 +799,7 @@ impl State {
             if let Some((k, len)) = dfa.out[self.dstate as usize] {
                 self.dstate = 0;
                 let dstart = base + *i as u64 - len as u64;
-                self.until_done(g, f, dstart, Some(k as usize), out)?;
+                self.until_done(g, f, dstart, Some(k as usize), Here { d, base }, out)?;
                 return Ok(());
             }
         }
@@ -811,6 +814,7 @@ impl State {
         f: usize,
         dstart: u64,
         k: Option<usize>,
+        here: Here<'_>,
         out: &mut Emitter<'_, P>,
     ) -> R<()> {
         let (start, mut end) = (self.fstart, dstart);
@@ -836,21 +840,22 @@ impl State {
             Some(k) => plan.stop_mask & (1 << k.min(63)) != 0,
             None => plan.stop_eof,
         };
-        self.element_done(g, f, start, end.max(start), stop, out)
+        self.element_done(g, f, start..end.max(start), stop, here, out)
     }
 
-    /// One element (or the whole field) is parsed: emit it, run the actions,
+    /// One element (or the whole field), `span`, is parsed: emit it, run the actions,
     /// and decide whether the field goes on. `stop_after`: the element ended
     /// at a delimiter (or the end of the stream) that a `stop after` names.
     fn element_done<P: Packet>(
         &mut self,
         g: &Grammar,
         f: usize,
-        start: u64,
-        end: u64,
+        span: std::ops::Range<u64>,
         stop_after: bool,
+        here: Here<'_>,
         out: &mut Emitter<'_, P>,
     ) -> R<()> {
+        let (start, end) = (span.start, span.end);
         let fd = &g.p.records[self.rec].fields[f];
         if end - start > fd.max {
             return Err(self.err(g, start, Some(f), ErrorKind::FieldTooLong { max: fd.max }));
@@ -878,7 +883,7 @@ impl State {
         }
         self.seen[f].start = start;
         self.seen[f].end = end;
-        self.exec(g, &fd.actions, Some(f), start, out)?;
+        self.exec(g, &fd.actions, Some(f), start, here, out)?;
         match &fd.repeat {
             None => self.item_done(g),
             Some(rp) => {
@@ -903,9 +908,15 @@ impl State {
         Ok(())
     }
 
-    fn end_record<P: Packet>(&mut self, g: &Grammar, at: u64, out: &mut Emitter<'_, P>) -> R<()> {
+    fn end_record<P: Packet>(
+        &mut self,
+        g: &Grammar,
+        at: u64,
+        here: Here<'_>,
+        out: &mut Emitter<'_, P>,
+    ) -> R<()> {
         let r = &g.p.records[self.rec];
-        self.exec(g, &r.then, None, at, out)?;
+        self.exec(g, &r.then, None, at, here, out)?;
         for (tag, v) in self.locals.iter().take(r.vars.len()).enumerate() {
             if !out.value(tag as u16, *v) {
                 return Err(self.err(g, at, None, ErrorKind::TooManyFields { max: 0 }));
@@ -927,22 +938,23 @@ impl State {
         stmts: &[Stmt],
         f: Option<usize>,
         at: u64,
+        here: Here<'_>,
         out: &mut Emitter<'_, P>,
     ) -> R<()> {
         for s in stmts {
             match s {
                 Stmt::Set(v, e) => {
-                    let x = self.eval(g, e, out)?;
+                    let x = self.eval(g, e, here, out)?;
                     match v {
                         Var::Global(i) => self.globals[*i] = x,
                         Var::Local(i) => self.locals[*i] = x,
                     }
                 }
                 Stmt::If(c, a, b) => {
-                    if self.eval(g, c, out)? != 0 {
-                        self.exec(g, a, f, at, out)?;
+                    if self.eval(g, c, here, out)? != 0 {
+                        self.exec(g, a, f, at, here, out)?;
                     } else {
-                        self.exec(g, b, f, at, out)?;
+                        self.exec(g, b, f, at, here, out)?;
                     }
                 }
                 Stmt::Next(r, eof) => {
@@ -959,27 +971,38 @@ impl State {
         Ok(())
     }
 
-    fn bytes<'o, P: Packet>(&self, b: &Bytes, out: &'o Emitter<'_, P>) -> Field<'o, P> {
+    /// The bytes `b` names: in place in the packet being parsed when they lie
+    /// in it (the usual case), else through a field view.
+    fn bytes<'o, P: Packet>(
+        &self,
+        b: &Bytes,
+        here: Here<'o>,
+        out: &'o Emitter<'_, P>,
+    ) -> Val<'o, P> {
         match b {
             Bytes::Field(i) => {
                 let x = self.seen[*i];
-                out.view(x.start, x.end)
+                match here.span(x.start, x.end) {
+                    Some(v) => Val::Here(v, x.start),
+                    None => Val::View(out.view(x.start, x.end)),
+                }
             }
             Bytes::Before(x, lit) => {
-                let v = self.bytes(x, out);
+                let v = self.bytes(x, here, out);
                 match v.find(lit) {
                     Some(at) => v.slice(0, at),
                     None => v,
                 }
             }
             Bytes::After(x, lit) => {
-                let v = self.bytes(x, out);
+                let v = self.bytes(x, here, out);
+                let n = v.len();
                 match v.find(lit) {
-                    Some(at) => v.slice(at + lit.len() as u64, v.len()),
-                    None => v.slice(v.len(), v.len()),
+                    Some(at) => v.slice(at + lit.len() as u64, n),
+                    None => v.slice(n, n),
                 }
             }
-            Bytes::Trim(x) => self.bytes(x, out).trim_ascii(),
+            Bytes::Trim(x) => self.bytes(x, here, out).trim_ascii(),
         }
     }
 
@@ -990,21 +1013,23 @@ impl State {
         }
     }
 
-    fn eval<P: Packet>(&self, g: &Grammar, e: &Expr, out: &Emitter<'_, P>) -> R<u64> {
+    fn eval<P: Packet>(
+        &self,
+        g: &Grammar,
+        e: &Expr,
+        here: Here<'_>,
+        out: &Emitter<'_, P>,
+    ) -> R<u64> {
         Ok(match e {
             Expr::Const(n) => *n,
             Expr::Var(Var::Global(i)) => self.globals[*i],
             Expr::Var(Var::Local(i)) => self.locals[*i],
             Expr::FieldInt(i) => self.seen[*i].int,
-            Expr::Len(b) => self.bytes(b, out).len(),
-            Expr::Empty(b) => self.bytes(b, out).is_empty() as u64,
+            Expr::Len(b) => self.bytes(b, here, out).len(),
+            Expr::Empty(b) => (self.bytes(b, here, out).len() == 0) as u64,
             Expr::Dec(b) | Expr::Hex(b) => {
-                let v = self.bytes(b, out);
-                let r = if matches!(e, Expr::Dec(_)) {
-                    v.parse_dec()
-                } else {
-                    v.parse_hex()
-                };
+                let v = self.bytes(b, here, out);
+                let r = v.parse(if matches!(e, Expr::Dec(_)) { 10 } else { 16 });
                 let f = Self::field_of(b);
                 r.map_err(|err| {
                     let expected = match (err, matches!(e, Expr::Dec(_))) {
@@ -1015,28 +1040,29 @@ impl State {
                     self.err(g, v.offset(), Some(f), ErrorKind::Invalid { expected })
                 })?
             }
-            Expr::Test(t, b, lit) => {
-                let v = self.bytes(b, out);
-                (match t {
-                    Test::Eq => v.eq_bytes(lit),
-                    Test::IEq => v.eq_ignore_ascii_case(lit),
-                    Test::Prefix => v.starts_with(lit),
-                    Test::IPrefix => v.starts_with_ignore_ascii_case(lit),
-                    Test::Contains => v.find(lit).is_some(),
-                    Test::IContains => find_ignore_case(&v, lit),
-                }) as u64
-            }
-            Expr::Not(x) => (self.eval(g, x, out)? == 0) as u64,
-            Expr::Min(a, b) => self.eval(g, a, out)?.min(self.eval(g, b, out)?),
+            Expr::Key {
+                name,
+                line,
+                sep,
+                key,
+            } => match self.bytes(line, here, out) {
+                // In the packet: the name compared where it starts, the
+                // separator looked for only after a match.
+                Val::Here(v, _) => ieq_key(v, *sep, key) as u64,
+                Val::View(_) => self.bytes(name, here, out).test(Test::IEq, key) as u64,
+            },
+            Expr::Test(t, b, lit) => self.bytes(b, here, out).test(*t, lit) as u64,
+            Expr::Not(x) => (self.eval(g, x, here, out)? == 0) as u64,
+            Expr::Min(a, b) => self.eval(g, a, here, out)?.min(self.eval(g, b, here, out)?),
             Expr::Bin(op, a, b) => {
-                let x = self.eval(g, a, out)?;
+                let x = self.eval(g, a, here, out)?;
                 // Short-circuit the logical operators.
                 match op {
                     BinOp::And if x == 0 => return Ok(0),
                     BinOp::Or if x != 0 => return Ok(1),
                     _ => {}
                 }
-                let y = self.eval(g, b, out)?;
+                let y = self.eval(g, b, here, out)?;
                 match op {
                     BinOp::Or | BinOp::And => (y != 0) as u64,
                     BinOp::Eq => (x == y) as u64,
@@ -1198,14 +1224,14 @@ impl State {
         loop {
             let r = &g.p.records[self.rec];
             if self.item == r.items.len() {
-                return self.end_record(g, offset, out);
+                return self.end_record(g, offset, Here::NONE, out);
             }
             let Some(ItemDef::Field(f)) = r.items.get(self.item) else {
                 break;
             };
             let f = *f;
             // Entering a field here evaluates `times` as anywhere else.
-            if !self.started && self.count == 0 && self.enter_times(g, f, out)? {
+            if !self.started && self.count == 0 && self.enter_times(g, f, Here::NONE, out)? {
                 continue;
             }
             match &r.fields[f].ending {
@@ -1217,7 +1243,7 @@ impl State {
                         self.quote = Quote::None;
                     }
                     let before = self.item;
-                    self.until_done(g, f, offset, None, out)?;
+                    self.until_done(g, f, offset, None, Here::NONE, out)?;
                     if self.item == before {
                         // A repeat that did not stop at eof.
                         break;
@@ -1254,6 +1280,144 @@ impl State {
             }
         }
     }
+}
+
+/// The packet being parsed, `d`, at stream offset `base` (none at the end of
+/// the stream): where actions read the fields that lie in it.
+#[derive(Clone, Copy)]
+struct Here<'d> {
+    d: &'d [u8],
+    base: u64,
+}
+
+impl<'d> Here<'d> {
+    /// No packet: every field is read through a view.
+    const NONE: Here<'static> = Here {
+        d: &[],
+        base: u64::MAX,
+    };
+
+    /// The bytes `start..end` (stream offsets), if they lie in the packet.
+    #[inline]
+    fn span(self, start: u64, end: u64) -> Option<&'d [u8]> {
+        let from = start.checked_sub(self.base)?;
+        let to = end.checked_sub(self.base)?;
+        if to > self.d.len() as u64 {
+            return None;
+        }
+        self.d.get(from as usize..to as usize)
+    }
+}
+
+/// Bytes an action reads: a slice of the packet being parsed and its stream
+/// offset, or a view of a field elsewhere in the stream (in an earlier packet,
+/// or across packets). The two give the same results.
+enum Val<'o, P: Packet> {
+    Here(&'o [u8], u64),
+    View(Field<'o, P>),
+}
+
+impl<'o, P: Packet> Val<'o, P> {
+    fn len(&self) -> u64 {
+        match self {
+            Val::Here(v, _) => v.len() as u64,
+            Val::View(v) => v.len(),
+        }
+    }
+
+    fn find(&self, lit: &[u8]) -> Option<u64> {
+        match self {
+            Val::Here(v, _) => match lit {
+                [] => Some(0),
+                [c] => memchr::memchr(*c, v),
+                _ => memchr::memmem::find(v, lit),
+            }
+            .map(|i| i as u64),
+            Val::View(v) => v.find(lit),
+        }
+    }
+
+    fn slice(self, from: u64, to: u64) -> Self {
+        match self {
+            Val::Here(v, at) => Val::Here(&v[from as usize..to as usize], at + from),
+            Val::View(v) => Val::View(v.slice(from, to)),
+        }
+    }
+
+    fn trim_ascii(self) -> Self {
+        match self {
+            Val::Here(v, at) => {
+                let ws = |b: &u8| matches!(*b, b' ' | b'\t' | b'\r' | b'\n');
+                match v.iter().position(|b| !ws(b)) {
+                    Some(first) => {
+                        let last = v.iter().rposition(|b| !ws(b)).map_or(first, |i| i + 1);
+                        Val::Here(&v[first..last], at + first as u64)
+                    }
+                    None => Val::Here(&v[..0], at),
+                }
+            }
+            Val::View(v) => Val::View(v.trim_ascii()),
+        }
+    }
+
+    /// Stream offset of the first byte.
+    fn offset(&self) -> u64 {
+        match self {
+            Val::Here(_, at) => *at,
+            Val::View(v) => v.offset(),
+        }
+    }
+
+    fn parse(&self, radix: u32) -> Result<u64, aa_runtime::IntError> {
+        match self {
+            Val::Here(v, _) => aa_runtime::field::parse_uint(v, radix),
+            Val::View(v) if radix == 10 => v.parse_dec(),
+            Val::View(v) => v.parse_hex(),
+        }
+    }
+
+    fn test(&self, t: Test, lit: &[u8]) -> bool {
+        match self {
+            Val::Here(v, _) => match t {
+                Test::Eq => *v == lit,
+                Test::IEq => v.eq_ignore_ascii_case(lit),
+                Test::Prefix => v.starts_with(lit),
+                Test::IPrefix => v.len() >= lit.len() && v[..lit.len()].eq_ignore_ascii_case(lit),
+                Test::Contains => self.find(lit).is_some(),
+                Test::IContains => {
+                    lit.is_empty() || v.windows(lit.len()).any(|w| w.eq_ignore_ascii_case(lit))
+                }
+            },
+            Val::View(v) => match t {
+                Test::Eq => v.eq_bytes(lit),
+                Test::IEq => v.eq_ignore_ascii_case(lit),
+                Test::Prefix => v.starts_with(lit),
+                Test::IPrefix => v.starts_with_ignore_ascii_case(lit),
+                Test::Contains => v.find(lit).is_some(),
+                Test::IContains => find_ignore_case(v, lit),
+            },
+        }
+    }
+}
+
+/// [`Expr::Key`] on `v`: `v`, past its leading spaces, starts with `key`
+/// (ignoring case), and only spaces follow up to `sep` or the end of `v`.
+fn ieq_key(v: &[u8], sep: u8, key: &[u8]) -> bool {
+    let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let s = v.iter().position(|&b| !ws(b)).unwrap_or(v.len());
+    match v.get(s..s + key.len()) {
+        Some(k) if k.eq_ignore_ascii_case(key) => {}
+        _ => return false,
+    }
+    for &b in &v[s + key.len()..] {
+        if b == sep {
+            return true;
+        }
+        if !ws(b) {
+            return false;
+        }
+    }
+    true
 }
 
 fn find_ignore_case<P: Packet>(v: &Field<'_, P>, lit: &[u8]) -> bool {

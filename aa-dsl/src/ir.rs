@@ -215,6 +215,24 @@ pub enum Expr {
     Test(Test, Bytes, Vec<u8>),
     /// Whether the byte string is empty.
     Empty(Bytes),
+    /// A header name's test, `ieq(trim(before(line, sep)), key)` where
+    /// `sep` is one byte that is neither a letter nor a byte `trim` removes,
+    /// and `key` is not empty, holds no `sep` and does not start or end with
+    /// such a byte (see [`Expr::ieq`]): it holds exactly when `line`, past
+    /// its leading spaces, starts with `key` (ignoring ASCII case) followed
+    /// by spaces only, up to `sep` or the end. So the name can be compared
+    /// where it starts and `sep` looked for only after a match. `name` is
+    /// `trim(before(line, sep))`, for reading the test the long way.
+    Key {
+        /// `trim(before(line, sep))`.
+        name: Bytes,
+        /// The byte string the name is the start of.
+        line: Bytes,
+        /// The separator after the name.
+        sep: u8,
+        /// The name looked for.
+        key: Vec<u8>,
+    },
     /// A binary operation; arithmetic wraps on overflow except `-`, which
     /// saturates at 0, and `/`, `%` by 0, which give 0.
     Bin(BinOp, Box<Expr>, Box<Expr>),
@@ -222,6 +240,35 @@ pub enum Expr {
     Not(Box<Expr>),
     /// The smaller of two.
     Min(Box<Expr>, Box<Expr>),
+}
+
+impl Expr {
+    /// `ieq(b, lit)`: [`Expr::Key`] when it is a header name's test, else
+    /// [`Expr::Test`].
+    pub fn ieq(b: Bytes, lit: Vec<u8>) -> Expr {
+        let trimmed = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+        if let Bytes::Trim(inner) = &b {
+            if let Bytes::Before(line, sep) = &**inner {
+                if let (&[sep], Some(&first), Some(&last)) = (&sep[..], lit.first(), lit.last()) {
+                    if !trimmed(sep)
+                        && !sep.is_ascii_alphabetic()
+                        && !lit.contains(&sep)
+                        && !trimmed(first)
+                        && !trimmed(last)
+                    {
+                        let line = (**line).clone();
+                        return Expr::Key {
+                            name: b,
+                            line,
+                            sep,
+                            key: lit,
+                        };
+                    }
+                }
+            }
+        }
+        Expr::Test(Test::IEq, b, lit)
+    }
 }
 
 pub use crate::ast::BinOp;

@@ -65,6 +65,64 @@ impl fmt::Display for IntError {
 
 impl std::error::Error for IntError {}
 
+/// Parses `bytes` as an unsigned integer in base `radix` (10 or 16: digits,
+/// and `a-f`, `A-F` in base 16; nothing else): what [`Field::parse_dec`] and
+/// [`Field::parse_hex`] do for a field in one packet, for a slice of one.
+pub fn parse_uint(bytes: &[u8], radix: u32) -> Result<u64, IntError> {
+    if bytes.is_empty() {
+        return Err(IntError::Empty);
+    }
+    let mut acc = Digits::new(radix);
+    acc.push(bytes)?;
+    Ok(acc.value)
+}
+
+/// An integer read digit by digit, over one slice or several.
+struct Digits {
+    radix: u32,
+    /// So many digits (19 decimal, 16 hexadecimal) fit in 64 bits.
+    fit: u64,
+    at: u64,
+    value: u64,
+}
+
+impl Digits {
+    #[inline]
+    fn new(radix: u32) -> Digits {
+        let fit = match radix {
+            10 => 19,
+            16 => 16,
+            _ => 0,
+        };
+        Digits {
+            radix,
+            fit,
+            at: 0,
+            value: 0,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, c: &[u8]) -> Result<(), IntError> {
+        let radix = self.radix as u64;
+        for &b in c {
+            let d = (b as char)
+                .to_digit(self.radix)
+                .ok_or(IntError::InvalidDigit { at: self.at })? as u64;
+            self.value = if self.at < self.fit {
+                self.value * radix + d
+            } else {
+                self.value
+                    .checked_mul(radix)
+                    .and_then(|v| v.checked_add(d))
+                    .ok_or(IntError::Overflow)?
+            };
+            self.at += 1;
+        }
+        Ok(())
+    }
+}
+
 /// The chunks of a field, one per fragment it spans.
 pub struct Chunks<'a, P: Packet> {
     store: &'a FragStore<P>,
@@ -412,35 +470,12 @@ impl<'a, P: Packet> Field<'a, P> {
         if self.is_empty() {
             return Err(IntError::Empty);
         }
-        // So many digits (19 decimal, 16 hexadecimal) fit in 64 bits.
-        let fit = match radix {
-            10 => 19,
-            16 => 16,
-            _ => 0,
-        };
-        let mut v: u64 = 0;
-        let mut at = 0u64;
-        let mut digits = |c: &[u8]| {
-            for &b in c {
-                let d = (b as char)
-                    .to_digit(radix)
-                    .ok_or(IntError::InvalidDigit { at })?;
-                v = if at < fit {
-                    v * radix as u64 + d as u64
-                } else {
-                    v.checked_mul(radix as u64)
-                        .and_then(|v| v.checked_add(d as u64))
-                        .ok_or(IntError::Overflow)?
-                };
-                at += 1;
-            }
-            Ok(())
-        };
+        let mut acc = Digits::new(radix);
         match self.contiguous() {
-            Some(b) => digits(b)?,
-            None => self.chunks().try_for_each(&mut digits)?,
+            Some(b) => acc.push(b)?,
+            None => self.chunks().try_for_each(|c| acc.push(c))?,
         }
-        Ok(v)
+        Ok(acc.value)
     }
 
     /// Copies the first bytes into `buf`; returns how many (the smaller of the

@@ -12,6 +12,8 @@
 //!   responses, bodies of 0 to 2000 bytes, 1448-byte segments), `REPS` times
 //!   over one stream; per packet: insert, read every record (status code,
 //!   every header's length and last byte, body lengths), free them.
+//! - `http-interp REPS`: the same through the interpreter running
+//!   `http_response.aag`, loaded at run time.
 //! - `csv REPS`: the `passive_csv_8` rows (10 fields of 8 bytes) in 1448-byte
 //!   segments, `REPS` passes of 1,000 packets over one stream; per packet:
 //!   insert, read every record (every field's length, the first byte of the
@@ -23,6 +25,7 @@
 //! Compare the totals of two runs with different `REPS` to get instructions
 //! per record without the set-up; the counts printed divide them.
 
+use aa_dsl::interp::Grammar;
 use aa_grammars::csv::CsvParser;
 use aa_grammars::http_response::{HttpResponseParser, HttpResponseRecord};
 use aa_runtime::{AaConfig, AaStream, Insert, Packet, Parser, PoolPacket};
@@ -101,12 +104,9 @@ fn main() {
     let (mut records, mut fields, mut touch) = (0u64, 0u64, 0u64);
     let seq = 1u32;
     match mode.as_str() {
-        "http" => {
-            records = drive(
-                HttpResponseParser::default(),
-                &http_document().0,
-                reps,
-                |r| match HttpResponseRecord::from_record(r) {
+        "http" | "http-interp" => {
+            let read =
+                |r: aa_runtime::Record<'_, PoolPacket>| match HttpResponseRecord::from_record(r) {
                     Some(HttpResponseRecord::Response(resp)) => {
                         touch += resp.code().expect("a status code");
                         for h in resp.headers() {
@@ -120,8 +120,15 @@ fn main() {
                         touch += b.data().map_or(0, |d| d.len());
                     }
                     _ => unreachable!("no chunked coding"),
-                },
-            );
+                };
+            let doc = http_document().0;
+            records = if mode == "http" {
+                drive(HttpResponseParser::default(), &doc, reps, read)
+            } else {
+                let path = concat!(env!("CARGO_MANIFEST_DIR"), "/http_response.aag");
+                let g = Grammar::new(aa_dsl::load(path).expect("http_response.aag loads"));
+                drive(g.parser(), &doc, reps, read)
+            };
         }
         "csv" => {
             records = drive(CsvParser::default(), &csv_document(1000), reps, |r| {
@@ -152,7 +159,7 @@ fn main() {
             assert!(pool.is_full());
         }
         other => {
-            eprintln!("unknown mode {other}: use http, csv or new");
+            eprintln!("unknown mode {other}: use http, http-interp, csv or new");
             std::process::exit(2);
         }
     }

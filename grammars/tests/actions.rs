@@ -15,7 +15,7 @@ mod acts {
     include!(concat!(env!("OUT_DIR"), "/acts.rs"));
 }
 
-/// The record variables above, in order.
+/// The record variables of `actions.aag`, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Vals {
     eq: u64,
