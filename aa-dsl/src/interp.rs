@@ -401,6 +401,10 @@ struct Seen {
 
 type R<T> = Result<T, ParseError>;
 
+/// The error of actions, boxed: they return through several levels of
+/// recursion, where a `ParseError` by value would be copied out at each.
+type Boxed = Box<ParseError>;
+
 impl State {
     fn new(g: &Grammar) -> State {
         State {
@@ -630,7 +634,7 @@ impl State {
             ..
         }) = &g.p.records[self.rec].fields[f].repeat
         {
-            self.times = self.eval(g, e, here, out)?;
+            self.times = self.eval(g, e, here, out).map_err(|e| *e)?;
             if self.times == 0 {
                 self.item_done(g);
                 return Ok(true);
@@ -665,7 +669,7 @@ impl State {
             self.acc = 0;
             self.left = match &fd.ending {
                 Ending::Bytes(e) => {
-                    let n = self.eval(g, e, here, out)?;
+                    let n = self.eval(g, e, here, out).map_err(|e| *e)?;
                     if n > fd.max {
                         return Err(self.err(
                             g,
@@ -677,7 +681,7 @@ impl State {
                     n
                 }
                 Ending::Chunk(Some(e)) => {
-                    let n = self.eval(g, e, here, out)?;
+                    let n = self.eval(g, e, here, out).map_err(|e| *e)?;
                     if n == 0 {
                         return Err(self.err(
                             g,
@@ -883,7 +887,8 @@ impl State {
         }
         self.seen[f].start = start;
         self.seen[f].end = end;
-        self.exec(g, &fd.actions, Some(f), start, here, out)?;
+        self.exec(g, &fd.actions, Some(f), start, here, out)
+            .map_err(|e| *e)?;
         match &fd.repeat {
             None => self.item_done(g),
             Some(rp) => {
@@ -916,7 +921,7 @@ impl State {
         out: &mut Emitter<'_, P>,
     ) -> R<()> {
         let r = &g.p.records[self.rec];
-        self.exec(g, &r.then, None, at, here, out)?;
+        self.exec(g, &r.then, None, at, here, out).map_err(|e| *e)?;
         for (tag, v) in self.locals.iter().take(r.vars.len()).enumerate() {
             if !out.value(tag as u16, *v) {
                 return Err(self.err(g, at, None, ErrorKind::TooManyFields { max: 0 }));
@@ -940,11 +945,11 @@ impl State {
         at: u64,
         here: Here<'_>,
         out: &mut Emitter<'_, P>,
-    ) -> R<()> {
+    ) -> Result<(), Boxed> {
         for s in stmts {
             match s {
                 Stmt::Set(v, e) => {
-                    let x = self.eval(g, e, here, out)?;
+                    let x = self.operand(g, e, here, out)?;
                     match v {
                         Var::Global(i) => self.globals[*i] = x,
                         Var::Local(i) => self.locals[*i] = x,
@@ -964,7 +969,12 @@ impl State {
                 Stmt::End => self.end_after_item = true,
                 Stmt::Fail(m) => {
                     let message = g.fail_msg(m);
-                    return Err(self.err(g, at, f, ErrorKind::Rejected { message }));
+                    return Err(Box::new(self.err(
+                        g,
+                        at,
+                        f,
+                        ErrorKind::Rejected { message },
+                    )));
                 }
             }
         }
@@ -1019,7 +1029,7 @@ impl State {
         e: &Expr,
         here: Here<'_>,
         out: &Emitter<'_, P>,
-    ) -> R<u64> {
+    ) -> Result<u64, Boxed> {
         Ok(match e {
             Expr::Const(n) => *n,
             Expr::Var(Var::Global(i)) => self.globals[*i],
@@ -1037,7 +1047,7 @@ impl State {
                         (_, true) => "a decimal number",
                         (_, false) => "a hexadecimal number",
                     };
-                    self.err(g, v.offset(), Some(f), ErrorKind::Invalid { expected })
+                    Box::new(self.err(g, v.offset(), Some(f), ErrorKind::Invalid { expected }))
                 })?
             }
             Expr::Key {
@@ -1052,17 +1062,19 @@ impl State {
                 Val::View(_) => self.bytes(name, here, out).test(Test::IEq, key) as u64,
             },
             Expr::Test(t, b, lit) => self.bytes(b, here, out).test(*t, lit) as u64,
-            Expr::Not(x) => (self.eval(g, x, here, out)? == 0) as u64,
-            Expr::Min(a, b) => self.eval(g, a, here, out)?.min(self.eval(g, b, here, out)?),
+            Expr::Not(x) => (self.operand(g, x, here, out)? == 0) as u64,
+            Expr::Min(a, b) => self
+                .operand(g, a, here, out)?
+                .min(self.operand(g, b, here, out)?),
             Expr::Bin(op, a, b) => {
-                let x = self.eval(g, a, here, out)?;
+                let x = self.operand(g, a, here, out)?;
                 // Short-circuit the logical operators.
                 match op {
                     BinOp::And if x == 0 => return Ok(0),
                     BinOp::Or if x != 0 => return Ok(1),
                     _ => {}
                 }
-                let y = self.eval(g, b, here, out)?;
+                let y = self.operand(g, b, here, out)?;
                 match op {
                     BinOp::Or | BinOp::And => (y != 0) as u64,
                     BinOp::Eq => (x == y) as u64,
@@ -1079,6 +1091,24 @@ impl State {
                 }
             }
         })
+    }
+
+    /// [`State::eval`] of an operand: constants and variables, the usual
+    /// ones, without a call.
+    #[inline(always)]
+    fn operand<P: Packet>(
+        &self,
+        g: &Grammar,
+        e: &Expr,
+        here: Here<'_>,
+        out: &Emitter<'_, P>,
+    ) -> Result<u64, Boxed> {
+        match e {
+            Expr::Const(n) => Ok(*n),
+            Expr::Var(Var::Global(i)) => Ok(self.globals[*i]),
+            Expr::Var(Var::Local(i)) => Ok(self.locals[*i]),
+            _ => self.eval(g, e, here, out),
+        }
     }
 
     /// Looks for the sync patterns; at the earliest match, starts its record
