@@ -887,8 +887,10 @@ impl State {
         }
         self.seen[f].start = start;
         self.seen[f].end = end;
-        self.exec(g, &fd.actions, Some(f), start, here, out)
-            .map_err(|e| *e)?;
+        if !fd.actions.is_empty() {
+            self.exec(g, &fd.actions, Some(f), start, here, out)
+                .map_err(|e| *e)?;
+        }
         match &fd.repeat {
             None => self.item_done(g),
             Some(rp) => {

@@ -18,7 +18,7 @@
 //!   segments, `REPS` passes of 1,000 packets over one stream; per packet:
 //!   insert, read every record (every field's length, the first byte of the
 //!   first field), free them.
-//!
+//! - `csv-interp REPS`: the same through the interpreter running `csv.aag`.
 //! - `new REPS`: `REPS` streams of the default configuration made, given
 //!   one packet, one record read and freed, and dropped.
 //!
@@ -130,8 +130,8 @@ fn main() {
                 drive(g.parser(), &doc, reps, read)
             };
         }
-        "csv" => {
-            records = drive(CsvParser::default(), &csv_document(1000), reps, |r| {
+        "csv" | "csv-interp" => {
+            let read = |r: aa_runtime::Record<'_, PoolPacket>| {
                 let mut bytes = 0;
                 for f in r.fields() {
                     fields += 1;
@@ -141,7 +141,15 @@ fn main() {
                 if let Some(f) = r.field(0) {
                     touch += u64::from(f.byte_at(0).unwrap_or(0));
                 }
-            });
+            };
+            let doc = csv_document(1000);
+            records = if mode == "csv" {
+                drive(CsvParser::default(), &doc, reps, read)
+            } else {
+                let path = concat!(env!("CARGO_MANIFEST_DIR"), "/csv.aag");
+                let g = Grammar::new(aa_dsl::load(path).expect("csv.aag loads"));
+                drive(g.parser(), &doc, reps, read)
+            };
         }
         "new" => {
             // Streams made and dropped (the default configuration), with one
@@ -159,7 +167,7 @@ fn main() {
             assert!(pool.is_full());
         }
         other => {
-            eprintln!("unknown mode {other}: use http, http-interp, csv or new");
+            eprintln!("unknown mode {other}: use http, http-interp, csv, csv-interp or new");
             std::process::exit(2);
         }
     }
