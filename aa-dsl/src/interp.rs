@@ -661,12 +661,7 @@ impl State {
             return Ok(());
         }
         if !self.started {
-            self.started = true;
-            self.fstart = at;
-            self.flags = 0;
-            self.dstate = 0;
-            self.quote = Quote::None;
-            self.acc = 0;
+            self.start_element(at);
             self.left = match &fd.ending {
                 Ending::Bytes(e) => {
                     let n = self.eval(g, e, here, out).map_err(|e| *e)?;
@@ -803,11 +798,35 @@ impl State {
             if let Some((k, len)) = dfa.out[self.dstate as usize] {
                 self.dstate = 0;
                 let dstart = base + *i as u64 - len as u64;
+                let (rec, item) = (self.rec, self.item);
                 self.until_done(g, f, dstart, Some(k as usize), Here { d, base }, out)?;
-                return Ok(());
+                // The next element of the same repeat: on with it here, not
+                // back through `run` and `step_field` (which would do just
+                // this: the field's `times` counts only at its first element,
+                // and `left` is 0 for a delimited one).
+                if self.phase != Phase::Item
+                    || (self.rec, self.item) != (rec, item)
+                    || self.started
+                    || *i == d.len()
+                {
+                    return Ok(());
+                }
+                self.start_element(base + *i as u64);
+                self.left = 0;
             }
         }
         Ok(())
+    }
+
+    /// An element begins at stream offset `at`.
+    #[inline(always)]
+    fn start_element(&mut self, at: u64) {
+        self.started = true;
+        self.fstart = at;
+        self.flags = 0;
+        self.dstate = 0;
+        self.quote = Quote::None;
+        self.acc = 0;
     }
 
     /// A delimited element ends before `dstart` (the delimiter `k`, or the end
