@@ -967,39 +967,50 @@ impl State {
         here: Here<'_>,
         out: &mut Emitter<'_, P>,
     ) -> Result<(), Boxed> {
-        for s in stmts {
-            match s {
-                Stmt::Set(v, e) => {
-                    let x = self.operand(g, e, here, out)?;
-                    match v {
-                        Var::Global(i) => self.globals[*i] = x,
-                        Var::Local(i) => self.locals[*i] = x,
+        let mut stmts = stmts;
+        'block: loop {
+            for (k, s) in stmts.iter().enumerate() {
+                match s {
+                    Stmt::Set(v, e) => {
+                        let x = self.operand(g, e, here, out)?;
+                        match v {
+                            Var::Global(i) => self.globals[*i] = x,
+                            Var::Local(i) => self.locals[*i] = x,
+                        }
                     }
-                }
-                Stmt::If(c, a, b) => {
-                    if self.eval(g, c, here, out)? != 0 {
-                        self.exec(g, a, f, at, here, out)?;
-                    } else {
-                        self.exec(g, b, f, at, here, out)?;
+                    Stmt::If(c, a, b) => {
+                        let branch = if self.operand(g, c, here, out)? != 0 {
+                            a
+                        } else {
+                            b
+                        };
+                        if k + 1 == stmts.len() {
+                            // The last statement (as each `else if` of a
+                            // chain is): its branch goes on here rather than
+                            // in a call of its own.
+                            stmts = branch;
+                            continue 'block;
+                        }
+                        self.exec(g, branch, f, at, here, out)?;
                     }
-                }
-                Stmt::Next(r, eof) => {
-                    self.next_rec = Some(*r);
-                    self.next_eof_ok = *eof;
-                }
-                Stmt::End => self.end_after_item = true,
-                Stmt::Fail(m) => {
-                    let message = g.fail_msg(m);
-                    return Err(Box::new(self.err(
-                        g,
-                        at,
-                        f,
-                        ErrorKind::Rejected { message },
-                    )));
+                    Stmt::Next(r, eof) => {
+                        self.next_rec = Some(*r);
+                        self.next_eof_ok = *eof;
+                    }
+                    Stmt::End => self.end_after_item = true,
+                    Stmt::Fail(m) => {
+                        let message = g.fail_msg(m);
+                        return Err(Box::new(self.err(
+                            g,
+                            at,
+                            f,
+                            ErrorKind::Rejected { message },
+                        )));
+                    }
                 }
             }
+            return Ok(());
         }
-        Ok(())
     }
 
     /// The bytes `b` names: in place in the packet being parsed when they lie
