@@ -1125,8 +1125,8 @@ impl State {
         })
     }
 
-    /// [`State::eval`] of an operand: constants and variables, the usual
-    /// ones, without a call.
+    /// [`State::eval`] of an operand: constants, variables and a header
+    /// name's test of a field in the packet, the usual ones, without a call.
     #[inline(always)]
     fn operand<P: Packet>(
         &self,
@@ -1139,6 +1139,19 @@ impl State {
             Expr::Const(n) => Ok(*n),
             Expr::Var(Var::Global(i)) => Ok(self.globals[*i]),
             Expr::Var(Var::Local(i)) => Ok(self.locals[*i]),
+            // A header name's test of a field in the packet being parsed.
+            Expr::Key {
+                line: Bytes::Field(f),
+                sep,
+                key,
+                ..
+            } => {
+                let x = self.seen[*f];
+                match here.span(x.start, x.end) {
+                    Some(v) => Ok(ieq_key(v, *sep, key) as u64),
+                    None => self.eval(g, e, here, out),
+                }
+            }
             _ => self.eval(g, e, here, out),
         }
     }
