@@ -72,6 +72,9 @@ struct SlotHdr {
     refcnt: Cell<u32>,
     /// Frame length.
     len: Cell<u32>,
+    /// The segment size a device is to cut the frame's TCP payload into
+    /// (transmit segmentation offload); 0: the frame goes out as it is.
+    seg: Cell<u16>,
 }
 
 struct PoolInner {
@@ -164,6 +167,7 @@ impl PacketPool {
                     .map(|_| SlotHdr {
                         refcnt: Cell::new(0),
                         len: Cell::new(0),
+                        seg: Cell::new(0),
                     })
                     .collect(),
                 // Hand out low slots first.
@@ -255,6 +259,7 @@ impl PacketBuf {
         assert!(len <= inner.buf_size, "frame longer than its buffer");
         let hdr = &inner.hdrs[this.slot as usize];
         hdr.len.set(len as u32);
+        hdr.seg.set(0);
         hdr.refcnt.set(1);
         PoolPacket {
             pool: this.pool,
@@ -282,6 +287,21 @@ impl PoolPacket {
     fn hdr(&self) -> &SlotHdr {
         // Alive: this handle's buffer holds a strong count on the pool.
         unsafe { self.hdr.as_ref() }
+    }
+
+    /// Marks the frame for a device with transmit segmentation offload: it
+    /// is to cut the frame's TCP payload into segments of `seg` bytes (`0`:
+    /// send the frame as it is, the default). Set by whoever built the frame,
+    /// read by the device that sends it ([`PoolPacket::tx_segment_size`]).
+    #[inline]
+    pub fn set_tx_segment_size(&self, seg: u16) {
+        self.hdr().seg.set(seg);
+    }
+
+    /// The segment size set by [`PoolPacket::set_tx_segment_size`] (0: none).
+    #[inline]
+    pub fn tx_segment_size(&self) -> u16 {
+        self.hdr().seg.get()
     }
 
     fn slot(&self) -> u32 {

@@ -28,6 +28,15 @@ pub trait FrameAlloc {
         &self,
         write: impl FnOnce(&mut [u8]) -> Option<usize>,
     ) -> Result<Self::Packet, PoolError>;
+
+    /// Marks `pkt`, a TCP frame just built, for the device to cut its payload
+    /// into segments of `seg` bytes (transmit segmentation offload), where
+    /// the packets can carry that mark. Only for a device whose
+    /// [`PacketIo::tx_segmentation`](crate::io::PacketIo::tx_segmentation)
+    /// is `true`. Does nothing by default.
+    fn set_segment_size(&self, pkt: &Self::Packet, seg: u16) {
+        let _ = (pkt, seg);
+    }
 }
 
 impl FrameAlloc for PacketPool {
@@ -55,6 +64,10 @@ impl FrameAlloc for PacketPool {
                 buf_size: room,
             }),
         }
+    }
+
+    fn set_segment_size(&self, pkt: &PoolPacket, seg: u16) {
+        pkt.set_tx_segment_size(seg);
     }
 }
 

@@ -301,6 +301,17 @@ pub trait PacketIo {
     fn tx_checksum_offload(&self) -> bool {
         false
     }
+
+    /// Whether the device cuts the TCP frames it sends into segments
+    /// (transmit segmentation offload): a sender may then hand it frames
+    /// longer than the MTU, each marked with its segment size
+    /// ([`FrameAlloc::set_segment_size`](crate::io::alloc::FrameAlloc::set_segment_size)),
+    /// checksums left to the device as with
+    /// [`tx_checksum_offload`](Self::tx_checksum_offload), which it implies.
+    /// `false` unless the device was set up for it.
+    fn tx_segmentation(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -36,14 +36,18 @@
 //!   `NEEDS_CSUM`, for the kernel to take their TCP checksum as the
 //!   pseudo-header's sum the sender left (a local socket does not check
 //!   such a segment; one the kernel forwards gets its checksum completed).
-//!   No segmentation offload is asked for, so frames stay within the MTU.
+//!   The device also says [`PacketIo::tx_segmentation`]: a TCP frame sent
+//!   longer than its segment size ([`PoolPacket::set_tx_segment_size`])
+//!   goes out with `GSO_TCPV4`, the headers' length and that size, and the
+//!   kernel cuts it into segments, as a NIC with TSO would
+//!   ([`TapStats::tx_large`]). No receive segmentation offload is asked
+//!   for, so frames received stay within the MTU.
 //! - [`TapIo::open_large_receive`] adds receive segmentation offload
 //!   (`TUN_F_TSO4`, `TUN_F_TSO6`): the kernel hands its TCP segments over
 //!   as it built them, up to 64 KiB in one frame (one `read(2)` where the
 //!   MTU would take some forty), with the IP header's length the whole
 //!   frame's; the receiver's stream takes them as any segment. The pool's
-//!   buffers must hold [`LARGE_FRAME`] bytes. Frames sent stay within the
-//!   MTU.
+//!   buffers must hold [`LARGE_FRAME`] bytes.
 //!
 //! The descriptor is opened close-on-exec, but a process forked by another
 //! thread holds a copy of it until its `exec`: in a program that spawns
@@ -95,15 +99,26 @@ pub const LARGE_FRAME: usize = 65535 + 14;
 
 /// The virtio-net header of an outgoing frame: for an untagged IPv4/TCP
 /// frame, `NEEDS_CSUM` with the TCP checksum's place (`csum_start` the TCP
-/// header, `csum_offset` 16); none for the others, which carry their own.
-fn vnet_header(frame: &[u8]) -> [u8; VNET_HDR_LEN] {
+/// header, `csum_offset` 16), and, when its payload is longer than `seg`
+/// (the frame's [`PoolPacket::tx_segment_size`], 0 for none), `GSO_TCPV4`
+/// for the kernel to cut it into segments of `seg` bytes (`gso_size`) behind
+/// copies of its headers (`hdr_len` bytes); none for the others, which carry
+/// their own checksums.
+fn vnet_header(frame: &[u8], seg: u16) -> [u8; VNET_HDR_LEN] {
     let mut h = [0u8; VNET_HDR_LEN];
     if let Some(l3) = crate::wire::ipv4_tcp_header_len(frame) {
         // At most 14 + 60.
-        let start = (14 + l3) as u16;
+        let start = 14 + l3;
         h[0] = VNET_NEEDS_CSUM;
-        h[6..8].copy_from_slice(&start.to_le_bytes());
+        h[6..8].copy_from_slice(&(start as u16).to_le_bytes());
         h[8..10].copy_from_slice(&16u16.to_le_bytes());
+        // At most 14 + 60 + 60; `ipv4_tcp_header_len` saw 20 TCP bytes.
+        let headers = start + usize::from(frame[start + 12] >> 4) * 4;
+        if seg > 0 && frame.len() > headers + usize::from(seg) {
+            h[1] = VNET_GSO_TCPV4;
+            h[2..4].copy_from_slice(&(headers as u16).to_le_bytes());
+            h[4..6].copy_from_slice(&seg.to_le_bytes());
+        }
     }
     h
 }
@@ -140,6 +155,10 @@ pub struct TapStats {
     /// Frames received that hold several TCP segments of the MTU's size
     /// (with [`TapIo::open_large_receive`]).
     pub rx_large: u64,
+    /// Frames sent for the kernel to cut into TCP segments (transmit
+    /// segmentation offload, with [`TapIo::open_offloading`] or
+    /// [`TapIo::open_large_receive`]).
+    pub tx_large: u64,
 }
 
 /// A TAP device: Ethernet frames to and from the kernel.
@@ -599,7 +618,7 @@ impl PacketIo for TapIo {
         for p in pkts.iter() {
             let data = p.data();
             let hdr = if self.offload.vnet() {
-                vnet_header(data)
+                vnet_header(data, p.tx_segment_size())
             } else {
                 [0; VNET_HDR_LEN]
             };
@@ -630,6 +649,7 @@ impl PacketIo for TapIo {
                 Ok(_) => {
                     self.stats.tx_packets += 1;
                     self.stats.tx_checksum_offloaded += u64::from(hdr[0] == VNET_NEEDS_CSUM);
+                    self.stats.tx_large += u64::from(hdr[1] == VNET_GSO_TCPV4);
                     self.stats.tx_bytes += data.len() as u64;
                     if self.capture.is_some() {
                         let t = *ts.get_or_insert_with(Timestamp::now);
@@ -670,6 +690,14 @@ impl PacketIo for TapIo {
     fn tx_checksum_offload(&self) -> bool {
         self.offload.vnet()
     }
+
+    /// With the virtio-net header ([`TapIo::open_offloading`],
+    /// [`TapIo::open_large_receive`]): the kernel cuts a TCP frame marked
+    /// with a segment size ([`PoolPacket::set_tx_segment_size`]) into
+    /// segments of that size, as a NIC with TSO would.
+    fn tx_segmentation(&self) -> bool {
+        self.offload.vnet()
+    }
 }
 
 #[cfg(test)]
@@ -702,5 +730,50 @@ mod test {
             other => panic!("{other:?}"),
         }
         assert!(pool.is_full());
+    }
+
+    /// A TCP frame of 3,000 payload bytes behind 14 + 20 + 32 header bytes.
+    fn tcp_frame() -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 32 + 3000];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[23] = 6;
+        f[14 + 20 + 12] = 8 << 4;
+        f
+    }
+
+    #[test]
+    fn frames_longer_than_their_segment_size_go_out_for_the_kernel_to_cut() {
+        let f = tcp_frame();
+        let le = |h: &[u8], at: usize| u16::from_le_bytes([h[at], h[at + 1]]);
+        // Segments of 1448: GSO_TCPV4, 66 header bytes, gso_size 1448, and
+        // the checksum for the kernel as with any TCP frame.
+        let h = vnet_header(&f, 1448);
+        assert_eq!((h[0], h[1]), (VNET_NEEDS_CSUM, VNET_GSO_TCPV4));
+        assert_eq!((le(&h, 2), le(&h, 4)), (66, 1448));
+        assert_eq!((le(&h, 6), le(&h, 8)), (34, 16));
+        // No segment size, or one the payload fits in: sent as it is.
+        for seg in [0, 3000, 4000] {
+            let h = vnet_header(&f, seg);
+            assert_eq!(
+                (h[0], h[1], le(&h, 2), le(&h, 4)),
+                (VNET_NEEDS_CSUM, 0, 0, 0)
+            );
+        }
+        // Not TCP: nothing for the kernel to do.
+        let mut udp = f.clone();
+        udp[23] = 17;
+        assert_eq!(vnet_header(&udp, 1448), [0; VNET_HDR_LEN]);
+    }
+
+    #[test]
+    fn a_buffer_back_in_the_pool_forgets_its_segment_size() {
+        let pool = PacketPool::new(1, 64);
+        let p = pool.packet_from(&[1, 2, 3]).unwrap();
+        p.set_tx_segment_size(1448);
+        assert_eq!(p.tx_segment_size(), 1448);
+        drop(p);
+        let q = pool.packet_from(&[1, 2, 3]).unwrap();
+        assert_eq!(q.tx_segment_size(), 0);
     }
 }

@@ -220,6 +220,13 @@ pub struct StackConfig {
     /// Most connections in SYN-RECEIVED at once (passive open); further
     /// SYNs are dropped and counted.
     pub backlog: usize,
+    /// On a device that cuts TCP frames into segments itself
+    /// ([`PacketIo::tx_segmentation`]: a TAP device with the virtio-net
+    /// header), send data in frames of up to 64 KiB (or what the transmit
+    /// buffers hold), each marked for segments of the peer's MSS, rather
+    /// than a frame per segment. Retransmissions of a single segment stay
+    /// one segment. No effect on other devices.
+    pub segmentation_offload: bool,
 }
 
 impl Default for StackConfig {
@@ -237,6 +244,7 @@ impl Default for StackConfig {
             time_wait: Duration::from_secs(2),
             burst: 32,
             backlog: 64,
+            segmentation_offload: true,
         }
     }
 }
@@ -262,8 +270,12 @@ pub struct TcpStats {
     pub duplicates: u64,
     /// Segments dropped at a stream cap.
     pub over_cap: u64,
-    /// Segments sent, all kinds.
+    /// Segments sent, all kinds (those of a frame cut by the device
+    /// counted one by one).
     pub segments_out: u64,
+    /// Frames sent for the device to cut into segments
+    /// ([`StackConfig::segmentation_offload`]).
+    pub large_frames_out: u64,
     /// Pure ACKs sent (one per connection per burst, window updates).
     pub acks_out: u64,
     /// Duplicate ACKs sent (out of order, duplicate, outside the window).
@@ -393,6 +405,14 @@ pub struct SendInfo {
 fn seg_size<A: FrameAlloc>(snd_mss: u16, pool: &A) -> u32 {
     let room = pool.frame_room().saturating_sub(out::HEADERS).max(1);
     usize::from(snd_mss).min(room).max(1) as u32
+}
+
+/// The most payload per frame with segmentation offload: what the pool's
+/// buffers hold, and an IPv4 packet's 65,535 bytes, behind the largest
+/// headers (60 bytes of IP, 60 of TCP).
+fn tso_size<A: FrameAlloc>(pool: &A) -> u32 {
+    let room = pool.frame_room().saturating_sub(14 + 60 + 60);
+    room.min(65535 - 60 - 60) as u32
 }
 
 /// RFC 5681's initial window (3.1, equation 1).
@@ -539,16 +559,24 @@ impl<P: Packet, R: Parser> Conn<P, R> {
     /// Send side: merges the SACK blocks of an incoming ACK (`opts`, its
     /// option bytes) acknowledging up to `ack` into [`sacked`](Self::sacked),
     /// dropping what the cumulative ACK covers and blocks outside what was
-    /// sent (D-SACK blocks below `ack` included).
-    fn sack_update(&mut self, ack: u32, opts: &[u8]) {
+    /// sent (D-SACK blocks below `ack` included). Returns whether the blocks
+    /// now cover bytes they did not (RFC 6675's sign of a duplicate ACK).
+    fn sack_update(&mut self, ack: u32, opts: &[u8]) -> bool {
         let una = if d(ack, self.snd_una) > 0 {
             ack
         } else {
             self.snd_una
         };
         if self.sacked.as_slice().is_empty() && opts.is_empty() {
-            return;
+            return false;
         }
+        let covered = |b: &SackBlocks| -> u64 {
+            b.as_slice()
+                .iter()
+                .map(|&(l, r)| u64::from(r.wrapping_sub(if d(l, una) < 0 { una } else { l })))
+                .sum()
+        };
+        let before = covered(&self.sacked);
         let new = out::parse_sack(opts);
         let mut all = [(0u32, 0u32); 2 * SackBlocks::MAX];
         let mut n = 0;
@@ -577,6 +605,16 @@ impl<P: Packet, R: Parser> Conn<P, R> {
             merged.push(b);
         }
         self.sacked = merged;
+        covered(&self.sacked) > before
+    }
+
+    /// Bytes the peer reported held above SND.UNA (its SACK blocks).
+    fn sacked_bytes(&self) -> u32 {
+        self.sacked
+            .as_slice()
+            .iter()
+            .map(|&(l, r)| r.wrapping_sub(l))
+            .fold(0u32, u32::saturating_add)
     }
 
     fn receiving(&self) -> bool {
@@ -615,6 +653,9 @@ struct Tx<A: FrameAlloc> {
     error: Option<IoError>,
     /// The device completes checksums ([`PacketIo::tx_checksum_offload`]).
     csum_offload: bool,
+    /// Data goes out in frames the device cuts into segments
+    /// ([`StackConfig::segmentation_offload`]).
+    tso: bool,
 }
 
 impl<A: FrameAlloc> Tx<A> {
@@ -697,10 +738,19 @@ impl<A: FrameAlloc> Tx<A> {
                 c.sack_blocks()
             },
         };
-        self.ip_id = self.ip_id.wrapping_add(1);
+        // A frame longer than a segment (with segmentation offload) goes
+        // out as that many segments, each with an IP id of its own.
+        let mss = seg_size(c.snd_mss, &self.pool) as usize;
+        let len = payload[0].len() + payload[1].len();
+        let segments = len.div_ceil(mss).max(1);
+        self.ip_id = self.ip_id.wrapping_add(segments as u16);
         match out::write(&self.pool, &seg, payload, self.csum_offload) {
             Ok(p) => {
-                stats.segments_out += 1;
+                if segments > 1 && self.tso {
+                    self.pool.set_segment_size(&p, mss as u16);
+                    stats.large_frames_out += 1;
+                }
+                stats.segments_out += segments as u64;
                 if !syn {
                     c.need_ack = false;
                 }
@@ -819,6 +869,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
         let burst = cfg.burst.max(1);
         let seed = Timestamp::now().0 ^ (u64::from(std::process::id()) << 32);
         let csum_offload = dev.tx_checksum_offload();
+        let tso = cfg.segmentation_offload && dev.tx_segmentation() && csum_offload;
         let mut s = Stack {
             dev,
             resp: Responder::new(mac, ip),
@@ -831,6 +882,7 @@ impl<D: PacketIo, R: Parser, A: FrameAlloc<Packet = D::Packet>> Stack<D, R, A> {
                 ip_id: seed as u16,
                 error: None,
                 csum_offload,
+                tso,
             },
             rx: Some(Burst::with_capacity(burst)),
             conns: Vec::new(),
@@ -1556,17 +1608,28 @@ fn send_data<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
     cfg: &StackConfig,
 ) {
     let mss = seg_size(c.snd_mss, &tx.pool) as usize;
+    // With segmentation offload, a frame holds as many segments as fit.
+    let most = if tx.tso {
+        (tso_size(&tx.pool) as usize).max(mss)
+    } else {
+        mss
+    };
     loop {
         let off = d(c.snd_nxt, c.snd_una).max(0) as usize;
         let len = c.sbuf.len();
         if off < len {
             let cwnd_limited = c.cwnd < c.snd_wnd;
             let wnd_room = (c.snd_wnd.min(c.cwnd) as usize).saturating_sub(off);
-            let n = mss.min(len - off).min(wnd_room);
+            let mut n = most.min(len - off).min(wnd_room);
             if n == 0 || (cwnd_limited && off > 0 && n < mss.min(len - off)) {
                 // No room, or only for a runt the congestion window cuts
                 // short: the ACKs of what is in flight open it.
                 break;
+            }
+            if n > mss && off + n < len {
+                // Whole segments only, unless the data ends here: the
+                // window's odd rest waits for the next frame.
+                n -= n % mss;
             }
             let last = off + n == len;
             let mut flags = TcpFlags::ACK;
@@ -1718,8 +1781,12 @@ fn congestion_on_ack<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
         if c.in_recovery {
             // Each further duplicate: a segment left the network.
             c.cwnd = c.cwnd.saturating_add(smss).min(cap.saturating_add(cap));
-        } else if c.dup_acks == 3 && d(ack, c.recover) > 0 {
-            // Fast retransmit (RFC 5681 3.2, RFC 6582 3.2 step 2).
+        } else if (c.dup_acks == 3 || c.sacked_bytes() > 2 * smss) && d(ack, c.recover) > 0 {
+            // Fast retransmit (RFC 5681 3.2, RFC 6582 3.2 step 2), after
+            // three duplicate ACKs or, with SACK, once more than two
+            // segments' worth of bytes above the hole were SACKed (RFC
+            // 6675's IsLost): with large frames in flight, a loss may be
+            // followed by fewer than three ACKs.
             let flight = d(c.snd_max, c.snd_una).max(0) as u32;
             c.ssthresh = (flight / 2).max(2 * smss);
             c.recover = c.snd_max.wrapping_sub(1);
@@ -1931,22 +1998,25 @@ fn synchronized<A: FrameAlloc, D: PacketIo<Packet = A::Packet>, R: Parser>(
         tx.ack(dev, stats, cfg, c);
         return;
     }
+    let mut sacked_more = false;
     if c.sack_ok {
         let opts = pkt
             .data()
             .get(seg.tcp_offset as usize + 20..seg.payload_offset as usize)
             .unwrap_or_default();
-        c.sack_update(ack, opts);
+        sacked_more = c.sack_update(ack, opts);
     }
     let new_wnd = u32::from(seg.window) << c.snd_wscale;
     // RFC 5681's duplicate ACK: nothing new acknowledged, data outstanding,
     // no data, SYN or FIN, the same window (and not a zero-window probe's
-    // answer).
+    // answer). With SACK, RFC 6675's: one that SACKs bytes not SACKed
+    // before, whatever its window (a receiver such as Linux's may open its
+    // window while it holds data after a hole).
     let dup = ack == c.snd_una
         && c.snd_una != c.snd_max
         && seg.payload_len == 0
         && !f.fin()
-        && new_wnd == c.snd_wnd
+        && (new_wnd == c.snd_wnd || sacked_more)
         && c.snd_wnd != 0;
     if dup {
         congestion_on_ack(c, ack, 0, true, tx, dev, stats, cfg);

@@ -992,6 +992,11 @@ impl Lab {
 
     /// [`ack_to`](Self::ack_to) with SACK blocks (offsets of our data).
     fn ack_to_sack(&self, off: u32, blocks: &[(u32, u32)]) -> Vec<u8> {
+        self.ack_to_sack_window(off, blocks, 65535)
+    }
+
+    /// [`ack_to_sack`](Self::ack_to_sack) advertising `window` (<< 2).
+    fn ack_to_sack_window(&self, off: u32, blocks: &[(u32, u32)], window: u16) -> Vec<u8> {
         let base = self.iss.wrapping_add(1);
         let mut sack = super::out::SackBlocks::NONE;
         for &(l, r) in blocks {
@@ -1006,7 +1011,7 @@ impl Lab {
             seq: IRS.wrapping_add(1),
             ack: base.wrapping_add(off),
             flags: TcpFlags::ACK,
-            window: 65535,
+            window,
             syn_opts: None,
             sack,
         };
@@ -1278,6 +1283,57 @@ fn with_sack_fast_recovery_retransmits_only_the_holes() {
     }
     lab.poll();
     assert_eq!(lab.sent()[0].payload, req[..1000], "SACK not negotiated");
+}
+
+#[test]
+fn with_sack_an_ack_that_sacks_more_is_a_duplicate_whatever_its_window() {
+    // A receiver such as Linux's opens its window while it holds data after
+    // a hole: three ACKs of nothing new, each with another window, each
+    // SACKing more (less than two segments in all): duplicates (RFC 6675),
+    // and the third retransmits the hole.
+    let (mut lab, req, first) = sending_sack(20_000, true);
+    assert_eq!(first.len(), 4);
+    for (i, r) in [1300u32, 1600, 1900].into_iter().enumerate() {
+        let dup = lab.ack_to_sack_window(0, &[(1000, r)], 60000 + i as u16);
+        lab.push(dup);
+        lab.poll();
+        assert_eq!(lab.stack.stats().dup_acks_in, i as u64 + 1);
+    }
+    assert_eq!(lab.stack.stats().fast_retransmits, 1);
+    assert_eq!(lab.sent()[0].payload, req[..1000]);
+    // The same ACKs SACKing nothing new: window updates, not duplicates.
+    let (mut lab, _, _) = sending_sack(20_000, true);
+    for i in 0..3u16 {
+        let same = lab.ack_to_sack_window(0, &[(1000, 1300)], 60000 + i);
+        lab.push(same);
+    }
+    lab.poll();
+    assert_eq!(
+        lab.stack.stats().dup_acks_in,
+        1,
+        "only the first SACKs anything"
+    );
+    assert_eq!(lab.stack.stats().fast_retransmits, 0);
+}
+
+#[test]
+fn with_sack_one_ack_holding_more_than_two_segments_starts_recovery() {
+    // Large frames in flight may leave a loss fewer than three ACKs behind
+    // it: one duplicate ACK SACKing more than two segments' bytes above the
+    // hole marks it lost (RFC 6675's IsLost).
+    let (mut lab, req, _) = sending_sack(20_000, true);
+    let dup = lab.ack_to_sack(0, &[(1000, 3001)]);
+    lab.push(dup);
+    lab.poll();
+    assert_eq!(lab.stack.stats().fast_retransmits, 1);
+    assert_eq!(lab.sent()[0].payload, req[..1000]);
+    // Exactly two segments' bytes: not yet.
+    let (mut lab, _, _) = sending_sack(20_000, true);
+    let dup = lab.ack_to_sack(0, &[(1000, 3000)]);
+    lab.push(dup);
+    lab.poll();
+    assert_eq!(lab.stack.stats().fast_retransmits, 0);
+    assert!(lab.sent().is_empty());
 }
 
 #[test]
