@@ -22,6 +22,20 @@
 //! Each iteration times what both examples time: from the start of the
 //! connection to the end of the stream.
 //!
+//! Group `tap_send` times the other direction: 16 MiB (`AA_TAP_BENCH_MB`)
+//! uploaded to a Python sink that reads to the end and answers the byte
+//! count, which each iteration checks; from connect to that answer.
+//!
+//! - `aa_tap_segmentation_offload`: an `aa_stack::tcp::Stack` on a TAP
+//!   device with the virtio-net header (`TapIo::open_large_receive`),
+//!   sending frames of up to 64 KiB for the kernel to cut into segments
+//!   (`StackConfig::segmentation_offload`, the default).
+//! - `aa_tap_frame_per_segment`: the same with the offload turned off, on a
+//!   device and sink of its own.
+//! - `kernel_socket`: a `std::net::TcpStream` from the client namespace over
+//!   the veth pair to the first sink (`write_all`, half-close, read the
+//!   count).
+//!
 //! Layout, two network namespaces of the bench's own (nothing in the host
 //! namespace; both deleted at the end, on panic too):
 //!
@@ -87,7 +101,7 @@ use std::time::Duration;
 use aa_grammars::csv::CsvParser;
 use aa_runtime::PacketPool;
 use aa_stack::io::tap::{TapIo, LARGE_FRAME};
-use aa_stack::tcp::{Stack, StackConfig};
+use aa_stack::tcp::{Event, Stack, StackConfig};
 use criterion::{criterion_group, criterion_main, Bencher, Criterion, SamplingMode, Throughput};
 
 use common::netns::{
@@ -162,6 +176,32 @@ with open(sys.argv[1], 'rb') as f:
             c.close()
 "#;
 
+/// Takes one connection at a time on 0.0.0.0, an ephemeral port it prints
+/// first: reads it to its end, answers the byte count (a line) and closes.
+const PY_SINK: &str = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', 0))
+s.listen(4)
+print(s.getsockname()[1], flush=True)
+buf = bytearray(1 << 20)
+while True:
+    c, _ = s.accept()
+    try:
+        n = 0
+        while True:
+            k = c.recv_into(buf)
+            if not k:
+                break
+            n += k
+        c.sendall(b'%d\n' % n)
+    except OSError as e:
+        print(f'sink: {e}', file=sys.stderr)
+    finally:
+        c.close()
+"#;
+
 /// The file's size in MiB: `AA_TAP_BENCH_MB`, 16 by default.
 fn size_mib() -> u64 {
     match std::env::var("AA_TAP_BENCH_MB") {
@@ -234,6 +274,41 @@ fn tap_or_skip(ns: &str, dev: &str, pool: &PacketPool, open: OpenTap) -> Option<
         .ok()
 }
 
+/// A client namespace `aa-bt-cli-<pid>-<n>` joined to `ns` by a veth pair
+/// (`<server_dev><pid>` in `ns` as [`VETH_SERVER_IP`], `<client_dev><pid>`
+/// in the client namespace as [`VETH_CLIENT_IP`]), both ends and both
+/// loopbacks up; `None` after saying why it is skipped.
+fn client_over_veth(ns: &Netns, server_dev: &str, client_dev: &str) -> Option<Netns> {
+    let client_ns = Netns::create("aa-bt-cli", next_n())
+        .map_err(|e| loud(&format!("skipped: cannot create a network namespace: {e}")))
+        .ok()?;
+    let pid = std::process::id();
+    let (veth_s, veth_c) = (format!("{server_dev}{pid}"), format!("{client_dev}{pid}"));
+    ns.run(&[
+        "ip",
+        "link",
+        "add",
+        &veth_s,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &veth_c,
+        "netns",
+        &client_ns.name,
+    ]);
+    // Each end: its address, then it and the namespace's loopback up.
+    for (ns, ip, dev) in [
+        (ns, VETH_SERVER_IP, &veth_s),
+        (&client_ns, VETH_CLIENT_IP, &veth_c),
+    ] {
+        ns.run(&["ip", "addr", "add", &format!("{ip}/26"), "dev", dev]);
+        ns.run(&["ip", "link", "set", dev, "up"]);
+        ns.run(&["ip", "link", "set", "lo", "up"]);
+    }
+    Some(client_ns)
+}
+
 /// The median of `passes`, `None` if there are none (a bench filtered out).
 fn median(passes: &mut [Duration]) -> Option<Duration> {
     passes.sort();
@@ -254,37 +329,9 @@ fn tap_csv(c: &mut Criterion) {
     else {
         return;
     };
-    let client_ns = match Netns::create("aa-bt-cli", next_n()) {
-        Ok(ns) => ns,
-        Err(e) => {
-            loud(&format!("skipped: cannot create a network namespace: {e}"));
-            return;
-        }
+    let Some(client_ns) = client_over_veth(&ns, "aabs", "aabc") else {
+        return;
     };
-    let pid = std::process::id();
-    let (veth_s, veth_c) = (format!("aabs{pid}"), format!("aabc{pid}"));
-    ns.run(&[
-        "ip",
-        "link",
-        "add",
-        &veth_s,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &veth_c,
-        "netns",
-        &client_ns.name,
-    ]);
-    // Each end: its address, then it and the namespace's loopback up.
-    for (ns, ip, dev) in [
-        (&ns, VETH_SERVER_IP, &veth_s),
-        (&client_ns, VETH_CLIENT_IP, &veth_c),
-    ] {
-        ns.run(&["ip", "addr", "add", &format!("{ip}/26"), "dev", dev]);
-        ns.run(&["ip", "link", "set", dev, "up"]);
-        ns.run(&["ip", "link", "set", "lo", "up"]);
-    }
 
     let data = TempFile(std::env::temp_dir().join(format!("{}.csv", ns.name)));
     let path = data.0.to_str().expect("a UTF-8 temporary path");
@@ -430,5 +477,218 @@ fn tap_csv(c: &mut Criterion) {
     drop(ns);
 }
 
-criterion_group!(benches, tap_csv);
+/// One upload by aa over the TAP to the sink at `peer`: connect, send
+/// `data`, close, and read the sink's count (a `row` of one field); its
+/// time, after checking the count.
+fn aa_send_once(stack: &mut Stack<TapIo, CsvParser>, peer: SocketAddrV4, data: &[u8]) -> Duration {
+    let started = std::time::Instant::now();
+    let id = stack.connect(peer, CsvParser::new()).expect("connect");
+    let (mut sent, mut connected, mut close_sent, mut count) = (0, false, false, None);
+    let mut done = false;
+    while !done {
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "aa upload timed out: {:?}, {sent} bytes handed over, {:?}",
+            stack.state(id),
+            stack.stats()
+        );
+        stack.device().wait(Duration::from_millis(5)).expect("poll");
+        stack.poll().expect("stack poll");
+        while let Some(ev) = stack.next_event() {
+            match ev {
+                Event::Connected(_) => connected = true,
+                Event::Closed(_) => done = true,
+                Event::Reset(_, why) => panic!("aa upload reset: {why:?}"),
+                Event::ParseFailed(_) => panic!("the sink's answer is not a count"),
+                Event::Accepted(_) | Event::Records(_) | Event::Finished(_) => {}
+            }
+        }
+        if connected && sent < data.len() {
+            sent += stack.send(id, &data[sent..]).expect("send");
+        }
+        if sent == data.len() && !close_sent {
+            stack.close(id).expect("close");
+            close_sent = true;
+        }
+        if let Some(s) = stack.stream_mut(id) {
+            let mut n = 0;
+            for r in s.read_aa_records(usize::MAX) {
+                n += 1;
+                let text = r.field(0).map(|f| f.to_vec()).unwrap_or_default();
+                count = String::from_utf8_lossy(&text).trim().parse::<usize>().ok();
+            }
+            s.free_aa_records(n);
+        }
+    }
+    let d = started.elapsed();
+    assert_eq!(count, Some(data.len()), "aa upload: the sink's count");
+    stack.release(id).expect("release");
+    d
+}
+
+/// One upload by a kernel socket over the veth, on a thread in the client
+/// namespace: write `data`, half-close, read the sink's count; its time.
+fn kernel_send_once(client_ns: &Netns, peer: SocketAddr, data: &[u8]) -> Duration {
+    use std::io::{Read, Write};
+    let (d, answer) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let _inside = InNetns::enter(client_ns).unwrap_or_else(|e| panic!("{e}"));
+            let started = std::time::Instant::now();
+            let mut c = std::net::TcpStream::connect_timeout(&peer, TIMEOUT).expect("connect");
+            c.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+            c.write_all(data).expect("write");
+            c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+            let mut answer = String::new();
+            c.read_to_string(&mut answer).expect("the sink's count");
+            (started.elapsed(), answer)
+        })
+        .join()
+        .expect("the kernel sender's thread")
+    });
+    assert_eq!(
+        answer.trim().parse::<usize>().ok(),
+        Some(data.len()),
+        "kernel upload: the sink's count"
+    );
+    d
+}
+
+/// A TAP device with the virtio-net header in a namespace of its own, a
+/// sink there, and a stack on the device: the sink's address, the stack,
+/// and what must outlive it (the sink, the namespace).
+fn send_setup(
+    ns: &str,
+    dev: &str,
+    pool: &PacketPool,
+    cfg: StackConfig,
+) -> Option<(SocketAddrV4, Stack<TapIo, CsvParser>, Reaped, Netns)> {
+    let TapNet { tap, dev: _, ns } = tap_or_skip(ns, dev, pool, TapIo::open_large_receive)?;
+    let (sink, line): (Reaped, String) = spawn_server(&mut ns.cmd(&["python3", "-c", PY_SINK]));
+    let port: u16 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("sink said {line:?}: {e}"));
+    let stack = Stack::new(tap, pool.clone(), OUR_MAC, OUR_IP, cfg);
+    Some((SocketAddrV4::new(KERNEL_IP, port), stack, sink, ns))
+}
+
+fn tap_send(c: &mut Criterion) {
+    let bytes = (size_mib() << 20) as usize;
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let data: Vec<u8> = (0..bytes)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let cfg = StackConfig {
+        arp_tries: 5,
+        send_buffer: 4 << 20,
+        ..StackConfig::default()
+    };
+    // Locals drop in reverse order: each stack, its sink, its namespace.
+    let pool = PacketPool::new(256, LARGE_FRAME);
+    let Some((peer, mut stack, sink, ns)) = send_setup("aa-bs-tso", "aabx", &pool, cfg) else {
+        return;
+    };
+    let seg_pool = PacketPool::new(256, LARGE_FRAME);
+    let no_tso = StackConfig {
+        segmentation_offload: false,
+        ..cfg
+    };
+    let Some((seg_peer, mut seg_stack, seg_sink, seg_ns)) =
+        send_setup("aa-bs-seg", "aaby", &seg_pool, no_tso)
+    else {
+        return;
+    };
+    let Some(client_ns) = client_over_veth(&ns, "aabv", "aabw") else {
+        return;
+    };
+    let veth_peer = SocketAddr::from((VETH_SERVER_IP, peer.port()));
+
+    let firsts = [
+        aa_send_once(&mut stack, peer, &data),
+        aa_send_once(&mut seg_stack, seg_peer, &data),
+        kernel_send_once(&client_ns, veth_peer, &data),
+    ];
+    loud(&format!(
+        "tap_send: {bytes} bytes counted whole by the sink from all three; first passes: aa over TAP with segmentation offload {:.2} Gbit/s, a frame per segment {:.2}, kernel socket over veth {:.2}",
+        gbps(bytes as u64, firsts[0]),
+        gbps(bytes as u64, firsts[1]),
+        gbps(bytes as u64, firsts[2]),
+    ));
+
+    let mut g = c.benchmark_group("tap_send");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
+    g.warm_up_time(Duration::from_secs(3));
+    g.measurement_time(Duration::from_secs(15));
+    let (mut tso_passes, mut seg_passes, mut kernel_passes) = (Vec::new(), Vec::new(), Vec::new());
+    g.bench_function("aa_tap_segmentation_offload", |b| {
+        timed(b, &mut tso_passes, || aa_send_once(&mut stack, peer, &data))
+    });
+    g.bench_function("aa_tap_frame_per_segment", |b| {
+        timed(b, &mut seg_passes, || {
+            aa_send_once(&mut seg_stack, seg_peer, &data)
+        })
+    });
+    g.bench_function("kernel_socket", |b| {
+        timed(b, &mut kernel_passes, || {
+            kernel_send_once(&client_ns, veth_peer, &data)
+        })
+    });
+    g.finish();
+    let rate = |passes: &mut Vec<Duration>| median(passes).map(|d| gbps(bytes as u64, d));
+    let (tso, seg, kernel) = (
+        rate(&mut tso_passes),
+        rate(&mut seg_passes),
+        rate(&mut kernel_passes),
+    );
+    let show = |r: Option<f64>| r.map_or("not run".to_string(), |r| format!("{r:.2}"));
+    let ratio = |a: Option<f64>| match (a, kernel) {
+        (Some(a), Some(k)) => format!("{:.2}", a / k),
+        _ => "not run".to_string(),
+    };
+    loud(&format!(
+        "tap_send, medians of every timed pass (warm-up included; {}, {} and {}): aa over TAP with segmentation offload {} Gbit/s, a frame per segment {}, kernel socket over veth {} Gbit/s; aa/kernel {}, a frame per segment {}",
+        tso_passes.len(),
+        seg_passes.len(),
+        kernel_passes.len(),
+        show(tso),
+        show(seg),
+        show(kernel),
+        ratio(tso),
+        ratio(seg)
+    ));
+    loud(&format!(
+        "tap_send: with segmentation offload, aa's stack {:?}, its device {:?}",
+        stack.stats(),
+        stack.device().stats()
+    ));
+    assert!(
+        stack.stats().large_frames_out > 0,
+        "no large frame went out"
+    );
+    assert_eq!(seg_stack.stats().large_frames_out, 0);
+    drop(stack);
+    drop(seg_stack);
+    for p in [&pool, &seg_pool] {
+        assert!(
+            p.is_full(),
+            "{} of {} packet buffers free",
+            p.available(),
+            p.capacity()
+        );
+    }
+    drop(sink);
+    drop(seg_sink);
+    drop(client_ns);
+    drop(seg_ns);
+    drop(ns);
+}
+
+criterion_group!(benches, tap_csv, tap_send);
 criterion_main!(benches);
