@@ -309,6 +309,56 @@ fn client_over_veth(ns: &Netns, server_dev: &str, client_dev: &str) -> Option<Ne
     Some(client_ns)
 }
 
+/// Runs the criterion group `name` of three benches, `bytes` a pass, each
+/// pass timed by its closure; returns each one's median rate in Gbit/s
+/// (`None` for a bench filtered out) and its number of passes (warm-up
+/// included).
+fn bench_three(
+    c: &mut Criterion,
+    name: &str,
+    bytes: u64,
+    benches: [(&str, &mut dyn FnMut() -> Duration); 3],
+) -> [(Option<f64>, usize); 3] {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Bytes(bytes));
+    g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
+    g.warm_up_time(Duration::from_secs(3));
+    g.measurement_time(Duration::from_secs(15));
+    let mut out = [(None, 0); 3];
+    for ((bench, once), slot) in benches.into_iter().zip(&mut out) {
+        let mut passes = Vec::new();
+        g.bench_function(bench, |b| timed(b, &mut passes, &mut *once));
+        *slot = (median(&mut passes).map(|d| gbps(bytes, d)), passes.len());
+    }
+    g.finish();
+    out
+}
+
+/// The line that sums up [`bench_three`]'s `rates` of the group `name`,
+/// the last of the three the baseline.
+fn summary(name: &str, labels: [&str; 3], rates: [(Option<f64>, usize); 3]) -> String {
+    let show = |r: Option<f64>| r.map_or("not run".to_string(), |r| format!("{r:.2}"));
+    let ratio = |a: Option<f64>| match (a, rates[2].0) {
+        (Some(a), Some(k)) => format!("{:.2}", a / k),
+        _ => "not run".to_string(),
+    };
+    format!(
+        "{name}, medians of every timed pass (warm-up included; {}, {} and {}): {} {} Gbit/s, {} {}, {} {} Gbit/s; ratios to the last: {}, {}",
+        rates[0].1,
+        rates[1].1,
+        rates[2].1,
+        labels[0],
+        show(rates[0].0),
+        labels[1],
+        show(rates[1].0),
+        labels[2],
+        show(rates[2].0),
+        ratio(rates[0].0),
+        ratio(rates[1].0),
+    )
+}
+
 /// The median of `passes`, `None` if there are none (a bench filtered out).
 fn median(passes: &mut [Duration]) -> Option<Duration> {
     passes.sort();
@@ -405,48 +455,28 @@ fn tap_csv(c: &mut Criterion) {
         gbps(want.bytes, kernel_first)
     ));
 
-    let mut g = c.benchmark_group("tap_csv");
-    g.throughput(Throughput::Bytes(want.bytes));
-    g.sample_size(10);
-    g.sampling_mode(SamplingMode::Flat);
-    g.warm_up_time(Duration::from_secs(3));
-    g.measurement_time(Duration::from_secs(15));
-    let (mut aa_passes, mut big_passes, mut kernel_passes) = (Vec::new(), Vec::new(), Vec::new());
-    g.bench_function("aa_tap", |b| {
-        timed(b, &mut aa_passes, || aa_once(&mut stack, tap_peer, &want))
-    });
-    g.bench_function("aa_tap_large_receive", |b| {
-        timed(b, &mut big_passes, || {
-            aa_once(&mut big_stack, big_peer, &want)
-        })
-    });
-    g.bench_function("kernel_socket_csv_core", |b| {
-        timed(b, &mut kernel_passes, || {
-            kernel_once(&client_ns, veth_peer, &want)
-        })
-    });
-    g.finish();
-    let rate = |passes: &mut Vec<Duration>| median(passes).map(|d| gbps(want.bytes, d));
-    let (aa, big, kernel) = (
-        rate(&mut aa_passes),
-        rate(&mut big_passes),
-        rate(&mut kernel_passes),
+    let rates = bench_three(
+        c,
+        "tap_csv",
+        want.bytes,
+        [
+            ("aa_tap", &mut || aa_once(&mut stack, tap_peer, &want)),
+            ("aa_tap_large_receive", &mut || {
+                aa_once(&mut big_stack, big_peer, &want)
+            }),
+            ("kernel_socket_csv_core", &mut || {
+                kernel_once(&client_ns, veth_peer, &want)
+            }),
+        ],
     );
-    let show = |r: Option<f64>| r.map_or("not run".to_string(), |r| format!("{r:.2}"));
-    let ratio = |a: Option<f64>| match (a, kernel) {
-        (Some(a), Some(k)) => format!("{:.2}", a / k),
-        _ => "not run".to_string(),
-    };
-    loud(&format!(
-        "tap_csv, medians of every timed pass (warm-up included; {}, {} and {}): aa over TAP {} Gbit/s, with large receive {}, kernel socket over veth {} Gbit/s; aa/kernel {}, with large receive {}",
-        aa_passes.len(),
-        big_passes.len(),
-        kernel_passes.len(),
-        show(aa),
-        show(big),
-        show(kernel),
-        ratio(aa),
-        ratio(big)
+    loud(&summary(
+        "tap_csv",
+        [
+            "aa over TAP",
+            "with large receive",
+            "kernel socket over veth",
+        ],
+        rates,
     ));
 
     loud(&format!("tap_csv: aa's stack {:?}", stack.stats()));
@@ -620,48 +650,30 @@ fn tap_send(c: &mut Criterion) {
         gbps(bytes as u64, firsts[2]),
     ));
 
-    let mut g = c.benchmark_group("tap_send");
-    g.throughput(Throughput::Bytes(bytes as u64));
-    g.sample_size(10);
-    g.sampling_mode(SamplingMode::Flat);
-    g.warm_up_time(Duration::from_secs(3));
-    g.measurement_time(Duration::from_secs(15));
-    let (mut tso_passes, mut seg_passes, mut kernel_passes) = (Vec::new(), Vec::new(), Vec::new());
-    g.bench_function("aa_tap_segmentation_offload", |b| {
-        timed(b, &mut tso_passes, || aa_send_once(&mut stack, peer, &data))
-    });
-    g.bench_function("aa_tap_frame_per_segment", |b| {
-        timed(b, &mut seg_passes, || {
-            aa_send_once(&mut seg_stack, seg_peer, &data)
-        })
-    });
-    g.bench_function("kernel_socket", |b| {
-        timed(b, &mut kernel_passes, || {
-            kernel_send_once(&client_ns, veth_peer, &data)
-        })
-    });
-    g.finish();
-    let rate = |passes: &mut Vec<Duration>| median(passes).map(|d| gbps(bytes as u64, d));
-    let (tso, seg, kernel) = (
-        rate(&mut tso_passes),
-        rate(&mut seg_passes),
-        rate(&mut kernel_passes),
+    let rates = bench_three(
+        c,
+        "tap_send",
+        bytes as u64,
+        [
+            ("aa_tap_segmentation_offload", &mut || {
+                aa_send_once(&mut stack, peer, &data)
+            }),
+            ("aa_tap_frame_per_segment", &mut || {
+                aa_send_once(&mut seg_stack, seg_peer, &data)
+            }),
+            ("kernel_socket", &mut || {
+                kernel_send_once(&client_ns, veth_peer, &data)
+            }),
+        ],
     );
-    let show = |r: Option<f64>| r.map_or("not run".to_string(), |r| format!("{r:.2}"));
-    let ratio = |a: Option<f64>| match (a, kernel) {
-        (Some(a), Some(k)) => format!("{:.2}", a / k),
-        _ => "not run".to_string(),
-    };
-    loud(&format!(
-        "tap_send, medians of every timed pass (warm-up included; {}, {} and {}): aa over TAP with segmentation offload {} Gbit/s, a frame per segment {}, kernel socket over veth {} Gbit/s; aa/kernel {}, a frame per segment {}",
-        tso_passes.len(),
-        seg_passes.len(),
-        kernel_passes.len(),
-        show(tso),
-        show(seg),
-        show(kernel),
-        ratio(tso),
-        ratio(seg)
+    loud(&summary(
+        "tap_send",
+        [
+            "aa over TAP with segmentation offload",
+            "a frame per segment",
+            "kernel socket over veth",
+        ],
+        rates,
     ));
     loud(&format!(
         "tap_send: with segmentation offload, aa's stack {:?}, its device {:?}",
