@@ -560,7 +560,8 @@ impl<P: Packet, R: Parser> Conn<P, R> {
     /// option bytes) acknowledging up to `ack` into [`sacked`](Self::sacked),
     /// dropping what the cumulative ACK covers and blocks outside what was
     /// sent (D-SACK blocks below `ack` included). Returns whether the blocks
-    /// now cover bytes they did not (RFC 6675's sign of a duplicate ACK).
+    /// now cover more bytes than before (for an ACK of nothing new, RFC
+    /// 6675's sign of a duplicate).
     fn sack_update(&mut self, ack: u32, opts: &[u8]) -> bool {
         let una = if d(ack, self.snd_una) > 0 {
             ack
@@ -570,13 +571,7 @@ impl<P: Packet, R: Parser> Conn<P, R> {
         if self.sacked.as_slice().is_empty() && opts.is_empty() {
             return false;
         }
-        let covered = |b: &SackBlocks| -> u64 {
-            b.as_slice()
-                .iter()
-                .map(|&(l, r)| u64::from(r.wrapping_sub(if d(l, una) < 0 { una } else { l })))
-                .sum()
-        };
-        let before = covered(&self.sacked);
+        let before = self.sacked_bytes();
         let new = out::parse_sack(opts);
         let mut all = [(0u32, 0u32); 2 * SackBlocks::MAX];
         let mut n = 0;
@@ -605,7 +600,7 @@ impl<P: Packet, R: Parser> Conn<P, R> {
             merged.push(b);
         }
         self.sacked = merged;
-        covered(&self.sacked) > before
+        self.sacked_bytes() > before
     }
 
     /// Bytes the peer reported held above SND.UNA (its SACK blocks).
@@ -740,13 +735,17 @@ impl<A: FrameAlloc> Tx<A> {
         };
         // A frame longer than a segment (with segmentation offload) goes
         // out as that many segments, each with an IP id of its own.
-        let mss = seg_size(c.snd_mss, &self.pool) as usize;
         let len = payload[0].len() + payload[1].len();
-        let segments = len.div_ceil(mss).max(1);
+        let mss = seg_size(c.snd_mss, &self.pool) as usize;
+        let segments = if self.tso && len > mss {
+            len.div_ceil(mss)
+        } else {
+            1
+        };
         self.ip_id = self.ip_id.wrapping_add(segments as u16);
         match out::write(&self.pool, &seg, payload, self.csum_offload) {
             Ok(p) => {
-                if segments > 1 && self.tso {
+                if segments > 1 {
                     self.pool.set_segment_size(&p, mss as u16);
                     stats.large_frames_out += 1;
                 }
