@@ -97,6 +97,12 @@ fn drive<R: Parser>(
     records
 }
 
+/// The interpreter running the shipped grammar `file`, loaded at run time.
+fn interp(file: &str) -> aa_dsl::interp::Interp {
+    let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+    Grammar::new(aa_dsl::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"))).parser()
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "http".into());
@@ -125,9 +131,7 @@ fn main() {
             records = if mode == "http" {
                 drive(HttpResponseParser::default(), &doc, reps, read)
             } else {
-                let path = concat!(env!("CARGO_MANIFEST_DIR"), "/http_response.aag");
-                let g = Grammar::new(aa_dsl::load(path).expect("http_response.aag loads"));
-                drive(g.parser(), &doc, reps, read)
+                drive(interp("http_response.aag"), &doc, reps, read)
             };
         }
         "csv" | "csv-interp" => {
@@ -146,9 +150,7 @@ fn main() {
             records = if mode == "csv" {
                 drive(CsvParser::default(), &doc, reps, read)
             } else {
-                let path = concat!(env!("CARGO_MANIFEST_DIR"), "/csv.aag");
-                let g = Grammar::new(aa_dsl::load(path).expect("csv.aag loads"));
-                drive(g.parser(), &doc, reps, read)
+                drive(interp("csv.aag"), &doc, reps, read)
             };
         }
         "new" => {

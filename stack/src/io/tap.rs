@@ -775,5 +775,7 @@ mod test {
         drop(p);
         let q = pool.packet_from(&[1, 2, 3]).unwrap();
         assert_eq!(q.tx_segment_size(), 0);
+        drop(q);
+        assert!(pool.is_full());
     }
 }

@@ -736,16 +736,17 @@ impl<A: FrameAlloc> Tx<A> {
         // A frame longer than a segment (with segmentation offload) goes
         // out as that many segments, each with an IP id of its own.
         let len = payload[0].len() + payload[1].len();
-        let mss = seg_size(c.snd_mss, &self.pool) as usize;
-        let segments = if self.tso && len > mss {
-            len.div_ceil(mss)
+        let cut = if self.tso {
+            let mss = seg_size(c.snd_mss, &self.pool) as usize;
+            (len > mss).then_some(mss)
         } else {
-            1
+            None
         };
+        let segments = cut.map_or(1, |mss| len.div_ceil(mss));
         self.ip_id = self.ip_id.wrapping_add(segments as u16);
         match out::write(&self.pool, &seg, payload, self.csum_offload) {
             Ok(p) => {
-                if segments > 1 {
+                if let Some(mss) = cut {
                     self.pool.set_segment_size(&p, mss as u16);
                     stats.large_frames_out += 1;
                 }

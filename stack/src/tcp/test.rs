@@ -1301,6 +1301,8 @@ fn with_sack_an_ack_that_sacks_more_is_a_duplicate_whatever_its_window() {
     }
     assert_eq!(lab.stack.stats().fast_retransmits, 1);
     assert_eq!(lab.sent()[0].payload, req[..1000]);
+    drop(lab.stack);
+    assert!(lab.pool.is_full());
     // The same ACKs SACKing nothing new: window updates, not duplicates.
     let (mut lab, _, _) = sending_sack(20_000, true);
     for i in 0..3u16 {
@@ -1314,6 +1316,8 @@ fn with_sack_an_ack_that_sacks_more_is_a_duplicate_whatever_its_window() {
         "only the first SACKs anything"
     );
     assert_eq!(lab.stack.stats().fast_retransmits, 0);
+    drop(lab.stack);
+    assert!(lab.pool.is_full());
 }
 
 #[test]
@@ -1327,6 +1331,8 @@ fn with_sack_one_ack_holding_more_than_two_segments_starts_recovery() {
     lab.poll();
     assert_eq!(lab.stack.stats().fast_retransmits, 1);
     assert_eq!(lab.sent()[0].payload, req[..1000]);
+    drop(lab.stack);
+    assert!(lab.pool.is_full());
     // Exactly two segments' bytes: not yet.
     let (mut lab, _, _) = sending_sack(20_000, true);
     let dup = lab.ack_to_sack(0, &[(1000, 3000)]);
@@ -1334,6 +1340,8 @@ fn with_sack_one_ack_holding_more_than_two_segments_starts_recovery() {
     lab.poll();
     assert_eq!(lab.stack.stats().fast_retransmits, 0);
     assert!(lab.sent().is_empty());
+    drop(lab.stack);
+    assert!(lab.pool.is_full());
 }
 
 #[test]
