@@ -5,7 +5,9 @@
 //! globals. The checks: unknown or duplicate names, a missing or second `start`,
 //! missing maximum lengths and counts, more than 64 delimiters in one `until`,
 //! an item after an unbounded field, type errors, records no `next` reaches,
-//! and records that can loop without consuming input.
+//! and records that can loop without consuming input. The last two run
+//! beside the others unless the record graph itself is in doubt (see
+//! `Checker::graph_ok`); an unknown name's help guesses the name meant.
 
 use crate::ast::{self, Span};
 use crate::diag::Diagnostic;
@@ -21,6 +23,8 @@ pub fn check(file: &ast::File) -> Result<ir::Protocol, Vec<Diagnostic>> {
         errors: Vec::new(),
         record_ix: HashMap::new(),
         globals: Vec::new(),
+        graph_ok: true,
+        suspect: Vec::new(),
     };
     let p = cx.protocol(file);
     if cx.errors.is_empty() {
@@ -31,6 +35,47 @@ pub fn check(file: &ast::File) -> Result<ir::Protocol, Vec<Diagnostic>> {
     }
 }
 
+/// The functions actions may call.
+const BUILTINS: &[&str] = &[
+    "len",
+    "dec",
+    "hex",
+    "trim",
+    "empty",
+    "eq",
+    "ieq",
+    "prefix",
+    "iprefix",
+    "contains",
+    "icontains",
+    "before",
+    "after",
+    "min",
+];
+
+/// The name among `known` that `name` is most likely a misspelling of: one
+/// that differs only in case, else the nearest by edit distance (a swap of two
+/// neighbours is one edit; the first of equals) if at most a third of its
+/// length away, so none for names of one or two characters, which any short
+/// name would be that near.
+fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = name.chars().count() / 3;
+    known
+        .into_iter()
+        .filter(|k| *k != name)
+        .map(|k| {
+            let d = if k.eq_ignore_ascii_case(name) {
+                0
+            } else {
+                strsim::osa_distance(name, k)
+            };
+            (d, k)
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
 /// Most delimiters of one `until` field.
 const MAX_DELIMS: usize = 64;
 
@@ -38,6 +83,15 @@ struct Checker {
     errors: Vec<Diagnostic>,
     record_ix: HashMap<String, usize>,
     globals: Vec<(ir::VarDef, Span)>,
+    /// Whether the records and their `next` edges are as written: no record
+    /// declared twice, a start record, every `next` to a known record. The
+    /// checks of the record graph (reachability, loops without input) run
+    /// only then, so that they report with the other errors but never
+    /// because of them.
+    graph_ok: bool,
+    /// Per record: whether its items had errors. Such a record is not said
+    /// to loop without input: what it consumes may be the errors' doing.
+    suspect: Vec<bool>,
 }
 
 /// What an expression evaluates to.
@@ -110,6 +164,7 @@ impl Checker {
                     )
                     .first_declared(first),
                 );
+                self.graph_ok = false;
             } else {
                 self.record_ix.insert(r.name.name.clone(), i);
             }
@@ -117,6 +172,7 @@ impl Checker {
         let starts: Vec<_> = file.records.iter().filter(|r| r.start).collect();
         let start = match starts.as_slice() {
             [] => {
+                self.graph_ok = false;
                 if let Some(r) = file.records.first() {
                     self.err(
                         Diagnostic::new(
@@ -137,6 +193,7 @@ impl Checker {
             }
             [one] => self.record_ix[&one.name.name],
             [_, second, ..] => {
+                self.graph_ok = false;
                 self.err(Diagnostic::new(
                     "more than one start record",
                     second.name.span,
@@ -174,7 +231,7 @@ impl Checker {
             records,
             start,
         };
-        if self.errors.is_empty() {
+        if self.graph_ok {
             self.flow_checks(file, &p);
         }
         p
@@ -222,6 +279,7 @@ impl Checker {
     }
 
     fn record(&mut self, r: &ast::RecordDecl) -> ir::RecordDef {
+        let errors_before = self.errors.len();
         let mut vars: Vec<(ir::VarDef, Span)> = Vec::new();
         let mut fields: Vec<(ir::FieldDef, Span)> = Vec::new();
         let mut items = Vec::new();
@@ -330,6 +388,7 @@ impl Checker {
                 }
             }
         }
+        self.suspect.push(self.errors.len() > errors_before);
         let scope = Scope {
             vars: &vars,
             fields: &fields,
@@ -613,15 +672,23 @@ impl Checker {
                                     name.name
                                 ))
                             } else {
+                                let vars = scope.vars.iter().map(|(v, _)| v.name.as_str());
+                                let globals = self.globals.iter().map(|(v, _)| v.name.as_str());
+                                let declare = format!(
+                                    "declare it with `var {}: u64;` in the record or at the top",
+                                    name.name
+                                );
                                 Diagnostic::new(
                                     format!("unknown variable `{}`", name.name),
                                     name.span,
                                     "not declared",
                                 )
-                                .help(format!(
-                                    "declare it with `var {}: u64;` in the record or at the top",
-                                    name.name
-                                ))
+                                .help(
+                                    match did_you_mean(&name.name, vars.chain(globals)) {
+                                        Some(m) => format!("did you mean `{m}`? If not, {declare}"),
+                                        None => declare,
+                                    },
+                                )
                             };
                             self.err(d);
                             self.expr(e, scope);
@@ -650,16 +717,21 @@ impl Checker {
             ast::Stmt::Next(r, eof) => match self.record_ix.get(&r.name) {
                 Some(&i) => ir::Stmt::Next(i, *eof),
                 None => {
-                    let mut names: Vec<_> = self.record_ix.keys().cloned().collect();
-                    names.sort();
+                    let mut names: Vec<_> = self.record_ix.keys().map(String::as_str).collect();
+                    names.sort_unstable();
+                    let help = match did_you_mean(&r.name, names.iter().copied()) {
+                        Some(m) => format!("did you mean `{m}`?"),
+                        None => format!("records are: {}", names.join(", ")),
+                    };
                     self.err(
                         Diagnostic::new(
                             format!("unknown record `{}`", r.name),
                             r.span,
                             "no record of this name",
                         )
-                        .help(format!("records are: {}", names.join(", "))),
+                        .help(help),
                     );
+                    self.graph_ok = false;
                     return None;
                 }
             },
@@ -761,11 +833,21 @@ impl Checker {
                     let k = ty_kind(self.globals[i].0.ty);
                     return (Value::Expr(ir::Expr::Var(ir::Var::Global(i))), k);
                 }
-                self.err(Diagnostic::new(
+                let known = scope
+                    .vars
+                    .iter()
+                    .map(|(v, _)| v.name.as_str())
+                    .chain(scope.fields.iter().map(|(f, _)| f.name.as_str()))
+                    .chain(self.globals.iter().map(|(v, _)| v.name.as_str()));
+                let mut d = Diagnostic::new(
                     format!("unknown name `{n}`"),
                     e.span,
                     "not a variable or a field of this record",
-                ));
+                );
+                if let Some(m) = did_you_mean(n, known) {
+                    d = d.help(format!("did you mean `{m}`?"));
+                }
+                self.err(d);
                 bad
             }
             ast::ExprKind::Not(x) => {
@@ -824,9 +906,17 @@ impl Checker {
             "eq" | "ieq" | "prefix" | "iprefix" | "contains" | "icontains" | "before" | "after"
             | "min" => 2,
             _ => {
+                let help = match did_you_mean(&f.name, BUILTINS.iter().copied()) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None => format!("functions are: {}", BUILTINS.join(" ")),
+                };
                 self.err(
-                    Diagnostic::new(format!("unknown function `{}`", f.name), f.span, "not a built-in")
-                        .help("functions are: len dec hex trim empty eq ieq prefix iprefix contains icontains before after min"),
+                    Diagnostic::new(
+                        format!("unknown function `{}`", f.name),
+                        f.span,
+                        "not a built-in",
+                    )
+                    .help(help),
                 );
                 return bad;
             }
@@ -922,7 +1012,9 @@ impl Checker {
             }
         }
         // A cycle through records that may consume nothing never ends.
-        let empty: Vec<bool> = p.records.iter().map(may_consume_nothing).collect();
+        let empty: Vec<bool> = (p.records.iter().zip(&self.suspect))
+            .map(|(r, suspect)| !suspect && may_consume_nothing(r))
+            .collect();
         let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
         fn dfs(r: usize, succ: &[Vec<usize>], empty: &[bool], st: &mut [u8]) -> Option<usize> {
             st[r] = 1;
@@ -1036,4 +1128,43 @@ fn may_consume_nothing(r: &ir::RecordDef) -> bool {
             )
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn guesses_near_names_only() {
+        let known = ["length", "total", "len", "Type"];
+        assert_eq!(
+            did_you_mean("lenght", known),
+            Some("length"),
+            "a swap is one edit"
+        );
+        assert_eq!(did_you_mean("totl", known), Some("total"));
+        assert_eq!(did_you_mean("type", known), Some("Type"), "case only");
+        assert_eq!(
+            did_you_mean("TYPE", known),
+            Some("Type"),
+            "case only, however short"
+        );
+        assert_eq!(
+            did_you_mean("x", known),
+            None,
+            "one character: any name is near"
+        );
+        assert_eq!(did_you_mean("le", ["len", "ln"]), None, "two characters");
+        assert_eq!(did_you_mean("size", known), None, "nothing near");
+        assert_eq!(
+            did_you_mean("length", known),
+            None,
+            "the name itself is no guess"
+        );
+        assert_eq!(
+            did_you_mean("lenx", ["lena", "lenb"]),
+            Some("lena"),
+            "the first of equals"
+        );
+    }
 }

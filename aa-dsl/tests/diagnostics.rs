@@ -251,6 +251,81 @@ start record r {
 );
 
 bad!(
+    misspelled_field_is_suggested,
+    r#"protocol p;
+
+var n: u64 = 0;
+
+start record r {
+    length: u8;
+    data: bytes(lenght) max 255 {
+        n = len(data);
+    }
+}
+"#
+);
+
+bad!(
+    misspelled_variable_is_suggested,
+    r#"protocol p;
+
+var total: u64 = 0;
+
+start record r {
+    a: u8 {
+        totl = total + a;
+    }
+}
+"#
+);
+
+bad!(
+    misspelled_function_is_suggested,
+    r#"protocol p;
+
+var n: u64 = 0;
+
+start record r {
+    a: until "\n" max 10 {
+        n = hexx(a);
+    }
+}
+"#
+);
+
+bad!(
+    short_unknown_name_gets_no_guess,
+    r#"protocol p;
+
+var n: u64 = 0;
+
+start record r {
+    a: u8 {
+        n = a + x;
+    }
+}
+"#
+);
+
+bad!(
+    type_error_and_unreachable_record_reported_together,
+    r#"protocol p;
+
+start record r {
+    a: until "\n" max 10 {
+        if a == 3 {
+            end;
+        }
+    }
+}
+
+record orphan {
+    b: u8;
+}
+"#
+);
+
+bad!(
     field_used_before_it_is_parsed,
     r#"protocol p;
 
