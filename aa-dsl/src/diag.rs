@@ -112,3 +112,68 @@ pub fn render_all(diags: &[Diagnostic], file: &str, src: &str) -> String {
     );
     out
 }
+
+/// The name among `known` that `name` is most likely a misspelling of: one
+/// that differs only in case, else the nearest by edit distance (a swap of two
+/// neighbours is one edit; the first of equals) if at most a third of its
+/// length away, so none for names of one or two characters, which any short
+/// name would be that near.
+pub(crate) fn did_you_mean<'a>(
+    name: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = name.chars().count() / 3;
+    known
+        .into_iter()
+        .filter(|k| *k != name)
+        .map(|k| {
+            let d = if k.eq_ignore_ascii_case(name) {
+                0
+            } else {
+                strsim::osa_distance(name, k)
+            };
+            (d, k)
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn guesses_near_names_only() {
+        let known = ["length", "total", "len", "Type"];
+        assert_eq!(
+            did_you_mean("lenght", known),
+            Some("length"),
+            "a swap is one edit"
+        );
+        assert_eq!(did_you_mean("totl", known), Some("total"));
+        assert_eq!(did_you_mean("type", known), Some("Type"), "case only");
+        assert_eq!(
+            did_you_mean("TYPE", known),
+            Some("Type"),
+            "case only, however short"
+        );
+        assert_eq!(
+            did_you_mean("x", known),
+            None,
+            "one character: any name is near"
+        );
+        assert_eq!(did_you_mean("le", ["len", "ln"]), None, "two characters");
+        assert_eq!(did_you_mean("size", known), None, "nothing near");
+        assert_eq!(
+            did_you_mean("length", known),
+            None,
+            "the name itself is no guess"
+        );
+        assert_eq!(
+            did_you_mean("lenx", ["lena", "lenb"]),
+            Some("lena"),
+            "the first of equals"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! From source text to the syntax tree, with pest.
 
 use crate::ast::*;
-use crate::diag::Diagnostic;
+use crate::diag::{did_you_mean, Diagnostic};
 use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
@@ -58,6 +58,9 @@ const KEYWORDS: &[&str] = &[
     "fail", "true", "false",
 ];
 
+/// The integer types of a field's ending.
+const INT_TYPES: &[&str] = &["u8", "u16be", "u16le", "u32be", "u32le", "u64be", "u64le"];
+
 fn syntax_error(e: pest::error::Error<Rule>, src: &str) -> Diagnostic {
     let (start, end) = match e.location {
         pest::error::InputLocation::Pos(p) => (p, p),
@@ -93,10 +96,30 @@ fn syntax_error(e: pest::error::Error<Rule>, src: &str) -> Diagnostic {
         )
         .help("strings end on the line they start on");
     }
-    let word: String = rest
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let word: String = rest.chars().take_while(|c| is_word(*c)).collect();
+    // In the middle of a word: a keyword matched its start (`untill` is
+    // `until` and then `l`). Point at the whole word and name the keyword.
+    let head = src[..start.min(src.len())]
         .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
+        .rev()
+        .take_while(|c| is_word(*c))
+        .count();
+    if head > 0 && !word.is_empty() {
+        let from = start - head;
+        let whole = &src[from..start + word.len()];
+        if let Some(m) = did_you_mean(whole, KEYWORDS.iter().copied()) {
+            return Diagnostic::new(
+                "syntax error",
+                Span {
+                    start: from,
+                    end: start + word.len(),
+                },
+                format!("`{whole}` is not a keyword"),
+            )
+            .help(format!("did you mean `{m}`?"));
+        }
+    }
     let d = Diagnostic::new(
         "syntax error",
         Span { start, end },
@@ -104,6 +127,8 @@ fn syntax_error(e: pest::error::Error<Rule>, src: &str) -> Diagnostic {
     );
     if KEYWORDS.contains(&word.as_str()) {
         d.help(format!("`{word}` is a keyword and cannot be a name"))
+    } else if let Some(m) = did_you_mean(&word, KEYWORDS.iter().chain(INT_TYPES).copied()) {
+        d.help(format!("did you mean `{m}`?"))
     } else if rest
         .chars()
         .next()

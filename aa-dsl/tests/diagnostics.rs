@@ -162,6 +162,36 @@ start record r {
 );
 
 bad!(
+    syntax_misspelled_keyword_inside_a_word,
+    r#"protocol p;
+
+start record r {
+    a: untill "," max 10;
+}
+"#
+);
+
+bad!(
+    syntax_misspelled_integer_type,
+    r#"protocol p;
+
+start record r {
+    a: u16bee;
+}
+"#
+);
+
+bad!(
+    syntax_misspelled_record_keyword,
+    r#"protocol p;
+
+start recrod r {
+    a: u8;
+}
+"#
+);
+
+bad!(
     syntax_stray_closing_brace,
     r#"protocol p;
 
