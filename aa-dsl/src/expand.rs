@@ -156,7 +156,11 @@ fn lower(attr: TokenStream, e: &syn::ItemEnum) -> syn::Result<Src> {
         } else if m.path.is_ident("globals") {
             globals = Some(m.value()?.parse()?);
         } else {
-            return Err(m.error("expected `name = \"...\"` or `globals = \"...\"`"));
+            return Err(unknown_key(
+                &m.path,
+                "expected `name = \"...\"` or `globals = \"...\"`",
+                &["name", "globals"],
+            ));
         }
         Ok(())
     });
@@ -176,6 +180,17 @@ fn lower(attr: TokenStream, e: &syn::ItemEnum) -> syn::Result<Src> {
         lower_record(&mut src, v)?;
     }
     Ok(src)
+}
+
+/// The error for an attribute key that is none of `known`: `expected`, and
+/// a guess at the key meant when one is near.
+fn unknown_key(path: &syn::Path, expected: &str, known: &[&str]) -> syn::Error {
+    let key = path.get_ident().map(Ident::to_string).unwrap_or_default();
+    let msg = match crate::diag::did_you_mean(&key, known.iter().copied()) {
+        Some(m) => format!("{expected}; did you mean `{m}`?"),
+        None => expected.to_string(),
+    };
+    syn::Error::new(path.span(), msg)
 }
 
 fn aa_attrs(attrs: &[syn::Attribute]) -> impl Iterator<Item = &syn::Attribute> {
@@ -199,9 +214,11 @@ fn lower_record(src: &mut Src, v: &syn::Variant) -> syn::Result<()> {
             } else if m.path.is_ident("vars") {
                 vars = Some(m.value()?.parse::<LitStr>()?);
             } else {
-                return Err(
-                    m.error("expected `start`, `skip`, `sync`, `sync_after`, `vars` or `then`")
-                );
+                return Err(unknown_key(
+                    &m.path,
+                    "expected `start`, `skip`, `sync`, `sync_after`, `vars` or `then`",
+                    &["start", "skip", "sync", "sync_after", "vars", "then"],
+                ));
             }
             Ok(())
         })?;
@@ -316,18 +333,25 @@ fn lower_field(src: &mut Src, f: &syn::Field) -> syn::Result<()> {
                         let ds = delims(r.input)?;
                         parts.push(format!("stop after {}", ds.join(" | ")));
                     } else {
-                        return Err(r.error(
+                        return Err(unknown_key(
+                            &r.path,
                             "expected `count = N`, `stop_on_empty`, `stop_after(...)` or `times = \"...\"`",
+                            &["count", "stop_on_empty", "stop_after", "times"],
                         ));
                     }
                     Ok(())
                 })?;
                 spec.repeat = Some((parts.join(" "), path_span));
             } else {
-                return Err(m.error(format!(
-                    "expected an ending (`until`, `bytes`, `chunk`, {}), `quoted`, `max`, `repeat`, `actions` or `expect`",
-                    INT_TYPES.join(", ")
-                )));
+                let keys = ["until", "bytes", "chunk", "quoted", "max", "repeat", "actions", "expect"];
+                return Err(unknown_key(
+                    &m.path,
+                    &format!(
+                        "expected an ending (`until`, `bytes`, `chunk`, {}), `quoted`, `max`, `repeat`, `actions` or `expect`",
+                        INT_TYPES.join(", ")
+                    ),
+                    &[&keys[..], INT_TYPES].concat(),
+                ));
             }
             Ok(())
         })?;
