@@ -3748,8 +3748,9 @@ impl<'p> Gen<'p> {
                 line: x,
                 sep,
                 key: lit,
+                words,
                 ..
-            } if cx.slices.is_some() && lit.len() >= 8 => {
+            } if cx.slices.is_some() && !words.is_empty() => {
                 // A header name's test: the name is compared where it starts,
                 // and the separator looked for only if it matches (by words,
                 // for a name of 8 bytes or more).
@@ -3757,7 +3758,7 @@ impl<'p> Gen<'p> {
                 let f = self.slice_helper("s_ieq_key");
                 let (n, sep) = (ulit(lit.len()), syn::LitByte::new(*sep, Span::call_site()));
                 let hex = |x: u64| syn::LitInt::new(&format!("0x{x:016x}"), Span::call_site());
-                let words = ieq_words(lit).into_iter().map(|(at, fold, want)| {
+                let words = words.iter().map(|&(at, fold, want)| {
                     let (at, fold, want) = (ulit(at), hex(fold), hex(want));
                     quote!((#at, #fold, #want))
                 });
@@ -3773,7 +3774,7 @@ impl<'p> Gen<'p> {
                 let f = self.slice_helper("s_ieq_words");
                 let n = ulit(lit.len());
                 let hex = |x: u64| syn::LitInt::new(&format!("0x{x:016x}"), Span::call_site());
-                let words = ieq_words(lit).into_iter().map(|(at, fold, want)| {
+                let words = ir::ieq_words(lit).into_iter().map(|(at, fold, want)| {
                     let (at, fold, want) = (ulit(at), hex(fold), hex(want));
                     quote!((#at, #fold, #want))
                 });
@@ -4509,29 +4510,6 @@ impl Gen<'_> {
     }
 }
 
-/// The words of `lit` (at least 8 bytes long) for `s_ieq_words`: at each
-/// offset (every 8 bytes, the last word ending with `lit`), the bits to set in
-/// the 8 bytes there (ASCII case, where `lit` has letters) and what they must
-/// then read (`lit` in lower case, little endian).
-fn ieq_words(lit: &[u8]) -> Vec<(usize, u64, u64)> {
-    let mut ats: Vec<usize> = (0..lit.len() - 7).step_by(8).collect();
-    if ats.last() != Some(&(lit.len() - 8)) {
-        ats.push(lit.len() - 8);
-    }
-    ats.into_iter()
-        .map(|at| {
-            let (mut fold, mut want) = (0u64, 0u64);
-            for (k, &c) in lit[at..at + 8].iter().enumerate() {
-                if c.is_ascii_alphabetic() {
-                    fold |= 0x20 << (8 * k);
-                }
-                want |= (c.to_ascii_lowercase() as u64) << (8 * k);
-            }
-            (at, fold, want)
-        })
-        .collect()
-}
-
 /// `stop after` as a bitmask over delimiter indices (as the interpreter's plan).
 fn stop_mask(f: &ir::FieldDef) -> u64 {
     match &f.repeat {
@@ -4566,7 +4544,7 @@ fn expr_bytes<'e>(e: &'e Expr, uncond: bool, f: &mut impl FnMut(&'e Bytes, bool)
         Expr::Const(_) | Expr::Var(_) | Expr::FieldInt(_) => {}
         // A header name's test reads the string under `trim(before(..))`,
         // when its generated code compares words (see `expr_bool`).
-        Expr::Key { line, key, .. } if key.len() >= 8 => f(line, uncond),
+        Expr::Key { line, words, .. } if !words.is_empty() => f(line, uncond),
         Expr::Key { name, .. } => f(name, uncond),
         Expr::Len(b) | Expr::Dec(b) | Expr::Hex(b) | Expr::Test(_, b, _) | Expr::Empty(b) => {
             f(b, uncond)
@@ -4634,7 +4612,7 @@ fn field_of(b: &Bytes) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::ieq_words;
+    use crate::ir::ieq_words;
 
     /// What the generated `s_ieq_words` computes.
     fn ieq(v: &[u8], lit: &[u8]) -> bool {

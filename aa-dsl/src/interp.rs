@@ -1087,10 +1087,11 @@ impl State {
                 line,
                 sep,
                 key,
+                words,
             } => match self.bytes(line, here, out) {
                 // In the packet: the name compared where it starts, the
                 // separator looked for only after a match.
-                Val::Here(v, _) => ieq_key(v, *sep, key) as u64,
+                Val::Here(v, _) => ieq_key(v, *sep, key, words) as u64,
                 Val::View(_) => self.bytes(name, here, out).test(Test::IEq, key) as u64,
             },
             Expr::Test(t, b, lit) => self.bytes(b, here, out).test(*t, lit) as u64,
@@ -1144,11 +1145,12 @@ impl State {
                 line: Bytes::Field(f),
                 sep,
                 key,
+                words,
                 ..
             } => {
                 let x = self.seen[*f];
                 match here.span(x.start, x.end) {
-                    Some(v) => Ok(ieq_key(v, *sep, key) as u64),
+                    Some(v) => Ok(ieq_key(v, *sep, key, words) as u64),
                     None => self.eval(g, e, here, out),
                 }
             }
@@ -1476,13 +1478,24 @@ impl<'o, P: Packet> Val<'o, P> {
 }
 
 /// [`Expr::Key`] on `v`: `v`, past its leading spaces, starts with `key`
-/// (ignoring case), and only spaces follow up to `sep` or the end of `v`.
-fn ieq_key(v: &[u8], sep: u8, key: &[u8]) -> bool {
+/// (ignoring case: by its `words` when it has them, see [`ir::ieq_words`]),
+/// and only spaces follow up to `sep` or the end of `v`.
+fn ieq_key(v: &[u8], sep: u8, key: &[u8], words: &[(usize, u64, u64)]) -> bool {
     let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
     let s = v.iter().position(|&b| !ws(b)).unwrap_or(v.len());
-    match v.get(s..s + key.len()) {
-        Some(k) if k.eq_ignore_ascii_case(key) => {}
-        _ => return false,
+    let Some(k) = v.get(s..s + key.len()) else {
+        return false;
+    };
+    let same = if words.is_empty() {
+        k.eq_ignore_ascii_case(key)
+    } else {
+        words.iter().all(|&(at, fold, want)| {
+            let w: [u8; 8] = k[at..at + 8].try_into().expect("8 bytes");
+            (u64::from_le_bytes(w) | fold) == want
+        })
+    };
+    if !same {
+        return false;
     }
     for &b in &v[s + key.len()..] {
         if b == sep {

@@ -232,6 +232,9 @@ pub enum Expr {
         sep: u8,
         /// The name looked for.
         key: Vec<u8>,
+        /// `key` as words to compare ignoring case ([`ieq_words`]); none for
+        /// a key of fewer than 8 bytes.
+        words: Vec<(usize, u64, u64)>,
     },
     /// A binary operation; arithmetic wraps on overflow except `-`, which
     /// saturates at 0, and `/`, `%` by 0, which give 0.
@@ -261,6 +264,7 @@ impl Expr {
                             name: b,
                             line,
                             sep,
+                            words: ieq_words(&lit),
                             key: lit,
                         };
                     }
@@ -301,4 +305,31 @@ pub enum Bytes {
     After(Box<Bytes>, Vec<u8>),
     /// Without leading and trailing ASCII whitespace.
     Trim(Box<Bytes>),
+}
+
+/// `lit` as 8-byte words for a comparison that ignores ASCII case: each
+/// `(at, fold, want)` says that the 8 bytes of a candidate at `at`, with the
+/// bits of `fold` set (the case bit where `lit` has a letter), read `want`
+/// (little-endian). The last word overlaps the one before when the length is
+/// not a multiple of 8. None for a literal of fewer than 8 bytes.
+pub fn ieq_words(lit: &[u8]) -> Vec<(usize, u64, u64)> {
+    if lit.len() < 8 {
+        return Vec::new();
+    }
+    let mut ats: Vec<usize> = (0..lit.len() - 7).step_by(8).collect();
+    if ats.last() != Some(&(lit.len() - 8)) {
+        ats.push(lit.len() - 8);
+    }
+    ats.into_iter()
+        .map(|at| {
+            let (mut fold, mut want) = (0u64, 0u64);
+            for (k, &c) in lit[at..at + 8].iter().enumerate() {
+                if c.is_ascii_alphabetic() {
+                    fold |= 0x20 << (8 * k);
+                }
+                want |= (c.to_ascii_lowercase() as u64) << (8 * k);
+            }
+            (at, fold, want)
+        })
+        .collect()
 }
