@@ -991,7 +991,11 @@ impl State {
                             stmts = branch;
                             continue 'block;
                         }
-                        self.exec(g, branch, f, at, here, out)?;
+                        // An `if` without `else` that is false (the usual
+                        // header line) calls nothing.
+                        if !branch.is_empty() {
+                            self.exec(g, branch, f, at, here, out)?;
+                        }
                     }
                     Stmt::Next(r, eof) => {
                         self.next_rec = Some(*r);
