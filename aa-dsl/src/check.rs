@@ -35,22 +35,22 @@ pub fn check(file: &ast::File) -> Result<ir::Protocol, Vec<Diagnostic>> {
     }
 }
 
-/// The functions actions may call.
-const BUILTINS: &[&str] = &[
-    "len",
-    "dec",
-    "hex",
-    "trim",
-    "empty",
-    "eq",
-    "ieq",
-    "prefix",
-    "iprefix",
-    "contains",
-    "icontains",
-    "before",
-    "after",
-    "min",
+/// The functions actions may call, with their number of arguments.
+const BUILTINS: &[(&str, usize)] = &[
+    ("len", 1),
+    ("dec", 1),
+    ("hex", 1),
+    ("trim", 1),
+    ("empty", 1),
+    ("eq", 2),
+    ("ieq", 2),
+    ("prefix", 2),
+    ("iprefix", 2),
+    ("contains", 2),
+    ("icontains", 2),
+    ("before", 2),
+    ("after", 2),
+    ("min", 2),
 ];
 
 /// Most delimiters of one `until` field.
@@ -878,14 +878,13 @@ impl Checker {
         scope: &Scope<'_>,
     ) -> (Value, Kind) {
         let bad = (Value::Expr(ir::Expr::Const(0)), Kind::Error);
-        let arity = match f.name.as_str() {
-            "len" | "dec" | "hex" | "trim" | "empty" => 1,
-            "eq" | "ieq" | "prefix" | "iprefix" | "contains" | "icontains" | "before" | "after"
-            | "min" => 2,
-            _ => {
-                let help = match did_you_mean(&f.name, BUILTINS.iter().copied()) {
+        let arity = match BUILTINS.iter().find(|(n, _)| *n == f.name) {
+            Some(&(_, arity)) => arity,
+            None => {
+                let names = BUILTINS.iter().map(|(n, _)| *n);
+                let help = match did_you_mean(&f.name, names.clone()) {
                     Some(m) => format!("did you mean `{m}`?"),
-                    None => format!("functions are: {}", BUILTINS.join(" ")),
+                    None => format!("functions are: {}", names.collect::<Vec<_>>().join(" ")),
                 };
                 self.err(
                     Diagnostic::new(

@@ -35,6 +35,7 @@
 //!
 //! The output replaces the enum with the generated parser and record views.
 
+use crate::parse::INT_TYPES;
 use proc_macro2::{Span, TokenStream};
 use std::ops::Range;
 use syn::spanned::Spanned;
@@ -272,8 +273,6 @@ struct FieldSpec {
     actions: Option<LitStr>,
     expect: Option<LitStr>,
 }
-
-const INT_TYPES: &[&str] = &["u8", "u16be", "u16le", "u32be", "u32le", "u64be", "u64le"];
 
 fn lower_field(src: &mut Src, f: &syn::Field) -> syn::Result<()> {
     let name = f.ident.as_ref().expect("named field");

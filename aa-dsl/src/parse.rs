@@ -59,7 +59,7 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// The integer types of a field's ending.
-const INT_TYPES: &[&str] = &["u8", "u16be", "u16le", "u32be", "u32le", "u64be", "u64le"];
+pub(crate) const INT_TYPES: &[&str] = &["u8", "u16be", "u16le", "u32be", "u32le", "u64be", "u64le"];
 
 fn syntax_error(e: pest::error::Error<Rule>, src: &str) -> Diagnostic {
     let (start, end) = match e.location {
