@@ -383,12 +383,7 @@ fn run_case(what: &str, case: Case) {
 
     stack.release(id).unwrap();
     assert_eq!(stack.state(id), None);
-    assert!(
-        pool.is_full(),
-        "{} of {} buffers free",
-        pool.available(),
-        pool.capacity()
-    );
+    common::assert_pool_full(&pool);
     let status = child.0.wait().expect("wait for python3");
     assert!(status.success(), "python3 server: {status}");
     drop(stack);

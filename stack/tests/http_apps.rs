@@ -135,12 +135,7 @@ fn sink_against_python() {
     let total: u64 = want.iter().map(|(_, b)| b.len() as u64).sum();
     assert_eq!(res.body_bytes, total);
     assert_eq!(res.statuses.get(&404), Some(&1));
-    assert!(
-        pool.is_full(),
-        "{} of {} buffers free",
-        pool.available(),
-        pool.capacity()
-    );
+    common::assert_pool_full(&pool);
     drop(stack);
     drop(child);
     drop(ns);
@@ -185,12 +180,7 @@ fn curl_against_server() {
     assert_eq!(sum.connections, clients as u64, "one connection per curl");
     assert_eq!((sum.resets, sum.left_open), (0, 0));
     curls.check();
-    assert!(
-        pool.is_full(),
-        "{} of {} buffers free",
-        pool.available(),
-        pool.capacity()
-    );
+    common::assert_pool_full(&pool);
     drop(stack);
     drop(ns);
 }
@@ -312,12 +302,7 @@ fn pipelined_requests_against_server() {
         String::from_utf8_lossy(&got[..got.len().min(600)])
     );
     assert!(got == want, "the responses differ");
-    assert!(
-        pool.is_full(),
-        "{} of {} buffers free",
-        pool.available(),
-        pool.capacity()
-    );
+    common::assert_pool_full(&pool);
     drop(stack);
     drop(ns);
 }

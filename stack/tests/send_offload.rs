@@ -229,12 +229,7 @@ fn run_case(what: &str, drop_every: u64, offload: bool) {
         stack.state(id)
     );
     stack.release(id).unwrap();
-    assert!(
-        pool.is_full(),
-        "{} of {} buffers free",
-        pool.available(),
-        pool.capacity()
-    );
+    common::assert_pool_full(&pool);
     drop(stack);
     drop(ns);
 }
