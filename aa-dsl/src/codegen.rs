@@ -2486,15 +2486,26 @@ impl<'p> Gen<'p> {
             quote!(, false)
         };
         let call = quote!(self.#done(base + s as u64, base + j as u64 #stop #db, out));
-        let fin = self.after_elem(ri, fi, call);
+        let fin = self.after_elem_here(ri, fi, call);
         let l = bstr(delim);
         let len = ulit(delim.len());
+        // After an element that ended at a delimiter found at `j`, the next
+        // one is the set's next match when no later byte of the delimiter
+        // is in the set ("\r\n" for "\r"): the matches up to `j` were handed
+        // out, and none lies inside the delimiter.
+        let firsts = self.multi_delims(ri, fi).unwrap_or_default();
+        let next = if delim[1..].iter().any(|b| firsts.contains(b)) {
+            quote!(delims.next_from(*i))
+        } else {
+            quote!(delims.next())
+        };
         let fast = quote! {
-            let s = *i;
-            let j = delims.next_from(s).unwrap_or(d.len());
-            if d[j..].starts_with(#l) {
+            let mut j = delims.next_from(*i).unwrap_or(d.len());
+            while d[j..].starts_with(#l) {
+                let s = *i;
                 *i = j + #len;
                 #fin
+                j = #next.unwrap_or(d.len());
             }
         };
         let resume = quote! {
@@ -2536,6 +2547,22 @@ impl<'p> Gen<'p> {
                     return Ok(());
                 }
                 continue 'elem;
+            }
+        }
+    }
+
+    /// [`Self::after_elem`] for the loop over the elements found whole in the
+    /// packet (`fresh_elem`): it returns as that does, and otherwise falls
+    /// through to the next element.
+    fn after_elem_here(&self, ri: usize, fi: usize, call: TokenStream) -> TokenStream {
+        let end = self.end_chain(ri, fi);
+        let st = &self.state_ty;
+        let v = &self.recs[ri].fields[fi].state;
+        quote! {
+            #call?;
+            #end
+            if self.state != #st::#v || *i == d.len() {
+                return Ok(());
             }
         }
     }
