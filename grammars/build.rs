@@ -1,7 +1,8 @@
 //! Compiles the shipped grammars to Rust parsers in `$OUT_DIR`, and the test
 //! grammars `tests/kitchen.aag` (every construct of the language) and
 //! `tests/names.aag` (awkward names) for the differential tests, and
-//! `tests/actions.aag` (what actions compute, at the edges).
+//! `tests/actions.aag` and `tests/bits.aag` (what actions compute, at the
+//! edges).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     aa_dsl::compile(&[
@@ -11,5 +12,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "tls.aag",
         "resp.aag",
     ])?;
-    aa_dsl::compile(&["tests/kitchen.aag", "tests/names.aag", "tests/actions.aag"])
+    aa_dsl::compile(&[
+        "tests/kitchen.aag",
+        "tests/names.aag",
+        "tests/actions.aag",
+        "tests/bits.aag",
+    ])
 }

@@ -192,6 +192,16 @@ pub enum BinOp {
     Div,
     /// `%`
     Rem,
+    /// `&` (bitwise)
+    BitAnd,
+    /// `|` (bitwise)
+    BitOr,
+    /// `^` (bitwise)
+    BitXor,
+    /// `<<` (0 for a shift of 64 or more)
+    Shl,
+    /// `>>` (0 for a shift of 64 or more)
+    Shr,
 }
 
 /// An expression and where it is written.

@@ -40,6 +40,8 @@ const BUILTINS: &[(&str, usize)] = &[
     ("len", 1),
     ("dec", 1),
     ("hex", 1),
+    ("be", 1),
+    ("le", 1),
     ("trim", 1),
     ("empty", 1),
     ("eq", 2),
@@ -732,11 +734,24 @@ impl Checker {
     fn bool_expr(&mut self, e: &ast::Expr, scope: &Scope<'_>) -> ir::Expr {
         let (v, k) = self.expr(e, scope);
         if k != Kind::Bool && k != Kind::Error {
-            self.err(Diagnostic::new(
+            let d = Diagnostic::new(
                 "type mismatch",
                 e.span,
                 format!("expected a boolean, found {}", k.name()),
-            ));
+            );
+            // `flags & 4` for a test of bits, as in C.
+            let bits = matches!(
+                e.kind,
+                ast::ExprKind::Bin(
+                    ast::BinOp::BitAnd | ast::BinOp::BitOr | ast::BinOp::BitXor,
+                    ..
+                )
+            );
+            self.err(if bits {
+                d.help("test the bits with a comparison: `(...) != 0`")
+            } else {
+                d
+            });
         }
         as_expr(v)
     }
@@ -846,7 +861,9 @@ impl Checker {
                         },
                         Kind::Bool,
                     ),
-                    Add | Sub | Mul | Div | Rem => (Kind::Int, Kind::Int),
+                    Add | Sub | Mul | Div | Rem | BitAnd | BitOr | BitXor | Shl | Shr => {
+                        (Kind::Int, Kind::Int)
+                    }
                 };
                 for (k, x) in [(lk, l), (rk, r)] {
                     if k != want && k != Kind::Error {
@@ -948,6 +965,8 @@ impl Checker {
             "len" => (Value::Expr(ir::Expr::Len(b)), Kind::Int),
             "dec" => (Value::Expr(ir::Expr::Dec(b)), Kind::Int),
             "hex" => (Value::Expr(ir::Expr::Hex(b)), Kind::Int),
+            "be" => (Value::Expr(ir::Expr::Be(b)), Kind::Int),
+            "le" => (Value::Expr(ir::Expr::Le(b)), Kind::Int),
             "empty" => (Value::Expr(ir::Expr::Empty(b)), Kind::Bool),
             "trim" => (Value::Bytes(ir::Bytes::Trim(Box::new(b))), Kind::Bytes),
             _ => {

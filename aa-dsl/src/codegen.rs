@@ -351,6 +351,8 @@ struct Uses {
     icontains: bool,
     dec: bool,
     hex: bool,
+    be: bool,
+    le: bool,
 }
 
 impl Uses {
@@ -387,6 +389,14 @@ impl Uses {
             }
             Expr::Hex(b) => {
                 self.hex = true;
+                self.bytes(b, cur)
+            }
+            Expr::Be(b) => {
+                self.be = true;
+                self.bytes(b, cur)
+            }
+            Expr::Le(b) => {
+                self.le = true;
                 self.bytes(b, cur)
             }
             Expr::Bin(_, a, b) | Expr::Min(a, b) => {
@@ -568,6 +578,8 @@ impl<'p> Gen<'p> {
             "error",
             "dec",
             "hex",
+            "be",
+            "le",
             "before",
             "after",
             "find_ignore_case",
@@ -587,6 +599,8 @@ impl<'p> Gen<'p> {
             "s_len",
             "s_dec",
             "s_hex",
+            "s_be",
+            "s_le",
             "byte_set",
             "byte_classes",
             "SCHEMA",
@@ -3869,7 +3883,17 @@ impl<'p> Gen<'p> {
         let t = self.expr_u64(e, cx);
         match e {
             Expr::Const(_) | Expr::Var(_) | Expr::FieldInt(_) => t,
-            Expr::Bin(BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem, ..) => t,
+            // Method calls.
+            Expr::Bin(
+                BinOp::Add
+                | BinOp::Sub
+                | BinOp::Mul
+                | BinOp::Div
+                | BinOp::Rem
+                | BinOp::Shl
+                | BinOp::Shr,
+                ..,
+            ) => t,
             Expr::Bin(..) => quote!((#t)),
             Expr::Not(_) | Expr::Test(..) | Expr::Key { .. } | Expr::Empty(_) => quote!((#t)),
             _ => t,
@@ -3881,9 +3905,16 @@ impl<'p> Gen<'p> {
         match e {
             Expr::Const(n) => u64_lit_suffixed(*n),
             Expr::Var(_) | Expr::FieldInt(_) | Expr::Len(_) | Expr::Min(..) => self.expr_u64(e, cx),
-            Expr::Bin(BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem, ..) => {
-                self.expr_u64(e, cx)
-            }
+            Expr::Bin(
+                BinOp::Add
+                | BinOp::Sub
+                | BinOp::Mul
+                | BinOp::Div
+                | BinOp::Rem
+                | BinOp::Shl
+                | BinOp::Shr,
+                ..,
+            ) => self.expr_u64(e, cx),
             _ => {
                 let t = self.expr_u64(e, cx);
                 quote!((#t))
@@ -3938,6 +3969,22 @@ impl<'p> Gen<'p> {
                     quote!(hex(#v, #rn, #fname)?)
                 }
             }
+            Expr::Be(b) | Expr::Le(b) => {
+                let v = self.bytes(b, cx);
+                let f = field_of(b);
+                let rn = &self.p.records[cx.rec].name;
+                let fname = &self.p.records[cx.rec].fields[f].name;
+                let be = matches!(e, Expr::Be(_));
+                if cx.slices.is_some() {
+                    let h = self.slice_helper(if be { "s_be" } else { "s_le" });
+                    return quote!(#h(#v, d, base, #rn, #fname)?);
+                }
+                if be {
+                    quote!(be(#v, #rn, #fname)?)
+                } else {
+                    quote!(le(#v, #rn, #fname)?)
+                }
+            }
             Expr::Test(..) | Expr::Key { .. } | Expr::Empty(_) | Expr::Not(_) => {
                 let b = self.expr_bool(e, cx);
                 quote!(u64::from(#b))
@@ -3952,6 +3999,39 @@ impl<'p> Gen<'p> {
                     BinOp::Add => quote!(wrapping_add),
                     BinOp::Sub => quote!(saturating_sub),
                     BinOp::Mul => quote!(wrapping_mul),
+                    BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => {
+                        let a = self.expr_u64_operand(a, cx);
+                        let b = self.expr_u64_operand(b, cx);
+                        let o = match op {
+                            BinOp::BitAnd => quote!(&),
+                            BinOp::BitOr => quote!(|),
+                            _ => quote!(^),
+                        };
+                        return quote!(#a #o #b);
+                    }
+                    BinOp::Shl | BinOp::Shr => {
+                        let shl = *op == BinOp::Shl;
+                        let a = self.expr_u64_recv(a, cx);
+                        if let Expr::Const(n @ 0..=63) = **b {
+                            let n = u32_lit(n as u32);
+                            let m = if shl {
+                                quote!(wrapping_shl)
+                            } else {
+                                quote!(wrapping_shr)
+                            };
+                            return quote!(#a.#m(#n));
+                        }
+                        // 0 for a shift of 64 or more, as the interpreter.
+                        let b = self.expr_u64(b, cx);
+                        let m = if shl {
+                            quote!(checked_shl)
+                        } else {
+                            quote!(checked_shr)
+                        };
+                        return quote! {
+                            #a.#m(u32::try_from(#b).unwrap_or(u32::MAX)).unwrap_or(0)
+                        };
+                    }
                     BinOp::Div | BinOp::Rem => {
                         let a = self.expr_u64_recv(a, cx);
                         let b = self.expr_u64(b, cx);
@@ -4239,6 +4319,30 @@ impl<'p> Gen<'p> {
                 }
             });
         }
+        for (used, name, method, what) in [
+            (self.uses.be, "be", "parse_be", "big"),
+            (self.uses.le, "le", "parse_le", "little"),
+        ] {
+            if !used {
+                continue;
+            }
+            let name = format_ident!("{name}");
+            let method = format_ident!("{method}");
+            let d = doc(format!(
+                "The {what}-endian value of `v` (at most 8 bytes), a field of `record`."
+            ));
+            out.extend(quote! {
+                #d
+                fn #name<P: ::aa_runtime::Packet>(
+                    v: ::aa_runtime::Field<'_, P>,
+                    record: &'static str,
+                    field: &'static str,
+                ) -> #res<u64> {
+                    const EXPECTED: &str = "at most 8 bytes";
+                    v.#method().map_err(#int_err)
+                }
+            });
+        }
         if self.uses.hex {
             out.extend(quote! {
                 /// The hexadecimal value of `v`, a field of `record`.
@@ -4377,6 +4481,31 @@ impl Gen<'_> {
                         s_int(v, 10).map_err(#int_err)
                     }
                 },
+                "s_be" | "s_le" => {
+                    let (name, f, what) = if h == "s_be" {
+                        (format_ident!("s_be"), quote!(parse_be), "big")
+                    } else {
+                        (format_ident!("s_le"), quote!(parse_le), "little")
+                    };
+                    let d = doc(format!(
+                        "The {what}-endian value of `v` (at most 8 bytes), a slice of \
+                         the packet `d` (at stream offset `base`) in a field of `record`."
+                    ));
+                    quote! {
+                        #d
+                        #[inline(always)]
+                        fn #name(
+                            v: &[u8],
+                            d: &[u8],
+                            base: u64,
+                            record: &'static str,
+                            field: &'static str,
+                        ) -> #res<u64> {
+                            const EXPECTED: &str = "at most 8 bytes";
+                            ::aa_runtime::field::#f(v).map_err(#int_err)
+                        }
+                    }
+                }
                 "s_hex" => quote! {
                     /// The hexadecimal value of `v`, a slice of the packet `d` (at
                     /// stream offset `base`) in a field of `record`.
@@ -4573,9 +4702,13 @@ fn expr_bytes<'e>(e: &'e Expr, uncond: bool, f: &mut impl FnMut(&'e Bytes, bool)
         // when its generated code compares words (see `expr_bool`).
         Expr::Key { line, words, .. } if !words.is_empty() => f(line, uncond),
         Expr::Key { name, .. } => f(name, uncond),
-        Expr::Len(b) | Expr::Dec(b) | Expr::Hex(b) | Expr::Test(_, b, _) | Expr::Empty(b) => {
-            f(b, uncond)
-        }
+        Expr::Len(b)
+        | Expr::Dec(b)
+        | Expr::Hex(b)
+        | Expr::Be(b)
+        | Expr::Le(b)
+        | Expr::Test(_, b, _)
+        | Expr::Empty(b) => f(b, uncond),
         Expr::Bin(op, a, b) => {
             expr_bytes(a, uncond, f);
             expr_bytes(b, uncond && !matches!(op, BinOp::And | BinOp::Or), f);

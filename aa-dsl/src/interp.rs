@@ -1086,6 +1086,14 @@ impl State {
                     Box::new(self.err(g, v.offset(), Some(f), ErrorKind::Invalid { expected }))
                 })?
             }
+            Expr::Be(b) | Expr::Le(b) => {
+                let v = self.bytes(b, here, out);
+                v.parse_endian(matches!(e, Expr::Be(_))).map_err(|_| {
+                    let f = Self::field_of(b);
+                    let expected = "a number that fits in 64 bits";
+                    Box::new(self.err(g, v.offset(), Some(f), ErrorKind::Invalid { expected }))
+                })?
+            }
             Expr::Key {
                 name,
                 line,
@@ -1125,6 +1133,11 @@ impl State {
                     BinOp::Mul => x.wrapping_mul(y),
                     BinOp::Div => x.checked_div(y).unwrap_or(0),
                     BinOp::Rem => x.checked_rem(y).unwrap_or(0),
+                    BinOp::BitAnd => x & y,
+                    BinOp::BitOr => x | y,
+                    BinOp::BitXor => x ^ y,
+                    BinOp::Shl => shift(x, y, u64::checked_shl),
+                    BinOp::Shr => shift(x, y, u64::checked_shr),
                 }
             }
         })
@@ -1457,6 +1470,16 @@ impl<'o, P: Packet> Val<'o, P> {
         }
     }
 
+    /// The bytes as a big-endian (`be`) or little-endian integer.
+    fn parse_endian(&self, be: bool) -> Result<u64, aa_runtime::IntError> {
+        match (self, be) {
+            (Val::Here(v, _), true) => aa_runtime::field::parse_be(v),
+            (Val::Here(v, _), false) => aa_runtime::field::parse_le(v),
+            (Val::View(v), true) => v.parse_be(),
+            (Val::View(v), false) => v.parse_le(),
+        }
+    }
+
     fn test(&self, t: Test, lit: &[u8]) -> bool {
         match self {
             Val::Here(v, _) => match t {
@@ -1484,6 +1507,12 @@ impl<'o, P: Packet> Val<'o, P> {
 /// [`Expr::Key`] on `v`: `v`, past its leading spaces, starts with `key`
 /// (ignoring case: by its `words` when it has them, see [`ir::ieq_words`]),
 /// and only spaces follow up to `sep` or the end of `v`.
+/// `x << y` or `x >> y` (`op`), 0 when `y` is 64 or more.
+#[inline]
+fn shift(x: u64, y: u64, op: fn(u64, u32) -> Option<u64>) -> u64 {
+    u32::try_from(y).ok().and_then(|y| op(x, y)).unwrap_or(0)
+}
+
 fn ieq_key(v: &[u8], sep: u8, key: &[u8], words: &[(usize, u64, u64)]) -> bool {
     let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
     let s = v.iter().position(|&b| !ws(b)).unwrap_or(v.len());

@@ -211,6 +211,11 @@ pub enum Expr {
     Dec(Bytes),
     /// Hexadecimal value of a byte string.
     Hex(Bytes),
+    /// A byte string of at most 8 bytes as a big-endian integer (0 when
+    /// empty; error when longer).
+    Be(Bytes),
+    /// The same, little-endian.
+    Le(Bytes),
     /// A test of a byte string against a literal.
     Test(Test, Bytes, Vec<u8>),
     /// Whether the byte string is empty.

@@ -160,7 +160,12 @@ fn rule_name(r: Rule) -> String {
         | Rule::sub
         | Rule::mul
         | Rule::div
-        | Rule::rem => "an operator".into(),
+        | Rule::rem
+        | Rule::bit_and
+        | Rule::bit_or
+        | Rule::bit_xor
+        | Rule::shl
+        | Rule::shr => "an operator".into(),
         Rule::stmt
         | Rule::if_stmt
         | Rule::next_stmt
@@ -496,6 +501,12 @@ impl Cx {
                 | Op::infix(Rule::le, Assoc::Left)
                 | Op::infix(Rule::gt, Assoc::Left)
                 | Op::infix(Rule::ge, Assoc::Left))
+            // Rust's order: `|` below `^` below `&` below the shifts, all
+            // above the comparisons.
+            .op(Op::infix(Rule::bit_or, Assoc::Left))
+            .op(Op::infix(Rule::bit_xor, Assoc::Left))
+            .op(Op::infix(Rule::bit_and, Assoc::Left))
+            .op(Op::infix(Rule::shl, Assoc::Left) | Op::infix(Rule::shr, Assoc::Left))
             .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
             .op(Op::infix(Rule::mul, Assoc::Left)
                 | Op::infix(Rule::div, Assoc::Left)
@@ -520,6 +531,11 @@ impl Cx {
                     Rule::sub => BinOp::Sub,
                     Rule::mul => BinOp::Mul,
                     Rule::div => BinOp::Div,
+                    Rule::bit_and => BinOp::BitAnd,
+                    Rule::bit_or => BinOp::BitOr,
+                    Rule::bit_xor => BinOp::BitXor,
+                    Rule::shl => BinOp::Shl,
+                    Rule::shr => BinOp::Shr,
                     _ => BinOp::Rem,
                 };
                 Expr {

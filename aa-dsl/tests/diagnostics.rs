@@ -883,6 +883,23 @@ start record r {
 "#
 );
 
+// A test of bits written as in C, and a shift by a boolean.
+bad!(
+    bits_tested_without_a_comparison,
+    r#"protocol p;
+
+start record frame {
+    var flags: u64;
+    head: u8 {
+        flags = head & 0x0f;
+        if flags & 1 {
+            flags = flags >> true;
+        }
+    }
+}
+"#
+);
+
 // ---------------------------------------------------------------- flow
 
 bad!(

@@ -77,6 +77,24 @@ pub fn parse_uint(bytes: &[u8], radix: u32) -> Result<u64, IntError> {
     Ok(acc.value)
 }
 
+/// Reads `bytes` as an unsigned big-endian integer: 0 for no bytes,
+/// [`IntError::Overflow`] for more than 8. What [`Field::parse_be`] does for
+/// a field in one packet, for a slice of one.
+pub fn parse_be(bytes: &[u8]) -> Result<u64, IntError> {
+    if bytes.len() > 8 {
+        return Err(IntError::Overflow);
+    }
+    Ok(bytes.iter().fold(0u64, |v, &b| v << 8 | u64::from(b)))
+}
+
+/// [`parse_be`] for little-endian bytes.
+pub fn parse_le(bytes: &[u8]) -> Result<u64, IntError> {
+    if bytes.len() > 8 {
+        return Err(IntError::Overflow);
+    }
+    Ok(bytes.iter().rev().fold(0u64, |v, &b| v << 8 | u64::from(b)))
+}
+
 /// An integer read digit by digit, over one slice or several.
 struct Digits {
     radix: u32,
@@ -463,6 +481,35 @@ impl<'a, P: Packet> Field<'a, P> {
     #[inline]
     pub fn parse_hex(&self) -> Result<u64, IntError> {
         self.parse_radix(16)
+    }
+
+    /// Reads the bytes as an unsigned big-endian integer (a length or a
+    /// value of 1 to 8 bytes, as `u24` lengths in TLS handshakes): 0 when
+    /// the field is empty, [`IntError::Overflow`] when it has more than 8.
+    pub fn parse_be(&self) -> Result<u64, IntError> {
+        if self.len() > 8 {
+            return Err(IntError::Overflow);
+        }
+        let mut v = 0u64;
+        for c in self.chunks() {
+            v = c.iter().fold(v, |v, &b| v << 8 | u64::from(b));
+        }
+        Ok(v)
+    }
+
+    /// [`Field::parse_be`] for little-endian bytes.
+    pub fn parse_le(&self) -> Result<u64, IntError> {
+        if self.len() > 8 {
+            return Err(IntError::Overflow);
+        }
+        let (mut v, mut shift) = (0u64, 0u32);
+        for c in self.chunks() {
+            for &b in c {
+                v |= u64::from(b) << shift;
+                shift += 8;
+            }
+        }
+        Ok(v)
     }
 
     #[inline]

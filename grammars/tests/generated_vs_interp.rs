@@ -660,6 +660,7 @@ fn kitchen_record(r: &mut Rng, v: &mut Vec<u8>) {
             let d = r.below(256) as u8;
             v.push(d);
             v.extend((0..d % 4).map(|_| r.next() as u8));
+            v.extend((0..d % 10).map(|_| r.next() as u8));
             for _ in 0..r.range(0, 3) {
                 v.extend_from_slice(r.piece(&[
                     b"e\n",

@@ -1,0 +1,172 @@
+//! Bitwise operators and `be`/`le` in the generated and interpreted parsers:
+//! fields of 0 to 8 bytes read as big- and little-endian integers, shifts
+//! of 0 to 255 bits (64 and more give 0), masks, and the operators' order.
+//! The expected values are computed here, in Rust, from the input; each
+//! stream is fed whole and cut into packets of 1 and 3 bytes, so that the
+//! fields span packets. A field of more than 8 bytes under `be` fails the
+//! stream at the field's offset, the records before it delivered.
+
+use aa_dsl::interp::Grammar;
+use aa_runtime::{AaConfig, AaStream, PacketPool, PoolPacket};
+use std::sync::Arc;
+
+/// `tests/bits.aag`, compiled by build.rs.
+#[allow(dead_code)]
+mod bits {
+    include!(concat!(env!("OUT_DIR"), "/bits.rs"));
+}
+
+type Either = aa_runtime::Either<bits::BitsParser, aa_dsl::interp::Interp>;
+
+/// The record variables of `bits.aag`, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Vals {
+    big: u64,
+    little: u64,
+    left: u64,
+    right: u64,
+    masked: u64,
+    nibble: u64,
+    odd: u64,
+    order: u64,
+}
+
+/// What the grammar's actions say of a record `[n, shift, data...]`.
+fn expected(shift: u8, data: &[u8]) -> Vals {
+    let mut b8 = [0u8; 8];
+    b8[8 - data.len()..].copy_from_slice(data);
+    let big = u64::from_be_bytes(b8);
+    let mut l8 = [0u8; 8];
+    l8[..data.len()].copy_from_slice(data);
+    let little = u64::from_le_bytes(l8);
+    let s = u32::from(shift);
+    Vals {
+        big,
+        little,
+        left: if s < 64 { big << s } else { 0 },
+        right: if s < 64 { little >> s } else { 0 },
+        masked: ((big ^ little) & 0xffff) | (u64::from(shift) << 16),
+        nibble: u64::from(shift >> 4),
+        odd: u64::from(shift & 1),
+        // Left to right, it would be `((1 | shift) & 3) ^ 1 == 3`, which
+        // differs at shifts 2 and 6.
+        order: u64::from((1 | ((shift & 3) ^ 1)) == 3),
+    }
+}
+
+fn grammar() -> Arc<Grammar> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bits.aag");
+    Grammar::new(aa_dsl::load(path).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn parsers(g: &Arc<Grammar>) -> [(&'static str, Either); 2] {
+    [
+        ("generated", Either::Left(bits::BitsParser::new())),
+        ("interpreted", Either::Right(g.parser())),
+    ]
+}
+
+/// The values of every record, and the error, for `input` cut into packets
+/// of `cut` bytes. The pool ends full.
+fn run(parser: Either, input: &[u8], cut: usize) -> (Vec<Vals>, Option<String>) {
+    let pool = PacketPool::new(4096, 2048);
+    let mut s = AaStream::new(AaConfig::default(), 0, parser);
+    let mut out = Vec::new();
+    let take = |s: &mut AaStream<PoolPacket, _>, out: &mut Vec<Vals>| {
+        let recs = s.read_aa_records(usize::MAX);
+        let n = recs.len();
+        for r in recs {
+            let v = |tag| r.value(tag).expect("every variable is stored");
+            out.push(Vals {
+                big: v(0),
+                little: v(1),
+                left: v(2),
+                right: v(3),
+                masked: v(4),
+                nibble: v(5),
+                odd: v(6),
+                order: v(7),
+            });
+        }
+        s.free_aa_records(n);
+    };
+    let mut seq = 0u32;
+    for c in input.chunks(cut) {
+        s.insert(seq, pool.packet_from(c).unwrap(), 0..c.len());
+        seq += c.len() as u32;
+        take(&mut s, &mut out);
+    }
+    s.finish();
+    take(&mut s, &mut out);
+    let err = s.error().map(|e| e.to_string());
+    drop(s);
+    assert!(pool.is_full(), "every packet back in the pool");
+    (out, err)
+}
+
+#[test]
+fn bitwise_operators_and_byte_order_at_every_cut() {
+    const SHIFTS: [u8; 11] = [0, 1, 2, 6, 7, 8, 63, 64, 65, 200, 255];
+    let (mut input, mut want) = (Vec::new(), Vec::new());
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for n in 0..=8u8 {
+        for shift in SHIFTS {
+            let data: Vec<u8> = (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            input.extend_from_slice(&[n, shift]);
+            input.extend_from_slice(&data);
+            want.push(expected(shift, &data));
+        }
+    }
+    // An all-ones word and a lone top bit, where sign or overflow mistakes show.
+    for data in [[0xffu8; 8], [0x80, 0, 0, 0, 0, 0, 0, 0]] {
+        input.extend_from_slice(&[8, 63]);
+        input.extend_from_slice(&data);
+        want.push(expected(63, &data));
+    }
+    let g = grammar();
+    for cut in [input.len(), 1, 3] {
+        for (name, p) in parsers(&g) {
+            let (got, err) = run(p, &input, cut);
+            assert_eq!(err, None, "{name}, cut {cut}");
+            assert_eq!(got.len(), want.len(), "{name}, cut {cut}");
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g, w, "{name}, record {i}, cut {cut}");
+            }
+        }
+    }
+}
+
+#[test]
+fn more_than_eight_bytes_fail_at_the_field() {
+    // Three good records (of 2, 2 and 0 bytes), then one whose 9 bytes do
+    // not fit in 64 bits: its `data` starts at offset 4 + 4 + 2 + 2 = 12.
+    let mut input = vec![2, 0, 0xab, 0xcd, 2, 0, 1, 2, 0, 0, 9, 0];
+    input.extend_from_slice(&[7; 9]);
+    let g = grammar();
+    for cut in [input.len(), 1, 3] {
+        for (name, p) in parsers(&g) {
+            let (got, err) = run(p, &input, cut);
+            assert_eq!(
+                got,
+                vec![
+                    expected(0, &[0xab, 0xcd]),
+                    expected(0, &[1, 2]),
+                    expected(0, &[])
+                ],
+                "{name}, cut {cut}: the records before the error"
+            );
+            let err = err.expect("nine bytes fail the stream");
+            assert!(
+                err.contains("offset 12") && err.contains("64 bits") && err.contains("data"),
+                "{name}, cut {cut}: {err}"
+            );
+        }
+    }
+}
