@@ -1,8 +1,8 @@
 //! Compiles the shipped grammars to Rust parsers in `$OUT_DIR`, and the test
 //! grammars `tests/kitchen.aag` (every construct of the language) and
 //! `tests/names.aag` (awkward names) for the differential tests, and
-//! `tests/actions.aag` and `tests/bits.aag` (what actions compute, at the
-//! edges).
+//! `tests/actions.aag`, `tests/bits.aag` and `tests/varint.aag` (what actions
+//! and `stop when` compute, at the edges).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     aa_dsl::compile(&[
@@ -17,5 +17,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "tests/names.aag",
         "tests/actions.aag",
         "tests/bits.aag",
+        "tests/varint.aag",
     ])
 }

@@ -146,6 +146,9 @@ pub enum Stop {
     After(Vec<Lit>, Option<Span>),
     /// `times EXPR`: after EXPR elements.
     Times(Expr),
+    /// `stop when EXPR`: after the element (its actions run) for which EXPR,
+    /// which may read the element, holds.
+    When(Expr),
 }
 
 /// A statement.

@@ -591,6 +591,8 @@ impl Checker {
                     }
                 }
                 ast::Stop::Times(e) => ir::Stop::Times(self.int_expr(e, &before)),
+                // Lowered with the actions, below.
+                ast::Stop::When(_) => ir::Stop::When,
             };
             ir::Repeat { max_count, stop }
         });
@@ -616,7 +618,11 @@ impl Checker {
             fields: &with_self,
             later,
         };
-        let actions = self.stmts(&f.actions, &scope);
+        let mut actions = self.stmts(&f.actions, &scope);
+        if let Some(ast::Stop::When(e)) = &f.repeat {
+            let cond = self.bool_expr(e, &scope);
+            actions.push(ir::Stmt::If(cond, vec![ir::Stmt::StopRepeat], Vec::new()));
+        }
         ir::FieldDef {
             name: name.clone(),
             ending,

@@ -367,7 +367,7 @@ impl Uses {
                 }
                 Stmt::Next(_, eof) => self.or_eof |= *eof,
                 Stmt::End => self.end = true,
-                Stmt::Fail(_) => {}
+                Stmt::Fail(_) | Stmt::StopRepeat => {}
             }
         }
     }
@@ -3061,6 +3061,21 @@ impl<'p> Gen<'p> {
         } else {
             quote!(#(#actions)*)
         };
+        // `stop when`: its test, the last of the actions, sets this.
+        let actions = if matches!(
+            fd.repeat,
+            Some(ir::Repeat {
+                stop: Stop::When,
+                ..
+            })
+        ) {
+            quote! {
+                let mut stop_now = false;
+                #actions
+            }
+        } else {
+            actions
+        };
         let dparam = if self.reads_bytes(ri, fi) {
             quote!(, d: &[u8], base: u64)
         } else {
@@ -3074,6 +3089,7 @@ impl<'p> Gen<'p> {
                     Stop::OnEmpty => None,
                     Stop::After { .. } => Some(quote!(stop)),
                     Stop::Times(_) => Some(quote!(self.count as u64 >= self.times)),
+                    Stop::When => Some(quote!(stop_now)),
                 };
                 let cond = match (done, self.uses.end) {
                     (Some(d), true) => Some(quote!(#d || self.end_after_item)),
@@ -3681,6 +3697,21 @@ impl<'p> Gen<'p> {
     fn stmt(&self, s: &Stmt, cx: Ctx<'_>) -> TokenStream {
         let st = &self.state_ty;
         match s {
+            // `x = x | y` as `x |= y` (and `x = y | x`: the three are
+            // commutative), the way Rust is written.
+            Stmt::Set(v, Expr::Bin(op @ (BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor), a, b))
+                if self.var(*v, cx).1 == ir::Ty::U64
+                    && (**a == Expr::Var(*v) || **b == Expr::Var(*v)) =>
+            {
+                let id = self.var(*v, cx).0;
+                let other = if **a == Expr::Var(*v) { b } else { a };
+                let other = self.expr_u64(other, cx);
+                match op {
+                    BinOp::BitAnd => quote!(self.#id &= #other;),
+                    BinOp::BitOr => quote!(self.#id |= #other;),
+                    _ => quote!(self.#id ^= #other;),
+                }
+            }
             Stmt::Set(v, e) => {
                 let (id, ty) = self.var(*v, cx);
                 let e = match ty {
@@ -3714,6 +3745,8 @@ impl<'p> Gen<'p> {
                 }
             }
             Stmt::End => quote!(self.end_after_item = true;),
+            // Declared by `done_fn` for a `stop when` repeat.
+            Stmt::StopRepeat => quote!(stop_now = true;),
             Stmt::Fail(m) => {
                 // In a field's actions, the element's start; in `then`, the
                 // record's end.
@@ -4689,7 +4722,7 @@ fn bytes_uses<'e>(s: &'e [Stmt], uncond: bool, f: &mut impl FnMut(&'e Bytes, boo
                 bytes_uses(a, false, f);
                 bytes_uses(b, false, f);
             }
-            Stmt::Next(..) | Stmt::End | Stmt::Fail(_) => {}
+            Stmt::Next(..) | Stmt::End | Stmt::Fail(_) | Stmt::StopRepeat => {}
         }
     }
 }

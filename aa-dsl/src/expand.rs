@@ -30,7 +30,8 @@
 //!   `bytes = N` or `bytes = "expr"`, `chunk` or `chunk = "expr"`, or an integer
 //!   type `u8`, `u16be`, `u16le`, `u32be`, `u32le`, `u64be`, `u64le` — then
 //!   `quoted = "\""`, `max = N`, `repeat(count = N, stop_on_empty | stop_after("d",
-//!   eof) | times = "expr")`, `actions = "statements"`; or `expect = "bytes"` for an
+//!   eof) | stop_when = "expr" | times = "expr")`, `actions = "statements"`; or
+//!   `expect = "bytes"` for an
 //!   `expect` item (the field's name is then unused). Field types are not read.
 //!
 //! The output replaces the enum with the generated parser and record views.
@@ -328,14 +329,17 @@ fn lower_field(src: &mut Src, f: &syn::Field) -> syn::Result<()> {
                         parts.push("stop on empty".into());
                     } else if r.path.is_ident("times") {
                         parts.push(format!("times {}", r.value()?.parse::<LitStr>()?.value()));
+                    } else if r.path.is_ident("stop_when") {
+                        let e = r.value()?.parse::<LitStr>()?.value();
+                        parts.push(format!("stop when {e}"));
                     } else if r.path.is_ident("stop_after") {
                         let ds = delims(r.input)?;
                         parts.push(format!("stop after {}", ds.join(" | ")));
                     } else {
                         return Err(unknown_key(
                             &r.path,
-                            "expected `count = N`, `stop_on_empty`, `stop_after(...)` or `times = \"...\"`",
-                            &["count", "stop_on_empty", "stop_after", "times"],
+                            "expected `count = N`, `stop_on_empty`, `stop_after(...)`, `stop_when = \"...\"` or `times = \"...\"`",
+                            &["count", "stop_on_empty", "stop_after", "stop_when", "times"],
                         ));
                     }
                     Ok(())

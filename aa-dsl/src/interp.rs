@@ -372,6 +372,8 @@ struct State {
     count: u32,
     times: u64,
     end_after_item: bool,
+    /// A `stop when` test held after the element's actions.
+    stop_now: bool,
     next_rec: Option<usize>,
     /// `next R or eof` was chosen.
     next_eof_ok: bool,
@@ -423,6 +425,7 @@ impl State {
             count: 0,
             times: 0,
             end_after_item: false,
+            stop_now: false,
             next_rec: None,
             next_eof_ok: false,
             eof_ok: true,
@@ -906,6 +909,7 @@ impl State {
         }
         self.seen[f].start = start;
         self.seen[f].end = end;
+        self.stop_now = false;
         if !fd.actions.is_empty() {
             self.exec(g, &fd.actions, Some(f), start, here, out)
                 .map_err(|e| *e)?;
@@ -918,6 +922,7 @@ impl State {
                     Stop::OnEmpty => false,
                     Stop::After { .. } => stop_after,
                     Stop::Times(_) => self.count as u64 >= self.times,
+                    Stop::When => std::mem::take(&mut self.stop_now),
                 };
                 if done || self.end_after_item {
                     self.item_done(g);
@@ -1002,6 +1007,7 @@ impl State {
                         self.next_eof_ok = *eof;
                     }
                     Stmt::End => self.end_after_item = true,
+                    Stmt::StopRepeat => self.stop_now = true,
                     Stmt::Fail(m) => {
                         let message = g.fail_msg(m);
                         return Err(Box::new(self.err(

@@ -170,6 +170,10 @@ pub enum Stop {
     },
     /// After this many elements.
     Times(Expr),
+    /// After an element whose actions ran [`Stmt::StopRepeat`]: `stop when
+    /// EXPR` is lowered to `if EXPR { StopRepeat }` after the element's own
+    /// actions, so that EXPR reads the element as they do.
+    When,
 }
 
 /// A statement.
@@ -183,6 +187,9 @@ pub enum Stmt {
     Next(usize, bool),
     /// End the record after this item.
     End,
+    /// End a `stop when` repeat after this element (only in the lowering of
+    /// `stop when`).
+    StopRepeat,
     /// Fail the stream.
     Fail(String),
 }

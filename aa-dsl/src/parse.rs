@@ -391,6 +391,9 @@ impl Cx {
                             }
                             Stop::After(delims, eof)
                         }
+                        Rule::stop_when => {
+                            Stop::When(self.expr(s.into_inner().find(significant).expect("expr")))
+                        }
                         _ => {
                             Stop::Times(self.expr(s.into_inner().find(significant).expect("expr")))
                         }

@@ -900,6 +900,20 @@ start record frame {
 "#
 );
 
+// `stop when` with an integer, and with a field not parsed yet.
+bad!(
+    stop_when_not_a_boolean,
+    r#"protocol p;
+
+start record r {
+    repeat len: u8 count 4 stop when len & 0x80 {
+    }
+    repeat more: u8 count 4 stop when tail == 0;
+    tail: u8;
+}
+"#
+);
+
 // ---------------------------------------------------------------- flow
 
 bad!(

@@ -1,6 +1,8 @@
-//! Bitwise operators and `be`/`le` in the generated and interpreted parsers:
-//! fields of 0 to 8 bytes read as big- and little-endian integers, shifts
-//! of 0 to 255 bits (64 and more give 0), masks, and the operators' order.
+//! Bitwise operators, `be`/`le` and `stop when` in the generated and
+//! interpreted parsers: fields of 0 to 8 bytes read as big- and
+//! little-endian integers, shifts of 0 to 255 bits (64 and more give 0),
+//! masks, the operators' order, and variable-length integers of 1 to 4
+//! bytes (`tests/varint.aag`).
 //! The expected values are computed here, in Rust, from the input; each
 //! stream is fed whole and cut into packets of 1 and 3 bytes, so that the
 //! fields span packets. A field of more than 8 bytes under `be` fails the
@@ -14,6 +16,12 @@ use std::sync::Arc;
 #[allow(dead_code)]
 mod bits {
     include!(concat!(env!("OUT_DIR"), "/bits.rs"));
+}
+
+/// `tests/varint.aag`, compiled by build.rs.
+#[allow(dead_code)]
+mod varint {
+    include!(concat!(env!("OUT_DIR"), "/varint.rs"));
 }
 
 type Either = aa_runtime::Either<bits::BitsParser, aa_dsl::interp::Interp>;
@@ -167,6 +175,147 @@ fn more_than_eight_bytes_fail_at_the_field() {
                 err.contains("offset 12") && err.contains("64 bits") && err.contains("data"),
                 "{name}, cut {cut}: {err}"
             );
+        }
+    }
+}
+
+/// `value` in 7-bit groups, low first, the top bit on all but the last.
+fn varint(mut value: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// `(size, marker, number of length bytes)` of every `msg` record of
+/// `varint.aag` in `input` cut into packets of `cut` bytes, and the error.
+/// The pool ends full.
+fn run_varint(
+    parser: aa_runtime::Either<varint::VarintParser, aa_dsl::interp::Interp>,
+    input: &[u8],
+    cut: usize,
+) -> (Vec<(u64, u64, usize)>, Option<String>) {
+    let pool = PacketPool::new(4096, 2048);
+    let mut s = AaStream::new(AaConfig::default(), 0, parser);
+    let mut out = Vec::new();
+    let take = |s: &mut AaStream<PoolPacket, _>, out: &mut Vec<(u64, u64, usize)>| {
+        let recs = s.read_aa_records(usize::MAX);
+        let n = recs.len();
+        for r in recs {
+            match varint::VarintRecord::from_record(r) {
+                Some(varint::VarintRecord::Msg(m)) => {
+                    let marker = m.marker().and_then(|f| f.byte_at(0)).expect("a marker");
+                    out.push((m.size().unwrap(), u64::from(marker), m.len().count()));
+                }
+                // A `words` record: its words' lengths, as one number.
+                Some(varint::VarintRecord::Words(w)) => {
+                    let lens = w.w().fold(0, |n, f| n * 10 + f.len());
+                    out.push((lens, 0, w.w().count()));
+                }
+                None => panic!("not a record of varint.aag"),
+            }
+        }
+        s.free_aa_records(n);
+    };
+    let mut seq = 0u32;
+    for c in input.chunks(cut) {
+        s.insert(seq, pool.packet_from(c).unwrap(), 0..c.len());
+        seq += c.len() as u32;
+        take(&mut s, &mut out);
+    }
+    s.finish();
+    take(&mut s, &mut out);
+    let err = s.error().map(|e| e.to_string());
+    drop(s);
+    assert!(pool.is_full(), "every packet back in the pool");
+    (out, err)
+}
+
+fn varint_parsers() -> [(
+    &'static str,
+    aa_runtime::Either<varint::VarintParser, aa_dsl::interp::Interp>,
+); 2] {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/varint.aag");
+    let g = Grammar::new(aa_dsl::load(path).unwrap_or_else(|e| panic!("{e}")));
+    [
+        (
+            "generated",
+            aa_runtime::Either::Left(varint::VarintParser::new()),
+        ),
+        ("interpreted", aa_runtime::Either::Right(g.parser())),
+    ]
+}
+
+#[test]
+fn stop_when_reads_lengths_of_one_to_four_bytes_at_every_cut() {
+    // The edges of each length: 1 byte up to 127, 2 up to 16383, 3 up to
+    // 2097151, 4 up to 268435455.
+    let values = [
+        0u64,
+        1,
+        127,
+        128,
+        300,
+        16_383,
+        16_384,
+        2_097_151,
+        2_097_152,
+        268_435_455,
+    ];
+    let (mut input, mut want) = (Vec::new(), Vec::new());
+    for (i, &v) in values.iter().enumerate() {
+        let bytes = varint(v);
+        input.extend_from_slice(&bytes);
+        input.push(i as u8);
+        want.push((v, i as u64, bytes.len()));
+    }
+    // A last byte of 0 after continuation bytes ends the length too.
+    input.extend_from_slice(&[0x85, 0x80, 0x00, 42]);
+    want.push((5, 42, 3));
+    for cut in [input.len(), 1, 3] {
+        for (name, p) in varint_parsers() {
+            let (got, err) = run_varint(p, &input, cut);
+            assert_eq!(err, None, "{name}, cut {cut}");
+            assert_eq!(got, want, "{name}, cut {cut}");
+        }
+    }
+}
+
+#[test]
+fn a_length_longer_than_four_bytes_fails_at_the_fourth() {
+    // One good message (3 bytes), then four bytes that all say "more": the
+    // count of 4 is reached at the fourth, at offset 3 + 3 = 6.
+    let input = [0x81, 0x01, 7, 0xff, 0xff, 0xff, 0xff, 0x01, 9];
+    for cut in [input.len(), 1, 2] {
+        for (name, p) in varint_parsers() {
+            let (got, err) = run_varint(p, &input, cut);
+            assert_eq!(got, vec![(129, 7, 2)], "{name}, cut {cut}");
+            let err = err.expect("a fourth byte saying \"more\" fails the stream");
+            assert!(
+                err.contains("offset 6") && err.contains("`len`: more than 4"),
+                "{name}, cut {cut}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn stop_when_reads_the_element_s_bytes() {
+    // After a marker of 255: words up to "end" (kept), or up to a word
+    // longer than 5 bytes (kept), each list a `words` record.
+    let input = b"\x00\xffab,c,end,\x00\xffxyz,abcdef,\x01\x07";
+    let want = vec![(0, 255, 1), (213, 0, 3), (0, 255, 1), (36, 0, 2), (1, 7, 1)];
+    for cut in [input.len(), 1, 2, 5] {
+        for (name, p) in varint_parsers() {
+            let (got, err) = run_varint(p, input, cut);
+            assert_eq!(err, None, "{name}, cut {cut}");
+            assert_eq!(got, want, "{name}, cut {cut}");
         }
     }
 }

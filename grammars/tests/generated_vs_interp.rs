@@ -661,6 +661,11 @@ fn kitchen_record(r: &mut Rng, v: &mut Vec<u8>) {
             v.push(d);
             v.extend((0..d % 4).map(|_| r.next() as u8));
             v.extend((0..d % 10).map(|_| r.next() as u8));
+            // `v`: bytes of 128 and up go on, mostly.
+            for _ in 0..r.range(0, 3) {
+                v.push(*r.pick(&[130, 255, 128, 200]));
+            }
+            v.push(*r.pick(&[0, 127, 200, 129]));
             for _ in 0..r.range(0, 3) {
                 v.extend_from_slice(r.piece(&[
                     b"e\n",
@@ -959,6 +964,8 @@ fn ints(a: u16, b: u32) -> Vec<u8> {
         &a.to_le_bytes()[..],
         &b.to_be_bytes(),
         &[0; 8],
+        // `d`; no `f` or `g` for a `d` of 0; one `v`.
+        &[0],
         &[0],
         b"e\n\n",
     ]
