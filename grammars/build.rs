@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "http_response.aag",
         "tls.aag",
         "resp.aag",
+        "mqtt.aag",
     ])?;
     aa_dsl::compile(&[
         "tests/kitchen.aag",

@@ -3,7 +3,8 @@
 //! A capture is read into a packet pool, every frame decoded, every TCP
 //! connection reassembled in both directions by [`aa_stack::passive`], and each
 //! direction parsed by the protocol its server port maps to: a compiled grammar
-//! (`--protocol`, or the default map: ports 80 and 8080 are HTTP) or one loaded
+//! (`--protocol`, or the default map: ports 80 and 8080 are HTTP, 1883 is
+//! MQTT) or one loaded
 //! at run time and run by the interpreter (`--grammar`). Each record becomes one
 //! JSON object per line:
 //!
@@ -36,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use aa_dsl::interp::{Grammar, Interp};
 use aa_dsl::ir;
-use aa_grammars::{csv, http_request, http_response, resp, tls};
+use aa_grammars::{csv, http_request, http_response, mqtt, resp, tls};
 use aa_runtime::field::FLAG_ESCAPED;
 use aa_runtime::{
     AaStream, Chunk, Emitter, Limits, Packet, PacketPool, ParseError, Parser, Schema, Step,
@@ -60,6 +61,9 @@ pub enum AnyParser {
     Tls(tls::TlsParser),
     /// `resp.aag`, compiled.
     Resp(resp::RespParser),
+    /// `mqtt.aag`, compiled (boxed: at 176 bytes its state is twice the
+    /// others', and every parked direction would pay for it).
+    Mqtt(Box<mqtt::MqttParser>),
     /// A grammar loaded at run time (boxed: the interpreter's state is
     /// larger than a compiled parser's, and every parked direction holds one
     /// of these).
@@ -74,6 +78,7 @@ macro_rules! each_parser {
             AnyParser::HttpResponse($p) => $e,
             AnyParser::Tls($p) => $e,
             AnyParser::Resp($p) => $e,
+            AnyParser::Mqtt($p) => $e,
             AnyParser::Interp($p) => $e,
         }
     };
@@ -185,7 +190,7 @@ impl Shape {
 
 impl Protocol {
     /// A protocol compiled into aa: `csv`, `http_request`, `http_response`,
-    /// `tls`, `resp`.
+    /// `tls`, `resp`, `mqtt`.
     pub fn compiled(name: &str) -> Option<Protocol> {
         let make: fn() -> AnyParser = match name {
             "csv" => || AnyParser::Csv(csv::CsvParser::new()),
@@ -193,6 +198,7 @@ impl Protocol {
             "http_response" => || AnyParser::HttpResponse(http_response::HttpResponseParser::new()),
             "tls" => || AnyParser::Tls(tls::TlsParser::new()),
             "resp" => || AnyParser::Resp(resp::RespParser::new()),
+            "mqtt" => || AnyParser::Mqtt(Box::new(mqtt::MqttParser::new())),
             _ => return None,
         };
         let (_, src) = aa_grammars::SOURCES.iter().find(|(n, _)| *n == name)?;
@@ -281,12 +287,12 @@ pub struct PortMap {
 }
 
 impl PortMap {
-    /// The default map: ports 80 and 8080 are HTTP; other ports unparsed.
-    pub fn http_default() -> PortMap {
-        PortMap {
-            ports: vec![(80, Service::http()), (8080, Service::http())],
-            other: None,
-        }
+    /// The default map: ports 80 and 8080 are HTTP, 1883 is MQTT; other
+    /// ports unparsed.
+    pub fn well_known() -> PortMap {
+        let mut ports = vec![(80, Service::http()), (8080, Service::http())];
+        ports.extend(Protocol::compiled("mqtt").map(|p| (1883, Service::both(p))));
+        PortMap { ports, other: None }
     }
 
     /// Every port speaks `service`.
@@ -364,7 +370,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            ports: PortMap::http_default(),
+            ports: PortMap::well_known(),
             max_text: 256,
             stats_only: false,
             checksums: ChecksumMode::Auto,

@@ -117,7 +117,7 @@ impl Parsers for RawEverywhere {
 
 /// HTTP on 80, CSV on 9000: what `aa inspect --port 9000=csv` runs.
 fn inspect_ports() -> PortMap {
-    let mut ports = PortMap::http_default();
+    let mut ports = PortMap::well_known();
     ports.set(9000, Service::by_name("csv", None).unwrap());
     ports
 }

@@ -99,7 +99,7 @@ fn frames(n: u32) -> Vec<Vec<u8>> {
 fn a_quiet_connection_costs_at_most_512_bytes() {
     const N: u32 = 50_000;
     let pool = PacketPool::new(64, 2048);
-    let mut passive = Passive::new(PassiveConfig::default(), PortMap::http_default());
+    let mut passive = Passive::new(PassiveConfig::default(), PortMap::well_known());
     let mut sink = Count(0);
     let feed = |passive: &mut Passive<PoolPacket, PortMap>, n: u32, sink: &mut Count| {
         for f in frames(n) {

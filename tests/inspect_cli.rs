@@ -373,3 +373,87 @@ fn eal_without_the_dpdk_feature_says_to_rebuild() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// An MQTT control packet: type and flags, Remaining Length, the rest.
+fn mqtt_packet(first: u8, rest: &[u8]) -> Vec<u8> {
+    let mut v = vec![first];
+    let mut n = rest.len();
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        v.push(if n > 0 { b | 0x80 } else { b });
+        if n == 0 {
+            break;
+        }
+    }
+    v.extend_from_slice(rest);
+    v
+}
+
+#[test]
+fn mqtt_on_port_1883_by_default() {
+    use aa::stack::synth::{Capture, Conversation, Dialogue, Side};
+    let t0 = aa::stack::Timestamp::new(1_700_000_000, 0);
+    let mut d = Dialogue::new();
+    // CONNECT with client id "probe".
+    d.push(
+        Side::Client,
+        mqtt_packet(0x10, b"\x00\x04MQTT\x04\x02\x00\x3c\x00\x05probe"),
+    );
+    d.push(Side::Server, mqtt_packet(0x20, b"\x00\x00"));
+    // PUBLISH QoS 1 to "sensors/t1", id 9, a 5000-byte payload (4 segments).
+    let payload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    d.push(
+        Side::Client,
+        mqtt_packet(
+            0x32,
+            &[b"\x00\x0asensors/t1\x00\x09".as_slice(), &payload].concat(),
+        ),
+    );
+    d.push(Side::Server, mqtt_packet(0x40, b"\x00\x09"));
+    // SUBSCRIBE id 10 to "a/#" at QoS 0; SUBACK.
+    d.push(Side::Client, mqtt_packet(0x82, b"\x00\x0a\x00\x03a/#\x00"));
+    d.push(Side::Server, mqtt_packet(0x90, b"\x00\x0a\x00"));
+    d.push(Side::Client, mqtt_packet(0xe0, b""));
+    let conv = Conversation::new(
+        "198.51.100.1:42000".parse().unwrap(),
+        "198.51.100.2:1883".parse().unwrap(),
+        d,
+        21,
+    );
+    let capture = Capture::interleave(t0, &[conv]);
+    let path = scratch("mqtt.pcap", &capture.write_pcap(Vec::new()).unwrap());
+
+    let (code, lines, stderr) = inspect(&[path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let kinds = |flow: &str| -> Vec<u64> {
+        of_flow(&lines, flow)
+            .iter()
+            .filter(|l| l["record"] == "packet")
+            .map(|l| l["vars"]["kind"].as_u64().unwrap())
+            .collect()
+    };
+    let up = "198.51.100.1:42000>198.51.100.2:1883";
+    let down = "198.51.100.2:1883>198.51.100.1:42000";
+    assert_eq!(kinds(up), [1, 3, 8, 14]);
+    assert_eq!(kinds(down), [2, 4, 9]);
+    let publish = of_flow(&lines, up)
+        .into_iter()
+        .find(|l| l["vars"]["kind"] == 3)
+        .unwrap();
+    assert_eq!(text(&publish["fields"]["topic"]), "sensors/t1");
+    assert_eq!(publish["vars"]["id"], 9);
+    assert_eq!(publish["vars"]["qos"], 1);
+    assert_eq!(publish["vars"]["length"], 5014);
+    // The payload comes as pieces, at most one per segment, that add up.
+    let pieces: Vec<u64> = of_flow(&lines, up)
+        .iter()
+        .filter(|l| l["record"] == "payload")
+        .map(|l| l["fields"]["data"]["len"].as_u64().unwrap())
+        .collect();
+    assert!(pieces.len() >= 5, "{pieces:?}");
+    // CONNECT's 17 bytes after its header, the publish, SUBSCRIBE's filter.
+    assert_eq!(pieces.iter().sum::<u64>(), 17 + 5000 + 6);
+    assert!(!lines.iter().any(|l| l.get("event").is_some()), "{lines:?}");
+}

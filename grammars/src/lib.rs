@@ -95,6 +95,13 @@ pub mod resp {
     include!(concat!(env!("OUT_DIR"), "/resp.rs"));
 }
 
+/// MQTT 3.1.1 (`mqtt.aag`): a `packet` record per control packet (type,
+/// flags, Remaining Length, a PUBLISH's topic, the Packet Identifier), and
+/// the rest of each packet as `payload` records.
+pub mod mqtt {
+    include!(concat!(env!("OUT_DIR"), "/mqtt.rs"));
+}
+
 /// The `.aag` source of every shipped grammar, by protocol name: what tools
 /// that describe records (field shapes, variable types) read beside the
 /// compiled parsers.
@@ -104,4 +111,5 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("http_response", include_str!("../http_response.aag")),
     ("tls", include_str!("../tls.aag")),
     ("resp", include_str!("../resp.aag")),
+    ("mqtt", include_str!("../mqtt.aag")),
 ];

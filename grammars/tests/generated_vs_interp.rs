@@ -11,7 +11,7 @@
 //! steady state (a counting global allocator, switched on per thread).
 
 use aa_dsl::interp::Grammar;
-use aa_grammars::{csv, http_request, http_response, resp, tls};
+use aa_grammars::{csv, http_request, http_response, mqtt, resp, tls};
 use aa_runtime::*;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
@@ -575,6 +575,61 @@ fn resp_input(r: &mut Rng) -> Vec<u8> {
     mutate(r, v, b"\r\n$*+:-0123")
 }
 
+/// An MQTT Remaining Length: 7 bits a byte, low first, the top bit for more.
+fn mqtt_varint(v: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            v.push(b);
+            return;
+        }
+        v.push(b | 0x80);
+    }
+}
+
+fn mqtt_input(r: &mut Rng) -> Vec<u8> {
+    let mut v = Vec::new();
+    for _ in 0..r.range(0, 6) {
+        let kind = if r.chance(95) {
+            r.range(1, 14)
+        } else {
+            *r.pick(&[0, 15])
+        };
+        let flags = if kind == 3 { r.below(16) } else { r.below(3) };
+        v.push((kind << 4 | flags) as u8);
+        let qos = flags >> 1 & 3;
+        let mut body = Vec::new();
+        if kind == 3 {
+            let topic = token(r, b"a/b+#", 0, 30);
+            body.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+            body.extend(topic);
+        }
+        if (kind == 3 && qos > 0) || (4..=11).contains(&kind) {
+            body.extend_from_slice(&(r.next() as u16).to_be_bytes());
+        }
+        let payload = match r.below(4) {
+            0 => 0,
+            1 => r.range(1, 10),
+            2 => r.range(100, 3000),
+            _ => r.range(16_000, 20_000),
+        };
+        body.extend((0..payload).map(|_| r.next() as u8));
+        let mut len = body.len() as u64;
+        if r.chance(5) {
+            len = r.below(len + 3);
+        }
+        if r.chance(3) {
+            // A Remaining Length of five bytes.
+            v.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x01]);
+        } else {
+            mqtt_varint(&mut v, len);
+        }
+        v.extend(body);
+    }
+    mutate(r, v, &[0x30, 0x32, 0x82, 0x80, 0x00, 0x01, 0xff])
+}
+
 /// One record of `tests/kitchen.aag` (and what it leads to), mostly valid.
 fn kitchen_record(r: &mut Rng, v: &mut Vec<u8>) {
     if r.chance(20) {
@@ -801,6 +856,14 @@ proptest! {
         let plan = Plan::new(input.len(), plan_seed % 8 == 0, plan_seed);
         compare(&g, resp::RespParser::new(), &input, &plan);
     }
+
+    #[test]
+    fn mqtt_same_as_interpreter(input_seed: u64, plan_seed: u64) {
+        let g = grammar("mqtt");
+        let input = mqtt_input(&mut Rng(input_seed));
+        let plan = Plan::new(input.len(), plan_seed % 8 == 0, plan_seed);
+        compare(&g, mqtt::MqttParser::new(), &input, &plan);
+    }
 }
 
 proptest! {
@@ -855,6 +918,7 @@ fn smoke_every_cut() {
         ("tls", b"\x17\x03\x03\x00\x03abc\x16\x03\x01\x00\x00"),
         ("tls", b"\x17\x03\x03\x00\x05ab"),
         ("resp", b"*2\r\n$3\r\nfoo\r\n:42\r\n$-1\r\n+OK\r\n"),
+        ("mqtt", b"\x32\x0a\x00\x03a/b\x00\x07hiy\x40\x02\x00\x07\xc0\x00\x30\x80\x01\x00\x00"),
     ];
     for (name, input) in cases {
         let g = grammar(name);
@@ -876,6 +940,7 @@ fn smoke_every_cut() {
                         compare(&g, http_response::HttpResponseParser::new(), input, &plan)
                     }
                     "tls" => compare(&g, tls::TlsParser::new(), input, &plan),
+                    "mqtt" => compare(&g, mqtt::MqttParser::new(), input, &plan),
                     _ => compare(&g, resp::RespParser::new(), input, &plan),
                 };
                 assert!(got.pool_full);

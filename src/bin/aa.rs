@@ -92,8 +92,9 @@ struct InspectArgs {
     )]
     workers: Option<u16>,
     /// Parse every connection as this compiled protocol: http (requests one
-    /// way, responses the other), http_request, http_response, csv, tls, resp.
-    /// Without it (and without --grammar), ports 80 and 8080 are HTTP.
+    /// way, responses the other), http_request, http_response, csv, tls, resp,
+    /// mqtt. Without it (and without --grammar), ports 80 and 8080 are HTTP
+    /// and 1883 is MQTT.
     #[arg(long, conflicts_with = "grammar")]
     protocol: Option<String>,
     /// Parse every connection with this grammar, loaded at run time and run by
@@ -183,7 +184,7 @@ fn inspect(a: InspectArgs) -> ExitCode {
     let unknown = |name: &str| {
         eprintln!(
             "aa inspect: unknown protocol `{name}`; known: http, http_request, \
-             http_response, csv, tls, resp{}",
+             http_response, csv, tls, resp, mqtt{}",
             loaded
                 .as_ref()
                 .map(|p| format!(", {} (--grammar)", p.name()))
@@ -197,7 +198,7 @@ fn inspect(a: InspectArgs) -> ExitCode {
             None => return unknown(name),
         },
         (None, Some(p)) => PortMap::all(Service::both(p.clone())),
-        (None, None) => PortMap::http_default(),
+        (None, None) => PortMap::well_known(),
     };
     for (port, name) in &a.ports {
         match Service::by_name(name, loaded.as_ref()) {
