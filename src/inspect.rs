@@ -61,8 +61,9 @@ pub enum AnyParser {
     Tls(tls::TlsParser),
     /// `resp.aag`, compiled.
     Resp(resp::RespParser),
-    /// `mqtt.aag`, compiled (boxed: at 176 bytes its state is twice the
-    /// others', and every parked direction would pay for it).
+    /// `mqtt.aag`, compiled (boxed: its state, 120 bytes with its five
+    /// record variables, is the largest, and every parked direction of
+    /// every protocol would pay for it).
     Mqtt(Box<mqtt::MqttParser>),
     /// A grammar loaded at run time (boxed: the interpreter's state is
     /// larger than a compiled parser's, and every parked direction holds one
