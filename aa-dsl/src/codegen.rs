@@ -356,6 +356,17 @@ struct Uses {
 }
 
 impl Uses {
+    /// Slot of field index `fi` in the parser's `spans` array: the arrays
+    /// hold only the field indices some expression reads, in order.
+    fn span_slot(&self, fi: usize) -> Literal {
+        ulit(self.spans.range(..fi).count())
+    }
+
+    /// Slot of integer field `fi` in the parser's `ints` array.
+    fn int_slot(&self, fi: usize) -> Literal {
+        ulit(self.ints.range(..fi).count())
+    }
+
     fn stmts(&mut self, s: &[Stmt], cur: Option<usize>) {
         for st in s {
             match st {
@@ -1265,22 +1276,24 @@ impl<'p> Gen<'p> {
                 quote!(sync_partial: 0),
             );
         }
-        if let Some(&n) = self.uses.spans.last() {
-            let n = ulit(n + 1);
+        if !self.uses.spans.is_empty() {
+            let n = ulit(self.uses.spans.len());
             add(
                 quote! {
-                    /// Spans of the fields expressions read, by field index (shared by
-                    /// all record types, as in the interpreter).
+                    /// Spans of the fields expressions read: a slot per field
+                    /// index read, shared by all record types (as in the
+                    /// interpreter).
                     spans: [(u64, u64); #n]
                 },
                 quote!(spans: [(0, 0); #n]),
             );
         }
-        if let Some(&n) = self.uses.ints.last() {
-            let n = ulit(n + 1);
+        if !self.uses.ints.is_empty() {
+            let n = ulit(self.uses.ints.len());
             add(
                 quote! {
-                    /// Values of the integer fields expressions read, by field index.
+                    /// Values of the integer fields expressions read (a slot per
+                    /// such field, in field order).
                     ints: [u64; #n]
                 },
                 quote!(ints: [0; #n]),
@@ -1892,8 +1905,8 @@ impl<'p> Gen<'p> {
             .iter()
             .filter(|fi| self.uses.spans.contains(fi))
             .map(|fi| {
-                let fi = ulit(*fi);
-                quote!(self.spans[#fi] = (at, at);)
+                let slot = self.uses.span_slot(*fi);
+                quote!(self.spans[#slot] = (at, at);)
             });
         let ints = unparsed
             .iter()
@@ -1901,8 +1914,8 @@ impl<'p> Gen<'p> {
                 self.uses.ints.contains(fi) && matches!(r.fields[**fi].ending, Ending::Int { .. })
             })
             .map(|fi| {
-                let fi = ulit(*fi);
-                quote!(self.ints[#fi] = 0;)
+                let slot = self.uses.int_slot(*fi);
+                quote!(self.ints[#slot] = 0;)
             });
         let d = doc(format!("A `{}` record begins at `at`.", r.name));
         quote! {
@@ -2190,8 +2203,8 @@ impl<'p> Gen<'p> {
                     quote!(self.acc |= b << (8 * (#w - self.left));)
                 };
                 let store = if self.uses.ints.contains(&fi) {
-                    let fi = ulit(fi);
-                    quote!(self.ints[#fi] = self.acc;)
+                    let slot = self.uses.int_slot(fi);
+                    quote!(self.ints[#slot] = self.acc;)
                 } else {
                     quote!()
                 };
@@ -2959,8 +2972,8 @@ impl<'p> Gen<'p> {
                 let sp = if cx.field == Some(i) {
                     quote!(#span_in(d, base, start, end))
                 } else {
-                    let il = ulit(i);
-                    quote!(#span_in(d, base, self.spans[#il].0, self.spans[#il].1))
+                    let slot = self.uses.span_slot(i);
+                    quote!(#span_in(d, base, self.spans[#slot].0, self.spans[#slot].1))
                 };
                 (id, sp)
             })
@@ -3045,8 +3058,8 @@ impl<'p> Gen<'p> {
             quote!(TooManyFields { max: #fpr }),
         );
         let span = if self.uses.spans.contains(&fi) {
-            let fi = ulit(fi);
-            quote!(self.spans[#fi] = (start, end);)
+            let slot = self.uses.span_slot(fi);
+            quote!(self.spans[#slot] = (start, end);)
         } else {
             quote!()
         };
@@ -3970,8 +3983,8 @@ impl<'p> Gen<'p> {
                 if cx.field == Some(*i) {
                     quote!(self.acc)
                 } else {
-                    let i = ulit(*i);
-                    quote!(self.ints[#i])
+                    let slot = self.uses.int_slot(*i);
+                    quote!(self.ints[#slot])
                 }
             }
             Expr::Len(b) if cx.slices.is_some() => {
@@ -4122,8 +4135,8 @@ impl<'p> Gen<'p> {
                 if cx.field == Some(*i) {
                     quote!(out.view(start, end))
                 } else {
-                    let i = ulit(*i);
-                    quote!(out.view(self.spans[#i].0, self.spans[#i].1))
+                    let slot = self.uses.span_slot(*i);
+                    quote!(out.view(self.spans[#slot].0, self.spans[#slot].1))
                 }
             }
             Bytes::Before(x, lit) => {
