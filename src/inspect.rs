@@ -496,6 +496,14 @@ impl std::fmt::Display for Summary {
                 self.queue_full
             )?;
         }
+        if p.signals_dropped > 0 {
+            writeln!(
+                f,
+                "  {} signals between the directions of a connection dropped (more than 15 \
+                 waiting): messages after them may be paired with the wrong ones",
+                p.signals_dropped
+            )?;
+        }
         if self.packets_held > 0 {
             writeln!(
                 f,

@@ -19,6 +19,7 @@ fn check_accepts_the_shipped_grammars() {
         "grammars/http_response.aag",
         "grammars/tls.aag",
         "grammars/resp.aag",
+        "grammars/mqtt.aag",
     ]);
     assert!(
         out.status.success(),
@@ -27,9 +28,9 @@ fn check_accepts_the_shipped_grammars() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(
-        "grammars/http_response.aag: ok: protocol `http_response`, 5 record types (response, body, chunk_size, chunk_end, trailers)"
+        "grammars/http_response.aag: ok: protocol `http_response`, 6 record types (response, body, chunk_size, chunk_end, trailers, tunnel)"
     ), "{stdout}");
-    assert_eq!(stdout.lines().count(), 5);
+    assert_eq!(stdout.lines().count(), 6);
 }
 
 #[test]

@@ -164,6 +164,8 @@ pub enum Stmt {
     End(Span),
     /// `fail "message";`
     Fail(Lit),
+    /// `signal EXPR;`: a signal to the other direction's parser.
+    Signal(Expr),
 }
 
 /// Binary operators.

@@ -53,6 +53,7 @@ const BUILTINS: &[(&str, usize)] = &[
     ("before", 2),
     ("after", 2),
     ("min", 2),
+    ("heard", 0),
 ];
 
 /// Most delimiters of one `until` field.
@@ -681,6 +682,18 @@ impl Checker {
                         }
                     },
                 };
+                if let ast::ExprKind::Call(f, args) = &e.kind {
+                    if f.name == "heard" && args.is_empty() {
+                        if ty != ir::Ty::U64 {
+                            self.err(Diagnostic::new(
+                                "type mismatch",
+                                e.span,
+                                format!("`{}` is a boolean, a signal is an integer", name.name),
+                            ));
+                        }
+                        return Some(ir::Stmt::Hear(var));
+                    }
+                }
                 let (v, k) = self.expr(e, scope);
                 let want = match ty {
                     ir::Ty::U64 => Kind::Int,
@@ -722,6 +735,22 @@ impl Checker {
             },
             ast::Stmt::End(_) => ir::Stmt::End,
             ast::Stmt::Fail(l) => ir::Stmt::Fail(String::from_utf8_lossy(&l.bytes).into_owned()),
+            ast::Stmt::Signal(e) => {
+                let v = self.int_expr(e, scope);
+                if let ir::Expr::Const(c) = v {
+                    if c > aa_runtime::Signals::MAX {
+                        self.err(
+                            Diagnostic::new(
+                                "signal out of range",
+                                e.span,
+                                format!("{c} is more than 15"),
+                            )
+                            .help("a signal is a number from 0 to 15"),
+                        );
+                    }
+                }
+                ir::Stmt::Signal(v)
+            }
         })
     }
 
@@ -933,6 +962,17 @@ impl Checker {
             return bad;
         }
         let name = f.name.as_str();
+        if name == "heard" {
+            self.err(
+                Diagnostic::new(
+                    "`heard()` inside an expression",
+                    span,
+                    "takes the oldest signal: it must run once, by itself",
+                )
+                .help("assign it to a variable and use that: `h = heard();`"),
+            );
+            return bad;
+        }
         if name == "min" {
             let a = self.int_expr(&args[0], scope);
             let b = self.int_expr(&args[1], scope);

@@ -378,7 +378,8 @@ impl Uses {
                 }
                 Stmt::Next(_, eof) => self.or_eof |= *eof,
                 Stmt::End => self.end = true,
-                Stmt::Fail(_) | Stmt::StopRepeat => {}
+                Stmt::Signal(e) => self.expr(e, cur),
+                Stmt::Fail(_) | Stmt::StopRepeat | Stmt::Hear(_) => {}
             }
         }
     }
@@ -3770,6 +3771,29 @@ impl<'p> Gen<'p> {
                 let err = self.err(cx.rec, cx.field, at, quote!(Rejected { message: #m }));
                 quote!(return Err(#err);)
             }
+            // A constant was checked; another value may be out of range.
+            Stmt::Signal(e @ Expr::Const(_)) => {
+                let v = self.expr_u64(e, cx);
+                quote!(let _ = out.signal(#v);)
+            }
+            Stmt::Signal(e) => {
+                let v = self.expr_u64(e, cx);
+                let at = match cx.field {
+                    Some(_) => quote!(start),
+                    None => quote!(at),
+                };
+                let m = ir::SIGNAL_RANGE;
+                let err = self.err(cx.rec, cx.field, at, quote!(Rejected { message: #m }));
+                quote! {
+                    if !out.signal(#v) {
+                        return Err(#err);
+                    }
+                }
+            }
+            Stmt::Hear(v) => {
+                let id = self.var(*v, cx).0;
+                quote!(self.#id = out.heard();)
+            }
         }
     }
 
@@ -4735,7 +4759,8 @@ fn bytes_uses<'e>(s: &'e [Stmt], uncond: bool, f: &mut impl FnMut(&'e Bytes, boo
                 bytes_uses(a, false, f);
                 bytes_uses(b, false, f);
             }
-            Stmt::Next(..) | Stmt::End | Stmt::Fail(_) | Stmt::StopRepeat => {}
+            Stmt::Signal(e) => expr_bytes(e, uncond, f),
+            Stmt::Next(..) | Stmt::End | Stmt::Fail(_) | Stmt::StopRepeat | Stmt::Hear(_) => {}
         }
     }
 }

@@ -1008,6 +1008,26 @@ impl State {
                     }
                     Stmt::End => self.end_after_item = true,
                     Stmt::StopRepeat => self.stop_now = true,
+                    Stmt::Signal(e) => {
+                        let v = self.operand(g, e, here, out)?;
+                        if !out.signal(v) {
+                            return Err(Box::new(self.err(
+                                g,
+                                at,
+                                f,
+                                ErrorKind::Rejected {
+                                    message: crate::ir::SIGNAL_RANGE,
+                                },
+                            )));
+                        }
+                    }
+                    Stmt::Hear(v) => {
+                        let x = out.heard();
+                        match v {
+                            Var::Global(i) => self.globals[*i] = x,
+                            Var::Local(i) => self.locals[*i] = x,
+                        }
+                    }
                     Stmt::Fail(m) => {
                         let message = g.fail_msg(m);
                         return Err(Box::new(self.err(

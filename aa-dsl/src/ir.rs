@@ -192,7 +192,15 @@ pub enum Stmt {
     StopRepeat,
     /// Fail the stream.
     Fail(String),
+    /// Send a signal (0 to 15) to the other direction's parser.
+    Signal(Expr),
+    /// Take the oldest signal of the other direction's parser (0 if none)
+    /// into a `u64` variable (`v = heard();`).
+    Hear(Var),
 }
+
+/// The error of a `signal` whose value is out of range.
+pub const SIGNAL_RANGE: &str = "a signal is a number from 0 to 15";
 
 /// A variable reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -171,6 +171,7 @@ fn rule_name(r: Rule) -> String {
         | Rule::next_stmt
         | Rule::end_stmt
         | Rule::fail_stmt
+        | Rule::signal_stmt
         | Rule::assign => "a statement".into(),
         Rule::record_item | Rule::field_item | Rule::repeat_item | Rule::expect_item => {
             "an item (a field, `repeat`, `expect` or `var`)".into()
@@ -485,6 +486,9 @@ impl Cx {
             Rule::end_stmt => Stmt::End(sp),
             Rule::fail_stmt => {
                 Stmt::Fail(self.lit(s.into_inner().find(significant).expect("string")))
+            }
+            Rule::signal_stmt => {
+                Stmt::Signal(self.expr(s.into_inner().find(significant).expect("expr")))
             }
             _ => {
                 let mut it = s.into_inner().filter(significant);

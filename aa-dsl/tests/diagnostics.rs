@@ -914,6 +914,26 @@ start record r {
 "#
 );
 
+// Signals: a constant out of range, `heard()` inside an expression, into a
+// boolean, and with an argument.
+bad!(
+    signal_misused,
+    r#"protocol p;
+
+var ok: bool = false;
+
+start record r {
+    var got: u64;
+    kind: u8 {
+        signal 16;
+        got = heard() + 1;
+        ok = heard();
+        got = heard(kind);
+    }
+}
+"#
+);
+
 // ---------------------------------------------------------------- flow
 
 bad!(

@@ -32,6 +32,7 @@ use crate::field::{Field, FieldSlot};
 use crate::packet::Packet;
 use crate::parser::{Chunk, Limits, ParseError, Parser, Schema, Step};
 use crate::seq::SeqNum;
+use crate::signal::Signals;
 use crate::stream::{FragStore, Insert, StreamBuffers, StreamConfig, ZcStream};
 use std::ops::Range;
 
@@ -376,6 +377,16 @@ pub struct Emitter<'a, P: Packet> {
     /// counts while it runs).
     hint_pins: u32,
     q: &'a mut RecordQueue,
+    sig: &'a mut SignalIo,
+}
+
+/// The signals of a stream: heard from the other direction, and sent to it.
+#[derive(Default)]
+struct SignalIo {
+    inbox: Signals,
+    outbox: Signals,
+    /// Signals dropped from a full queue.
+    dropped: u64,
 }
 
 impl<P: Packet> Emitter<'_, P> {
@@ -673,6 +684,27 @@ impl<P: Packet> Emitter<'_, P> {
     pub fn pending_fields(&self) -> u32 {
         self.q.pending_fields()
     }
+
+    /// Sends signal `v` to the other direction's parser (see
+    /// [`crate::signal`]). `false`, sending nothing, if `v` is more than
+    /// [`Signals::MAX`].
+    #[inline]
+    #[must_use]
+    pub fn signal(&mut self, v: u64) -> bool {
+        if v > Signals::MAX {
+            return false;
+        }
+        let sig = &mut *self.sig;
+        sig.dropped += u64::from(sig.outbox.push(v as u8));
+        true
+    }
+
+    /// Takes the oldest signal of the other direction's parser not heard
+    /// yet; 0 if there is none.
+    #[inline]
+    pub fn heard(&mut self) -> u64 {
+        self.sig.inbox.pop().map_or(0, u64::from)
+    }
 }
 
 /// Counters of an application-aware stream.
@@ -691,6 +723,8 @@ pub struct AaStats {
     /// Parser errors, the one that failed the stream included; with
     /// [`AaStream::recover_from_errors`], those the parser resynchronised after.
     pub errors: u64,
+    /// Signals dropped from a full queue, sent or given (see [`crate::signal`]).
+    pub signals_dropped: u64,
 }
 
 /// Where the stream is.
@@ -714,6 +748,16 @@ pub struct Parked<R> {
     pub seq: SeqNum,
     /// Stream offset of that byte.
     pub offset: u64,
+    /// Signals from the other direction not heard yet.
+    pub signals: Signals,
+}
+
+impl<R> Parked<R> {
+    /// Adds signals from the other direction (see [`crate::signal`]);
+    /// returns how many were dropped to make room.
+    pub fn give_signals(&mut self, s: Signals) -> u64 {
+        self.signals.append(s)
+    }
 }
 
 /// The queues of a parked stream, reusable by [`AaStream::resume`].
@@ -751,6 +795,7 @@ pub struct AaStream<P: Packet, R: Parser> {
     eof: bool,
     error: Option<ParseError>,
     stats: AaStats,
+    sig: SignalIo,
 }
 
 impl<P: Packet, R: Parser> AaStream<P, R> {
@@ -761,6 +806,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             parser,
             seq: SeqNum(first_seq),
             offset: 0,
+            signals: Signals::new(),
         };
         AaStream::resume(cfg, parked, None)
     }
@@ -820,6 +866,10 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             eof: false,
             error: None,
             stats: AaStats::default(),
+            sig: SignalIo {
+                inbox: parked.signals,
+                ..SignalIo::default()
+            },
         }
     }
 
@@ -839,7 +889,9 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// parser and the position, a few dozen bytes) and its queues, to be
     /// reused by any stream of the same configuration ([`resume`](Self::resume)).
     /// A tracker of many mostly idle connections keeps only the parked part
-    /// of each. The stream comes back unchanged if it is not idle. Counters
+    /// of each. The stream comes back unchanged if it is not idle. Signals
+    /// not heard yet go with the parked part; signals sent and not taken
+    /// ([`take_signals`](Self::take_signals)) are dropped. Counters
     /// are not kept: read [`stats`](Self::stats) before.
     // The stream itself is the error: it comes back whole, unchanged.
     #[allow(clippy::result_large_err)]
@@ -849,13 +901,16 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         }
         let seq = self.zc.rcv_nxt();
         let offset = self.zc.rcv_nxt_offset();
-        let AaStream { zc, parser, q, .. } = self;
+        let AaStream {
+            zc, parser, q, sig, ..
+        } = self;
         let stream = zc.into_buffers();
         Ok((
             Parked {
                 parser,
                 seq,
                 offset,
+                signals: sig.inbox,
             },
             Buffers {
                 stream,
@@ -905,8 +960,27 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     pub fn stats(&self) -> AaStats {
         AaStats {
             records: self.q.records.tail - self.first_record,
+            signals_dropped: self.sig.dropped,
             ..self.stats
         }
+    }
+
+    /// Takes the signals the parser sent to the other direction's parser
+    /// (see [`crate::signal`]), to hand to it.
+    pub fn take_signals(&mut self) -> Signals {
+        std::mem::take(&mut self.sig.outbox)
+    }
+
+    /// Gives the parser signals from the other direction's parser, heard
+    /// after those it holds; a full queue drops its oldest (counted in
+    /// [`AaStats::signals_dropped`]).
+    pub fn give_signals(&mut self, s: Signals) {
+        self.sig.dropped += self.sig.inbox.append(s);
+    }
+
+    /// Signals from the other direction not heard yet.
+    pub fn pending_signals(&self) -> Signals {
+        self.sig.inbox
     }
 
     /// Takes a received segment (see [`ZcStream::insert`]) and parses whatever
@@ -988,6 +1062,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                 limit: end,
                 hint_pins: 0,
                 q: &mut self.q,
+                sig: &mut self.sig,
             };
             let step = self.parser.parse(chunk, &mut em);
             em.flush();
@@ -1066,6 +1141,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             limit: end,
             hint_pins: 0,
             q: &mut self.q,
+            sig: &mut self.sig,
         };
         let r = self.parser.finish(end, &mut em);
         em.flush();

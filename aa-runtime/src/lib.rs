@@ -17,6 +17,7 @@ pub mod parser;
 pub mod raw;
 pub mod scan;
 pub mod seq;
+pub mod signal;
 pub mod stream;
 
 pub use aa::{
@@ -26,4 +27,5 @@ pub use field::{Field, IntError};
 pub use packet::{prefetch, Packet, PacketPool, PoolError, PoolPacket};
 pub use parser::{Chunk, Either, ErrorKind, Limits, ParseError, Parser, Schema, Step};
 pub use seq::SeqNum;
+pub use signal::Signals;
 pub use stream::{Fragment, Insert, StreamConfig, StreamStats, ZcStream};

@@ -142,6 +142,8 @@ struct Outcome {
     state: AaState,
     stats: AaStats,
     pool_full: bool,
+    /// Signals the parser sent, taken after each packet.
+    sent: Vec<u8>,
 }
 
 /// How the bytes are delivered.
@@ -155,6 +157,8 @@ struct Plan {
     max_records: u32,
     /// Records are read and freed after every `read_every`-th packet.
     read_every: usize,
+    /// Signals given to the parser before each packet (none past the end).
+    signals: Vec<Vec<u8>>,
 }
 
 impl Plan {
@@ -181,11 +185,24 @@ impl Plan {
             // Never the last packet: its loss is just a shorter stream.
             .map(|(k, _)| gaps && k + 1 < packets.len() && r.chance(8))
             .collect();
+        let max_records = *r.pick(&[1, 2, 3, 8, 4096]);
+        let read_every = *r.pick(&[1, 1, 2, 5, 1000]);
+        // Now and then a few small signals, as a request parser sends
+        // (HTTP: 1 HEAD, 2 CONNECT), sometimes more than a queue holds.
+        let signals = packets
+            .iter()
+            .map(|_| match r.below(10) {
+                0..=6 => Vec::new(),
+                7 | 8 => (0..r.range(1, 3)).map(|_| r.below(4) as u8).collect(),
+                _ => (0..r.range(1, 20)).map(|_| r.below(16) as u8).collect(),
+            })
+            .collect();
         Plan {
             lost,
             packets,
-            max_records: *r.pick(&[1, 2, 3, 8, 4096]),
-            read_every: *r.pick(&[1, 1, 2, 5, 1000]),
+            max_records,
+            read_every,
+            signals,
         }
     }
 }
@@ -223,6 +240,7 @@ fn run<R: Parser>(parser: R, input: &[u8], plan: &Plan) -> Outcome {
     };
     let mut s = AaStream::new(cfg, ISN, parser);
     let mut recs = Vec::new();
+    let mut sent = Vec::new();
     let mut off = 0usize;
     let mut hole = false;
     for (k, &len) in plan.packets.iter().enumerate() {
@@ -233,7 +251,13 @@ fn run<R: Parser>(parser: R, input: &[u8], plan: &Plan) -> Outcome {
             hole = true;
             continue;
         }
+        let mut given = Signals::new();
+        for &v in plan.signals.get(k).into_iter().flatten() {
+            given.push(v);
+        }
+        s.give_signals(given);
         s.insert(seq, pool.packet_from(data).expect("pool sized"), 0..len);
+        sent.extend(s.take_signals().iter());
         if hole {
             s.skip_to_next_segment();
             hole = false;
@@ -245,6 +269,7 @@ fn run<R: Parser>(parser: R, input: &[u8], plan: &Plan) -> Outcome {
     take(&mut s, &mut recs);
     s.finish();
     take(&mut s, &mut recs);
+    sent.extend(s.take_signals().iter());
     let error = s.error().map(|e| e.to_string());
     let (state, stats) = (s.state(), s.stats());
     drop(s);
@@ -254,6 +279,7 @@ fn run<R: Parser>(parser: R, input: &[u8], plan: &Plan) -> Outcome {
         state,
         stats,
         pool_full: pool.is_full(),
+        sent,
     }
 }
 
@@ -283,7 +309,8 @@ fn compare<R: Parser>(g: &Arc<Grammar>, generated: R, input: &[u8], plan: &Plan)
             "generated and interpreted parsers disagree\ninput: \"{}\"\nplan: {plan:?}\n\
              first differing record: #{first}\ngenerated: {:?}\ninterpreted: {:?}\n\
              errors: generated {:?}, interpreted {:?}\nrecords: generated {}, interpreted {}\n\
-             stats: generated {:?}, interpreted {:?}\npool full: generated {}",
+             stats: generated {:?}, interpreted {:?}\npool full: generated {}\n\
+             signals sent: generated {:?}, interpreted {:?}",
             input.escape_ascii(),
             got.recs.get(first),
             want.recs.get(first),
@@ -294,6 +321,8 @@ fn compare<R: Parser>(g: &Arc<Grammar>, generated: R, input: &[u8], plan: &Plan)
             got.stats,
             want.stats,
             got.pool_full,
+            got.sent,
+            want.sent,
         );
     }
     got
@@ -447,7 +476,7 @@ fn http_request_input(r: &mut Rng) -> Vec<u8> {
         if r.chance(20) {
             v.extend_from_slice(b"\r\n");
         }
-        let method = *r.pick(&["GET", "POST", "PUT", "DELETE", "PATCH"]);
+        let method = *r.pick(&["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "CONNECT"]);
         let target = token(r, b"/abc?=&%0123", 1, 30);
         v.extend_from_slice(method.as_bytes());
         v.push(b' ');
@@ -482,7 +511,7 @@ fn http_response_input(r: &mut Rng) -> Vec<u8> {
     let n = r.range(0, 4);
     for k in 0..n {
         let code = *r.pick(&[
-            "100", "101", "200", "200", "204", "304", "404", "500", "2x0", "99",
+            "100", "103", "101", "200", "200", "200", "204", "304", "404", "500", "2x0", "99",
         ]);
         let version = *r.pick(&["HTTP/1.1", "HTTP/1.0"]);
         v.extend_from_slice(format!("{version} {code} ").as_bytes());
@@ -930,6 +959,7 @@ fn smoke_every_cut() {
                     packets: packets.clone(),
                     max_records,
                     read_every: 1,
+                    signals: Vec::new(),
                 };
                 let got = match name {
                     "csv" => compare(&g, csv::CsvParser::new(), input, &plan),
@@ -961,6 +991,7 @@ fn odd_names() {
             packets,
             max_records: 4096,
             read_every: 1,
+            signals: Vec::new(),
         };
         let got = compare(&g, names::TypeParser::new(), input, &plan);
         assert!(got.recs.len() >= 4, "{got:?}");
@@ -999,6 +1030,7 @@ fn kitchen_at_every_cut(input: &[u8], names: &[&str], error: Option<&str>) -> Ve
                 packets: packets.clone(),
                 max_records,
                 read_every: 1,
+                signals: Vec::new(),
             };
             let got = compare(&g, kitchen::KitchenParser::new(), input, &plan);
             let ctx = format!(
@@ -1288,6 +1320,7 @@ fn csv_limits_within_one_packet() {
                 packets,
                 max_records: 4096,
                 read_every: 1,
+                signals: Vec::new(),
             };
             let got = compare(&g, csv::CsvParser::new(), input, &plan);
             assert!(got.pool_full);

@@ -33,7 +33,9 @@
 
 use std::net::IpAddr;
 
-use aa_runtime::{AaConfig, AaStream, Buffers, Insert, Packet, Parked, ParseError, Parser, SeqNum};
+use aa_runtime::{
+    AaConfig, AaStream, Buffers, Insert, Packet, Parked, ParseError, Parser, SeqNum, Signals,
+};
 
 use crate::flow::{Endpoint, FlowConfig, FlowKey, FlowStats, FlowTable, Lookup};
 use crate::io::{Rx, Timestamp};
@@ -219,6 +221,10 @@ pub struct PassiveStats {
     pub errors: u64,
     /// Records parsed, counted when their connection is removed.
     pub records: u64,
+    /// Signals between the directions of a connection (see
+    /// [`aa_runtime::signal`]) dropped from a full queue: more than 15
+    /// waiting to be heard, or sent in one segment.
+    pub signals_dropped: u64,
 }
 
 /// Adds the counts of another (a decoder or observer of another thread, say).
@@ -248,6 +254,7 @@ impl std::ops::AddAssign for PassiveStats {
             gap_bytes,
             errors,
             records,
+            signals_dropped,
         } = from;
         self.segments += segments;
         self.untracked += untracked;
@@ -271,6 +278,7 @@ impl std::ops::AddAssign for PassiveStats {
         self.gap_bytes += gap_bytes;
         self.errors += errors;
         self.records += records;
+        self.signals_dropped += signals_dropped;
     }
 }
 
@@ -278,8 +286,9 @@ impl std::ops::AddAssign for PassiveStats {
 enum Stream<R> {
     /// No parser: bytes of this direction are not reassembled.
     Unparsed,
-    /// A parser, waiting for the first sequence number.
-    Waiting(R),
+    /// A parser, waiting for the first sequence number, and the signals
+    /// the other direction sent it meanwhile.
+    Waiting(R, Signals),
     /// Idle between records, holding nothing: the parser and the position,
     /// no queue (see [`AaStream::park`]).
     Parked(Parked<R>),
@@ -311,7 +320,7 @@ impl<R> Dir<R> {
     fn new(parser: Option<R>) -> Self {
         Dir {
             stream: match parser {
-                Some(p) => Stream::Waiting(p),
+                Some(p) => Stream::Waiting(p, Signals::new()),
                 None => Stream::Unparsed,
             },
             meta: Meta {
@@ -327,7 +336,7 @@ impl<R> Dir<R> {
     /// Whether this direction will carry nothing more.
     fn done(&self) -> bool {
         self.meta.fin.is_some()
-            && (self.meta.finished || matches!(self.stream, Stream::Unparsed | Stream::Waiting(_)))
+            && (self.meta.finished || matches!(self.stream, Stream::Unparsed | Stream::Waiting(..)))
     }
 }
 
@@ -441,7 +450,7 @@ impl<P: Packet, R: Parser> Hot<P, R> {
 
     /// Parks `stream` if it is open and idle and more than [`HOT_TARGET`]
     /// streams are open; counts its records.
-    fn park_if_idle(&mut self, d: &mut Dir<R>, records: &mut u64) {
+    fn park_if_idle(&mut self, d: &mut Dir<R>, records: &mut u64, signals_dropped: &mut u64) {
         let Stream::Open(i) = d.stream else {
             return;
         };
@@ -450,6 +459,7 @@ impl<P: Packet, R: Parser> Hot<P, R> {
         }
         let s = self.take(i);
         *records += s.stats().records;
+        *signals_dropped += s.stats().signals_dropped;
         match s.park() {
             Ok((parked, buffers)) => {
                 if self.spares.len() < MAX_SPARES {
@@ -680,8 +690,33 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             stats.closed_fin += 1;
             self.close(&key, End::Fin, sink);
         } else {
+            Self::pass_signals(stats, hot, conn);
             for d in &mut conn.dirs {
-                hot.park_if_idle(d, &mut stats.records);
+                hot.park_if_idle(d, &mut stats.records, &mut stats.signals_dropped);
+            }
+        }
+    }
+
+    /// Hands the signals each open direction's parser sent to the other
+    /// direction, whatever its state (see [`aa_runtime::signal`]).
+    fn pass_signals(
+        stats: &mut PassiveStats,
+        hot: &mut Hot<P, F::Parser>,
+        conn: &mut Conn<F::Parser>,
+    ) {
+        for from in [Side::Client, Side::Server] {
+            let Stream::Open(i) = conn.dirs[from.index()].stream else {
+                continue;
+            };
+            let sent = hot.get(i).take_signals();
+            if sent.is_empty() {
+                continue;
+            }
+            match &mut conn.dirs[from.other().index()].stream {
+                Stream::Open(j) => hot.get(*j).give_signals(sent),
+                Stream::Parked(p) => stats.signals_dropped += p.give_signals(sent),
+                Stream::Waiting(_, pending) => stats.signals_dropped += pending.append(sent),
+                Stream::Unparsed => {}
             }
         }
     }
@@ -724,7 +759,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         let client_is_lo = conn.client_is_lo;
         let d = &mut conn.dirs[side.index()];
         let mut used = false;
-        if seg.flags.syn() && matches!(d.stream, Stream::Unparsed | Stream::Waiting(_)) {
+        if seg.flags.syn() && matches!(d.stream, Stream::Unparsed | Stream::Waiting(..)) {
             d.meta.first_seq = Some(seg.seq.wrapping_add(1));
             used = true;
         }
@@ -740,19 +775,22 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             return false;
         }
         // The stream starts at the first sequence number known.
-        if let Stream::Waiting(_) = d.stream {
+        if let Stream::Waiting(..) = d.stream {
             let first = match d.meta.first_seq {
                 Some(s) => s,
                 None if midstream => data_seq,
                 None => return false,
             };
-            let Stream::Waiting(parser) = std::mem::replace(&mut d.stream, Stream::Unparsed) else {
+            let Stream::Waiting(parser, signals) =
+                std::mem::replace(&mut d.stream, Stream::Unparsed)
+            else {
                 unreachable!("matched above")
             };
             d.stream = Stream::Parked(Parked {
                 parser,
                 seq: first,
                 offset: 0,
+                signals,
             });
             d.meta.high = first;
         }
@@ -812,7 +850,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         let nxt = match &d.stream {
             Stream::Open(i) => hot.get(*i).stream().rcv_nxt(),
             Stream::Parked(p) => p.seq,
-            Stream::Unparsed | Stream::Waiting(_) => return,
+            Stream::Unparsed | Stream::Waiting(..) => return,
         };
         // The FIN takes one sequence number; data ends before it.
         let target = match d.meta.fin {
@@ -955,7 +993,9 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             Self::end_dir(stats, hot, d, &info, sink);
             if let Stream::Open(i) = d.stream {
                 // Dropping the stream releases every packet it still holds.
-                stats.records += hot.take(i).stats().records;
+                let s = hot.take(i).stats();
+                stats.records += s.records;
+                stats.signals_dropped += s.signals_dropped;
             }
         }
         let (client, server) = conn.endpoints(&key);

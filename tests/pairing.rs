@@ -1,0 +1,357 @@
+//! Requests and responses paired across the two directions of a connection
+//! (`signal` in `http_request.aag`, `heard()` in `http_response.aag`),
+//! through the passive path `aa inspect` runs: the response to a HEAD has
+//! no body whatever its Content-Length, pipelined or not; after a CONNECT
+//! and its 2xx, or a 101, both directions are tunnel bytes; a response whose
+//! request was never seen is parsed as before. The signals reach the
+//! response direction whether it has not started yet, is open, or is
+//! parked (more than 64 connections open). Every packet goes back to the
+//! pool.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use aa::inspect::{AnyParser, PortMap};
+use aa::runtime::{AaStream, Packet, PacketPool, ParseError, PoolPacket};
+use aa::stack::flow::Endpoint;
+use aa::stack::frame::TcpFrame;
+use aa::stack::io::Timestamp;
+use aa::stack::passive::{DirInfo, Passive, PassiveConfig, Side, Sink};
+use aa::stack::wire::{parse, LinkType, TcpFlags};
+
+const SERVER: Endpoint = (IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)), 80);
+
+/// One record: its direction, type, fields (name, bytes) and variables.
+#[derive(Debug, Clone)]
+struct Rec {
+    port: u16,
+    side: Side,
+    name: &'static str,
+    fields: Vec<(&'static str, Vec<u8>)>,
+    vars: Vec<(&'static str, Option<u64>)>,
+}
+
+impl Rec {
+    fn var(&self, name: &str) -> Option<u64> {
+        self.vars.iter().find(|(n, _)| *n == name).and_then(|v| v.1)
+    }
+    fn field(&self, name: &str) -> Vec<u8> {
+        self.fields
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .flat_map(|(_, b)| b.clone())
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    recs: Vec<Rec>,
+    errors: Vec<String>,
+}
+
+impl Seen {
+    /// Records of `port`'s connection from `side`.
+    fn of(&self, port: u16, side: Side) -> Vec<&Rec> {
+        self.recs
+            .iter()
+            .filter(|r| r.port == port && r.side == side)
+            .collect()
+    }
+
+    /// `(status, body bytes)` of each response of `port`'s connection.
+    fn responses(&self, port: u16) -> Vec<(u64, Vec<u8>)> {
+        let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+        for r in self.of(port, Side::Server) {
+            match r.name {
+                "response" => out.push((r.var("code").unwrap(), Vec::new())),
+                "body" => out.last_mut().unwrap().1.extend(r.field("data")),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Bytes of the `tunnel` records from `side`.
+    fn tunnel(&self, port: u16, side: Side) -> Vec<u8> {
+        self.of(port, side)
+            .iter()
+            .filter(|r| r.name == "tunnel")
+            .flat_map(|r| r.field("data"))
+            .collect()
+    }
+}
+
+impl<P: Packet> Sink<P, AnyParser> for Seen {
+    fn records(&mut self, dir: &DirInfo, stream: &mut AaStream<P, AnyParser>) {
+        let schema = stream.schema();
+        let port = if dir.side == Side::Client {
+            dir.src.1
+        } else {
+            dir.dst.1
+        };
+        let n = stream.ready();
+        for r in stream.read_aa_records(n) {
+            let rs = &schema.records[r.kind() as usize];
+            self.recs.push(Rec {
+                port,
+                side: dir.side,
+                name: rs.name,
+                fields: r
+                    .fields()
+                    .map(|f| (rs.fields[f.tag() as usize], f.to_vec()))
+                    .collect(),
+                vars: (0..rs.values.len() as u16)
+                    .map(|t| (rs.values[t as usize], r.value(t)))
+                    .collect(),
+            });
+        }
+        stream.free_aa_records(n);
+    }
+    fn error(&mut self, _dir: &DirInfo, e: &ParseError) {
+        self.errors.push(e.to_string());
+    }
+}
+
+/// Frames of one connection to port 80; each side's bytes so far.
+struct Conn {
+    client: Endpoint,
+    isn: [u32; 2],
+    sent: [u32; 2],
+}
+
+impl Conn {
+    fn new(port: u16) -> Conn {
+        Conn {
+            client: (IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), port),
+            isn: [1000 * u32::from(port), 7_000_000 + u32::from(port)],
+            sent: [0, 0],
+        }
+    }
+
+    fn frame(&self, from: Side, flags: TcpFlags, seq: u32, data: &[u8]) -> Vec<u8> {
+        let (src, dst, to) = match from {
+            Side::Client => (self.client, SERVER, 1),
+            Side::Server => (SERVER, self.client, 0),
+        };
+        let ack = self.isn[to].wrapping_add(1).wrapping_add(self.sent[to]);
+        TcpFrame::new(src, dst)
+            .seq(seq)
+            .ack(ack)
+            .flags(flags)
+            .build(data)
+            .unwrap()
+    }
+
+    fn handshake(&self) -> Vec<Vec<u8>> {
+        vec![
+            self.frame(Side::Client, TcpFlags::SYN, self.isn[0], b""),
+            self.frame(
+                Side::Server,
+                TcpFlags::SYN | TcpFlags::ACK,
+                self.isn[1],
+                b"",
+            ),
+            self.frame(Side::Client, TcpFlags::ACK, self.isn[0] + 1, b""),
+        ]
+    }
+
+    /// `bytes` from `from`, in segments of at most 1448 bytes.
+    fn send(&mut self, from: Side, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let i = from as usize;
+        let mut frames = Vec::new();
+        for c in bytes.chunks(1448) {
+            let seq = self.isn[i].wrapping_add(1).wrapping_add(self.sent[i]);
+            frames.push(self.frame(from, TcpFlags::ACK | TcpFlags::PSH, seq, c));
+            self.sent[i] += c.len() as u32;
+        }
+        frames
+    }
+}
+
+struct Run {
+    pool: PacketPool,
+    passive: Passive<PoolPacket, PortMap>,
+    seen: Seen,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run {
+            pool: PacketPool::new(1024, 2048),
+            passive: Passive::new(PassiveConfig::default(), PortMap::well_known()),
+            seen: Seen::default(),
+        }
+    }
+
+    fn feed(&mut self, frames: Vec<Vec<u8>>) {
+        for f in frames {
+            let seg = parse(&f, LinkType::Ethernet, true).unwrap();
+            let pkt = self.pool.packet_from(&f).unwrap();
+            self.passive
+                .segment(Timestamp::new(1, 0), &seg, &pkt, &mut self.seen);
+        }
+    }
+
+    fn end(mut self) -> Seen {
+        self.passive.finish(&mut self.seen);
+        assert_eq!(self.passive.stats().signals_dropped, 0);
+        drop(self.passive);
+        assert!(self.pool.is_full(), "packets leaked");
+        self.seen
+    }
+}
+
+fn head(path: &str) -> String {
+    format!("HEAD {path} HTTP/1.1\r\nHost: a\r\n\r\n")
+}
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n")
+}
+/// A 200 announcing `len` bytes, and carrying `body`.
+fn ok(len: usize, body: &str) -> String {
+    format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n{body}")
+}
+
+#[test]
+fn a_head_response_has_no_body_whatever_its_content_length() {
+    let mut run = Run::new();
+    let mut c = Conn::new(41000);
+    run.feed(c.handshake());
+    run.feed(c.send(Side::Client, head("/a").as_bytes()));
+    run.feed(c.send(Side::Server, ok(1234, "").as_bytes()));
+    run.feed(c.send(Side::Client, get("/b").as_bytes()));
+    run.feed(c.send(Side::Server, ok(5, "hello").as_bytes()));
+    // Pipelined: three requests in one segment, their responses in another.
+    let three = [head("/c"), get("/d"), head("/e")].concat();
+    run.feed(c.send(Side::Client, three.as_bytes()));
+    let answers = [ok(99, ""), ok(3, "abc"), ok(7, "")].concat();
+    run.feed(c.send(Side::Server, answers.as_bytes()));
+    // A large announced length, then an interim response before the final one.
+    run.feed(c.send(Side::Client, head("/f").as_bytes()));
+    let interim = "HTTP/1.1 100 Continue\r\n\r\n".to_string() + &ok(1 << 40, "");
+    run.feed(c.send(Side::Server, interim.as_bytes()));
+    run.feed(c.send(Side::Client, get("/g").as_bytes()));
+    run.feed(c.send(Side::Server, ok(2, "ok").as_bytes()));
+    let seen = run.end();
+    assert_eq!(seen.errors, Vec::<String>::new());
+    let got = seen.responses(41000);
+    let want: Vec<(u64, Vec<u8>)> = vec![
+        (200, vec![]),
+        (200, b"hello".to_vec()),
+        (200, vec![]),
+        (200, b"abc".to_vec()),
+        (200, vec![]),
+        (100, vec![]),
+        (200, vec![]),
+        (200, b"ok".to_vec()),
+    ];
+    assert_eq!(got, want);
+    // The HEAD responses keep the Content-Length they announced.
+    let lengths: Vec<u64> = seen
+        .of(41000, Side::Server)
+        .iter()
+        .filter(|r| r.name == "response")
+        .map(|r| r.var("content_length").unwrap())
+        .collect();
+    assert_eq!(lengths, [1234, 5, 99, 3, 7, 0, 1 << 40, 2]);
+}
+
+#[test]
+fn after_connect_and_its_2xx_both_directions_are_a_tunnel() {
+    let mut run = Run::new();
+    let mut c = Conn::new(41001);
+    run.feed(c.handshake());
+    let connect = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n";
+    run.feed(c.send(Side::Client, connect.as_bytes()));
+    run.feed(c.send(Side::Server, b"HTTP/1.1 200 Connection established\r\n\r\n"));
+    // Tunnel bytes that look like HTTP are not parsed as HTTP.
+    let up: Vec<u8> = [
+        get("/inside").as_bytes(),
+        &[0x16, 3, 1, 0, 5][..],
+        &[7; 3000],
+    ]
+    .concat();
+    let down: Vec<u8> = [ok(5, "hello").as_bytes(), &[0x17; 2000][..]].concat();
+    run.feed(c.send(Side::Client, &up));
+    run.feed(c.send(Side::Server, &down));
+    let seen = run.end();
+    assert_eq!(seen.errors, Vec::<String>::new());
+    assert_eq!(seen.responses(41001), [(200, vec![])]);
+    let requests = seen.of(41001, Side::Client);
+    assert_eq!(requests.iter().filter(|r| r.name == "request").count(), 1);
+    assert_eq!(seen.tunnel(41001, Side::Client), up);
+    assert_eq!(seen.tunnel(41001, Side::Server), down);
+}
+
+#[test]
+fn after_a_101_the_responses_are_a_tunnel() {
+    let mut run = Run::new();
+    let mut c = Conn::new(41002);
+    run.feed(c.handshake());
+    run.feed(c.send(
+        Side::Client,
+        b"GET /chat HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    ));
+    let switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+    let frames = b"\x81\x05hello\x81\x03HTTP/1.1 200 OK\r\n\r\n";
+    run.feed(c.send(Side::Server, &[&switch[..], &frames[..]].concat()));
+    let seen = run.end();
+    assert_eq!(seen.errors, Vec::<String>::new());
+    assert_eq!(seen.responses(41002), [(101, vec![])]);
+    assert_eq!(seen.tunnel(41002, Side::Server), frames);
+}
+
+#[test]
+fn a_response_whose_request_was_not_seen_is_parsed_as_before() {
+    let mut run = Run::new();
+    let mut c = Conn::new(41003);
+    // Picked up mid-stream: the server's bytes come first.
+    c.sent = [100, 100];
+    run.feed(c.send(Side::Server, ok(4, "abcd").as_bytes()));
+    run.feed(c.send(Side::Client, head("/x").as_bytes()));
+    run.feed(c.send(Side::Server, ok(4, "").as_bytes()));
+    let seen = run.end();
+    assert_eq!(seen.errors, Vec::<String>::new());
+    assert_eq!(
+        seen.responses(41003),
+        [(200, b"abcd".to_vec()), (200, vec![])]
+    );
+}
+
+#[test]
+fn signals_reach_directions_not_started_open_and_parked() {
+    // 100 connections at once, more than the 64 kept open: idle directions
+    // are parked between messages.
+    const N: u16 = 100;
+    let mut run = Run::new();
+    let mut conns: Vec<Conn> = (0..N).map(|i| Conn::new(42000 + i)).collect();
+    for c in &conns {
+        run.feed(c.handshake());
+    }
+    // A HEAD to a server direction that has sent nothing yet, then to one
+    // that has (and is parked if idle), then a GET with a body.
+    for round in 0..3 {
+        for c in conns.iter_mut() {
+            let req = if round < 2 { head("/h") } else { get("/g") };
+            run.feed(c.send(Side::Client, req.as_bytes()));
+        }
+        for c in conns.iter_mut() {
+            let res = if round < 2 {
+                ok(500, "")
+            } else {
+                ok(600, &"z".repeat(600))
+            };
+            run.feed(c.send(Side::Server, res.as_bytes()));
+        }
+    }
+    let seen = run.end();
+    assert_eq!(seen.errors, Vec::<String>::new());
+    for i in 0..N {
+        let got = seen.responses(42000 + i);
+        assert_eq!(
+            got,
+            [(200, vec![]), (200, vec![]), (200, vec![b'z'; 600])],
+            "connection {i}"
+        );
+    }
+}
