@@ -19,6 +19,9 @@
 #   real_http_chunked.pcap    one HTTP/1.1 connection (port 8080): two chunked
 #                             responses (one with a chunk extension and one with
 #                             a trailer), then a Content-Length one
+#   real_http_head.pcap       one HTTP/1.1 connection (port 8080): HEADs, whose
+#                             responses announce a Content-Length and carry no
+#                             body, between GETs of the same files
 #   real_csv_nc.pcap          one connection (port 9000): nc sends
 #                             real_csv_nc.csv to `nc -l`
 #   real_csv_nc.csv           the CSV file sent (quoted fields, "" escapes,
@@ -248,6 +251,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             self.fixed(404, b"not found: " + path.encode() + b"\n")
 
+    def do_HEAD(self):
+        # The GET's head: its Content-Length, no body.
+        if self.path in FILES:
+            body, ctype = FILES[self.path]
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n)
@@ -290,6 +306,17 @@ in_cli curl -sS --http1.1 "$BASE/chunked" "$BASE/chunked-trailer" "$BASE/small.t
     >"$WORK/chunked.out"
 stop_capture
 
+echo "recording $OUT/real_http_head.pcap"
+start_capture "$WORK/head.pcap"
+in_cli curl -sS --http1.1 -I "$BASE/large.txt" \
+    --next -sS --http1.1 "$BASE/small.txt" \
+    --next -sS --http1.1 -I "$BASE/huge.bin" \
+    --next -sS --http1.1 -I "$BASE/missing" \
+    --next -sS --http1.1 "$BASE/data.json" \
+    --next -sS --http1.1 -I "$BASE/small.txt" \
+    --next -sS --http1.1 "$BASE/large.txt" >"$WORK/head.out"
+stop_capture
+
 # --- CSV over nc ------------------------------------------------------------
 python3 - "$WORK/sent.csv" <<'PY'
 import sys
@@ -329,7 +356,7 @@ stop_capture
 cmp "$WORK/sent.csv" "$WORK/received.csv"
 
 # --- checks, then the files -------------------------------------------------
-for f in keepalive chunked csv; do
+for f in keepalive chunked head csv; do
     n=$(syns "$WORK/$f.pcap")
     if [ "$n" -ne 1 ]; then
         echo "record-real-traffic: $f.pcap holds $n connections, expected 1" >&2
@@ -340,8 +367,10 @@ grep -c '" [0-9][0-9][0-9] ' "$WORK/server.log" | sed 's/^/  server: /; s/$/ req
 
 cp "$WORK/keepalive.pcap" "$OUT/real_http_keepalive.pcap"
 cp "$WORK/chunked.pcap" "$OUT/real_http_chunked.pcap"
+cp "$WORK/head.pcap" "$OUT/real_http_head.pcap"
 cp "$WORK/csv.pcap" "$OUT/real_csv_nc.pcap"
 cp "$WORK/sent.csv" "$OUT/real_csv_nc.csv"
-for f in real_http_keepalive.pcap real_http_chunked.pcap real_csv_nc.pcap real_csv_nc.csv; do
+for f in real_http_keepalive.pcap real_http_chunked.pcap real_http_head.pcap real_csv_nc.pcap \
+    real_csv_nc.csv; do
     printf '  %-26s %7d bytes\n' "$f" "$(wc -c <"$OUT/$f")"
 done

@@ -5,8 +5,8 @@
 //! For every `data/real/real_http_*.pcap`, per direction of each TCP connection
 //! and in order, both tools must see the same HTTP messages: request method and
 //! target, response status code, the header lines, the Content-Length header
-//! value, the body length (Content-Length, or the sum of the chunk sizes) and
-//! chunked trailers. tshark runs with its reassembly settings spelled out (see
+//! value, the body length (Content-Length, or the sum of the chunk sizes; 0
+//! for the response to a HEAD, `real_http_head.pcap`) and chunked trailers. tshark runs with its reassembly settings spelled out (see
 //! [`TSHARK_ARGS`]). Without tshark the HTTP test prints
 //! "skipped: tshark not installed" and passes, unless `AA_REQUIRE_TSHARK=1`
 //! (CI sets it), when it fails.
@@ -256,7 +256,36 @@ fn tshark_http(file: &Path) -> Flows {
             });
         }
     }
+    head_responses_without_body(&mut flows);
     flows
+}
+
+/// The response to a HEAD has no body, whatever its Content-Length says:
+/// pairs each final response with the request of the other direction, in
+/// order, and sets its body length to 0 when that request is a HEAD.
+fn head_responses_without_body(flows: &mut Flows) {
+    let heads: Vec<(String, Vec<bool>)> = flows
+        .iter()
+        .filter(|(_, msgs)| msgs.first().is_some_and(|m| m.kind == "request"))
+        .map(|(flow, msgs)| {
+            let (client, server) = flow.split_once('>').expect("flow is SRC>DST");
+            let is_head = msgs.iter().map(|m| m.start.starts_with("HEAD ")).collect();
+            (format!("{server}>{client}"), is_head)
+        })
+        .collect();
+    for (reverse, is_head) in heads {
+        let Some(responses) = flows.get_mut(&reverse) else {
+            continue;
+        };
+        let finals = responses
+            .iter_mut()
+            .filter(|m| !m.start.starts_with('1') || m.start == "101");
+        for (m, head) in finals.zip(is_head) {
+            if head {
+                m.body_len = 0;
+            }
+        }
+    }
 }
 
 // -------------------------------------------------------------------- aa side
