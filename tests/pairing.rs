@@ -355,3 +355,31 @@ fn signals_reach_directions_not_started_open_and_parked() {
         );
     }
 }
+
+#[test]
+fn a_lost_response_takes_its_requests_signal_with_it() {
+    let mut run = Run::new();
+    let mut c = Conn::new(41004);
+    run.feed(c.handshake());
+    run.feed(c.send(Side::Client, head("/a").as_bytes()));
+    // The HEAD's response is sent but not captured; the client's next
+    // segment acknowledges it: a gap in the server's direction.
+    let lost = c.send(Side::Server, ok(1234, "").as_bytes());
+    assert_eq!(lost.len(), 1);
+    run.feed(c.send(Side::Client, get("/b").as_bytes()));
+    run.feed(c.send(Side::Server, ok(5, "hello").as_bytes()));
+    run.feed(c.send(Side::Client, head("/c").as_bytes()));
+    run.feed(c.send(Side::Server, ok(9, "").as_bytes()));
+    run.feed(c.send(Side::Client, get("/d").as_bytes()));
+    run.feed(c.send(Side::Server, ok(2, "ok").as_bytes()));
+    let seen = run.end();
+    assert_eq!(seen.errors, Vec::<String>::new());
+    assert_eq!(
+        seen.responses(41004),
+        [
+            (200, b"hello".to_vec()),
+            (200, vec![]),
+            (200, b"ok".to_vec())
+        ]
+    );
+}

@@ -973,7 +973,9 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
 
     /// Gives the parser signals from the other direction's parser, heard
     /// after those it holds; a full queue drops its oldest (counted in
-    /// [`AaStats::signals_dropped`]).
+    /// [`AaStats::signals_dropped`]). A gap, or an error the parser
+    /// resynchronises after, drops the signals not heard yet: the bytes lost
+    /// or skipped may have held the messages they were for.
     pub fn give_signals(&mut self, s: Signals) {
         self.sig.dropped += self.sig.inbox.append(s);
     }
@@ -1088,6 +1090,8 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                     if self.recover && self.parser.recover(at) {
                         self.stats.errors += 1;
                         self.q.abort();
+                        // As after a gap: the bytes skipped may have answered them.
+                        self.sig.inbox = Signals::new();
                         self.error = Some(e);
                         self.parse_off = at;
                         if at == end {
@@ -1112,6 +1116,9 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
         self.stats.gaps += 1;
         self.stats.gap_bytes += len;
         self.q.abort();
+        // The lost bytes may have held the messages the pending signals were
+        // for: pairing starts again with the signals sent from now on.
+        self.sig.inbox = Signals::new();
         self.parse_off = off + len;
         match self.parser.gap(off, len) {
             Ok(()) => true,
