@@ -2,7 +2,9 @@
 //! (`signal` in `http_request.aag`, `heard()` in `http_response.aag`),
 //! through the passive path `aa inspect` runs: the response to a HEAD has
 //! no body whatever its Content-Length, pipelined or not; after a CONNECT
-//! and its 2xx, or a 101, both directions are tunnel bytes; a response whose
+//! and its 2xx, or a 101, both directions are tunnel bytes (the responses'
+//! parser tells the requests' one, which hears it in its `begin`), and after
+//! a refused CONNECT the next request is parsed as one; a response whose
 //! request was never seen is parsed as before. The signals reach the
 //! response direction whether it has not started yet, is open, or is
 //! parked (more than 64 connections open). Every packet goes back to the
@@ -284,7 +286,7 @@ fn after_connect_and_its_2xx_both_directions_are_a_tunnel() {
 }
 
 #[test]
-fn after_a_101_the_responses_are_a_tunnel() {
+fn after_a_101_both_directions_are_a_tunnel() {
     let mut run = Run::new();
     let mut c = Conn::new(41002);
     run.feed(c.handshake());
@@ -295,10 +297,47 @@ fn after_a_101_the_responses_are_a_tunnel() {
     let switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
     let frames = b"\x81\x05hello\x81\x03HTTP/1.1 200 OK\r\n\r\n";
     run.feed(c.send(Side::Server, &[&switch[..], &frames[..]].concat()));
+    // The client's masked frames, one of them a request line in disguise.
+    let up = b"\x81\x85abcd\x09\x07\x0f\x08\x0eGET / HTTP/1.1\r\n\r\n";
+    run.feed(c.send(Side::Client, up));
     let seen = run.end();
     assert_eq!(seen.errors, Vec::<String>::new());
     assert_eq!(seen.responses(41002), [(101, vec![])]);
     assert_eq!(seen.tunnel(41002, Side::Server), frames);
+    assert_eq!(seen.tunnel(41002, Side::Client), up);
+    let requests = seen.of(41002, Side::Client);
+    assert_eq!(requests.iter().filter(|r| r.name == "request").count(), 1);
+}
+
+#[test]
+fn after_a_refused_connect_the_next_request_is_a_request() {
+    let mut run = Run::new();
+    let mut c = Conn::new(41005);
+    run.feed(c.handshake());
+    let connect = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n";
+    run.feed(c.send(Side::Client, connect.as_bytes()));
+    let refused = "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 4\r\n\r\nauth";
+    run.feed(c.send(Side::Server, refused.as_bytes()));
+    let again = "CONNECT example.com:443 HTTP/1.1\r\nProxy-Authorization: Basic eDp5\r\n\r\n";
+    run.feed(c.send(Side::Client, again.as_bytes()));
+    run.feed(c.send(Side::Server, b"HTTP/1.1 200 OK\r\n\r\n"));
+    run.feed(c.send(Side::Client, &[0x16, 3, 1, 0, 1, 0xff]));
+    run.feed(c.send(Side::Server, &[0x16, 3, 3, 0, 1, 0xee]));
+    let seen = run.end();
+    assert_eq!(seen.errors, Vec::<String>::new());
+    assert_eq!(
+        seen.responses(41005),
+        [(407, b"auth".to_vec()), (200, vec![])]
+    );
+    let targets: Vec<Vec<u8>> = seen
+        .of(41005, Side::Client)
+        .iter()
+        .filter(|r| r.name == "request")
+        .map(|r| r.field("method"))
+        .collect();
+    assert_eq!(targets, [b"CONNECT".to_vec(), b"CONNECT".to_vec()]);
+    assert_eq!(seen.tunnel(41005, Side::Client), [0x16, 3, 1, 0, 1, 0xff]);
+    assert_eq!(seen.tunnel(41005, Side::Server), [0x16, 3, 3, 0, 1, 0xee]);
 }
 
 #[test]

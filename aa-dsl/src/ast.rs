@@ -74,6 +74,9 @@ pub struct RecordDecl {
     /// where `after` means the record starts after the pattern rather than at
     /// it.
     pub sync: Option<(Vec<Lit>, bool)>,
+    /// Statements run when the record is about to begin at its first byte
+    /// (`begin { .. }`), and where the block is.
+    pub begin: Option<(Vec<Stmt>, Span)>,
     /// Fields, expectations and record variables, in order.
     pub items: Vec<Item>,
     /// Statements run after the last item.

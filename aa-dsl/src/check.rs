@@ -294,6 +294,29 @@ impl Checker {
                 vars.push((def, v.name.span));
             }
         }
+        let begin = match &r.begin {
+            Some((stmts, _)) => {
+                // Nothing is parsed yet: no field can be read.
+                let scope = Scope {
+                    vars: &vars,
+                    fields: &[],
+                    later: &names,
+                };
+                let begin = self.stmts(stmts, &scope);
+                if let Some(at) = end_span(stmts) {
+                    self.err(
+                        Diagnostic::new(
+                            "`end` in `begin`",
+                            at,
+                            "the record has no item to end after yet",
+                        )
+                        .help("choose another record with `next`, or `fail`"),
+                    );
+                }
+                begin
+            }
+            None => Vec::new(),
+        };
         for it in &r.items {
             let (span, what) = match it {
                 ast::Item::Var(_) => continue,
@@ -395,6 +418,7 @@ impl Checker {
             vars: vars.into_iter().map(|(v, _)| v).collect(),
             fields: fields.into_iter().map(|(f, _)| f).collect(),
             items,
+            begin,
             then,
         }
     }
@@ -677,22 +701,22 @@ impl Checker {
                                 )
                             };
                             self.err(d);
-                            self.expr(e, scope);
+                            if !is_heard(e) {
+                                self.expr(e, scope);
+                            }
                             return None;
                         }
                     },
                 };
-                if let ast::ExprKind::Call(f, args) = &e.kind {
-                    if f.name == "heard" && args.is_empty() {
-                        if ty != ir::Ty::U64 {
-                            self.err(Diagnostic::new(
-                                "type mismatch",
-                                e.span,
-                                format!("`{}` is a boolean, a signal is an integer", name.name),
-                            ));
-                        }
-                        return Some(ir::Stmt::Hear(var));
+                if is_heard(e) {
+                    if ty != ir::Ty::U64 {
+                        self.err(Diagnostic::new(
+                            "type mismatch",
+                            e.span,
+                            format!("`{}` is a boolean, a signal is an integer", name.name),
+                        ));
                     }
+                    return Some(ir::Stmt::Hear(var));
                 }
                 let (v, k) = self.expr(e, scope);
                 let want = match ty {
@@ -1033,11 +1057,13 @@ impl Checker {
     fn flow_checks(&mut self, file: &ast::File, p: &ir::Protocol) {
         let n = p.records.len();
         let succ: Vec<Vec<usize>> = p.records.iter().map(|r| successors(r, p.start)).collect();
+        let begin_succ: Vec<Vec<usize>> = p.records.iter().map(begin_successors).collect();
         let mut seen = vec![false; n];
         let mut stack = vec![p.start];
         while let Some(r) = stack.pop() {
             if !std::mem::replace(&mut seen[r], true) {
                 stack.extend(&succ[r]);
+                stack.extend(&begin_succ[r]);
             }
         }
         for (i, r) in file.records.iter().enumerate() {
@@ -1052,22 +1078,30 @@ impl Checker {
                 );
             }
         }
-        // A cycle through records that may consume nothing never ends.
+        // A cycle of steps that consume nothing never ends: from a record that
+        // may consume nothing to the records after it, and from a record's
+        // `begin` to the records it may start instead.
         let empty: Vec<bool> = (p.records.iter().zip(&self.suspect))
             .map(|(r, suspect)| !suspect && may_consume_nothing(r))
             .collect();
-        let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
-        fn dfs(r: usize, succ: &[Vec<usize>], empty: &[bool], st: &mut [u8]) -> Option<usize> {
-            st[r] = 1;
-            for &s in &succ[r] {
-                if !empty[s] {
-                    continue;
+        let free: Vec<Vec<usize>> = (0..n)
+            .map(|r| {
+                let mut v = begin_succ[r].clone();
+                if empty[r] {
+                    v.extend(&succ[r]);
                 }
+                v
+            })
+            .collect();
+        let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+        fn dfs(r: usize, free: &[Vec<usize>], st: &mut [u8]) -> Option<usize> {
+            st[r] = 1;
+            for &s in &free[r] {
                 if st[s] == 1 {
                     return Some(s);
                 }
                 if st[s] == 0 {
-                    if let Some(x) = dfs(s, succ, empty, st) {
+                    if let Some(x) = dfs(s, free, st) {
                         return Some(x);
                     }
                 }
@@ -1076,10 +1110,12 @@ impl Checker {
             None
         }
         for r in 0..n {
-            if empty[r] && state[r] == 0 {
-                if let Some(x) = dfs(r, &succ, &empty, &mut state) {
+            if !free[r].is_empty() && state[r] == 0 {
+                if let Some(x) = dfs(r, &free, &mut state) {
                     let rec = &file.records[x];
-                    let label = if p.records[x].items.is_empty() {
+                    let label = if !begin_succ[x].is_empty() {
+                        "its `begin` can start a record that comes back to it without consuming input"
+                    } else if p.records[x].items.is_empty() {
                         "it has no item, and the stream can come back to it"
                     } else {
                         "every item of this record may be empty, and the stream can come back to it"
@@ -1090,7 +1126,11 @@ impl Checker {
                             rec.name.span,
                             label,
                         )
-                        .help("give the record an item that always consumes bytes (`until`, `expect`, an integer, `chunk`)"),
+                        .help(if begin_succ[x].is_empty() {
+                            "give the record an item that always consumes bytes (`until`, `expect`, an integer, `chunk`)"
+                        } else {
+                            "a record that `begin` starts must not lead back without consuming a byte"
+                        }),
                     );
                     break;
                 }
@@ -1112,6 +1152,39 @@ fn as_expr(v: Value) -> ir::Expr {
         // Already reported as a type error.
         Value::Bytes(_) | Value::Str => ir::Expr::Const(0),
     }
+}
+
+/// Whether `e` is `heard()`, which only an assignment may take.
+fn is_heard(e: &ast::Expr) -> bool {
+    matches!(&e.kind, ast::ExprKind::Call(f, args) if f.name == "heard" && args.is_empty())
+}
+
+/// Where the statements' first `end` is.
+fn end_span(s: &[ast::Stmt]) -> Option<Span> {
+    s.iter().find_map(|st| match st {
+        ast::Stmt::End(sp) => Some(*sp),
+        ast::Stmt::If(_, a, b) => end_span(a).or_else(|| end_span(b)),
+        _ => None,
+    })
+}
+
+/// Records a `begin` block may start instead of its own (its `next`s).
+fn begin_successors(r: &ir::RecordDef) -> Vec<usize> {
+    fn walk(s: &[ir::Stmt], out: &mut Vec<usize>) {
+        for st in s {
+            match st {
+                ir::Stmt::Next(i, _) => out.push(*i),
+                ir::Stmt::If(_, a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&r.begin, &mut out);
+    out
 }
 
 /// Records that may follow `r`: every `next`, and the start record when the

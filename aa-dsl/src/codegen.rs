@@ -536,6 +536,8 @@ struct Ctx<'a> {
     /// field's actions): the fields read are the locals `f<index>`, and these
     /// byte strings were computed once, into these locals.
     slices: Option<&'a [(Bytes, Ident)]>,
+    /// In a `begin` block: `next R` starts `R` instead (the local `switch`).
+    begin: bool,
 }
 
 impl<'p> Gen<'p> {
@@ -652,6 +654,7 @@ impl<'p> Gen<'p> {
                 }
             }
             uses.stmts(&r.then, None);
+            uses.stmts(&r.begin, None);
         }
 
         let mut kind_names = Names::default();
@@ -1554,7 +1557,7 @@ impl<'p> Gen<'p> {
         } else {
             quote!(out.is_full())
         };
-        for (r, g) in self.p.records.iter().zip(&self.recs) {
+        for (ri, (r, g)) in self.p.records.iter().zip(&self.recs).enumerate() {
             let b = &g.before;
             let begin = &g.begin_fn;
             let skip = match r.skip.as_slice() {
@@ -1592,6 +1595,7 @@ impl<'p> Gen<'p> {
                     quote!(self.#ef(base + i as u64, out)?;)
                 }
             };
+            let run_begin = self.begin_block(ri);
             arms.push(quote! {
                 #st::#b => {
                     #skip
@@ -1599,6 +1603,7 @@ impl<'p> Gen<'p> {
                         return Ok(::aa_runtime::Step::Full { consumed: i });
                     }
                     self.#begin(base + i as u64);
+                    #run_begin
                     #first
                 }
             });
@@ -1878,6 +1883,42 @@ impl<'p> Gen<'p> {
         }
     }
 
+    /// The record's `begin` statements, run in the parse loop once the
+    /// record has begun at `base + i`; a `next R` among them starts `R` there
+    /// instead (the loop goes on in `R`'s state before its first byte).
+    fn begin_block(&self, ri: usize) -> TokenStream {
+        let r = &self.p.records[ri];
+        if r.begin.is_empty() {
+            return quote!();
+        }
+        let cx = Ctx {
+            rec: ri,
+            field: None,
+            slices: None,
+            begin: true,
+        };
+        let stmts = self.stmts(&r.begin, cx);
+        fn switches(s: &[Stmt]) -> bool {
+            s.iter().any(|st| match st {
+                Stmt::Next(..) => true,
+                Stmt::If(_, a, b) => switches(a) || switches(b),
+                _ => false,
+            })
+        }
+        if switches(&r.begin) {
+            quote! {
+                let mut switch = ::core::option::Option::None;
+                #(#stmts)*
+                if let ::core::option::Option::Some(s) = switch {
+                    self.state = s;
+                    continue;
+                }
+            }
+        } else {
+            quote!(#(#stmts)*)
+        }
+    }
+
     fn begin_fn(&self, ri: usize) -> TokenStream {
         let r = &self.p.records[ri];
         let g = &self.recs[ri];
@@ -2088,6 +2129,7 @@ impl<'p> Gen<'p> {
             rec: ri,
             field: None,
             slices: None,
+            begin: false,
         };
         let max = u64_lit(fd.max);
         // Entering the field: evaluate counts.
@@ -3068,6 +3110,7 @@ impl<'p> Gen<'p> {
             rec: ri,
             field: Some(fi),
             slices: None,
+            begin: false,
         };
         let actions = self.stmts(&fd.actions, cx);
         let actions = if self.reads_bytes(ri, fi) {
@@ -3199,6 +3242,7 @@ impl<'p> Gen<'p> {
             rec: ri,
             field: None,
             slices: None,
+            begin: false,
         };
         let then = self.stmts(&r.then, cx);
         let values = r
@@ -3306,6 +3350,20 @@ impl<'p> Gen<'p> {
                     let _ = (carried, out);
                     *i = (start + Self::SYNC[p].0.len() as u64 - base) as usize;
                     self.state = #st::#b;
+                }
+            } else if !self.p.records[ri].begin.is_empty() {
+                // The record's `begin` runs in the loop, from its state
+                // before its first byte, at the pattern.
+                let b = &g.before;
+                quote! {
+                    let _ = (base, i);
+                    self.state = #st::#b;
+                    if carried > 0 {
+                        self.replaying = true;
+                        let r = self.run(&Self::SYNC[p].0[..carried], start, out);
+                        self.replaying = false;
+                        r?;
+                    }
                 }
             } else {
                 let begin = &g.begin_fn;
@@ -3503,6 +3561,7 @@ impl<'p> Gen<'p> {
                                 rec: ri,
                                 field: None,
                                 slices: None,
+                                begin: false,
                             },
                         );
                         let item_done = self.item_done(ri, n, true);
@@ -3747,6 +3806,10 @@ impl<'p> Gen<'p> {
                     quote!(if #c { #(#a)* } else { #(#b)* })
                 }
             }
+            Stmt::Next(r, _) if cx.begin => {
+                let b = &self.recs[*r].before;
+                quote!(switch = ::core::option::Option::Some(#st::#b);)
+            }
             Stmt::Next(r, eof) => {
                 let b = &self.recs[*r].before;
                 if self.uses.or_eof {
@@ -3766,6 +3829,7 @@ impl<'p> Gen<'p> {
                 // record's end.
                 let at = match cx.field {
                     Some(_) => quote!(start),
+                    None if cx.begin => quote!(base + i as u64),
                     None => quote!(at),
                 };
                 let err = self.err(cx.rec, cx.field, at, quote!(Rejected { message: #m }));
@@ -3780,6 +3844,7 @@ impl<'p> Gen<'p> {
                 let v = self.expr_u64(e, cx);
                 let at = match cx.field {
                     Some(_) => quote!(start),
+                    None if cx.begin => quote!(base + i as u64),
                     None => quote!(at),
                 };
                 let m = ir::SIGNAL_RANGE;

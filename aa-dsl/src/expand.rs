@@ -201,6 +201,7 @@ fn aa_attrs(attrs: &[syn::Attribute]) -> impl Iterator<Item = &syn::Attribute> {
 
 fn lower_record(src: &mut Src, v: &syn::Variant) -> syn::Result<()> {
     let (mut start, mut skip, mut sync, mut then, mut vars) = (false, None, None, None, None);
+    let mut begin: Option<LitStr> = None;
     for a in aa_attrs(&v.attrs) {
         a.parse_nested_meta(|m| {
             if m.path.is_ident("start") {
@@ -215,11 +216,21 @@ fn lower_record(src: &mut Src, v: &syn::Variant) -> syn::Result<()> {
                 then = Some(m.value()?.parse::<LitStr>()?);
             } else if m.path.is_ident("vars") {
                 vars = Some(m.value()?.parse::<LitStr>()?);
+            } else if m.path.is_ident("begin") {
+                begin = Some(m.value()?.parse::<LitStr>()?);
             } else {
                 return Err(unknown_key(
                     &m.path,
-                    "expected `start`, `skip`, `sync`, `sync_after`, `vars` or `then`",
-                    &["start", "skip", "sync", "sync_after", "vars", "then"],
+                    "expected `start`, `skip`, `sync`, `sync_after`, `vars`, `begin` or `then`",
+                    &[
+                        "start",
+                        "skip",
+                        "sync",
+                        "sync_after",
+                        "vars",
+                        "begin",
+                        "then",
+                    ],
                 ));
             }
             Ok(())
@@ -239,6 +250,11 @@ fn lower_record(src: &mut Src, v: &syn::Variant) -> syn::Result<()> {
         src.push_lit(&s.value(), s.span());
     }
     src.push(" {\n", sp);
+    if let Some(b) = &begin {
+        src.push("begin {\n", b.span());
+        src.push(&b.value(), b.span());
+        src.push("\n}\n", b.span());
+    }
     if let Some(vs) = &vars {
         src.push(&vs.value(), vs.span());
         src.push("\n", vs.span());

@@ -249,6 +249,7 @@ impl Grammar {
                 .iter()
                 .for_each(|f| collect(&f.actions, &mut fail_msgs));
             collect(&r.then, &mut fail_msgs);
+            collect(&r.begin, &mut fail_msgs);
         }
         let mut sync: Vec<SyncPat> = Vec::new();
         for (rec, r) in p.records.iter().enumerate() {
@@ -495,7 +496,19 @@ impl State {
                     if out.is_full() && !self.replaying {
                         return Ok(Step::Full { consumed: i });
                     }
-                    self.begin_record(base + i as u64);
+                    let at = base + i as u64;
+                    self.begin_record(at);
+                    let begin = &g.p.records[self.rec].begin;
+                    if !begin.is_empty() {
+                        self.exec(g, begin, None, at, Here { d, base }, out)
+                            .map_err(|e| *e)?;
+                        // `next R` in `begin`: `R` begins here instead.
+                        if let Some(r) = self.next_rec.take() {
+                            self.rec = r;
+                            self.next_eof_ok = false;
+                            self.phase = Phase::Between;
+                        }
+                    }
                 }
                 Phase::Sync => {
                     if let Some(r) = self.sync_scan(g, d, base, &mut i, out)? {
@@ -1290,7 +1303,13 @@ impl State {
             self.phase = Phase::Between;
             return Ok(None);
         }
-        self.begin_record(start);
+        if g.p.records[s.rec].begin.is_empty() {
+            self.begin_record(start);
+        } else {
+            // The record's `begin` runs in the loop, from before its first
+            // byte, at the pattern.
+            self.phase = Phase::Between;
+        }
         if carried > 0 {
             // The pattern's first bytes came in the previous packet; parse them
             // from the pattern itself (the bytes are equal), at their offsets,

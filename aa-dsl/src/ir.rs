@@ -93,6 +93,9 @@ pub struct RecordDef {
     pub fields: Vec<FieldDef>,
     /// What the record consists of, in order.
     pub items: Vec<ItemDef>,
+    /// Statements run when the record is about to begin, at its first byte
+    /// (after `skip`); a `next R` among them starts `R` there instead.
+    pub begin: Vec<Stmt>,
     /// Statements after the last item.
     pub then: Vec<Stmt>,
 }

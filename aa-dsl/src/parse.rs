@@ -196,6 +196,7 @@ fn rule_name(r: Rule) -> String {
         Rule::ty => "`u64` or `bool`".into(),
         Rule::block => "`{`".into(),
         Rule::then_block => "`then`".into(),
+        Rule::begin_block => "`begin`".into(),
         Rule::semi => "`;`".into(),
         Rule::rbrace => "`}`".into(),
         Rule::start_kw => "`start`".into(),
@@ -308,6 +309,7 @@ impl Cx {
             start: false,
             skip: None,
             sync: None,
+            begin: None,
             items: Vec::new(),
             then: Vec::new(),
         };
@@ -344,6 +346,11 @@ impl Cx {
                 }
                 Rule::then_block => {
                     rec.then = self.block(q.into_inner().find(significant).expect("block"));
+                }
+                Rule::begin_block => {
+                    let sp = span(&q);
+                    let b = self.block(q.into_inner().find(significant).expect("block"));
+                    rec.begin = Some((b, sp));
                 }
                 _ => {}
             }

@@ -934,7 +934,49 @@ start record r {
 "#
 );
 
+// `begin`: a field read before any is parsed, and `end` with no item.
+bad!(
+    begin_misused,
+    r#"protocol p;
+
+start record r {
+    begin {
+        if len(kind) > 0 {
+            end;
+        }
+    }
+    kind: u8;
+}
+"#
+);
+
 // ---------------------------------------------------------------- flow
+
+// Two records whose `begin` blocks can start each other forever.
+bad!(
+    begin_loop,
+    r#"protocol p;
+
+var s: u64 = 0;
+
+start record a {
+    begin {
+        s = heard();
+        if s == 1 {
+            next b;
+        }
+    }
+    x: u8;
+}
+
+record b {
+    begin {
+        next a;
+    }
+    y: u8;
+}
+"#
+);
 
 bad!(
     unreachable_record,

@@ -74,3 +74,49 @@ fn replies_pair_with_their_requests_through_signals() {
     drop((ask, answer));
     assert!(pool.is_full());
 }
+
+/// Replies again, told apart before their first byte (`begin`): a query's
+/// is a bare data line, a set's a status line.
+#[aa_protocol]
+pub enum Reply {
+    #[aa(
+        start,
+        vars = "var said: u64;",
+        begin = "said = heard(); if said == 1 { next value; }"
+    )]
+    Status {
+        #[aa(until = "\n", max = 100)]
+        status: (),
+    },
+    Value {
+        #[aa(until = "\n", max = 100)]
+        value: (),
+    },
+}
+
+#[test]
+fn begin_chooses_the_record_before_its_first_byte() {
+    let pool = PacketPool::new(16, 256);
+    let mut reply = AaStream::new(AaConfig::default(), 0, reply::ReplyParser::default());
+    let mut told = Signals::new();
+    for v in [1, 0, 1] {
+        told.push(v);
+    }
+    reply.give_signals(told);
+    let replies = b"21.5\nOK\n40%\n";
+    // One byte a packet: the choice is made once, at the first byte.
+    for (k, b) in replies.chunks(1).enumerate() {
+        reply.insert(k as u32, pool.packet_from(b).unwrap(), 0..1);
+    }
+    let got: Vec<String> = reply
+        .read_aa_records(10)
+        .map(|r| {
+            let f = r.fields().next().unwrap().to_vec();
+            format!("{}:{}", r.name(), String::from_utf8(f).unwrap())
+        })
+        .collect();
+    assert_eq!(got, ["value:21.5", "status:OK", "value:40%"]);
+    reply.free_aa_records(got.len());
+    drop(reply);
+    assert!(pool.is_full());
+}
