@@ -73,6 +73,14 @@ impl Seen {
         out
     }
 
+    /// How many `request` records `port`'s connection has.
+    fn requests(&self, port: u16) -> usize {
+        self.of(port, Side::Client)
+            .iter()
+            .filter(|r| r.name == "request")
+            .count()
+    }
+
     /// Bytes of the `tunnel` records from `side`.
     fn tunnel(&self, port: u16, side: Side) -> Vec<u8> {
         self.of(port, side)
@@ -279,8 +287,7 @@ fn after_connect_and_its_2xx_both_directions_are_a_tunnel() {
     let seen = run.end();
     assert_eq!(seen.errors, Vec::<String>::new());
     assert_eq!(seen.responses(41001), [(200, vec![])]);
-    let requests = seen.of(41001, Side::Client);
-    assert_eq!(requests.iter().filter(|r| r.name == "request").count(), 1);
+    assert_eq!(seen.requests(41001), 1);
     assert_eq!(seen.tunnel(41001, Side::Client), up);
     assert_eq!(seen.tunnel(41001, Side::Server), down);
 }
@@ -305,8 +312,7 @@ fn after_a_101_both_directions_are_a_tunnel() {
     assert_eq!(seen.responses(41002), [(101, vec![])]);
     assert_eq!(seen.tunnel(41002, Side::Server), frames);
     assert_eq!(seen.tunnel(41002, Side::Client), up);
-    let requests = seen.of(41002, Side::Client);
-    assert_eq!(requests.iter().filter(|r| r.name == "request").count(), 1);
+    assert_eq!(seen.requests(41002), 1);
 }
 
 #[test]

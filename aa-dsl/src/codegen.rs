@@ -4018,17 +4018,7 @@ impl<'p> Gen<'p> {
         let t = self.expr_u64(e, cx);
         match e {
             Expr::Const(_) | Expr::Var(_) | Expr::FieldInt(_) => t,
-            // Method calls.
-            Expr::Bin(
-                BinOp::Add
-                | BinOp::Sub
-                | BinOp::Mul
-                | BinOp::Div
-                | BinOp::Rem
-                | BinOp::Shl
-                | BinOp::Shr,
-                ..,
-            ) => t,
+            Expr::Bin(op, ..) if is_method_op(*op) => t,
             Expr::Bin(..) => quote!((#t)),
             Expr::Not(_) | Expr::Test(..) | Expr::Key { .. } | Expr::Empty(_) => quote!((#t)),
             _ => t,
@@ -4040,16 +4030,7 @@ impl<'p> Gen<'p> {
         match e {
             Expr::Const(n) => u64_lit_suffixed(*n),
             Expr::Var(_) | Expr::FieldInt(_) | Expr::Len(_) | Expr::Min(..) => self.expr_u64(e, cx),
-            Expr::Bin(
-                BinOp::Add
-                | BinOp::Sub
-                | BinOp::Mul
-                | BinOp::Div
-                | BinOp::Rem
-                | BinOp::Shl
-                | BinOp::Shr,
-                ..,
-            ) => self.expr_u64(e, cx),
+            Expr::Bin(op, ..) if is_method_op(*op) => self.expr_u64(e, cx),
             _ => {
                 let t = self.expr_u64(e, cx);
                 quote!((#t))
@@ -4810,6 +4791,16 @@ fn stop_mask(f: &ir::FieldDef) -> u64 {
         }) => delims.iter().fold(0u64, |m, &k| m | 1 << k.min(63)),
         _ => 0,
     }
+}
+
+/// Whether the generated code writes `a OP b` as a method call on `a`
+/// (`a.wrapping_add(b)`, `a.checked_shl(..)`...): no parentheses needed
+/// around it as an operand or a receiver.
+fn is_method_op(op: BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem | BinOp::Shl | BinOp::Shr
+    )
 }
 
 /// Every byte string the statements read (`f`), and whether it is read
