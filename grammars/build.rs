@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "tls.aag",
         "resp.aag",
         "mqtt.aag",
+        "tls_handshake.aag",
     ])?;
     aa_dsl::compile(&[
         "tests/kitchen.aag",

@@ -3,8 +3,8 @@
 //! A capture is read into a packet pool, every frame decoded, every TCP
 //! connection reassembled in both directions by [`aa_stack::passive`], and each
 //! direction parsed by the protocol its server port maps to: a compiled grammar
-//! (`--protocol`, or the default map: ports 80 and 8080 are HTTP, 1883 is
-//! MQTT) or one loaded
+//! (`--protocol`, or the default map: ports 80 and 8080 are HTTP, 443 TLS
+//! handshakes, 1883 MQTT) or one loaded
 //! at run time and run by the interpreter (`--grammar`). Each record becomes one
 //! JSON object per line:
 //!
@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use aa_dsl::interp::{Grammar, Interp};
 use aa_dsl::ir;
-use aa_grammars::{csv, http_request, http_response, mqtt, resp, tls};
+use aa_grammars::{csv, http_request, http_response, mqtt, resp, tls, tls_handshake};
 use aa_runtime::field::FLAG_ESCAPED;
 use aa_runtime::{
     AaStream, Chunk, Emitter, Limits, Packet, PacketPool, ParseError, Parser, Schema, Step,
@@ -65,6 +65,8 @@ pub enum AnyParser {
     /// record variables, is the largest, and every parked direction of
     /// every protocol would pay for it).
     Mqtt(Box<mqtt::MqttParser>),
+    /// `tls_handshake.aag`, compiled (boxed, as `Mqtt`).
+    TlsHandshake(Box<tls_handshake::TlsHandshakeParser>),
     /// A grammar loaded at run time (boxed: the interpreter's state is
     /// larger than a compiled parser's, and every parked direction holds one
     /// of these).
@@ -80,6 +82,7 @@ macro_rules! each_parser {
             AnyParser::Tls($p) => $e,
             AnyParser::Resp($p) => $e,
             AnyParser::Mqtt($p) => $e,
+            AnyParser::TlsHandshake($p) => $e,
             AnyParser::Interp($p) => $e,
         }
     };
@@ -191,7 +194,7 @@ impl Shape {
 
 impl Protocol {
     /// A protocol compiled into aa: `csv`, `http_request`, `http_response`,
-    /// `tls`, `resp`, `mqtt`.
+    /// `tls`, `tls_handshake`, `resp`, `mqtt`.
     pub fn compiled(name: &str) -> Option<Protocol> {
         let make: fn() -> AnyParser = match name {
             "csv" => || AnyParser::Csv(csv::CsvParser::new()),
@@ -200,6 +203,9 @@ impl Protocol {
             "tls" => || AnyParser::Tls(tls::TlsParser::new()),
             "resp" => || AnyParser::Resp(resp::RespParser::new()),
             "mqtt" => || AnyParser::Mqtt(Box::new(mqtt::MqttParser::new())),
+            "tls_handshake" => {
+                || AnyParser::TlsHandshake(Box::new(tls_handshake::TlsHandshakeParser::new()))
+            }
             _ => return None,
         };
         let (_, src) = aa_grammars::SOURCES.iter().find(|(n, _)| *n == name)?;
@@ -288,11 +294,13 @@ pub struct PortMap {
 }
 
 impl PortMap {
-    /// The default map: ports 80 and 8080 are HTTP, 1883 is MQTT; other
-    /// ports unparsed.
+    /// The default map: ports 80 and 8080 are HTTP, 443 is TLS (its
+    /// handshakes), 1883 is MQTT; other ports unparsed.
     pub fn well_known() -> PortMap {
         let mut ports = vec![(80, Service::http()), (8080, Service::http())];
-        ports.extend(Protocol::compiled("mqtt").map(|p| (1883, Service::both(p))));
+        for (port, name) in [(443, "tls_handshake"), (1883, "mqtt")] {
+            ports.extend(Protocol::compiled(name).map(|p| (port, Service::both(p))));
+        }
         PortMap { ports, other: None }
     }
 

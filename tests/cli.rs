@@ -20,6 +20,7 @@ fn check_accepts_the_shipped_grammars() {
         "grammars/tls.aag",
         "grammars/resp.aag",
         "grammars/mqtt.aag",
+        "grammars/tls_handshake.aag",
     ]);
     assert!(
         out.status.success(),
@@ -30,7 +31,7 @@ fn check_accepts_the_shipped_grammars() {
     assert!(stdout.contains(
         "grammars/http_response.aag: ok: protocol `http_response`, 6 record types (response, body, chunk_size, chunk_end, trailers, tunnel)"
     ), "{stdout}");
-    assert_eq!(stdout.lines().count(), 6);
+    assert_eq!(stdout.lines().count(), 7);
 }
 
 #[test]

@@ -457,3 +457,84 @@ fn mqtt_on_port_1883_by_default() {
     assert_eq!(pieces.iter().sum::<u64>(), 17 + 5000 + 6);
     assert!(!lines.iter().any(|l| l.get("event").is_some()), "{lines:?}");
 }
+
+#[test]
+fn tls_handshakes_on_port_443_by_default() {
+    use aa::stack::synth::{Capture, Conversation, Dialogue, Side};
+    let t0 = aa::stack::Timestamp::new(1_700_000_000, 0);
+    let b16 = |v: usize| (v as u16).to_be_bytes();
+    let ext = |t: u16, d: &[u8]| [&t.to_be_bytes()[..], &b16(d.len()), d].concat();
+    let msg =
+        |t: u8, body: &[u8]| [&[t][..], &(body.len() as u32).to_be_bytes()[1..], body].concat();
+    let rec = |ct: u8, p: &[u8]| [&[ct, 3, 3][..], &b16(p.len()), p].concat();
+    let host = b"shop.example";
+    let sni = [&b16(host.len() + 3)[..], &[0], &b16(host.len()), host].concat();
+    let alpn = [&b16(3)[..], &[2], b"h2"].concat();
+    let exts = [ext(0, &sni), ext(16, &alpn)].concat();
+    let hello = [
+        &[3u8, 3][..],
+        &[1; 32],
+        &[0],
+        &b16(2),
+        &[0x13, 1],
+        &[1, 0],
+        &b16(exts.len()),
+        &exts,
+    ]
+    .concat();
+    let sexts = ext(43, &[3, 4]);
+    let shello = [
+        &[3u8, 3][..],
+        &[2; 32],
+        &[0],
+        &[0x13, 1, 0],
+        &b16(sexts.len()),
+        &sexts,
+    ]
+    .concat();
+    let mut d = Dialogue::new();
+    d.push(Side::Client, rec(22, &msg(1, &hello)));
+    d.push(
+        Side::Server,
+        [
+            rec(22, &msg(2, &shello)),
+            rec(20, &[1]),
+            rec(23, &[9; 3000]),
+        ]
+        .concat(),
+    );
+    d.push(Side::Client, [rec(20, &[1]), rec(23, &[8; 200])].concat());
+    let conv = Conversation::new(
+        "198.51.100.1:43000".parse().unwrap(),
+        "198.51.100.2:443".parse().unwrap(),
+        d,
+        22,
+    );
+    let capture = Capture::interleave(t0, &[conv]);
+    let path = scratch("tls.pcap", &capture.write_pcap(Vec::new()).unwrap());
+    let (code, lines, stderr) = inspect(&[path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!lines.iter().any(|l| l.get("event").is_some()), "{lines:?}");
+    let one = |name: &str| -> &serde_json::Value {
+        let found: Vec<_> = lines.iter().filter(|l| l["record"] == name).collect();
+        assert_eq!(found.len(), 1, "{name}: {found:?}");
+        found[0]
+    };
+    assert_eq!(
+        text(&one("server_name")["fields"]["host_name"]),
+        "shop.example"
+    );
+    assert_eq!(text(&one("alpn")["fields"]["name"]), "h2");
+    assert_eq!(
+        one("selected_version")["fields"]["version"]["value"],
+        0x0304
+    );
+    // The encrypted 3000 bytes come as fragments, one a segment.
+    let down: u64 = of_flow(&lines, "198.51.100.2:443>198.51.100.1:43000")
+        .iter()
+        .filter(|l| l["record"] == "fragment")
+        .map(|l| l["fields"]["data"]["len"].as_u64().unwrap())
+        .sum();
+    assert_eq!(down, 1 + 3000);
+}

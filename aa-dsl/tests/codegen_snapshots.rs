@@ -38,6 +38,11 @@ fn mqtt() {
 }
 
 #[test]
+fn tls_handshake() {
+    insta::assert_snapshot!(generated("tls_handshake"));
+}
+
+#[test]
 fn starts_with_the_generated_marker() {
     for g in [
         "csv",
@@ -46,6 +51,7 @@ fn starts_with_the_generated_marker() {
         "tls",
         "resp",
         "mqtt",
+        "tls_handshake",
     ] {
         let code = generated(g);
         assert!(code.starts_with(&format!(

@@ -95,6 +95,14 @@ pub mod resp {
     include!(concat!(env!("OUT_DIR"), "/resp.rs"));
 }
 
+/// TLS handshakes in the clear (`tls_handshake.aag`): the record layer, each
+/// handshake message's header, a ClientHello's and ServerHello's fields and
+/// extensions, with the server name, the ALPN protocols and a TLS 1.3
+/// server's chosen version broken out.
+pub mod tls_handshake {
+    include!(concat!(env!("OUT_DIR"), "/tls_handshake.rs"));
+}
+
 /// MQTT 3.1.1 (`mqtt.aag`): a `packet` record per control packet (type,
 /// flags, Remaining Length, a PUBLISH's topic, the Packet Identifier), and
 /// the rest of each packet as `payload` records.
@@ -112,4 +120,5 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("tls", include_str!("../tls.aag")),
     ("resp", include_str!("../resp.aag")),
     ("mqtt", include_str!("../mqtt.aag")),
+    ("tls_handshake", include_str!("../tls_handshake.aag")),
 ];

@@ -11,7 +11,7 @@
 //! steady state (a counting global allocator, switched on per thread).
 
 use aa_dsl::interp::Grammar;
-use aa_grammars::{csv, http_request, http_response, mqtt, resp, tls};
+use aa_grammars::{csv, http_request, http_response, mqtt, resp, tls, tls_handshake};
 use aa_runtime::*;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
@@ -659,6 +659,108 @@ fn mqtt_input(r: &mut Rng) -> Vec<u8> {
     mutate(r, v, &[0x30, 0x32, 0x82, 0x80, 0x00, 0x01, 0xff])
 }
 
+/// A TLS handshake stream: ClientHellos and ServerHellos with random
+/// extensions (server names, ALPN lists, supported versions, others), other
+/// handshake messages (some longer than their record), ChangeCipherSpec,
+/// application data; lengths now and then wrong.
+fn tls_handshake_input(r: &mut Rng) -> Vec<u8> {
+    fn b16(v: usize) -> [u8; 2] {
+        (v as u16).to_be_bytes()
+    }
+    let mut v = Vec::new();
+    for _ in 0..r.range(0, 5) {
+        let kind = r.below(6);
+        let payload: Vec<u8> = if kind <= 2 {
+            let mut msgs = Vec::new();
+            for _ in 0..r.range(1, 2) {
+                let hello = r.below(3) as u8; // 0 other, 1 client, 2 server
+                let mut body = Vec::new();
+                if hello > 0 {
+                    body.extend_from_slice(&[3, 3]);
+                    body.extend((0..32).map(|_| r.next() as u8));
+                    let sid = *r.pick(&[0usize, 32, 33]);
+                    body.push(sid as u8);
+                    body.extend((0..sid.min(32)).map(|_| r.next() as u8));
+                    if hello == 1 {
+                        let n = 2 * r.range(1, 4) as usize;
+                        body.extend_from_slice(&b16(n));
+                        body.extend((0..n).map(|_| r.next() as u8));
+                        body.extend_from_slice(&[1, 0]);
+                    } else {
+                        body.extend_from_slice(&[0x13, 1, 0]);
+                    }
+                    if r.chance(90) {
+                        let mut exts = Vec::new();
+                        for _ in 0..r.range(0, 4) {
+                            let (t, data): (u16, Vec<u8>) = match r.below(5) {
+                                0 => {
+                                    let host = token(r, b"abc.-", 0, 20);
+                                    let e = [&[0u8][..], &b16(host.len()), &host].concat();
+                                    (0, [&b16(e.len())[..], &e].concat())
+                                }
+                                1 => {
+                                    let mut list = Vec::new();
+                                    for _ in 0..r.range(0, 3) {
+                                        let n = token(r, b"h2/.1tp", 0, 9);
+                                        list.push(n.len() as u8);
+                                        list.extend(n);
+                                    }
+                                    (16, [&b16(list.len())[..], &list].concat())
+                                }
+                                2 => (43, vec![3, 4]),
+                                3 => (43, vec![2, 3, 4]),
+                                _ => (
+                                    r.below(65536) as u16,
+                                    (0..r.range(0, 8)).map(|_| r.next() as u8).collect(),
+                                ),
+                            };
+                            exts.extend_from_slice(&t.to_be_bytes());
+                            exts.extend_from_slice(&b16(data.len()));
+                            exts.extend(data);
+                        }
+                        body.extend_from_slice(&b16(exts.len()));
+                        body.extend(exts);
+                    }
+                } else {
+                    body.extend((0..r.range(0, 60)).map(|_| r.next() as u8));
+                }
+                let t = if hello > 0 {
+                    hello
+                } else {
+                    *r.pick(&[4u8, 8, 11, 14, 20])
+                };
+                msgs.push(t);
+                msgs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+                msgs.extend(body);
+            }
+            msgs
+        } else {
+            (0..r.range(0, 300)).map(|_| r.next() as u8).collect()
+        };
+        let ct = match kind {
+            0..=2 => 22,
+            3 => 20,
+            4 => 23,
+            _ => *r.pick(&[21u8, 24, 25]),
+        };
+        // Sometimes cut a handshake over two records.
+        let cut = if ct == 22 && r.chance(20) {
+            r.below(payload.len() as u64 + 1) as usize
+        } else {
+            payload.len()
+        };
+        for part in [&payload[..cut], &payload[cut..]] {
+            if part.is_empty() && cut == payload.len() && !payload.is_empty() {
+                continue;
+            }
+            v.extend_from_slice(&[ct, 3, 3]);
+            v.extend_from_slice(&b16(part.len()));
+            v.extend_from_slice(part);
+        }
+    }
+    mutate(r, v, &[0, 1, 2, 3, 16, 20, 22, 23, 43])
+}
+
 /// One record of `tests/kitchen.aag` (and what it leads to), mostly valid.
 fn kitchen_record(r: &mut Rng, v: &mut Vec<u8>) {
     if r.chance(20) {
@@ -884,6 +986,14 @@ proptest! {
         let input = resp_input(&mut Rng(input_seed));
         let plan = Plan::new(input.len(), plan_seed % 8 == 0, plan_seed);
         compare(&g, resp::RespParser::new(), &input, &plan);
+    }
+
+    #[test]
+    fn tls_handshake_same_as_interpreter(input_seed: u64, plan_seed: u64) {
+        let g = grammar("tls_handshake");
+        let input = tls_handshake_input(&mut Rng(input_seed));
+        let plan = Plan::new(input.len(), plan_seed % 8 == 0, plan_seed);
+        compare(&g, tls_handshake::TlsHandshakeParser::new(), &input, &plan);
     }
 
     #[test]

@@ -92,9 +92,9 @@ struct InspectArgs {
     )]
     workers: Option<u16>,
     /// Parse every connection as this compiled protocol: http (requests one
-    /// way, responses the other), http_request, http_response, csv, tls, resp,
-    /// mqtt. Without it (and without --grammar), ports 80 and 8080 are HTTP
-    /// and 1883 is MQTT.
+    /// way, responses the other), http_request, http_response, csv, tls,
+    /// tls_handshake, resp, mqtt. Without it (and without --grammar), ports 80
+    /// and 8080 are HTTP, 443 TLS handshakes and 1883 MQTT.
     #[arg(long, conflicts_with = "grammar")]
     protocol: Option<String>,
     /// Parse every connection with this grammar, loaded at run time and run by
@@ -184,7 +184,7 @@ fn inspect(a: InspectArgs) -> ExitCode {
     let unknown = |name: &str| {
         eprintln!(
             "aa inspect: unknown protocol `{name}`; known: http, http_request, \
-             http_response, csv, tls, resp, mqtt{}",
+             http_response, csv, tls, tls_handshake, resp, mqtt{}",
             loaded
                 .as_ref()
                 .map(|p| format!(", {} (--grammar)", p.name()))
