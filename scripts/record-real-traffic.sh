@@ -22,6 +22,11 @@
 #   real_http_head.pcap       one HTTP/1.1 connection (port 8080): HEADs, whose
 #                             responses announce a Content-Length and carry no
 #                             body, between GETs of the same files
+#   real_tls.pcap             three HTTPS connections (port 443) from curl to
+#                             Python's http.server behind TLS (a self-signed
+#                             certificate made here): TLS 1.3, TLS 1.2, and
+#                             TLS 1.2 offering h2 and http/1.1 (the server
+#                             picks http/1.1); server name test.example
 #   real_csv_nc.pcap          one connection (port 9000): nc sends
 #                             real_csv_nc.csv to `nc -l`
 #   real_csv_nc.csv           the CSV file sent (quoted fields, "" escapes,
@@ -60,6 +65,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v ethtool >/dev/null 2>&1 || missing+=(ethtool)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "record-real-traffic: installing ${missing[*]}"
     apt-get update -q
@@ -317,6 +323,52 @@ in_cli curl -sS --http1.1 -I "$BASE/large.txt" \
     --next -sS --http1.1 "$BASE/large.txt" >"$WORK/head.out"
 stop_capture
 
+# --- HTTPS ------------------------------------------------------------------
+TLS_PORT=443
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=test.example -days 2 \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+cat >"$WORK/tls_server.py" <<'PY'
+import http.server
+import ssl
+import sys
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_GET(self):
+        body = b"hello over tls\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+addr, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+ctx.set_alpn_protocols(["http/1.1"])
+srv = http.server.ThreadingHTTPServer((addr, port), Handler)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+PY
+ip netns exec "$SRV_NS" python3 "$WORK/tls_server.py" "$SRV_IP" "$TLS_PORT" \
+    "$WORK/cert.pem" "$WORK/key.pem" 2>"$WORK/tls_server.log" &
+PIDS+=("$!")
+wait_listen "$TLS_PORT"
+echo "recording $OUT/real_tls.pcap"
+start_capture "$WORK/tls.pcap"
+TLS_URL="https://test.example:$TLS_PORT/"
+TLS_RESOLVE="test.example:$TLS_PORT:$SRV_IP"
+in_cli curl -sS -k --http1.1 --tlsv1.3 --resolve "$TLS_RESOLVE" "$TLS_URL" >"$WORK/tls.out"
+in_cli curl -sS -k --http1.1 --tlsv1.2 --tls-max 1.2 --resolve "$TLS_RESOLVE" "$TLS_URL" >>"$WORK/tls.out"
+in_cli curl -sS -k --http2 --tlsv1.2 --tls-max 1.2 --resolve "$TLS_RESOLVE" "$TLS_URL" >>"$WORK/tls.out"
+stop_capture
+grep -c "hello over tls" "$WORK/tls.out" | sed 's/^/  tls: /; s/$/ answers/'
+
 # --- CSV over nc ------------------------------------------------------------
 python3 - "$WORK/sent.csv" <<'PY'
 import sys
@@ -368,9 +420,10 @@ grep -c '" [0-9][0-9][0-9] ' "$WORK/server.log" | sed 's/^/  server: /; s/$/ req
 cp "$WORK/keepalive.pcap" "$OUT/real_http_keepalive.pcap"
 cp "$WORK/chunked.pcap" "$OUT/real_http_chunked.pcap"
 cp "$WORK/head.pcap" "$OUT/real_http_head.pcap"
+cp "$WORK/tls.pcap" "$OUT/real_tls.pcap"
 cp "$WORK/csv.pcap" "$OUT/real_csv_nc.pcap"
 cp "$WORK/sent.csv" "$OUT/real_csv_nc.csv"
-for f in real_http_keepalive.pcap real_http_chunked.pcap real_http_head.pcap real_csv_nc.pcap \
-    real_csv_nc.csv; do
+for f in real_http_keepalive.pcap real_http_chunked.pcap real_http_head.pcap real_tls.pcap \
+    real_csv_nc.pcap real_csv_nc.csv; do
     printf '  %-26s %7d bytes\n' "$f" "$(wc -c <"$OUT/$f")"
 done

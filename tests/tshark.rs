@@ -11,6 +11,11 @@
 //! "skipped: tshark not installed" and passes, unless `AA_REQUIRE_TSHARK=1`
 //! (CI sets it), when it fails.
 //!
+//! `real_tls.pcap` holds three HTTPS connections (curl to Python, TLS 1.3,
+//! TLS 1.2, TLS 1.2 offering h2): per direction, aa's `tls_handshake`
+//! records on port 443 and tshark must give the same handshake message
+//! types, server names, ALPN protocols and chosen versions.
+//!
 //! `real_csv_nc.pcap` holds `real_csv_nc.csv` sent by nc to port 9000:
 //! `aa inspect --port 9000=csv` must give its rows, field by field.
 //!
@@ -644,4 +649,124 @@ fn csv_reference_parser() {
         parse_csv("a,\"b,c\",\"d \"\"e\"\"\"\r\n\r\n,\"\"\n\"x\ny\",z"),
         vec![vec!["a", "b,c", "d \"e\""], vec!["", ""], vec!["x\ny", "z"],]
     );
+}
+
+// ------------------------------------------------------------------------ TLS
+
+/// What one direction of a TLS connection showed in the clear: handshake
+/// message types in order, server names, ALPN protocols, the version a
+/// ServerHello chose (`supported_versions`).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TlsDir {
+    types: Vec<u64>,
+    names: Vec<String>,
+    alpn: Vec<String>,
+    versions: Vec<u64>,
+}
+
+/// tshark's view, by `SRCPORT>DSTPORT`.
+fn tshark_tls(file: &Path) -> BTreeMap<String, TlsDir> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args([
+            "-n",
+            "-o",
+            "tcp.check_checksum:FALSE",
+            "-Y",
+            "tls.handshake",
+        ])
+        .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=a"])
+        .args(["-E", "aggregator=,"])
+        .args([
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "tls.handshake.type",
+        ])
+        .args(["-e", "tls.handshake.extensions_server_name"])
+        .args(["-e", "tls.handshake.extensions_alpn_str"])
+        .args(["-e", "tls.handshake.extensions.supported_version"])
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut dirs: BTreeMap<String, TlsDir> = BTreeMap::new();
+    let list = |s: &str| -> Vec<String> {
+        s.split(',')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let cols: Vec<&str> = line.split('|').collect();
+        assert_eq!(cols.len(), 6, "tshark line: {line}");
+        let d = dirs.entry(format!("{}>{}", cols[0], cols[1])).or_default();
+        let types: Vec<u64> = list(cols[2]).iter().map(|t| t.parse().unwrap()).collect();
+        d.names.extend(list(cols[3]));
+        d.alpn.extend(list(cols[4]));
+        // A ServerHello's `supported_versions` is the version chosen (a
+        // ClientHello's is the list offered, which aa does not break out).
+        if types.contains(&2) {
+            d.versions.extend(
+                list(cols[5])
+                    .iter()
+                    .map(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).unwrap()),
+            );
+        }
+        d.types.extend(types);
+    }
+    dirs
+}
+
+/// aa's view, from `aa inspect`'s records.
+fn aa_tls(lines: &[Value]) -> BTreeMap<String, TlsDir> {
+    let mut dirs: BTreeMap<String, TlsDir> = BTreeMap::new();
+    let port = |ep: &str| ep.rsplit(':').next().unwrap().to_string();
+    for v in lines {
+        let (Some(flow), Some(record)) = (v["flow"].as_str(), v["record"].as_str()) else {
+            continue;
+        };
+        let (src, dst) = flow.split_once('>').unwrap();
+        let d = dirs
+            .entry(format!("{}>{}", port(src), port(dst)))
+            .or_default();
+        let f = &v["fields"];
+        match record {
+            "handshake" => d.types.push(f["msg_type"]["value"].as_u64().unwrap()),
+            "server_name" => d.names.push(text(&f["host_name"])),
+            "alpn" => d.alpn.push(text(&f["name"])),
+            "selected_version" => d.versions.push(f["version"]["value"].as_u64().unwrap()),
+            _ => {}
+        }
+    }
+    dirs.retain(|_, d| *d != TlsDir::default());
+    dirs
+}
+
+#[test]
+fn inspect_agrees_with_tshark_on_real_tls() {
+    if !tshark_available() {
+        let required = std::env::var("AA_REQUIRE_TSHARK").is_ok_and(|v| v == "1");
+        assert!(!required, "AA_REQUIRE_TSHARK=1 but tshark is not installed");
+        eprintln!("skipped: tshark not installed");
+        return;
+    }
+    let rel = Path::new("data/real/real_tls.pcap");
+    let t = tshark_tls(&root().join(rel));
+    // Three connections, both directions, with names and protocols to compare.
+    assert_eq!(t.len(), 6, "{t:?}");
+    assert!(t.values().any(|d| d.names == ["test.example"]));
+    let out = aa_inspect(&[rel.to_str().unwrap()]);
+    assert!(
+        !out.lines.iter().any(|l| l.get("event").is_some()),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(aa_tls(&out.lines), t);
 }
