@@ -1511,6 +1511,12 @@ impl<'a, P: Packet> Record<'a, P> {
         self.view.schema.record_name(self.kind())
     }
 
+    /// The schema of the parser that made the record: the names of its
+    /// fields and variables, by tag.
+    pub fn schema(&self) -> &'static Schema {
+        self.view.schema
+    }
+
     /// Stream offsets the record spans.
     pub fn span(&self) -> Range<u64> {
         self.slot().start..self.slot().end

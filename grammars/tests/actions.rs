@@ -6,8 +6,9 @@
 //! values must not depend on the cut.
 
 use aa_dsl::interp::Grammar;
-use aa_runtime::{AaConfig, AaStream, PacketPool, PoolPacket};
 use std::sync::Arc;
+
+mod common;
 
 /// `tests/actions.aag`, compiled by build.rs.
 #[allow(dead_code)]
@@ -52,44 +53,23 @@ type Either = aa_runtime::Either<acts::ActsParser, aa_dsl::interp::Interp>;
 /// The values of every `line` record, and the error, for `input` cut into
 /// packets of `cut` bytes. The pool ends full.
 fn run(parser: Either, input: &[u8], cut: usize) -> (Vec<Vals>, Option<String>) {
-    let pool = PacketPool::new(1024, 512);
-    let mut s = AaStream::new(AaConfig::default(), 0, parser);
     let mut out = Vec::new();
-    let take = |s: &mut AaStream<PoolPacket, _>, out: &mut Vec<Vals>| {
-        let n = {
-            let recs = s.read_aa_records(usize::MAX);
-            let n = recs.len();
-            for r in recs {
-                let v = |tag| r.value(tag).expect("every variable is stored");
-                out.push(Vals {
-                    eq: v(0),
-                    ieq: v(1),
-                    pre: v(2),
-                    ipre: v(3),
-                    has: v(4),
-                    ihas: v(5),
-                    key: v(6),
-                    trimmed: v(7),
-                    before: v(8),
-                    after: v(9),
-                    num: v(10),
-                });
-            }
-            n
-        };
-        s.free_aa_records(n);
-    };
-    let mut seq = 0u32;
-    for c in input.chunks(cut) {
-        s.insert(seq, pool.packet_from(c).unwrap(), 0..c.len());
-        seq += c.len() as u32;
-        take(&mut s, &mut out);
-    }
-    s.finish();
-    take(&mut s, &mut out);
-    let err = s.error().map(|e| e.to_string());
-    drop(s);
-    assert!(pool.is_full(), "every packet back in the pool");
+    let err = common::feed_cut(parser, input, cut, |r| {
+        let v = |tag| r.value(tag).expect("every variable is stored");
+        out.push(Vals {
+            eq: v(0),
+            ieq: v(1),
+            pre: v(2),
+            ipre: v(3),
+            has: v(4),
+            ihas: v(5),
+            key: v(6),
+            trimmed: v(7),
+            before: v(8),
+            after: v(9),
+            num: v(10),
+        });
+    });
     (out, err)
 }
 

@@ -9,8 +9,9 @@
 //! stream at the field's offset, the records before it delivered.
 
 use aa_dsl::interp::Grammar;
-use aa_runtime::{AaConfig, AaStream, PacketPool, PoolPacket};
 use std::sync::Arc;
+
+mod common;
 
 /// `tests/bits.aag`, compiled by build.rs.
 #[allow(dead_code)]
@@ -77,38 +78,20 @@ fn parsers(g: &Arc<Grammar>) -> [(&'static str, Either); 2] {
 /// The values of every record, and the error, for `input` cut into packets
 /// of `cut` bytes. The pool ends full.
 fn run(parser: Either, input: &[u8], cut: usize) -> (Vec<Vals>, Option<String>) {
-    let pool = PacketPool::new(4096, 2048);
-    let mut s = AaStream::new(AaConfig::default(), 0, parser);
     let mut out = Vec::new();
-    let take = |s: &mut AaStream<PoolPacket, _>, out: &mut Vec<Vals>| {
-        let recs = s.read_aa_records(usize::MAX);
-        let n = recs.len();
-        for r in recs {
-            let v = |tag| r.value(tag).expect("every variable is stored");
-            out.push(Vals {
-                big: v(0),
-                little: v(1),
-                left: v(2),
-                right: v(3),
-                masked: v(4),
-                nibble: v(5),
-                odd: v(6),
-                order: v(7),
-            });
-        }
-        s.free_aa_records(n);
-    };
-    let mut seq = 0u32;
-    for c in input.chunks(cut) {
-        s.insert(seq, pool.packet_from(c).unwrap(), 0..c.len());
-        seq += c.len() as u32;
-        take(&mut s, &mut out);
-    }
-    s.finish();
-    take(&mut s, &mut out);
-    let err = s.error().map(|e| e.to_string());
-    drop(s);
-    assert!(pool.is_full(), "every packet back in the pool");
+    let err = common::feed_cut(parser, input, cut, |r| {
+        let v = |tag| r.value(tag).expect("every variable is stored");
+        out.push(Vals {
+            big: v(0),
+            little: v(1),
+            left: v(2),
+            right: v(3),
+            masked: v(4),
+            nibble: v(5),
+            odd: v(6),
+            order: v(7),
+        });
+    });
     (out, err)
 }
 
@@ -201,39 +184,21 @@ fn run_varint(
     input: &[u8],
     cut: usize,
 ) -> (Vec<(u64, u64, usize)>, Option<String>) {
-    let pool = PacketPool::new(4096, 2048);
-    let mut s = AaStream::new(AaConfig::default(), 0, parser);
     let mut out = Vec::new();
-    let take = |s: &mut AaStream<PoolPacket, _>, out: &mut Vec<(u64, u64, usize)>| {
-        let recs = s.read_aa_records(usize::MAX);
-        let n = recs.len();
-        for r in recs {
-            match varint::VarintRecord::from_record(r) {
-                Some(varint::VarintRecord::Msg(m)) => {
-                    let marker = m.marker().and_then(|f| f.byte_at(0)).expect("a marker");
-                    out.push((m.size().unwrap(), u64::from(marker), m.len().count()));
-                }
-                // A `words` record: its words' lengths, as one number.
-                Some(varint::VarintRecord::Words(w)) => {
-                    let lens = w.w().fold(0, |n, f| n * 10 + f.len());
-                    out.push((lens, 0, w.w().count()));
-                }
-                None => panic!("not a record of varint.aag"),
+    let err = common::feed_cut(parser, input, cut, |r| {
+        match varint::VarintRecord::from_record(r) {
+            Some(varint::VarintRecord::Msg(m)) => {
+                let marker = m.marker().and_then(|f| f.byte_at(0)).expect("a marker");
+                out.push((m.size().unwrap(), u64::from(marker), m.len().count()));
             }
+            // A `words` record: its words' lengths, as one number.
+            Some(varint::VarintRecord::Words(w)) => {
+                let lens = w.w().fold(0, |n, f| n * 10 + f.len());
+                out.push((lens, 0, w.w().count()));
+            }
+            None => panic!("not a record of varint.aag"),
         }
-        s.free_aa_records(n);
-    };
-    let mut seq = 0u32;
-    for c in input.chunks(cut) {
-        s.insert(seq, pool.packet_from(c).unwrap(), 0..c.len());
-        seq += c.len() as u32;
-        take(&mut s, &mut out);
-    }
-    s.finish();
-    take(&mut s, &mut out);
-    let err = s.error().map(|e| e.to_string());
-    drop(s);
-    assert!(pool.is_full(), "every packet back in the pool");
+    });
     (out, err)
 }
 

@@ -10,7 +10,6 @@
 //! good packet before it.
 
 use aa_grammars::mqtt::{MqttParser, MqttRecord};
-use aa_runtime::{AaConfig, AaStream, PacketPool, PoolPacket};
 use bytes::BytesMut;
 use mqttbytes::v4::{
     self, Connect, LastWill, Packet, PubAck, PubComp, PubRec, PubRel, Publish, SubAck, Subscribe,
@@ -18,6 +17,8 @@ use mqttbytes::v4::{
 };
 use mqttbytes::QoS;
 use proptest::prelude::*;
+
+mod common;
 
 /// What the parser says of one control packet: its `packet` record and the
 /// bytes of the `payload` records after it, joined.
@@ -38,53 +39,29 @@ struct Seen {
 /// Parses `input` cut at `cuts` and gives the packets seen and the error.
 /// The pool ends full.
 fn parse(input: &[u8], cuts: &[usize]) -> (Vec<Seen>, Option<String>) {
-    let pool = PacketPool::new(1024, 2048);
-    let mut s = AaStream::new(AaConfig::default(), 0, MqttParser::new());
     let mut seen: Vec<Seen> = Vec::new();
-    let take = |s: &mut AaStream<PoolPacket, MqttParser>, seen: &mut Vec<Seen>| {
-        let recs = s.read_aa_records(usize::MAX);
-        let n = recs.len();
-        for r in recs {
-            match MqttRecord::from_record(r).expect("a record of mqtt") {
-                MqttRecord::Packet(p) => seen.push(Seen {
-                    kind: p.kind().unwrap(),
-                    flags: p.flags().unwrap(),
-                    qos: p.qos().unwrap(),
-                    length: p.length().unwrap(),
-                    header_bytes: 1 + p.remaining_length().count() as u64,
-                    topic: p.topic().map(|f| f.to_vec()).unwrap_or_default(),
-                    id: p.id().unwrap(),
-                    body: Vec::new(),
-                    payload_records: 0,
-                }),
-                MqttRecord::Payload(d) => {
-                    let data = d.data().expect("a payload has data");
-                    assert!(data.packets() == 1, "a payload record pins one packet");
-                    let last = seen.last_mut().expect("a payload follows its packet");
-                    last.body.extend(data.to_vec());
-                    last.payload_records += 1;
-                }
+    let err = common::feed(MqttParser::new(), input, cuts.iter().copied(), |r| {
+        match MqttRecord::from_record(r).expect("a record of mqtt") {
+            MqttRecord::Packet(p) => seen.push(Seen {
+                kind: p.kind().unwrap(),
+                flags: p.flags().unwrap(),
+                qos: p.qos().unwrap(),
+                length: p.length().unwrap(),
+                header_bytes: 1 + p.remaining_length().count() as u64,
+                topic: p.topic().map(|f| f.to_vec()).unwrap_or_default(),
+                id: p.id().unwrap(),
+                body: Vec::new(),
+                payload_records: 0,
+            }),
+            MqttRecord::Payload(d) => {
+                let data = d.data().expect("a payload has data");
+                assert!(data.packets() == 1, "a payload record pins one packet");
+                let last = seen.last_mut().expect("a payload follows its packet");
+                last.body.extend(data.to_vec());
+                last.payload_records += 1;
             }
         }
-        s.free_aa_records(n);
-    };
-    let (mut at, mut seq) = (0usize, 0u32);
-    for &cut in cuts.iter().chain(std::iter::once(&usize::MAX)) {
-        if at == input.len() {
-            break;
-        }
-        let end = input.len().min(at.saturating_add(cut.max(1)));
-        let c = &input[at..end];
-        s.insert(seq, pool.packet_from(c).unwrap(), 0..c.len());
-        seq += c.len() as u32;
-        at = end;
-        take(&mut s, &mut seen);
-    }
-    s.finish();
-    take(&mut s, &mut seen);
-    let err = s.error().map(|e| e.to_string());
-    drop(s);
-    assert!(pool.is_full(), "every packet back in the pool");
+    });
     (seen, err)
 }
 

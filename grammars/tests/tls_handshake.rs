@@ -11,8 +11,10 @@
 
 use aa_dsl::interp::Grammar;
 use aa_grammars::tls_handshake::TlsHandshakeParser;
-use aa_runtime::{AaConfig, AaStream, Either, PacketPool, PoolPacket};
+use aa_runtime::Either;
 use std::sync::Arc;
+
+mod common;
 
 /// A record: its type and its fields, by name.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,51 +164,32 @@ fn grammar() -> Arc<Grammar> {
 
 /// The records of `input` cut into packets of `cut` bytes, and the error.
 fn parse(parser: P, input: &[u8], cut: usize) -> (Vec<Rec>, Option<String>) {
-    let pool = PacketPool::new((input.len() / cut + 2) as u32, cut.min(input.len()).max(1));
-    let mut s = AaStream::new(AaConfig::default(), 0, parser);
-    let mut out = Vec::new();
-    let take = |s: &mut AaStream<PoolPacket, P>, out: &mut Vec<Rec>| {
-        let schema = s.schema();
-        let recs = s.read_aa_records(usize::MAX);
-        let n = recs.len();
-        for r in recs {
-            let rs = &schema.records[r.kind() as usize];
-            let rec = Rec {
-                name: rs.name,
-                span: (r.span().start, r.span().end),
-                fields: r
-                    .fields()
-                    .map(|f| (rs.fields[f.tag() as usize], f.to_vec()))
-                    .collect(),
-            };
-            // `fragment` and `message_data` are one record a segment: joined,
-            // they do not depend on the cuts.
-            match out.last_mut() {
-                Some(last)
-                    if last.name == rec.name
-                        && matches!(rec.name, "fragment" | "message_data")
-                        && last.span.1 == rec.span.0 =>
-                {
-                    last.span.1 = rec.span.1;
-                    let data = rec.fields[0].1.clone();
-                    last.fields[0].1.extend(data);
-                }
-                _ => out.push(rec),
+    let mut out: Vec<Rec> = Vec::new();
+    let err = common::feed_cut(parser, input, cut, |r| {
+        let rs = &r.schema().records[r.kind() as usize];
+        let rec = Rec {
+            name: rs.name,
+            span: (r.span().start, r.span().end),
+            fields: r
+                .fields()
+                .map(|f| (rs.fields[f.tag() as usize], f.to_vec()))
+                .collect(),
+        };
+        // `fragment` and `message_data` are one record a segment: joined,
+        // they do not depend on the cuts.
+        match out.last_mut() {
+            Some(last)
+                if last.name == rec.name
+                    && matches!(rec.name, "fragment" | "message_data")
+                    && last.span.1 == rec.span.0 =>
+            {
+                last.span.1 = rec.span.1;
+                let data = rec.fields[0].1.clone();
+                last.fields[0].1.extend(data);
             }
+            _ => out.push(rec),
         }
-        s.free_aa_records(n);
-    };
-    let mut seq = 0u32;
-    for c in input.chunks(cut) {
-        s.insert(seq, pool.packet_from(c).unwrap(), 0..c.len());
-        seq += c.len() as u32;
-        take(&mut s, &mut out);
-    }
-    s.finish();
-    take(&mut s, &mut out);
-    let err = s.error().map(|e| e.to_string());
-    drop(s);
-    assert!(pool.is_full(), "every packet back in the pool");
+    });
     (out, err)
 }
 
