@@ -4,7 +4,7 @@
 //! connection reassembled in both directions by [`aa_stack::passive`], and each
 //! direction parsed by the protocol its server port maps to: a compiled grammar
 //! (`--protocol`, or the default map: ports 80 and 8080 are HTTP, 443 TLS
-//! handshakes, 1883 MQTT) or one loaded
+//! handshakes, 1883 MQTT, 6379 Redis) or one loaded
 //! at run time and run by the interpreter (`--grammar`). Each record becomes one
 //! JSON object per line:
 //!
@@ -295,10 +295,11 @@ pub struct PortMap {
 
 impl PortMap {
     /// The default map: ports 80 and 8080 are HTTP, 443 is TLS (its
-    /// handshakes), 1883 is MQTT; other ports unparsed.
+    /// handshakes), 1883 is MQTT, 6379 is Redis (RESP); other ports
+    /// unparsed.
     pub fn well_known() -> PortMap {
         let mut ports = vec![(80, Service::http()), (8080, Service::http())];
-        for (port, name) in [(443, "tls_handshake"), (1883, "mqtt")] {
+        for (port, name) in [(443, "tls_handshake"), (1883, "mqtt"), (6379, "resp")] {
             ports.extend(Protocol::compiled(name).map(|p| (port, Service::both(p))));
         }
         PortMap { ports, other: None }

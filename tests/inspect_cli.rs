@@ -538,3 +538,40 @@ fn tls_handshakes_on_port_443_by_default() {
         .sum();
     assert_eq!(down, 1 + 3000);
 }
+
+#[test]
+fn redis_on_port_6379_by_default() {
+    use aa::stack::synth::{Capture, Conversation, Dialogue, Side};
+    let t0 = aa::stack::Timestamp::new(1_700_000_000, 0);
+    let mut d = Dialogue::new();
+    d.push(Side::Client, "*2\r\n$3\r\nGET\r\n$5\r\nuser1\r\n");
+    d.push(Side::Server, "$5\r\nalice\r\n");
+    d.push(Side::Client, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv2\r\n");
+    d.push(Side::Server, "+OK\r\n");
+    let conv = Conversation::new(
+        "198.51.100.1:44000".parse().unwrap(),
+        "198.51.100.2:6379".parse().unwrap(),
+        d,
+        23,
+    );
+    let capture = Capture::interleave(t0, &[conv]);
+    let path = scratch("redis.pcap", &capture.write_pcap(Vec::new()).unwrap());
+    let (code, lines, stderr) = inspect(&[path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!lines.iter().any(|l| l.get("event").is_some()), "{lines:?}");
+    let texts: Vec<String> = lines
+        .iter()
+        .flat_map(|l| {
+            l["fields"]
+                .as_object()
+                .into_iter()
+                .flat_map(|f| f.values())
+                .filter_map(|v| v.get("text").and_then(|t| t.as_str()).map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for word in ["GET", "user1", "alice", "SET", "v2", "OK"] {
+        assert!(texts.iter().any(|t| t == word), "{word} in {texts:?}");
+    }
+}

@@ -94,7 +94,7 @@ struct InspectArgs {
     /// Parse every connection as this compiled protocol: http (requests one
     /// way, responses the other), http_request, http_response, csv, tls,
     /// tls_handshake, resp, mqtt. Without it (and without --grammar), ports 80
-    /// and 8080 are HTTP, 443 TLS handshakes and 1883 MQTT.
+    /// and 8080 are HTTP, 443 TLS handshakes, 1883 MQTT and 6379 Redis (resp).
     #[arg(long, conflicts_with = "grammar")]
     protocol: Option<String>,
     /// Parse every connection with this grammar, loaded at run time and run by
