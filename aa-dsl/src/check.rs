@@ -1170,20 +1170,12 @@ fn end_span(s: &[ast::Stmt]) -> Option<Span> {
 
 /// Records a `begin` block may start instead of its own (its `next`s).
 fn begin_successors(r: &ir::RecordDef) -> Vec<usize> {
-    fn walk(s: &[ir::Stmt], out: &mut Vec<usize>) {
-        for st in s {
-            match st {
-                ir::Stmt::Next(i, _) => out.push(*i),
-                ir::Stmt::If(_, a, b) => {
-                    walk(a, out);
-                    walk(b, out);
-                }
-                _ => {}
-            }
-        }
-    }
     let mut out = Vec::new();
-    walk(&r.begin, &mut out);
+    ir::each_stmt(&r.begin, &mut |s| {
+        if let ir::Stmt::Next(i, _) = s {
+            out.push(*i);
+        }
+    });
     out
 }
 

@@ -1898,14 +1898,7 @@ impl<'p> Gen<'p> {
             begin: true,
         };
         let stmts = self.stmts(&r.begin, cx);
-        fn switches(s: &[Stmt]) -> bool {
-            s.iter().any(|st| match st {
-                Stmt::Next(..) => true,
-                Stmt::If(_, a, b) => switches(a) || switches(b),
-                _ => false,
-            })
-        }
-        if switches(&r.begin) {
+        if ir::any_stmt(&r.begin, |s| matches!(s, Stmt::Next(..))) {
             quote! {
                 let mut switch = ::core::option::Option::None;
                 #(#stmts)*
@@ -1984,13 +1977,7 @@ impl<'p> Gen<'p> {
     /// the interpreter's reset of their span and value at the record's start
     /// is never seen.
     fn maybe_unparsed(&self, ri: usize) -> Vec<usize> {
-        fn ends(s: &[Stmt]) -> bool {
-            s.iter().any(|st| match st {
-                Stmt::End => true,
-                Stmt::If(_, a, b) => ends(a) || ends(b),
-                _ => false,
-            })
-        }
+        let ends = |s: &[Stmt]| ir::any_stmt(s, |st| *st == Stmt::End);
         let r = &self.p.records[ri];
         let mut ended = false;
         let mut out = Vec::new();
@@ -3825,14 +3812,7 @@ impl<'p> Gen<'p> {
             // Declared by `done_fn` for a `stop when` repeat.
             Stmt::StopRepeat => quote!(stop_now = true;),
             Stmt::Fail(m) => {
-                // In a field's actions, the element's start; in `then`, the
-                // record's end.
-                let at = match cx.field {
-                    Some(_) => quote!(start),
-                    None if cx.begin => quote!(base + i as u64),
-                    None => quote!(at),
-                };
-                let err = self.err(cx.rec, cx.field, at, quote!(Rejected { message: #m }));
+                let err = self.rejected(m, cx);
                 quote!(return Err(#err);)
             }
             // A constant was checked; another value may be out of range.
@@ -3842,13 +3822,7 @@ impl<'p> Gen<'p> {
             }
             Stmt::Signal(e) => {
                 let v = self.expr_u64(e, cx);
-                let at = match cx.field {
-                    Some(_) => quote!(start),
-                    None if cx.begin => quote!(base + i as u64),
-                    None => quote!(at),
-                };
-                let m = ir::SIGNAL_RANGE;
-                let err = self.err(cx.rec, cx.field, at, quote!(Rejected { message: #m }));
+                let err = self.rejected(ir::SIGNAL_RANGE, cx);
                 quote! {
                     if !out.signal(#v) {
                         return Err(#err);
@@ -3860,6 +3834,18 @@ impl<'p> Gen<'p> {
                 quote!(self.#id = out.heard();)
             }
         }
+    }
+
+    /// The error a statement rejects the stream with: at the element's
+    /// start in a field's actions, at the record's end in `then`, at its
+    /// first byte in `begin`.
+    fn rejected(&self, message: &str, cx: Ctx<'_>) -> TokenStream {
+        let at = match cx.field {
+            Some(_) => quote!(start),
+            None if cx.begin => quote!(base + i as u64),
+            None => quote!(at),
+        };
+        self.err(cx.rec, cx.field, at, quote!(Rejected { message: #message }))
     }
 
     fn var(&self, v: Var, cx: Ctx<'_>) -> (&Ident, ir::Ty) {

@@ -232,24 +232,17 @@ impl Grammar {
             })
             .collect();
         let mut fail_msgs = Vec::new();
-        fn collect(s: &[Stmt], out: &mut Vec<&'static str>) {
-            for st in s {
-                match st {
-                    Stmt::Fail(m) => out.push(leak(m)),
-                    Stmt::If(_, a, b) => {
-                        collect(a, out);
-                        collect(b, out);
-                    }
-                    _ => {}
+        let mut collect = |s: &[Stmt]| {
+            crate::ir::each_stmt(s, &mut |st| {
+                if let Stmt::Fail(m) = st {
+                    fail_msgs.push(leak(m));
                 }
-            }
-        }
+            })
+        };
         for r in &p.records {
-            r.fields
-                .iter()
-                .for_each(|f| collect(&f.actions, &mut fail_msgs));
-            collect(&r.then, &mut fail_msgs);
-            collect(&r.begin, &mut fail_msgs);
+            r.fields.iter().for_each(|f| collect(&f.actions));
+            collect(&r.then);
+            collect(&r.begin);
         }
         let mut sync: Vec<SyncPat> = Vec::new();
         for (rec, r) in p.records.iter().enumerate() {
@@ -973,6 +966,14 @@ impl State {
         Ok(())
     }
 
+    #[inline]
+    fn set(&mut self, v: Var, x: u64) {
+        match v {
+            Var::Global(i) => self.globals[i] = x,
+            Var::Local(i) => self.locals[i] = x,
+        }
+    }
+
     /// Runs statements: the actions of field `f` (a `fail` reports `at`, the
     /// element's start) or, with `f` `None`, a `then` block (`at`: the
     /// record's end).
@@ -991,10 +992,7 @@ impl State {
                 match s {
                     Stmt::Set(v, e) => {
                         let x = self.operand(g, e, here, out)?;
-                        match v {
-                            Var::Global(i) => self.globals[*i] = x,
-                            Var::Local(i) => self.locals[*i] = x,
-                        }
+                        self.set(*v, x);
                     }
                     Stmt::If(c, a, b) => {
                         let branch = if self.operand(g, c, here, out)? != 0 {
@@ -1034,13 +1032,7 @@ impl State {
                             )));
                         }
                     }
-                    Stmt::Hear(v) => {
-                        let x = out.heard();
-                        match v {
-                            Var::Global(i) => self.globals[*i] = x,
-                            Var::Local(i) => self.locals[*i] = x,
-                        }
-                    }
+                    Stmt::Hear(v) => self.set(*v, out.heard()),
                     Stmt::Fail(m) => {
                         let message = g.fail_msg(m);
                         return Err(Box::new(self.err(

@@ -202,6 +202,26 @@ pub enum Stmt {
     Hear(Var),
 }
 
+/// Calls `f` on every statement of `stmts`, those inside `if` branches
+/// included, in order.
+pub fn each_stmt<'a>(stmts: &'a [Stmt], f: &mut impl FnMut(&'a Stmt)) {
+    for s in stmts {
+        f(s);
+        if let Stmt::If(_, a, b) = s {
+            each_stmt(a, f);
+            each_stmt(b, f);
+        }
+    }
+}
+
+/// Whether any statement of `stmts` (in `if` branches too) is one `pred`
+/// holds for.
+pub fn any_stmt(stmts: &[Stmt], pred: impl Fn(&Stmt) -> bool) -> bool {
+    let mut any = false;
+    each_stmt(stmts, &mut |s| any |= pred(s));
+    any
+}
+
 /// The error of a `signal` whose value is out of range.
 pub const SIGNAL_RANGE: &str = "a signal is a number from 0 to 15";
 

@@ -229,6 +229,14 @@ fn contiguous(recs: &[Rec], len: usize) {
     assert_eq!(at, len as u64);
 }
 
+/// Field `field` of every `record` record, in order.
+fn all<'a>(recs: &'a [Rec], record: &str, field: &str) -> Vec<&'a [u8]> {
+    recs.iter()
+        .filter(|r| r.name == record)
+        .map(|r| r.field(field))
+        .collect()
+}
+
 fn names(recs: &[Rec]) -> Vec<&'static str> {
     recs.iter().map(|r| r.name).collect()
 }
@@ -266,11 +274,7 @@ fn a_tls13_client_hello_gives_its_server_name_and_protocols() {
     let sni = recs.iter().find(|r| r.name == "server_name").unwrap();
     assert_eq!(sni.field("host_name"), b"example.com");
     assert_eq!(sni.field("rest"), b"");
-    let protocols: Vec<&[u8]> = recs
-        .iter()
-        .filter(|r| r.name == "alpn")
-        .map(|r| r.field("name"))
-        .collect();
+    let protocols = all(&recs, "alpn", "name");
     assert_eq!(protocols, [&b"h2"[..], b"http/1.1"]);
     let hello = recs.iter().find(|r| r.name == "client_hello").unwrap();
     assert_eq!(hello.field("cipher_suites"), [0x13, 1, 0x13, 2, 0xc0, 0x2f]);
@@ -287,11 +291,7 @@ fn a_tls13_server_hello_gives_the_version_chosen() {
     assert_eq!(v.field("version"), [3, 4]);
     let hello = recs.iter().find(|r| r.name == "server_hello").unwrap();
     assert_eq!(hello.field("cipher_suite"), [0x13, 1]);
-    let alpn: Vec<&[u8]> = recs
-        .iter()
-        .filter(|r| r.name == "alpn")
-        .map(|r| r.field("name"))
-        .collect();
+    let alpn = all(&recs, "alpn", "name");
     assert_eq!(alpn, [&b"h2"[..]]);
     // After the ChangeCipherSpec, records are fragments.
     assert_eq!(
@@ -333,17 +333,12 @@ fn a_message_over_two_records_and_encrypted_handshakes_are_not_misread() {
             "fragment",
         ]
     );
-    let parts: usize = recs
+    let parts: usize = all(&recs, "message_data", "data")
         .iter()
-        .filter(|r| r.name == "message_data")
-        .map(|r| r.field("data").len())
+        .map(|d| d.len())
         .sum();
     assert_eq!(parts, 20_000);
-    let types: Vec<&[u8]> = recs
-        .iter()
-        .filter(|r| r.name == "handshake")
-        .map(|r| r.field("msg_type"))
-        .collect();
+    let types = all(&recs, "handshake", "msg_type");
     assert_eq!(types, [&[2u8][..], &[11], &[14]]);
 }
 
