@@ -10,7 +10,15 @@ use aa_runtime::{AaConfig, AaStream, PacketPool, PoolPacket};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 
-const GRAMMARS: &[&str] = &["csv", "http_request", "http_response", "resp", "tls"];
+const GRAMMARS: &[&str] = &[
+    "csv",
+    "http_request",
+    "http_response",
+    "resp",
+    "tls",
+    "mqtt",
+    "tls_handshake",
+];
 
 /// Pieces an edit may insert: the language's words and punctuation, and a
 /// few things it has no place for.
@@ -80,6 +88,17 @@ const PIECES: &[&str] = &[
     "x",
     "body",
     "headers",
+    "signal",
+    "heard",
+    "begin",
+    "be",
+    "le",
+    "when",
+    "&",
+    "^",
+    "<<",
+    ">>",
+    "16",
     "é",
     "\n",
     "//",
@@ -201,8 +220,9 @@ fn run(g: &std::sync::Arc<Grammar>, data: &[u8], cuts: &[usize]) {
 }
 
 proptest! {
+    // `MANGLED_CASES=N` runs N cases instead of 400 (a longer hunt).
     #![proptest_config(ProptestConfig {
-        cases: 400,
+        cases: std::env::var("MANGLED_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
