@@ -138,7 +138,7 @@ enum Make {
 
 /// What JSON output needs to know beyond the runtime schema: which fields
 /// repeat, how to read their bytes, which variables are booleans.
-struct Shape {
+pub(crate) struct Shape {
     schema: &'static Schema,
     /// Per record kind: per field tag, whether it may repeat.
     repeated: Vec<Vec<bool>>,
@@ -227,6 +227,11 @@ impl Protocol {
             shape: Arc::new(Shape::new(grammar.schema(), grammar.protocol())),
             make: Make::Interp(grammar),
         })
+    }
+
+    /// How the JSON output reads its records.
+    pub(crate) fn shape(&self) -> &Shape {
+        &self.shape
     }
 
     /// The protocol's name.
@@ -1458,8 +1463,7 @@ struct JsonSink<W: Write> {
     /// The start of lines of the direction last written (`flow_of`).
     flow: String,
     flow_of: Option<(Endpoint, Endpoint)>,
-    text: Vec<u8>,
-    max_text: usize,
+    json: RecordJson,
     print: bool,
     shapes: Vec<Arc<Shape>>,
     records: u64,
@@ -1475,8 +1479,7 @@ impl<W: Write> JsonSink<W> {
             line: String::with_capacity(1024),
             flow: String::with_capacity(128),
             flow_of: None,
-            text: Vec::with_capacity(opts.max_text),
-            max_text: opts.max_text,
+            json: RecordJson::new(opts.max_text),
             print: !opts.stats_only,
             shapes,
             records: 0,
@@ -1530,36 +1533,6 @@ impl<W: Write> JsonSink<W> {
         }
         self.finish()
     }
-
-    fn push_field<P: Packet>(&mut self, f: &aa_runtime::Field<'_, P>, reading: Reading) {
-        let _ = write!(self.line, "{{\"len\":{},\"text\":", f.len());
-        self.text.clear();
-        match reading {
-            Reading::Text(Some(quote)) if f.flags() & FLAG_ESCAPED != 0 => {
-                aa_runtime::csv::unquote(f, quote, &mut self.text);
-                self.text.truncate(self.max_text);
-            }
-            _ => {
-                for c in f.chunks() {
-                    let room = self.max_text - self.text.len();
-                    self.text.extend_from_slice(&c[..c.len().min(room)]);
-                    if self.text.len() == self.max_text {
-                        break;
-                    }
-                }
-            }
-        }
-        push_json_bytes(&mut self.line, &self.text);
-        if let Reading::Int { big } = reading {
-            let n = f.len().min(8);
-            let value = (0..n).fold(0u64, |v, i| {
-                let at = if big { i } else { n - 1 - i };
-                (v << 8) | u64::from(f.byte_at(at).unwrap_or(0))
-            });
-            let _ = write!(self.line, ",\"value\":{value}");
-        }
-        self.line.push('}');
-    }
 }
 
 impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
@@ -1578,67 +1551,9 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
         let shape = shapes.iter().find(|s| std::ptr::eq(s.schema, schema));
         for r in stream.read_aa_records(n) {
             self.begin(dir);
-            let kind = r.kind() as usize;
-            let rs = &schema.records[kind];
-            let _ = write!(
-                self.line,
-                ",\"record\":\"{}\",\"offset\":{},\"fields\":{{",
-                rs.name,
-                r.span().start
-            );
-            let repeated = |tag: usize| {
-                shape
-                    .and_then(|s| s.repeated.get(kind)?.get(tag).copied())
-                    .unwrap_or(false)
-            };
-            let reading = |tag: usize| {
-                shape
-                    .and_then(|s| s.reading.get(kind)?.get(tag).copied())
-                    .unwrap_or(Reading::Text(None))
-            };
-            // Fields come in order; a repeated field's items are consecutive.
-            let mut first = true;
-            let mut open_array: Option<u16> = None;
-            for i in 0..r.len() {
-                let Some(f) = r.field(i) else { break };
-                let tag = f.tag();
-                if open_array != Some(tag) {
-                    if open_array.take().is_some() {
-                        self.line.push(']');
-                    }
-                    if !first {
-                        self.line.push(',');
-                    }
-                    let _ = write!(self.line, "\"{}\":", rs.fields[tag as usize]);
-                    if repeated(tag as usize) {
-                        self.line.push('[');
-                        open_array = Some(tag);
-                    }
-                } else {
-                    self.line.push(',');
-                }
-                first = false;
-                self.push_field(&f, reading(tag as usize));
-            }
-            if open_array.is_some() {
-                self.line.push(']');
-            }
-            self.line.push_str("},\"vars\":{");
-            for (tag, name) in rs.values.iter().enumerate() {
-                if tag > 0 {
-                    self.line.push(',');
-                }
-                let v = r.value(tag as u16).unwrap_or(0);
-                let boolean = shape
-                    .and_then(|s| s.boolean.get(kind)?.get(tag).copied())
-                    .unwrap_or(false);
-                if boolean {
-                    let _ = write!(self.line, "\"{name}\":{}", v != 0);
-                } else {
-                    let _ = write!(self.line, "\"{name}\":{v}");
-                }
-            }
-            self.line.push('}');
+            self.line.push(',');
+            self.json
+                .push_record(&mut self.line, &r, schema, shape.map(|s| &**s));
             self.end_line();
         }
         self.shapes = shapes;
@@ -1661,22 +1576,153 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
         self.errors += 1;
         if self.print {
             self.begin(dir);
-            let _ = write!(
-                self.line,
-                ",\"event\":\"error\",\"offset\":{},\"record\":\"{}\",\"field\":",
-                e.offset, e.record
-            );
-            match e.field {
-                Some(f) => {
-                    let _ = write!(self.line, "\"{f}\"");
-                }
-                None => self.line.push_str("null"),
-            }
-            self.line.push_str(",\"message\":");
-            push_json_bytes(&mut self.line, e.to_string().as_bytes());
+            self.line.push(',');
+            push_error(&mut self.line, e);
             self.end_line();
         }
     }
+}
+
+/// Writes records as the members of a JSON object (`"record":...,
+/// "offset":...,"fields":{...},"vars":{...}`), the part of a line `aa
+/// inspect` and `aa parse` share.
+pub(crate) struct RecordJson {
+    text: Vec<u8>,
+    max_text: usize,
+}
+
+impl RecordJson {
+    pub(crate) fn new(max_text: usize) -> RecordJson {
+        RecordJson {
+            text: Vec::with_capacity(max_text),
+            max_text,
+        }
+    }
+
+    /// Appends record `r`'s members to `line`; `shape` says how its
+    /// fields read (text when it is `None`).
+    pub(crate) fn push_record<P: Packet>(
+        &mut self,
+        line: &mut String,
+        r: &aa_runtime::Record<'_, P>,
+        schema: &Schema,
+        shape: Option<&Shape>,
+    ) {
+        let kind = r.kind() as usize;
+        let rs = &schema.records[kind];
+        let _ = write!(
+            line,
+            "\"record\":\"{}\",\"offset\":{},\"fields\":{{",
+            rs.name,
+            r.span().start
+        );
+        let repeated = |tag: usize| {
+            shape
+                .and_then(|s| s.repeated.get(kind)?.get(tag).copied())
+                .unwrap_or(false)
+        };
+        let reading = |tag: usize| {
+            shape
+                .and_then(|s| s.reading.get(kind)?.get(tag).copied())
+                .unwrap_or(Reading::Text(None))
+        };
+        // Fields come in order; a repeated field's items are consecutive.
+        let mut first = true;
+        let mut open_array: Option<u16> = None;
+        for i in 0..r.len() {
+            let Some(f) = r.field(i) else { break };
+            let tag = f.tag();
+            if open_array != Some(tag) {
+                if open_array.take().is_some() {
+                    line.push(']');
+                }
+                if !first {
+                    line.push(',');
+                }
+                let _ = write!(line, "\"{}\":", rs.fields[tag as usize]);
+                if repeated(tag as usize) {
+                    line.push('[');
+                    open_array = Some(tag);
+                }
+            } else {
+                line.push(',');
+            }
+            first = false;
+            self.push_field(line, &f, reading(tag as usize));
+        }
+        if open_array.is_some() {
+            line.push(']');
+        }
+        line.push_str("},\"vars\":{");
+        for (tag, name) in rs.values.iter().enumerate() {
+            if tag > 0 {
+                line.push(',');
+            }
+            let v = r.value(tag as u16).unwrap_or(0);
+            let boolean = shape
+                .and_then(|s| s.boolean.get(kind)?.get(tag).copied())
+                .unwrap_or(false);
+            if boolean {
+                let _ = write!(line, "\"{name}\":{}", v != 0);
+            } else {
+                let _ = write!(line, "\"{name}\":{v}");
+            }
+        }
+        line.push('}');
+    }
+
+    fn push_field<P: Packet>(
+        &mut self,
+        line: &mut String,
+        f: &aa_runtime::Field<'_, P>,
+        reading: Reading,
+    ) {
+        let _ = write!(line, "{{\"len\":{},\"text\":", f.len());
+        self.text.clear();
+        match reading {
+            Reading::Text(Some(quote)) if f.flags() & FLAG_ESCAPED != 0 => {
+                aa_runtime::csv::unquote(f, quote, &mut self.text);
+                self.text.truncate(self.max_text);
+            }
+            _ => {
+                for c in f.chunks() {
+                    let room = self.max_text - self.text.len();
+                    self.text.extend_from_slice(&c[..c.len().min(room)]);
+                    if self.text.len() == self.max_text {
+                        break;
+                    }
+                }
+            }
+        }
+        push_json_bytes(line, &self.text);
+        if let Reading::Int { big } = reading {
+            let n = f.len().min(8);
+            let value = (0..n).fold(0u64, |v, i| {
+                let at = if big { i } else { n - 1 - i };
+                (v << 8) | u64::from(f.byte_at(at).unwrap_or(0))
+            });
+            let _ = write!(line, ",\"value\":{value}");
+        }
+        line.push('}');
+    }
+}
+
+/// Appends a parse error's members to `line`: `"event":"error"`, its
+/// stream offset, record, field and message.
+pub(crate) fn push_error(line: &mut String, e: &ParseError) {
+    let _ = write!(
+        line,
+        "\"event\":\"error\",\"offset\":{},\"record\":\"{}\",\"field\":",
+        e.offset, e.record
+    );
+    match e.field {
+        Some(f) => {
+            let _ = write!(line, "\"{f}\"");
+        }
+        None => line.push_str("null"),
+    }
+    line.push_str(",\"message\":");
+    push_json_bytes(line, e.to_string().as_bytes());
 }
 
 /// `addr:port`, IPv6 in brackets.

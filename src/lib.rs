@@ -7,10 +7,12 @@
 //! application-aware record stream, the hand-written CSV parser), the `.aag`
 //! language ([`dsl`]: checks, IR, interpreter), the shipped grammars
 //! ([`grammars`]) and the stack ([`stack`]: wire formats, capture files, flow
-//! table, passive reassembly). [`inspect`] is `aa inspect` as a library.
+//! table, passive reassembly). [`inspect`] is `aa inspect` as a library,
+//! [`parse`] `aa parse`.
 #![deny(missing_docs)]
 
 pub mod inspect;
+pub mod parse;
 
 pub use aa_dsl as dsl;
 pub use aa_grammars as grammars;
