@@ -1505,6 +1505,8 @@ impl<'p> Gen<'p> {
                 #retain
             }
 
+            // The actions' `if`s nest as the grammar wrote them.
+            #[allow(clippy::collapsible_if, clippy::collapsible_else_if)]
             impl #name {
                 #run
                 #settle
