@@ -29,7 +29,7 @@ fn check_accepts_the_shipped_grammars() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(
-        "grammars/http_response.aag: ok: protocol `http_response`, 6 record types (response, body, chunk_size, chunk_end, trailers, tunnel)"
+        "grammars/http_response.aag: ok: protocol `http_response`, 8 record types (response, body, chunk_size, chunk_end, trailers, tunnel, ws_frame, ws_payload)"
     ), "{stdout}");
     assert_eq!(stdout.lines().count(), 7);
 }

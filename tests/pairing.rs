@@ -300,19 +300,143 @@ fn after_a_101_both_directions_are_a_tunnel() {
     run.feed(c.handshake());
     run.feed(c.send(
         Side::Client,
-        b"GET /chat HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        b"GET / HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n\r\n",
     ));
-    let switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
-    let frames = b"\x81\x05hello\x81\x03HTTP/1.1 200 OK\r\n\r\n";
-    run.feed(c.send(Side::Server, &[&switch[..], &frames[..]].concat()));
-    // The client's masked frames, one of them a request line in disguise.
-    let up = b"\x81\x85abcd\x09\x07\x0f\x08\x0eGET / HTTP/1.1\r\n\r\n";
+    let switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n";
+    let down = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00HTTP/1.1 200 OK\r\n\r\n";
+    run.feed(c.send(Side::Server, &[&switch[..], &down[..]].concat()));
+    // The client's bytes, one of them a request line in disguise.
+    let up = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nGET / HTTP/1.1\r\n\r\n";
     run.feed(c.send(Side::Client, up));
     let seen = run.end();
     assert_eq!(seen.responses(41002), [(101, vec![])]);
-    assert_eq!(seen.tunnel(41002, Side::Server), frames);
+    assert_eq!(seen.tunnel(41002, Side::Server), down);
     assert_eq!(seen.tunnel(41002, Side::Client), up);
     assert_eq!(seen.requests(41002), 1);
+}
+
+/// A WebSocket frame (RFC 6455, 5.2): FIN, `opcode`, the payload masked
+/// with `mask` if given.
+fn ws_frame(fin: bool, opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![u8::from(fin) << 7 | opcode];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => v.push(m | n as u8),
+        n if n < 1 << 16 => {
+            v.push(m | 126);
+            v.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            v.push(m | 127);
+            v.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(k) => {
+            v.extend_from_slice(&k);
+            v.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => v.extend_from_slice(payload),
+    }
+    v
+}
+
+/// One WebSocket frame as the records give it: FIN, opcode, whether
+/// masked, and its payload unmasked.
+type WsFrame = (bool, u64, bool, Vec<u8>);
+
+/// The WebSocket frames from `side`, their payloads unmasked with the
+/// frame's `mask` field.
+fn ws_frames(seen: &Seen, port: u16, side: Side) -> Vec<WsFrame> {
+    let mut out: Vec<WsFrame> = Vec::new();
+    let mut key = Vec::new();
+    for r in seen.of(port, side) {
+        match r.name {
+            "ws_frame" => {
+                key = r.field("mask");
+                out.push((
+                    r.var("fin") == Some(1),
+                    r.var("opcode").unwrap(),
+                    r.var("masked") == Some(1),
+                    Vec::with_capacity(r.var("length").unwrap() as usize),
+                ));
+            }
+            "ws_payload" => {
+                let payload = &mut out.last_mut().expect("a frame first").3;
+                let at = payload.len();
+                payload.extend(r.field("data").iter().enumerate().map(|(i, b)| {
+                    if key.is_empty() {
+                        *b
+                    } else {
+                        b ^ key[(at + i) % 4]
+                    }
+                }));
+            }
+            other => assert!(
+                other == "request" || other == "response",
+                "a `{other}` record after the upgrade"
+            ),
+        }
+    }
+    out
+}
+
+#[test]
+fn after_a_101_to_websocket_both_directions_are_websocket_frames() {
+    let mut run = Run::new();
+    let mut c = Conn::new(41007);
+    run.feed(c.handshake());
+    run.feed(c.send(
+        Side::Client,
+        b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    ));
+    let switch =
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Accept: s3pPLMBiTxaQ9kKYzzhZRbK+xOo=\r\n\r\n";
+    let big: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    let down_frames: Vec<(bool, u8, Vec<u8>)> = vec![
+        (true, 1, b"hello".to_vec()),
+        (false, 2, vec![0xaa; 300]),
+        (true, 0, b"HTTP/1.1 200 OK\r\n\r\n".to_vec()),
+        (true, 2, big.clone()),
+        (true, 9, Vec::new()),
+    ];
+    let down: Vec<u8> = down_frames
+        .iter()
+        .flat_map(|(fin, op, p)| ws_frame(*fin, *op, None, p))
+        .collect();
+    run.feed(c.send(Side::Server, &[&switch[..], &down[..]].concat()));
+    // The client's frames are masked; one carries a request line.
+    let up_frames: Vec<(bool, u8, Vec<u8>)> = vec![
+        (true, 1, b"GET / HTTP/1.1\r\n\r\n".to_vec()),
+        (true, 10, Vec::new()),
+        (true, 2, vec![7; 2000]),
+        (true, 8, vec![0x03, 0xe8]),
+    ];
+    let up: Vec<u8> = up_frames
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (fin, op, p))| ws_frame(*fin, *op, Some([1, 2, 3, i as u8]), p))
+        .collect();
+    run.feed(c.send(Side::Client, &up));
+    let seen = run.end();
+    assert_eq!(seen.responses(41007), [(101, vec![])]);
+    assert_eq!(seen.requests(41007), 1);
+    let want = |frames: &[(bool, u8, Vec<u8>)], masked: bool| -> Vec<WsFrame> {
+        frames
+            .iter()
+            .map(|(fin, op, p)| (*fin, u64::from(*op), masked, p.clone()))
+            .collect()
+    };
+    assert_eq!(
+        ws_frames(&seen, 41007, Side::Server),
+        want(&down_frames, false)
+    );
+    assert_eq!(
+        ws_frames(&seen, 41007, Side::Client),
+        want(&up_frames, true)
+    );
 }
 
 #[test]

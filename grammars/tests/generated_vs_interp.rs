@@ -517,6 +517,12 @@ fn http_response_input(r: &mut Rng) -> Vec<u8> {
         v.extend_from_slice(format!("{version} {code} ").as_bytes());
         v.extend(token(r, b"OK Not Found", 0, 12));
         v.extend_from_slice(b"\r\n");
+        if code == "101" && r.chance(50) {
+            // A WebSocket upgrade: frames from here on.
+            v.extend_from_slice(b"Upgrade: websocket\r\n\r\n");
+            ws_frames(r, &mut v);
+            break;
+        }
         let body = match r.below(5) {
             0 => Body::None,
             1 => Body::Chunked,
@@ -534,6 +540,39 @@ fn http_response_input(r: &mut Rng) -> Vec<u8> {
         v.extend_from_slice(format!("HTTP/1.1 200 OK\r\nContent-Length: {bad}\r\n\r\n").as_bytes());
     }
     mutate(r, v, b"\r\n :0aHTP/")
+}
+
+/// One to four WebSocket frames: any opcode (reserved ones too), FIN or
+/// not, masked or not, 7-, 16- or 64-bit lengths (a wrong one now and then).
+fn ws_frames(r: &mut Rng, v: &mut Vec<u8>) {
+    for _ in 0..r.range(1, 4) {
+        let opcode = r.below(16) as u8;
+        v.push(u8::from(r.chance(80)) << 7 | opcode);
+        let masked = r.chance(50);
+        let m = if masked { 0x80 } else { 0 };
+        let enc = r.below(3);
+        let len = if enc == 0 {
+            r.range(0, 125)
+        } else {
+            r.range(0, 300)
+        };
+        match enc {
+            0 => v.push(m | len as u8),
+            1 => {
+                v.push(m | 126);
+                v.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                v.push(m | 127);
+                let top = if r.chance(10) { 1 << 63 } else { 0 };
+                v.extend_from_slice(&(len | top).to_be_bytes());
+            }
+        }
+        if masked {
+            v.extend((0..4).map(|_| r.next() as u8));
+        }
+        v.extend((0..len).map(|_| r.next() as u8));
+    }
 }
 
 fn tls_input(r: &mut Rng) -> Vec<u8> {
