@@ -563,3 +563,58 @@ fn redis_on_port_6379_by_default() {
         assert!(texts.iter().any(|t| t == word), "{word} in {texts:?}");
     }
 }
+
+#[test]
+fn websocket_frames_after_an_upgrade_on_port_80() {
+    use aa::stack::synth::{Dialogue, Side};
+    let mut d = Dialogue::new();
+    d.push(
+        Side::Client,
+        "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    );
+    d.push(
+        Side::Server,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    );
+    // A masked text frame "hi" with key 1 2 3 4, a ping; the server's text
+    // frame of 200 bytes (a 16-bit length) and a close with code 1000.
+    d.push(
+        Side::Client,
+        b"\x81\x82\x01\x02\x03\x04\x69\x6b\x89\x80\x00\x00\x00\x00".to_vec(),
+    );
+    d.push(
+        Side::Server,
+        [&b"\x81\x7e\x00\xc8"[..], &[b'y'; 200], b"\x88\x02\x03\xe8"].concat(),
+    );
+    let lines = inspect_dialogue(45000, 80, d);
+    let frames = |flow: &str| -> Vec<(u64, bool, bool, u64)> {
+        of_flow(&lines, flow)
+            .iter()
+            .filter(|l| l["record"] == "ws_frame")
+            .map(|l| {
+                let v = &l["vars"];
+                (
+                    v["opcode"].as_u64().unwrap(),
+                    v["fin"].as_bool().unwrap(),
+                    v["masked"].as_bool().unwrap(),
+                    v["length"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let up = "198.51.100.1:45000>198.51.100.2:80";
+    let down = "198.51.100.2:80>198.51.100.1:45000";
+    assert_eq!(frames(up), [(1, true, true, 2), (9, true, true, 0)]);
+    assert_eq!(frames(down), [(1, true, false, 200), (8, true, false, 2)]);
+    let masked = of_flow(&lines, up)
+        .into_iter()
+        .find(|l| l["record"] == "ws_payload")
+        .unwrap();
+    // As sent: masked ("hi" is 0x68 0x69).
+    assert_eq!(text(&masked["fields"]["data"]), "ik");
+    let key = of_flow(&lines, up)
+        .into_iter()
+        .find(|l| l["record"] == "ws_frame")
+        .unwrap();
+    assert_eq!(key["fields"]["mask"]["len"], 4);
+}
