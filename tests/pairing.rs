@@ -294,6 +294,49 @@ fn after_connect_and_its_2xx_both_directions_are_a_tunnel() {
 }
 
 #[test]
+fn tunnel_bytes_sent_before_the_connects_answer_are_a_tunnel() {
+    let mut run = Run::new();
+    let mut c = Conn::new(41008);
+    run.feed(c.handshake());
+    // Optimistic data: the ClientHello right behind the CONNECT, in the
+    // same segment and the next ones, before the proxy answers.
+    let hello: Vec<u8> = [&[0x16, 3, 1, 0x0b, 0xb8][..], &[9; 3000]].concat();
+    let connect = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n";
+    run.feed(c.send(Side::Client, &[connect.as_bytes(), &hello].concat()));
+    assert_eq!(run.seen.tunnel(41008, Side::Client), b"", "it waits");
+    run.feed(c.send(Side::Server, b"HTTP/1.1 200 Connection established\r\n\r\n"));
+    // The answer lets the client's bytes go, without more from the client.
+    assert_eq!(run.seen.tunnel(41008, Side::Client), hello);
+    let down = [0x16; 2500];
+    run.feed(c.send(Side::Server, &down));
+    let more = get("/inside");
+    run.feed(c.send(Side::Client, more.as_bytes()));
+    let seen = run.end();
+    assert_eq!(seen.requests(41008), 1);
+    assert_eq!(seen.responses(41008), [(200, vec![])]);
+    assert_eq!(
+        seen.tunnel(41008, Side::Client),
+        [&hello[..], more.as_bytes()].concat()
+    );
+    assert_eq!(seen.tunnel(41008, Side::Server), down);
+}
+
+#[test]
+fn a_connect_never_answered_waits_until_the_connection_ends() {
+    let mut run = Run::new();
+    let mut c = Conn::new(41009);
+    run.feed(c.handshake());
+    let bytes = ["CONNECT example.com:443 HTTP/1.1\r\n\r\n", &get("/after")].concat();
+    run.feed(c.send(Side::Client, bytes.as_bytes()));
+    // Until the end, the request after the CONNECT waits for its answer.
+    assert_eq!(run.seen.requests(41009), 1);
+    let seen = run.end();
+    // At the end nothing will answer: the bytes are parsed as they are.
+    assert_eq!(seen.requests(41009), 2);
+    assert_eq!(seen.of(41009, Side::Client)[1].field("target"), b"/after");
+}
+
+#[test]
 fn after_a_101_both_directions_are_a_tunnel() {
     let mut run = Run::new();
     let mut c = Conn::new(41002);

@@ -169,6 +169,9 @@ pub enum Stmt {
     Fail(Lit),
     /// `signal EXPR;`: a signal to the other direction's parser.
     Signal(Expr),
+    /// `wait;`: in `begin`, pause until the other direction's parser has
+    /// sent a signal.
+    Wait(Span),
 }
 
 /// Binary operators.

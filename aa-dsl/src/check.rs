@@ -25,6 +25,7 @@ pub fn check(file: &ast::File) -> Result<ir::Protocol, Vec<Diagnostic>> {
         globals: Vec::new(),
         graph_ok: true,
         suspect: Vec::new(),
+        in_begin: false,
     };
     let p = cx.protocol(file);
     if cx.errors.is_empty() {
@@ -72,6 +73,9 @@ struct Checker {
     /// Per record: whether its items had errors. Such a record is not said
     /// to loop without input: what it consumes may be the errors' doing.
     suspect: Vec<bool>,
+    /// Statements being checked are a `begin` block's (`wait` may be
+    /// there).
+    in_begin: bool,
 }
 
 /// What an expression evaluates to.
@@ -302,7 +306,22 @@ impl Checker {
                     fields: &[],
                     later: &names,
                 };
+                self.in_begin = true;
                 let begin = self.stmts(stmts, &scope);
+                self.in_begin = false;
+                for at in misplaced_waits(stmts, true) {
+                    self.err(
+                        Diagnostic::new(
+                            "`wait` after other statements",
+                            at,
+                            "`begin` runs again from its start after the wait",
+                        )
+                        .help(
+                            "put `wait;` first in `begin`, or first in an `if` \
+                             that comes first (conditions only read)",
+                        ),
+                    );
+                }
                 if let Some(at) = end_span(stmts) {
                     self.err(
                         Diagnostic::new(
@@ -758,6 +777,20 @@ impl Checker {
                 }
             },
             ast::Stmt::End(_) => ir::Stmt::End,
+            ast::Stmt::Wait(sp) => {
+                if !self.in_begin {
+                    self.err(
+                        Diagnostic::new(
+                            "`wait` outside `begin`",
+                            *sp,
+                            "bytes of the record were read already",
+                        )
+                        .help("wait in the `begin` block of the record that needs the signal"),
+                    );
+                    return None;
+                }
+                ir::Stmt::Wait
+            }
             ast::Stmt::Fail(l) => ir::Stmt::Fail(String::from_utf8_lossy(&l.bytes).into_owned()),
             ast::Stmt::Signal(e) => {
                 let v = self.int_expr(e, scope);
@@ -1157,6 +1190,25 @@ fn as_expr(v: Value) -> ir::Expr {
 /// Whether `e` is `heard()`, which only an assignment may take.
 fn is_heard(e: &ast::Expr) -> bool {
     matches!(&e.kind, ast::ExprKind::Call(f, args) if f.name == "heard" && args.is_empty())
+}
+
+/// The `wait`s of a `begin` block that some statement runs before: one
+/// is in place only first in the block, or first in a branch of an `if`
+/// itself in place (`first`: `stmts` begin such a place).
+fn misplaced_waits(stmts: &[ast::Stmt], first: bool) -> Vec<Span> {
+    let mut out = Vec::new();
+    for (k, st) in stmts.iter().enumerate() {
+        let here = first && k == 0;
+        match st {
+            ast::Stmt::Wait(sp) if !here => out.push(*sp),
+            ast::Stmt::If(_, a, b) => {
+                out.extend(misplaced_waits(a, here));
+                out.extend(misplaced_waits(b, here));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Where the statements' first `end` is.

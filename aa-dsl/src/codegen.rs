@@ -379,7 +379,7 @@ impl Uses {
                 Stmt::Next(_, eof) => self.or_eof |= *eof,
                 Stmt::End => self.end = true,
                 Stmt::Signal(e) => self.expr(e, cur),
-                Stmt::Fail(_) | Stmt::StopRepeat | Stmt::Hear(_) => {}
+                Stmt::Fail(_) | Stmt::StopRepeat | Stmt::Hear(_) | Stmt::Wait => {}
             }
         }
     }
@@ -3835,6 +3835,24 @@ impl<'p> Gen<'p> {
                 let id = self.var(*v, cx).0;
                 quote!(self.#id = out.heard();)
             }
+            // Only in `begin` (checked), which runs in `run`'s loop: back to
+            // before the record, which begins again when a signal comes.
+            // (Not while replaying a sync pattern's first bytes: nothing
+            // would parse the rest of the packet after the pause.)
+            Stmt::Wait => {
+                let b = &self.recs[cx.rec].before;
+                let replaying = if self.replays() {
+                    quote!(&&!self.replaying)
+                } else {
+                    quote!()
+                };
+                quote! {
+                    if out.may_wait() #replaying {
+                        self.state = #st::#b;
+                        return Ok(::aa_runtime::Step::Wait { consumed: i });
+                    }
+                }
+            }
         }
     }
 
@@ -4804,7 +4822,12 @@ fn bytes_uses<'e>(s: &'e [Stmt], uncond: bool, f: &mut impl FnMut(&'e Bytes, boo
                 bytes_uses(b, false, f);
             }
             Stmt::Signal(e) => expr_bytes(e, uncond, f),
-            Stmt::Next(..) | Stmt::End | Stmt::Fail(_) | Stmt::StopRepeat | Stmt::Hear(_) => {}
+            Stmt::Next(..)
+            | Stmt::End
+            | Stmt::Fail(_)
+            | Stmt::StopRepeat
+            | Stmt::Hear(_)
+            | Stmt::Wait => {}
         }
     }
 }

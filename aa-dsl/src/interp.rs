@@ -375,6 +375,8 @@ struct State {
     eof_ok: bool,
     /// Parsing a sync pattern's bytes carried from an earlier packet.
     replaying: bool,
+    /// A `wait` in `begin` found no signal: the parse pauses.
+    waiting: bool,
     // Values.
     globals: Vec<u64>,
     locals: Vec<u64>,
@@ -424,6 +426,7 @@ impl State {
             next_eof_ok: false,
             eof_ok: true,
             replaying: false,
+            waiting: false,
             globals: g.p.globals.iter().map(|v| v.init).collect(),
             locals: vec![0; g.max_vars],
             seen: vec![Seen::default(); g.max_fields],
@@ -495,6 +498,13 @@ impl State {
                     if !begin.is_empty() {
                         self.exec(g, begin, None, at, Here { d, base }, out)
                             .map_err(|e| *e)?;
+                        if self.waiting {
+                            // `wait`: before the record again, until a
+                            // signal comes.
+                            self.waiting = false;
+                            self.phase = Phase::Between;
+                            return Ok(Step::Wait { consumed: i });
+                        }
                         // `next R` in `begin`: `R` begins here instead.
                         if let Some(r) = self.next_rec.take() {
                             self.rec = r;
@@ -1011,6 +1021,9 @@ impl State {
                         // header line) calls nothing.
                         if !branch.is_empty() {
                             self.exec(g, branch, f, at, here, out)?;
+                            if self.waiting {
+                                return Ok(());
+                            }
                         }
                     }
                     Stmt::Next(r, eof) => {
@@ -1033,6 +1046,14 @@ impl State {
                         }
                     }
                     Stmt::Hear(v) => self.set(*v, out.heard()),
+                    Stmt::Wait => {
+                        // (Not while replaying a sync pattern's first
+                        // bytes: nothing would parse the rest after.)
+                        if out.may_wait() && !self.replaying {
+                            self.waiting = true;
+                            return Ok(());
+                        }
+                    }
                     Stmt::Fail(m) => {
                         let message = g.fail_msg(m);
                         return Err(Box::new(self.err(

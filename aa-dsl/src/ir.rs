@@ -200,6 +200,11 @@ pub enum Stmt {
     /// Take the oldest signal of the other direction's parser (0 if none)
     /// into a `u64` variable (`v = heard();`).
     Hear(Var),
+    /// In `begin`, before any statement with an effect: when no signal of
+    /// the other direction's parser is waiting and the stream goes on,
+    /// pause before the record; `begin` runs again from its start when
+    /// one comes.
+    Wait,
 }
 
 /// Calls `f` on every statement of `stmts`, those inside `if` branches

@@ -172,6 +172,7 @@ fn rule_name(r: Rule) -> String {
         | Rule::end_stmt
         | Rule::fail_stmt
         | Rule::signal_stmt
+        | Rule::wait_stmt
         | Rule::assign => "a statement".into(),
         Rule::record_item | Rule::field_item | Rule::repeat_item | Rule::expect_item => {
             "an item (a field, `repeat`, `expect` or `var`)".into()
@@ -491,6 +492,7 @@ impl Cx {
                 Stmt::Next(name, it.next().is_some())
             }
             Rule::end_stmt => Stmt::End(sp),
+            Rule::wait_stmt => Stmt::Wait(sp),
             Rule::fail_stmt => {
                 Stmt::Fail(self.lit(s.into_inner().find(significant).expect("string")))
             }

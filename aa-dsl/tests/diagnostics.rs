@@ -934,6 +934,32 @@ start record r {
 "#
 );
 
+// `wait`: after a statement that has run, in an `else` after one, and in
+// a field's actions.
+bad!(
+    wait_misused,
+    r#"protocol p;
+
+var asked: bool = false;
+var got: u64 = 0;
+
+start record r {
+    begin {
+        got = 1;
+        wait;
+        if asked {
+            got = 2;
+        } else {
+            wait;
+        }
+    }
+    kind: u8 {
+        wait;
+    }
+}
+"#
+);
+
 // `begin`: a field read before any is parsed, and `end` with no item.
 bad!(
     begin_misused,

@@ -120,3 +120,61 @@ fn begin_chooses_the_record_before_its_first_byte() {
     drop(reply);
     assert!(pool.is_full());
 }
+
+/// Replies that wait for their request's signal before their first byte
+/// (`wait` in `begin`): a reply that arrives first is held, not guessed.
+#[aa_protocol]
+pub enum Held {
+    #[aa(
+        start,
+        vars = "var said: u64;",
+        begin = "wait; said = heard(); if said == 1 { next value; }"
+    )]
+    Status {
+        #[aa(until = "\n", max = 100)]
+        status: (),
+    },
+    Value {
+        #[aa(until = "\n", max = 100)]
+        value: (),
+    },
+}
+
+#[test]
+fn wait_holds_a_reply_until_its_signal_or_the_end() {
+    let pool = PacketPool::new(16, 256);
+    let replies = b"21.5\nOK\n40%\n";
+    // Parsed alone, nothing will signal: no wait.
+    let mut alone = AaStream::new(AaConfig::default(), 0, held::HeldParser::default());
+    alone.insert(0, pool.packet_from(replies).unwrap(), 0..replies.len());
+    assert_eq!(alone.ready(), 3);
+    drop(alone);
+    let mut held = AaStream::new(AaConfig::default(), 0, held::HeldParser::default());
+    held.expect_signals(true);
+    held.insert(0, pool.packet_from(replies).unwrap(), 0..replies.len());
+    assert_eq!(held.ready(), 0, "nothing before a signal");
+    assert!(held.is_waiting());
+    let read = |s: &mut AaStream<_, held::HeldParser>| -> Vec<String> {
+        let got: Vec<String> = s
+            .read_aa_records(10)
+            .map(|r| {
+                let f = r.fields().next().unwrap().to_vec();
+                format!("{}:{}", r.name(), String::from_utf8(f).unwrap())
+            })
+            .collect();
+        s.free_aa_records(got.len());
+        got
+    };
+    let mut told = Signals::new();
+    for v in [1, 0] {
+        told.push(v);
+    }
+    held.give_signals(told);
+    assert_eq!(read(&mut held), ["value:21.5", "status:OK"]);
+    assert!(held.is_waiting(), "the third waits again");
+    // At the end nothing will come: the last reply goes on without.
+    held.finish();
+    assert_eq!(read(&mut held), ["status:40%"]);
+    drop(held);
+    assert!(pool.is_full());
+}

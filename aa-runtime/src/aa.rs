@@ -378,6 +378,9 @@ pub struct Emitter<'a, P: Packet> {
     hint_pins: u32,
     q: &'a mut RecordQueue,
     sig: &'a mut SignalIo,
+    /// Signals may still come to wait for: the stream expects them
+    /// ([`AaStream::expect_signals`]) and has not ended.
+    can_wait: bool,
 }
 
 /// The signals of a stream: heard from the other direction, and sent to it.
@@ -708,6 +711,15 @@ impl<P: Packet> Emitter<'_, P> {
     pub fn heard(&mut self) -> u64 {
         self.sig.inbox.pop().map_or(0, u64::from)
     }
+
+    /// Whether a parser that needs a signal before it goes on (a grammar's
+    /// `wait`) should pause with [`Step::Wait`]: no signal is waiting, and
+    /// the stream expects signals ([`AaStream::expect_signals`]) and has
+    /// not ended (at its end none is waited for).
+    #[inline]
+    pub fn may_wait(&self) -> bool {
+        self.can_wait && self.sig.inbox.is_empty()
+    }
 }
 
 /// Counters of an application-aware stream.
@@ -796,6 +808,12 @@ pub struct AaStream<P: Packet, R: Parser> {
     recover: bool,
     state: AaState,
     eof: bool,
+    /// The parser returned [`Step::Wait`]: no parsing until a signal is
+    /// given or the stream ends.
+    waiting: bool,
+    /// Another direction gives this one signals: a grammar's `wait` may
+    /// pause for them.
+    paired: bool,
     error: Option<ParseError>,
     stats: AaStats,
     sig: SignalIo,
@@ -867,6 +885,8 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             recover: false,
             state: AaState::Active,
             eof: false,
+            waiting: false,
+            paired: false,
             error: None,
             stats: AaStats::default(),
             sig: SignalIo {
@@ -981,6 +1001,29 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// or skipped may have held the messages they were for.
     pub fn give_signals(&mut self, s: Signals) {
         self.sig.dropped += self.sig.inbox.append(s);
+        if self.waiting && !s.is_empty() {
+            // A parser waiting for a signal goes on.
+            self.pump();
+        }
+    }
+
+    /// Whether the parser waits for a signal from the other direction
+    /// (see [`Step::Wait`]) before the bytes it holds.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting
+    }
+
+    /// Says whether another direction's parser will give this stream
+    /// signals ([`give_signals`](Self::give_signals)), as the passive path
+    /// does when both directions of a connection are parsed. Only then does
+    /// a grammar's `wait` pause ([`Step::Wait`]); by default (a stream
+    /// parsed alone, as an endpoint's) it goes on at once. Turning it off
+    /// lets a waiting parser go on.
+    pub fn expect_signals(&mut self, on: bool) {
+        self.paired = on;
+        if !on && self.waiting {
+            self.pump();
+        }
     }
 
     /// Signals from the other direction not heard yet.
@@ -1041,6 +1084,12 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             if self.q.is_full() {
                 return;
             }
+            if self.waiting {
+                if self.sig.inbox.is_empty() && self.paired && !self.eof {
+                    return;
+                }
+                self.waiting = false;
+            }
             let frag = self.zc.store.get(self.parse_id);
             let (off, end) = (frag.off, frag.end());
             if off > self.parse_off && !self.gap(self.parse_off, off - self.parse_off) {
@@ -1068,6 +1117,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                 hint_pins: 0,
                 q: &mut self.q,
                 sig: &mut self.sig,
+                can_wait: self.paired && !self.eof,
             };
             let step = self.parser.parse(chunk, &mut em);
             em.flush();
@@ -1085,6 +1135,16 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                         self.advance_horizon();
                         return;
                     }
+                }
+                Ok(Step::Wait { consumed }) => {
+                    self.parse_off += consumed.min(data.len()) as u64;
+                    if self.parse_off == end {
+                        self.parse_id += 1;
+                    }
+                    // Until a signal comes (`give_signals`) or the end.
+                    self.waiting = true;
+                    self.advance_horizon();
+                    return;
                 }
                 Err(e) => {
                     // Resynchronise from the byte after the offending one (not
@@ -1152,6 +1212,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             hint_pins: 0,
             q: &mut self.q,
             sig: &mut self.sig,
+            can_wait: false,
         };
         let r = self.parser.finish(end, &mut em);
         em.flush();

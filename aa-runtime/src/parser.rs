@@ -39,6 +39,15 @@ pub enum Step {
         /// Bytes of the chunk consumed.
         consumed: usize,
     },
+    /// The parser waits for a signal from the other direction (a grammar's
+    /// `wait`, when [`crate::Emitter::may_wait`]); `consumed` bytes were
+    /// consumed, ending at a record boundary. The stream calls again with
+    /// the rest once a signal is given ([`crate::AaStream::give_signals`])
+    /// or the stream ends.
+    Wait {
+        /// Bytes of the chunk consumed.
+        consumed: usize,
+    },
 }
 
 /// Names of a protocol's record types, fields and variables, for diagnostics and

@@ -690,7 +690,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             stats.closed_fin += 1;
             self.close(&key, End::Fin, sink);
         } else {
-            Self::pass_signals(stats, hot, conn);
+            Self::pass_signals(stats, hot, conn, &key, sink);
             for d in &mut conn.dirs {
                 hot.park_if_idle(d, &mut stats.records, &mut stats.signals_dropped);
             }
@@ -699,10 +699,12 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
 
     /// Hands the signals each open direction's parser sent to the other
     /// direction, whatever its state (see [`aa_runtime::signal`]).
-    fn pass_signals(
+    fn pass_signals<S: Sink<P, F::Parser>>(
         stats: &mut PassiveStats,
         hot: &mut Hot<P, F::Parser>,
         conn: &mut Conn<F::Parser>,
+        key: &FlowKey,
+        sink: &mut S,
     ) {
         for from in [Side::Client, Side::Server] {
             let Stream::Open(i) = conn.dirs[from.index()].stream else {
@@ -712,8 +714,19 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             if sent.is_empty() {
                 continue;
             }
-            match &mut conn.dirs[from.other().index()].stream {
-                Stream::Open(j) => hot.get(*j).give_signals(sent),
+            let to = from.other();
+            match &mut conn.dirs[to.index()].stream {
+                Stream::Open(j) => {
+                    let s = hot.get(*j);
+                    let waited = s.is_waiting();
+                    s.give_signals(sent);
+                    if waited {
+                        // Its parser waited for these (`wait`): what it
+                        // parsed since goes out now.
+                        let info = conn.info(key, to);
+                        Self::settle(stats, &mut conn.dirs[to.index()].meta, s, &info, sink);
+                    }
+                }
                 Stream::Parked(p) => stats.signals_dropped += p.give_signals(sent),
                 Stream::Waiting(_, pending) => stats.signals_dropped += pending.append(sent),
                 Stream::Unparsed => {}
@@ -757,6 +770,8 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         sink: &mut S,
     ) -> bool {
         let client_is_lo = conn.client_is_lo;
+        // The other direction's parser gives this one its signals.
+        let paired = !matches!(conn.dirs[side.other().index()].stream, Stream::Unparsed);
         let d = &mut conn.dirs[side.index()];
         let mut used = false;
         if seg.flags.syn() && matches!(d.stream, Stream::Unparsed | Stream::Waiting(..)) {
@@ -802,6 +817,7 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
             // Unparsed: only the FIN matters.
             return used;
         };
+        s.expect_signals(paired);
         if seg.payload_len > 0 {
             // Data on a SYN is legal (rare): its first byte follows the SYN.
             let r = s.insert(data_seq.0, pkt.clone(), seg.payload_range());
