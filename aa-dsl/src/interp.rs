@@ -1163,40 +1163,55 @@ impl State {
             Expr::Min(a, b) => self
                 .operand(g, a, here, out)?
                 .min(self.operand(g, b, here, out)?),
-            Expr::Bin(op, a, b) => {
-                let x = self.operand(g, a, here, out)?;
-                // Short-circuit the logical operators.
-                match op {
-                    BinOp::And if x == 0 => return Ok(0),
-                    BinOp::Or if x != 0 => return Ok(1),
-                    _ => {}
-                }
-                let y = self.operand(g, b, here, out)?;
-                match op {
-                    BinOp::Or | BinOp::And => (y != 0) as u64,
-                    BinOp::Eq => (x == y) as u64,
-                    BinOp::Ne => (x != y) as u64,
-                    BinOp::Lt => (x < y) as u64,
-                    BinOp::Le => (x <= y) as u64,
-                    BinOp::Gt => (x > y) as u64,
-                    BinOp::Ge => (x >= y) as u64,
-                    BinOp::Add => x.wrapping_add(y),
-                    BinOp::Sub => x.saturating_sub(y),
-                    BinOp::Mul => x.wrapping_mul(y),
-                    BinOp::Div => x.checked_div(y).unwrap_or(0),
-                    BinOp::Rem => x.checked_rem(y).unwrap_or(0),
-                    BinOp::BitAnd => x & y,
-                    BinOp::BitOr => x | y,
-                    BinOp::BitXor => x ^ y,
-                    BinOp::Shl => shift(x, y, u64::checked_shl),
-                    BinOp::Shr => shift(x, y, u64::checked_shr),
-                }
-            }
+            Expr::Bin(op, a, b) => self.bin(g, *op, a, b, here, out)?,
+        })
+    }
+
+    /// `a op b`, the logical operators short-circuited. Apart from
+    /// [`State::eval`] (whose frame, for the errors of `dec` and the like,
+    /// costs at every call): comparisons of variables and constants, as
+    /// most conditions are, cost a call to this alone.
+    #[inline(never)]
+    fn bin<P: Packet>(
+        &self,
+        g: &Grammar,
+        op: BinOp,
+        a: &Expr,
+        b: &Expr,
+        here: Here<'_>,
+        out: &Emitter<'_, P>,
+    ) -> Result<u64, Boxed> {
+        let x = self.operand(g, a, here, out)?;
+        match op {
+            BinOp::And if x == 0 => return Ok(0),
+            BinOp::Or if x != 0 => return Ok(1),
+            _ => {}
+        }
+        let y = self.operand(g, b, here, out)?;
+        Ok(match op {
+            BinOp::Or | BinOp::And => (y != 0) as u64,
+            BinOp::Eq => (x == y) as u64,
+            BinOp::Ne => (x != y) as u64,
+            BinOp::Lt => (x < y) as u64,
+            BinOp::Le => (x <= y) as u64,
+            BinOp::Gt => (x > y) as u64,
+            BinOp::Ge => (x >= y) as u64,
+            BinOp::Add => x.wrapping_add(y),
+            BinOp::Sub => x.saturating_sub(y),
+            BinOp::Mul => x.wrapping_mul(y),
+            BinOp::Div => x.checked_div(y).unwrap_or(0),
+            BinOp::Rem => x.checked_rem(y).unwrap_or(0),
+            BinOp::BitAnd => x & y,
+            BinOp::BitOr => x | y,
+            BinOp::BitXor => x ^ y,
+            BinOp::Shl => shift(x, y, u64::checked_shl),
+            BinOp::Shr => shift(x, y, u64::checked_shr),
         })
     }
 
     /// [`State::eval`] of an operand: constants, variables and a header
-    /// name's test of a field in the packet, the usual ones, without a call.
+    /// name's test of a field in the packet, the usual ones, without a call;
+    /// `a op b` through [`State::bin`].
     #[inline(always)]
     fn operand<P: Packet>(
         &self,
@@ -1209,6 +1224,14 @@ impl State {
             Expr::Const(n) => Ok(*n),
             Expr::Var(Var::Global(i)) => Ok(self.globals[*i]),
             Expr::Var(Var::Local(i)) => Ok(self.locals[*i]),
+            // `flag && ...` with the flag false, as a test made on every
+            // header line only for some responses: no call.
+            Expr::Bin(BinOp::And, a, b) => match **a {
+                Expr::Var(Var::Global(i)) if self.globals[i] == 0 => Ok(0),
+                Expr::Var(Var::Local(i)) if self.locals[i] == 0 => Ok(0),
+                _ => self.bin(g, BinOp::And, a, b, here, out),
+            },
+            Expr::Bin(op, a, b) => self.bin(g, *op, a, b, here, out),
             // A header name's test of a field in the packet being parsed.
             Expr::Key {
                 line: Bytes::Field(f),
