@@ -18,6 +18,14 @@
 //! [`Signals::CAP`] signals in one word, so that a parked direction keeps
 //! its pending signals in 8 bytes; past that the oldest is dropped and
 //! counted ([`AaStats::signals_dropped`](crate::AaStats::signals_dropped)).
+//!
+//! A parser may also wait for a signal before a record (`wait` in the
+//! language; [`Emitter::may_wait`](crate::Emitter::may_wait) and
+//! [`Step::Wait`](crate::Step::Wait) for hand-written parsers): when the
+//! stream was told signals will come
+//! ([`AaStream::expect_signals`](crate::AaStream::expect_signals)), it parses
+//! no further until [`AaStream::give_signals`](crate::AaStream::give_signals)
+//! brings one, or the stream ends.
 
 use std::fmt;
 
