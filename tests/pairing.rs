@@ -20,6 +20,10 @@ use aa::stack::io::Timestamp;
 use aa::stack::passive::{DirInfo, Passive, PassiveConfig, Side, Sink};
 use aa::stack::wire::{parse, LinkType, TcpFlags};
 
+#[path = "../grammars/tests/support/ws_frame.rs"]
+mod ws_frame;
+use ws_frame::ws_frame;
+
 const SERVER: Endpoint = (IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)), 80);
 
 /// One record: its direction, type, fields (name, bytes) and variables.
@@ -356,32 +360,6 @@ fn after_a_101_both_directions_are_a_tunnel() {
     assert_eq!(seen.tunnel(41002, Side::Server), down);
     assert_eq!(seen.tunnel(41002, Side::Client), up);
     assert_eq!(seen.requests(41002), 1);
-}
-
-/// A WebSocket frame (RFC 6455, 5.2): FIN, `opcode`, the payload masked
-/// with `mask` if given.
-fn ws_frame(fin: bool, opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![u8::from(fin) << 7 | opcode];
-    let m = if mask.is_some() { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => v.push(m | n as u8),
-        n if n < 1 << 16 => {
-            v.push(m | 126);
-            v.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            v.push(m | 127);
-            v.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    match mask {
-        Some(k) => {
-            v.extend_from_slice(&k);
-            v.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
-        }
-        None => v.extend_from_slice(payload),
-    }
-    v
 }
 
 /// One WebSocket frame as the records give it: FIN, opcode, whether

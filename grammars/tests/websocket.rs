@@ -5,6 +5,10 @@
 //! them delivered.
 
 mod common;
+#[path = "support/ws_frame.rs"]
+mod ws_frame;
+
+use ws_frame::ws_frame as frame;
 
 use aa_dsl::interp::Grammar;
 use aa_grammars::http_response::{HttpResponseParser, HttpResponseRecord};
@@ -12,31 +16,6 @@ use aa_runtime::Parser;
 
 const SWITCH: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                         Connection: Upgrade\r\n\r\n";
-
-/// A frame: FIN, opcode, the payload masked with `mask` if given.
-fn frame(fin: bool, opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![u8::from(fin) << 7 | opcode];
-    let m = if mask.is_some() { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => v.push(m | n as u8),
-        n if n < 1 << 16 => {
-            v.push(m | 126);
-            v.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            v.push(m | 127);
-            v.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    match mask {
-        Some(k) => {
-            v.extend_from_slice(&k);
-            v.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
-        }
-        None => v.extend_from_slice(payload),
-    }
-    v
-}
 
 /// A frame to send: FIN, opcode, masking key, payload.
 type Sent = (bool, u8, Option<[u8; 4]>, Vec<u8>);
