@@ -91,6 +91,7 @@ const PIECES: &[&str] = &[
     "signal",
     "heard",
     "begin",
+    "wait",
     "be",
     "le",
     "when",
