@@ -3,7 +3,20 @@
 //! `AaStream`; the test hands the signals across as the passive path does.
 
 use aa_macros::aa_protocol;
-use aa_runtime::{AaConfig, AaStream, PacketPool, Signals};
+use aa_runtime::{AaConfig, AaStream, PacketPool, Parser, PoolPacket, Signals};
+
+/// The records ready, as `name:first field`, read and freed.
+fn lines<R: Parser>(s: &mut AaStream<PoolPacket, R>) -> Vec<String> {
+    let got: Vec<String> = s
+        .read_aa_records(usize::MAX)
+        .map(|r| {
+            let f = r.fields().next().unwrap().to_vec();
+            format!("{}:{}", r.name(), String::from_utf8(f).unwrap())
+        })
+        .collect();
+    s.free_aa_records(got.len());
+    got
+}
 
 /// Requests: `Q` or `S` then a line; a `Q` (query) is answered with data,
 /// an `S` (set) with a bare status.
@@ -50,13 +63,7 @@ fn replies_pair_with_their_requests_through_signals() {
     // data lines would be read as statuses.
     let replies = b"OK\n21.5\nOK\nOK\n40%\n";
     answer.insert(0, pool.packet_from(replies).unwrap(), 0..replies.len());
-    let got: Vec<String> = answer
-        .read_aa_records(10)
-        .map(|r| {
-            let f = r.fields().next().unwrap().to_vec();
-            format!("{}:{}", r.name(), String::from_utf8(f).unwrap())
-        })
-        .collect();
+    let got = lines(&mut answer);
     assert_eq!(
         got,
         [
@@ -68,7 +75,6 @@ fn replies_pair_with_their_requests_through_signals() {
         ]
     );
     assert_eq!(answer.pending_signals(), Signals::new());
-    answer.free_aa_records(got.len());
     let n = ask.ready();
     ask.free_aa_records(n);
     drop((ask, answer));
@@ -108,15 +114,8 @@ fn begin_chooses_the_record_before_its_first_byte() {
     for (k, b) in replies.chunks(1).enumerate() {
         reply.insert(k as u32, pool.packet_from(b).unwrap(), 0..1);
     }
-    let got: Vec<String> = reply
-        .read_aa_records(10)
-        .map(|r| {
-            let f = r.fields().next().unwrap().to_vec();
-            format!("{}:{}", r.name(), String::from_utf8(f).unwrap())
-        })
-        .collect();
+    let got = lines(&mut reply);
     assert_eq!(got, ["value:21.5", "status:OK", "value:40%"]);
-    reply.free_aa_records(got.len());
     drop(reply);
     assert!(pool.is_full());
 }
@@ -154,27 +153,16 @@ fn wait_holds_a_reply_until_its_signal_or_the_end() {
     held.insert(0, pool.packet_from(replies).unwrap(), 0..replies.len());
     assert_eq!(held.ready(), 0, "nothing before a signal");
     assert!(held.is_waiting());
-    let read = |s: &mut AaStream<_, held::HeldParser>| -> Vec<String> {
-        let got: Vec<String> = s
-            .read_aa_records(10)
-            .map(|r| {
-                let f = r.fields().next().unwrap().to_vec();
-                format!("{}:{}", r.name(), String::from_utf8(f).unwrap())
-            })
-            .collect();
-        s.free_aa_records(got.len());
-        got
-    };
     let mut told = Signals::new();
     for v in [1, 0] {
         told.push(v);
     }
     held.give_signals(told);
-    assert_eq!(read(&mut held), ["value:21.5", "status:OK"]);
+    assert_eq!(lines(&mut held), ["value:21.5", "status:OK"]);
     assert!(held.is_waiting(), "the third waits again");
     // At the end nothing will come: the last reply goes on without.
     held.finish();
-    assert_eq!(read(&mut held), ["status:40%"]);
+    assert_eq!(lines(&mut held), ["status:40%"]);
     drop(held);
     assert!(pool.is_full());
 }
