@@ -251,7 +251,11 @@ fn a_record_larger_than_the_buffer_stops_the_parse_and_is_named() {
 fn an_unknown_protocol_or_a_missing_file_fails_clearly() {
     let out = aa(&["parse", "data/trades.csv", "--protocol", "nope"], b"");
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("unknown protocol `nope`; known: http_request"));
+    assert!(
+        stderr(&out).contains("unknown protocol `nope`; known: csv, http_request, http_response"),
+        "{}",
+        stderr(&out)
+    );
     let out = aa(&["parse", "data/no-such-file", "--protocol", "csv"], b"");
     assert_eq!(out.status.code(), Some(1));
     assert!(

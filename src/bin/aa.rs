@@ -225,8 +225,8 @@ fn inspect(a: InspectArgs) -> ExitCode {
     };
     let unknown = |name: &str| {
         eprintln!(
-            "aa inspect: unknown protocol `{name}`; known: http, http_request, \
-             http_response, csv, tls, tls_handshake, resp, mqtt{}",
+            "aa inspect: unknown protocol `{name}`; known: http, {}{}",
+            compiled_names(),
             loaded
                 .as_ref()
                 .map(|p| format!(", {} (--grammar)", p.name()))
@@ -342,6 +342,12 @@ fn stop_on_signals() {
     }
 }
 
+/// The protocols compiled into aa, for error messages.
+fn compiled_names() -> String {
+    let names: Vec<&str> = aa::grammars::SOURCES.iter().map(|(n, _)| *n).collect();
+    names.join(", ")
+}
+
 fn parse(a: ParseArgs) -> ExitCode {
     use aa::inspect::Protocol;
     let protocol = match (&a.grammar, &a.protocol) {
@@ -356,8 +362,8 @@ fn parse(a: ParseArgs) -> ExitCode {
             Some(p) => p,
             None => {
                 eprintln!(
-                    "aa parse: unknown protocol `{name}`; known: http_request, \
-                     http_response, csv, tls, tls_handshake, resp, mqtt"
+                    "aa parse: unknown protocol `{name}`; known: {}",
+                    compiled_names()
                 );
                 return ExitCode::FAILURE;
             }
