@@ -6,7 +6,7 @@
 //! Content-Type, Content-Length, Cache-Control, ETag, Connection) and a body of
 //! 0 to 2000 bytes (xorshift), cut into 1448-byte payloads behind a 66-byte
 //! header in a `PacketPool`. Group `http_1448`, `Throughput::Bytes(stream
-//! length)`, and the same five again as group `http_1448_msgs`,
+//! length)`, and the same six again as group `http_1448_msgs`,
 //! `Throughput::Elements(MESSAGES)` (messages per second). One criterion
 //! iteration takes the whole stream:
 //!
@@ -37,6 +37,10 @@
 //!   whole in one buffer, so every message is contiguous: parse each head once,
 //!   read Content-Length, skip the body.
 //!
+//! - `aa_known_fields` (a floor, not a competitor): the `aa_generated` loop
+//!   with a parser that is told in advance where every field lies
+//!   (`support/known_fields.rs`) and emits the same records: what aa's record
+//!   path costs without any parsing.
 //! - `lines_whole` (a floor, not a competitor): on the same whole buffer,
 //!   header lines found with `memchr` and kept as offsets, the status and
 //!   Content-Length read from their bytes, nothing validated (see
@@ -44,7 +48,7 @@
 //!   does beyond finding the lines is taken away.
 //!
 //! Each iteration asserts that it saw every message and every body byte. Before
-//! measuring, the five are checked to agree on status codes, header counts,
+//! measuring, the six are checked to agree on status codes, header counts,
 //! header bytes and body bytes.
 
 use aa_dsl::interp::Grammar;
@@ -58,6 +62,9 @@ use std::time::Duration;
 #[path = "support/http_doc.rs"]
 mod http_doc;
 use http_doc::{document, HEADERS, ISN, MESSAGES};
+#[path = "support/known_fields.rs"]
+mod known_fields;
+use known_fields::KnownFields;
 #[path = "../../aa-runtime/benches/support/csv_doc.rs"]
 #[allow(dead_code)] // the packets of a document, not its CSV
 mod csv_doc;
@@ -295,15 +302,24 @@ fn bench_aa<R: Parser>(
     });
 }
 
-fn bench_all(
-    c: &mut Criterion,
-    group: &str,
-    throughput: Throughput,
-    doc: &[u8],
+/// What every bench of a group runs on.
+#[derive(Clone, Copy)]
+struct Input<'a> {
+    doc: &'a [u8],
     body_total: u64,
-    pkts: &[PoolPacket],
-    grammar: &Arc<Grammar>,
-) {
+    pkts: &'a [PoolPacket],
+    grammar: &'a Arc<Grammar>,
+    heads: &'a Arc<[known_fields::Head]>,
+}
+
+fn bench_all(c: &mut Criterion, group: &str, throughput: Throughput, input: Input<'_>) {
+    let Input {
+        doc,
+        body_total,
+        pkts,
+        grammar,
+        heads,
+    } = input;
     let mut g = c.benchmark_group(group);
     g.throughput(throughput);
     g.warm_up_time(Duration::from_secs(1));
@@ -318,6 +334,9 @@ fn bench_all(
     );
     bench_aa(&mut g, "aa_interpreted", pkts, body_total, || {
         grammar.parser()
+    });
+    bench_aa(&mut g, "aa_known_fields", pkts, body_total, || {
+        KnownFields::new(heads.clone(), doc.len())
     });
     g.bench_function("httparse_reparse", |b| {
         b.iter(|| {
@@ -350,7 +369,7 @@ fn http_1448(c: &mut Criterion) {
     let (doc, body_total) = document();
     let (pool, pkts) = packets(&doc);
 
-    // The five paths see the same thing.
+    // The six paths see the same thing.
     let mut aa_seen = Seen::default();
     let aa = run_aa(
         AaStream::new(AaConfig::default(), ISN, HttpResponseParser::new()),
@@ -372,6 +391,19 @@ fn http_1448(c: &mut Criterion) {
     );
     assert_eq!(aa.state(), AaState::Ended, "{:?}", aa.error());
     drop(aa);
+    let heads: Arc<[known_fields::Head]> = known_fields::heads(&doc).into();
+    let mut known_seen = Seen::default();
+    let aa = run_aa(
+        AaStream::new(
+            AaConfig::default(),
+            ISN,
+            KnownFields::new(heads.clone(), doc.len()),
+        ),
+        &pkts,
+        &mut known_seen,
+    );
+    assert_eq!(aa.state(), AaState::Ended, "{:?}", aa.error());
+    drop(aa);
     let mut reparse_seen = Seen::default();
     run_reparse(&pkts, &mut reparse_seen);
     let mut whole_seen = Seen::default();
@@ -385,6 +417,7 @@ fn http_1448(c: &mut Criterion) {
         "7 headers each"
     );
     assert_eq!(aa_seen, interp_seen, "generated and interpreted differ");
+    assert_eq!(aa_seen, known_seen, "generated and known fields differ");
     assert_eq!(aa_seen, reparse_seen, "aa and httparse (segmented) differ");
     assert_eq!(aa_seen, whole_seen, "aa and httparse (whole) differ");
     assert_eq!(aa_seen, lines_seen, "aa and the line floor differ");
@@ -396,24 +429,17 @@ fn http_1448(c: &mut Criterion) {
         pkts.len()
     );
 
-    bench_all(
-        c,
-        "http_1448",
-        Throughput::Bytes(doc.len() as u64),
-        &doc,
+    let input = Input {
+        doc: &doc,
         body_total,
-        &pkts,
-        &grammar,
-    );
-    bench_all(
-        c,
-        "http_1448_msgs",
-        Throughput::Elements(MESSAGES as u64),
-        &doc,
-        body_total,
-        &pkts,
-        &grammar,
-    );
+        pkts: &pkts,
+        grammar: &grammar,
+        heads: &heads,
+    };
+    let bytes = Throughput::Bytes(doc.len() as u64);
+    bench_all(c, "http_1448", bytes, input);
+    let messages = Throughput::Elements(MESSAGES as u64);
+    bench_all(c, "http_1448_msgs", messages, input);
 
     drop(pkts);
     assert!(pool.is_full(), "every packet is back in the pool");

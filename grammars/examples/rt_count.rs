@@ -14,6 +14,9 @@
 //!   every header's length and last byte, body lengths), free them.
 //! - `http-interp REPS`: the same through the interpreter running
 //!   `http_response.aag`, loaded at run time.
+//! - `http-known REPS`: the same records from a parser told in advance where
+//!   every field is (`benches/support/known_fields.rs`): the record path
+//!   alone.
 //! - `csv REPS`: the `passive_csv_8` rows (10 fields of 8 bytes) in 1448-byte
 //!   segments, `REPS` passes of 1,000 packets over one stream; per packet:
 //!   insert, read every record (every field's length, the first byte of the
@@ -38,6 +41,8 @@ use http_doc::document as http_document;
 #[path = "../../aa-runtime/benches/support/csv_doc.rs"]
 #[allow(dead_code)] // the packets of a document, not its CSV
 mod csv_doc;
+#[path = "../benches/support/known_fields.rs"]
+mod known_fields;
 use csv_doc::{packets, HDR, MSS};
 
 fn csv_document(packets: usize) -> Vec<u8> {
@@ -110,7 +115,7 @@ fn main() {
     let (mut records, mut fields, mut touch) = (0u64, 0u64, 0u64);
     let seq = 1u32;
     match mode.as_str() {
-        "http" | "http-interp" => {
+        "http" | "http-interp" | "http-known" => {
             let read =
                 |r: aa_runtime::Record<'_, PoolPacket>| match HttpResponseRecord::from_record(r) {
                     Some(HttpResponseRecord::Response(resp)) => {
@@ -130,6 +135,14 @@ fn main() {
             let doc = http_document().0;
             records = if mode == "http" {
                 drive(HttpResponseParser::default(), &doc, reps, read)
+            } else if mode == "http-known" {
+                let heads = known_fields::heads(&doc).into();
+                drive(
+                    known_fields::KnownFields::new(heads, doc.len()),
+                    &doc,
+                    reps,
+                    read,
+                )
             } else {
                 drive(interp("http_response.aag"), &doc, reps, read)
             };
@@ -169,7 +182,9 @@ fn main() {
             assert!(pool.is_full());
         }
         other => {
-            eprintln!("unknown mode {other}: use http, http-interp, csv, csv-interp or new");
+            eprintln!(
+                "unknown mode {other}: use http, http-interp, http-known, csv, csv-interp or new"
+            );
             std::process::exit(2);
         }
     }
