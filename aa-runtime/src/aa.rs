@@ -1105,6 +1105,16 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             // the fragment's handle stays in place while the parser runs: the
             // emitter only changes pin counts, it never drops or moves handles.
             let data = unsafe { &*data };
+            if self.q.pending_pins.is_none() {
+                // No field with bytes pending: the first one in this fragment
+                // takes the fast case of `field` (once per packet, 2% of the
+                // instructions of an HTTP message in `rt_count http-known`).
+                self.q.pending_pins = Pins {
+                    frag: self.parse_id,
+                    n: 0,
+                    n2: 0,
+                };
+            }
             let chunk = Chunk {
                 data,
                 offset: self.parse_off,
