@@ -12,6 +12,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use aa::grammars::websocket::Unmask;
 use aa::inspect::{AnyParser, PortMap};
 use aa::runtime::{AaStream, Packet, PacketPool, ParseError, PoolPacket};
 use aa::stack::flow::Endpoint;
@@ -370,11 +371,11 @@ type WsFrame = (bool, u64, bool, Vec<u8>);
 /// frame's `mask` field.
 fn ws_frames(seen: &Seen, port: u16, side: Side) -> Vec<WsFrame> {
     let mut out: Vec<WsFrame> = Vec::new();
-    let mut key = Vec::new();
+    let mut unmask = Unmask::new();
     for r in seen.of(port, side) {
         match r.name {
             "ws_frame" => {
-                key = r.field("mask");
+                unmask.frame(<[u8; 4]>::try_from(r.field("mask").as_slice()).ok());
                 out.push((
                     r.var("fin") == Some(1),
                     r.var("opcode").unwrap(),
@@ -384,14 +385,7 @@ fn ws_frames(seen: &Seen, port: u16, side: Side) -> Vec<WsFrame> {
             }
             "ws_payload" => {
                 let payload = &mut out.last_mut().expect("a frame first").3;
-                let at = payload.len();
-                payload.extend(r.field("data").iter().enumerate().map(|(i, b)| {
-                    if key.is_empty() {
-                        *b
-                    } else {
-                        b ^ key[(at + i) % 4]
-                    }
-                }));
+                unmask.bytes_into(&r.field("data"), payload);
             }
             other => assert!(
                 other == "request" || other == "response",

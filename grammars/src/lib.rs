@@ -85,6 +85,8 @@ pub mod http_response {
     include!(concat!(env!("OUT_DIR"), "/http_response.rs"));
 }
 
+pub mod websocket;
+
 /// The TLS record layer (`tls.aag`): typed, length-prefixed `tls_record`s.
 pub mod tls {
     include!(concat!(env!("OUT_DIR"), "/tls.rs"));

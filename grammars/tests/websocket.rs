@@ -2,7 +2,7 @@
 //! `http_request.aag`'s `ws_frame` and `ws_payload` records), generated and
 //! interpreted: frames of every length encoding cut into packets of 1, 3 and
 //! 1448 bytes; bad frames refused at their offset, every good frame before
-//! them delivered.
+//! them delivered; payloads unmasked with `aa_grammars::websocket::Unmask`.
 
 mod common;
 #[path = "support/ws_frame.rs"]
@@ -12,6 +12,7 @@ use ws_frame::ws_frame as frame;
 
 use aa_dsl::interp::Grammar;
 use aa_grammars::http_response::{HttpResponseParser, HttpResponseRecord};
+use aa_grammars::websocket::Unmask;
 use aa_runtime::Parser;
 
 const SWITCH: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
@@ -96,6 +97,48 @@ fn frames_of_every_length_encoding_whatever_the_cuts() {
         .collect();
     for cut in [1448, 3, 1] {
         let (got, err) = both(&input, cut);
+        assert_eq!(err, None, "cut {cut}");
+        assert_eq!(got, want, "cut {cut}");
+    }
+}
+
+#[test]
+fn payloads_unmask_to_what_was_sent_whatever_the_cuts() {
+    let sent: Vec<Sent> = vec![
+        // RFC 6455, section 5.7.
+        (true, 1, Some([0x37, 0xfa, 0x21, 0x3d]), b"Hello".to_vec()),
+        (false, 2, Some([1, 2, 3, 4]), (0..=255).collect()),
+        (true, 0, None, b"plain".to_vec()),
+        (true, 9, Some([5, 6, 7, 8]), Vec::new()),
+        (
+            true,
+            2,
+            Some([9, 8, 7, 6]),
+            (0..70_000u32).map(|i| (i * 13 % 256) as u8).collect(),
+        ),
+    ];
+    let input: Vec<u8> = [SWITCH.to_vec()]
+        .into_iter()
+        .chain(sent.iter().map(|(f, o, m, p)| frame(*f, *o, *m, p)))
+        .collect::<Vec<_>>()
+        .concat();
+    let want: Vec<Vec<u8>> = sent.iter().map(|s| s.3.clone()).collect();
+    for cut in [1448, 7, 3, 1] {
+        let mut u = Unmask::new();
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let err = common::feed_cut(HttpResponseParser::new(), &input, cut, |r| {
+            match HttpResponseRecord::from_record(r) {
+                Some(HttpResponseRecord::WsFrame(f)) => {
+                    u.frame(f.mask_key());
+                    got.push(Vec::new());
+                }
+                Some(HttpResponseRecord::WsPayload(p)) => {
+                    let out = got.last_mut().expect("a frame first");
+                    u.payload_into(&p.data().unwrap(), out);
+                }
+                _ => {}
+            }
+        });
         assert_eq!(err, None, "cut {cut}");
         assert_eq!(got, want, "cut {cut}");
     }
