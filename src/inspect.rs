@@ -28,6 +28,7 @@
 //! decoding to JSON lines, on one thread or, with `Live::workers`, on
 //! several, each with its own connections.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -37,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use aa_dsl::interp::{Grammar, Interp};
 use aa_dsl::ir;
+use aa_grammars::websocket::{self, Unmask};
 use aa_grammars::{csv, http_request, http_response, mqtt, resp, tls, tls_handshake};
 use aa_runtime::field::FLAG_ESCAPED;
 use aa_runtime::{
@@ -44,7 +46,7 @@ use aa_runtime::{
 };
 use aa_stack::flow::{Endpoint, FlowConfig};
 use aa_stack::io::pcap::PcapReader;
-use aa_stack::passive::{DirInfo, Parsers, Passive, PassiveConfig, PassiveStats, Side, Sink};
+use aa_stack::passive::{DirInfo, End, Parsers, Passive, PassiveConfig, PassiveStats, Side, Sink};
 use aa_stack::wire::ChecksumReport;
 use aa_stack::{Burst, ChecksumMode, Decoder, IoError, PacketIo, Rx, WireStats};
 
@@ -1470,6 +1472,14 @@ struct JsonSink<W: Write> {
     gaps: u64,
     errors: u64,
     failed: Option<io::Error>,
+    /// The WebSocket directions of the HTTP grammars whose current frame is
+    /// masked, by (sender, receiver), and how far into the frame's payload
+    /// they are: one entry per direction at most, removed with the
+    /// connection (`closed`), so at most twice the flow table's connections.
+    unmask: HashMap<(Endpoint, Endpoint), Unmask>,
+    /// A masked payload's first `max_text` bytes, unmasked.
+    unmasked: Vec<u8>,
+    max_text: usize,
 }
 
 impl<W: Write> JsonSink<W> {
@@ -1486,6 +1496,53 @@ impl<W: Write> JsonSink<W> {
             gaps: 0,
             errors: 0,
             failed: None,
+            unmask: HashMap::new(),
+            unmasked: Vec::with_capacity(opts.max_text),
+            max_text: opts.max_text,
+        }
+    }
+
+    /// After a WebSocket record of the HTTP grammars (`ws_frame`,
+    /// `ws_payload`): keeps the masking key of the direction's frame, and
+    /// adds a masked payload's text unmasked to its line as `"unmasked"`.
+    fn push_unmasked<P: Packet>(
+        &mut self,
+        dir: &DirInfo,
+        r: &aa_runtime::Record<'_, P>,
+        schema: &Schema,
+    ) {
+        let rs = &schema.records[r.kind() as usize];
+        let field = |name: &str| {
+            let tag = rs.fields.iter().position(|f| *f == name)?;
+            r.field_by_tag(tag as u16)
+        };
+        let key = (dir.src, dir.dst);
+        match rs.name {
+            "ws_frame" => match websocket::mask_key(field("mask")) {
+                Some(k) => self.unmask.entry(key).or_default().frame(Some(k)),
+                None => {
+                    self.unmask.remove(&key);
+                }
+            },
+            "ws_payload" => {
+                let (Some(u), Some(data)) = (self.unmask.get_mut(&key), field("data")) else {
+                    return;
+                };
+                self.unmasked.clear();
+                for c in data.chunks() {
+                    let take = c.len().min(self.max_text - self.unmasked.len());
+                    u.bytes_into(&c[..take], &mut self.unmasked);
+                    u.skip((c.len() - take) as u64);
+                }
+                let _ = write!(
+                    self.line,
+                    ",\"unmasked\":{{\"len\":{},\"text\":",
+                    data.len()
+                );
+                push_json_bytes(&mut self.line, &self.unmasked);
+                self.line.push('}');
+            }
+            _ => {}
         }
     }
 
@@ -1549,11 +1606,15 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
         // Out of `self` while lines are written (a move, no reference count).
         let shapes = std::mem::take(&mut self.shapes);
         let shape = shapes.iter().find(|s| std::ptr::eq(s.schema, schema));
+        let http = matches!(schema.protocol, "http_request" | "http_response");
         for r in stream.read_aa_records(n) {
             self.begin(dir);
             self.line.push(',');
             self.json
                 .push_record(&mut self.line, &r, schema, shape.map(|s| &**s));
+            if http {
+                self.push_unmasked(dir, &r, schema);
+            }
             self.end_line();
         }
         self.shapes = shapes;
@@ -1562,6 +1623,8 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
 
     fn gap(&mut self, dir: &DirInfo, offset: u64, len: u64) {
         self.gaps += 1;
+        // The frame the bytes after the gap belong to is not known.
+        self.unmask.remove(&(dir.src, dir.dst));
         if self.print {
             self.begin(dir);
             let _ = write!(
@@ -1574,11 +1637,19 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
 
     fn error(&mut self, dir: &DirInfo, e: &ParseError) {
         self.errors += 1;
+        self.unmask.remove(&(dir.src, dir.dst));
         if self.print {
             self.begin(dir);
             self.line.push(',');
             push_error(&mut self.line, e);
             self.end_line();
+        }
+    }
+
+    fn closed(&mut self, client: Endpoint, server: Endpoint, _: End) {
+        if !self.unmask.is_empty() {
+            self.unmask.remove(&(client, server));
+            self.unmask.remove(&(server, client));
         }
     }
 }

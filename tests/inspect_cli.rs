@@ -576,16 +576,28 @@ fn websocket_frames_after_an_upgrade_on_port_80() {
         Side::Server,
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
     );
-    // A masked text frame "hi" with key 1 2 3 4, a ping; the server's text
-    // frame of 200 bytes (a 16-bit length) and a close with code 1000.
-    d.push(
-        Side::Client,
-        b"\x81\x82\x01\x02\x03\x04\x69\x6b\x89\x80\x00\x00\x00\x00".to_vec(),
-    );
+    // The server's text frame of 200 bytes (a 16-bit length) and a close
+    // with code 1000.
     d.push(
         Side::Server,
         [&b"\x81\x7e\x00\xc8"[..], &[b'y'; 200], b"\x88\x02\x03\xe8"].concat(),
     );
+    // The client's masked text frame "hi" with key 1 2 3 4, a ping, and a
+    // masked binary frame of 3,000 bytes: its payload in three packets (the
+    // first with 1,426 of its bytes, so the later pieces start half-way into
+    // the key), each printed as its first 256 bytes.
+    let long: Vec<u8> = b"0123456789abcdefghijklmnopqrstuvwxyz"
+        .iter()
+        .cycle()
+        .take(3000)
+        .copied()
+        .collect();
+    let key = [0x5a, 0x0f, 0xf0, 0x33];
+    let mut sent = b"\x81\x82\x01\x02\x03\x04\x69\x6b\x89\x80\x00\x00\x00\x00".to_vec();
+    sent.extend_from_slice(b"\x82\xfe\x0b\xb8");
+    sent.extend_from_slice(&key);
+    sent.extend(long.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    d.push(Side::Client, sent);
     let lines = inspect_dialogue(45000, 80, d);
     let frames = |flow: &str| -> Vec<(u64, bool, bool, u64)> {
         of_flow(&lines, flow)
@@ -604,14 +616,58 @@ fn websocket_frames_after_an_upgrade_on_port_80() {
     };
     let up = "198.51.100.1:45000>198.51.100.2:80";
     let down = "198.51.100.2:80>198.51.100.1:45000";
-    assert_eq!(frames(up), [(1, true, true, 2), (9, true, true, 0)]);
+    assert_eq!(
+        frames(up),
+        [
+            (1, true, true, 2),
+            (9, true, true, 0),
+            (2, true, true, 3000)
+        ]
+    );
     assert_eq!(frames(down), [(1, true, false, 200), (8, true, false, 2)]);
     let masked = of_flow(&lines, up)
         .into_iter()
         .find(|l| l["record"] == "ws_payload")
         .unwrap();
-    // As sent: masked ("hi" is 0x68 0x69).
+    // As sent: masked ("hi" is 0x68 0x69); and unmasked beside.
     assert_eq!(text(&masked["fields"]["data"]), "ik");
+    assert_eq!(masked["unmasked"]["len"], 2);
+    assert_eq!(text(&masked["unmasked"]), "hi");
+    // The server's frames are not masked: nothing to add.
+    let plain = of_flow(&lines, down)
+        .into_iter()
+        .find(|l| l["record"] == "ws_payload")
+        .unwrap();
+    assert_eq!(plain["fields"]["data"]["len"], 200);
+    assert!(plain.get("unmasked").is_none(), "{plain}");
+    // The long frame's pieces: each unmasked from where it starts in the
+    // payload, though only its first bytes are printed.
+    let up_lines = of_flow(&lines, up);
+    let long_frame = up_lines
+        .iter()
+        .filter(|l| l["record"] == "ws_frame")
+        .nth(2)
+        .unwrap();
+    let payload_at = long_frame["offset"].as_u64().unwrap() + 8;
+    let pieces: Vec<_> = up_lines
+        .iter()
+        .filter(|l| l["record"] == "ws_payload" && l["offset"].as_u64().unwrap() >= payload_at)
+        .collect();
+    assert_eq!(pieces.len(), 3, "{pieces:?}");
+    let mut total = 0;
+    for p in pieces {
+        let at = (p["offset"].as_u64().unwrap() - payload_at) as usize;
+        let len = p["unmasked"]["len"].as_u64().unwrap() as usize;
+        let shown = text(&p["unmasked"]);
+        assert_eq!(shown.len(), len.min(256));
+        assert_eq!(
+            shown.as_bytes(),
+            &long[at..at + shown.len()],
+            "piece at {at}"
+        );
+        total += len;
+    }
+    assert_eq!(total, 3000);
     let key = of_flow(&lines, up)
         .into_iter()
         .find(|l| l["record"] == "ws_frame")

@@ -86,6 +86,12 @@ impl Unmask {
         }
     }
 
+    /// Passes over the next `n` bytes of the current frame's payload without
+    /// unmasking them (a reader that keeps only a prefix of a piece).
+    pub fn skip(&mut self, n: u64) {
+        self.at += n;
+    }
+
     /// Appends `bytes`, the next piece of the current frame's payload, to
     /// `out`, unmasked.
     pub fn bytes_into(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
@@ -148,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_frame_starts_at_its_key_s_first_byte_and_unmasked_frames_pass() {
+    fn a_new_frame_starts_at_its_key_s_first_byte_unmasked_frames_pass_and_skips_count() {
         let mut u = Unmask::new();
         let mut out = Vec::new();
         u.bytes_into(b"as sent", &mut out);
@@ -159,5 +165,11 @@ mod tests {
         u.frame(None);
         u.bytes_into(b"!", &mut out);
         assert_eq!(out, b"as sentabcxy!");
+        // Skipped bytes keep the key's phase.
+        u.frame(Some([1, 2, 3, 4]));
+        u.skip(6);
+        out.clear();
+        u.bytes_into(&[3 ^ b'z', 4 ^ b'z', 1 ^ b'z'], &mut out);
+        assert_eq!(out, b"zzz");
     }
 }
