@@ -144,6 +144,37 @@ fn payloads_unmask_to_what_was_sent_whatever_the_cuts() {
     }
 }
 
+/// The `rsv` variable of each frame after the 101 in `input`.
+fn rsv_bits<R: Parser>(parser: R, input: &[u8], cut: usize) -> Vec<u64> {
+    let mut out = Vec::new();
+    let err = common::feed_cut(parser, input, cut, |r| {
+        if let Some(HttpResponseRecord::WsFrame(f)) = HttpResponseRecord::from_record(r) {
+            out.push(f.rsv().unwrap());
+        }
+    });
+    assert_eq!(err, None, "cut {cut}");
+    out
+}
+
+#[test]
+fn the_rsv_bits_of_each_frame() {
+    // A frame of a message compressed by permessage-deflate has RSV1 (0x40)
+    // set; the other two bits belong to extensions not negotiated here, but
+    // the frame is still delivered.
+    let mut compressed = frame(true, 1, None, b"\xf2\x48\xcd\xc9\xc9\x07\x00");
+    compressed[0] |= 0x40;
+    let mut every = frame(true, 2, Some([1, 2, 3, 4]), b"x");
+    every[0] |= 0x70;
+    let input = [SWITCH, &frame(true, 1, None, b"plain"), &compressed, &every].concat();
+    let g = Grammar::new(
+        aa_dsl::load(concat!(env!("CARGO_MANIFEST_DIR"), "/http_response.aag")).unwrap(),
+    );
+    for cut in [1448, 1] {
+        assert_eq!(rsv_bits(HttpResponseParser::new(), &input, cut), [0, 4, 7]);
+        assert_eq!(rsv_bits(g.parser(), &input, cut), [0, 4, 7]);
+    }
+}
+
 #[test]
 fn a_101_to_another_protocol_is_a_tunnel_not_frames() {
     let input = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n\x81\x02hi";
