@@ -1188,25 +1188,19 @@ impl State {
             _ => {}
         }
         let y = self.operand(g, b, here, out)?;
-        Ok(match op {
-            BinOp::Or | BinOp::And => (y != 0) as u64,
-            BinOp::Eq => (x == y) as u64,
-            BinOp::Ne => (x != y) as u64,
-            BinOp::Lt => (x < y) as u64,
-            BinOp::Le => (x <= y) as u64,
-            BinOp::Gt => (x > y) as u64,
-            BinOp::Ge => (x >= y) as u64,
-            BinOp::Add => x.wrapping_add(y),
-            BinOp::Sub => x.saturating_sub(y),
-            BinOp::Mul => x.wrapping_mul(y),
-            BinOp::Div => x.checked_div(y).unwrap_or(0),
-            BinOp::Rem => x.checked_rem(y).unwrap_or(0),
-            BinOp::BitAnd => x & y,
-            BinOp::BitOr => x | y,
-            BinOp::BitXor => x ^ y,
-            BinOp::Shl => shift(x, y, u64::checked_shl),
-            BinOp::Shr => shift(x, y, u64::checked_shr),
-        })
+        Ok(apply(op, x, y))
+    }
+
+    /// A constant's or a variable's value, without a call; `None` for
+    /// anything else.
+    #[inline(always)]
+    fn leaf(&self, e: &Expr) -> Option<u64> {
+        match e {
+            Expr::Const(n) => Some(*n),
+            Expr::Var(Var::Global(i)) => Some(self.globals[*i]),
+            Expr::Var(Var::Local(i)) => Some(self.locals[*i]),
+            _ => None,
+        }
     }
 
     /// [`State::eval`] of an operand: constants, variables and a header
@@ -1231,7 +1225,12 @@ impl State {
                 Expr::Var(Var::Local(i)) if self.locals[i] == 0 => Ok(0),
                 _ => self.bin(g, BinOp::And, a, b, here, out),
             },
-            Expr::Bin(op, a, b) => self.bin(g, *op, a, b, here, out),
+            // Comparisons of variables and constants, as most conditions
+            // are: no call.
+            Expr::Bin(op, a, b) => match (self.leaf(a), self.leaf(b)) {
+                (Some(x), Some(y)) => Ok(apply(*op, x, y)),
+                _ => self.bin(g, *op, a, b, here, out),
+            },
             // A header name's test of a field in the packet being parsed.
             Expr::Key {
                 line: Bytes::Field(f),
@@ -1585,15 +1584,40 @@ impl<'o, P: Packet> Val<'o, P> {
     }
 }
 
-/// [`Expr::Key`] on `v`: `v`, past its leading spaces, starts with `key`
-/// (ignoring case: by its `words` when it has them, see [`ir::ieq_words`]),
-/// and only spaces follow up to `sep` or the end of `v`.
+/// `x op y` of two values.
+#[inline(always)]
+fn apply(op: BinOp, x: u64, y: u64) -> u64 {
+    match op {
+        BinOp::Or => (x != 0 || y != 0) as u64,
+        BinOp::And => (x != 0 && y != 0) as u64,
+        BinOp::Eq => (x == y) as u64,
+        BinOp::Ne => (x != y) as u64,
+        BinOp::Lt => (x < y) as u64,
+        BinOp::Le => (x <= y) as u64,
+        BinOp::Gt => (x > y) as u64,
+        BinOp::Ge => (x >= y) as u64,
+        BinOp::Add => x.wrapping_add(y),
+        BinOp::Sub => x.saturating_sub(y),
+        BinOp::Mul => x.wrapping_mul(y),
+        BinOp::Div => x.checked_div(y).unwrap_or(0),
+        BinOp::Rem => x.checked_rem(y).unwrap_or(0),
+        BinOp::BitAnd => x & y,
+        BinOp::BitOr => x | y,
+        BinOp::BitXor => x ^ y,
+        BinOp::Shl => shift(x, y, u64::checked_shl),
+        BinOp::Shr => shift(x, y, u64::checked_shr),
+    }
+}
+
 /// `x << y` or `x >> y` (`op`), 0 when `y` is 64 or more.
 #[inline]
 fn shift(x: u64, y: u64, op: fn(u64, u32) -> Option<u64>) -> u64 {
     u32::try_from(y).ok().and_then(|y| op(x, y)).unwrap_or(0)
 }
 
+/// [`Expr::Key`] on `v`: `v`, past its leading spaces, starts with `key`
+/// (ignoring case: by its `words` when it has them, see [`ir::ieq_words`]),
+/// and only spaces follow up to `sep` or the end of `v`.
 fn ieq_key(v: &[u8], sep: u8, key: &[u8], words: &[(usize, u64, u64)]) -> bool {
     let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
     let s = v.iter().position(|&b| !ws(b)).unwrap_or(v.len());

@@ -126,6 +126,43 @@ fn actions_give_what_the_language_says_at_every_cut() {
 }
 
 #[test]
+fn operators_on_variables_and_constants() {
+    // `either = pre || has`, `both = pre && has` over every pair of truth
+    // values (`pre`: starts with "ab"; `has`: contains "b:"), and
+    // `calc = (((trimmed - 5) << 2) | (trimmed % 3)) ^ (trimmed & 1)`, its
+    // subtraction saturating at 0.
+    let calc = |t: u64| ((t.saturating_sub(5) << 2) | (t % 3)) ^ (t & 1);
+    let cases: [(&str, u64, u64, u64); 5] = [
+        ("abc", 1, 0, 3),
+        ("xab:B:", 1, 0, 6),
+        ("ab:", 1, 1, 3),
+        ("ABC", 0, 0, 3),
+        ("   abcdefghij   ", 0, 0, 10),
+    ];
+    let mut input = Vec::new();
+    for (line, ..) in cases {
+        input.extend_from_slice(line.as_bytes());
+        input.push(b'\n');
+    }
+    let g = grammar();
+    for name in PARSERS {
+        for cut in [input.len(), 1] {
+            let mut got = Vec::new();
+            let err = common::feed_cut(parser(name, &g), &input, cut, |r| {
+                let v = |tag| r.value(tag).expect("every variable is stored");
+                got.push((v(11), v(12), v(13)));
+            });
+            assert_eq!(err, None, "{name}, cut {cut}");
+            let want: Vec<_> = cases
+                .iter()
+                .map(|&(_, either, both, trimmed)| (either, both, calc(trimmed)))
+                .collect();
+            assert_eq!(got, want, "{name}, cut {cut}");
+        }
+    }
+}
+
+#[test]
 fn a_bad_number_is_reported_at_its_offset_at_every_cut() {
     // "ok\n#  1x\n": the second line's number, "1x", starts at offset 6.
     // "#  \n": nothing but spaces after '#', which trim to nothing where
