@@ -2036,6 +2036,7 @@ impl<'p> Gen<'p> {
         let done = self.item_done(ri, n, false);
         let em = Self::emitter();
         let d = doc(format!("`{}`, item {n}: expects {}.", r.name, show(lit)));
+        let expected = ir::expect_message(lit);
         quote! {
             #d
             fn #f<P: ::aa_runtime::Packet>(
@@ -2058,7 +2059,7 @@ impl<'p> Gen<'p> {
                             #rn,
                             None,
                             ::aa_runtime::ErrorKind::Invalid {
-                                expected: "the bytes of an `expect`",
+                                expected: #expected,
                             },
                         ));
                     }

@@ -137,6 +137,9 @@ pub struct Grammar {
     skips: Vec<[bool; 256]>,
     /// Messages of `fail` and names of `expect`, leaked once per grammar.
     fail_msgs: Vec<&'static str>,
+    /// Per record, per item: what the error of an `expect` item says was
+    /// expected (leaked once per grammar); `""` for other items.
+    expect_msgs: Vec<Vec<&'static str>>,
     /// Every sync pattern, in declaration order; empty without one.
     sync: Vec<SyncPat>,
     limits: Limits,
@@ -244,6 +247,19 @@ impl Grammar {
             collect(&r.then);
             collect(&r.begin);
         }
+        let expect_msgs = p
+            .records
+            .iter()
+            .map(|r| {
+                r.items
+                    .iter()
+                    .map(|it| match it {
+                        ItemDef::Expect(lit) => leak(&ir::expect_message(lit)),
+                        _ => "",
+                    })
+                    .collect()
+            })
+            .collect();
         let mut sync: Vec<SyncPat> = Vec::new();
         for (rec, r) in p.records.iter().enumerate() {
             for pat in r.sync.iter().flat_map(|(pats, _)| pats) {
@@ -275,6 +291,7 @@ impl Grammar {
             plans,
             skips,
             fail_msgs,
+            expect_msgs,
             sync,
             limits: Limits {
                 fields_per_record: fields_per_record.max(1),
@@ -612,7 +629,7 @@ impl State {
                             base + *i as u64,
                             None,
                             ErrorKind::Invalid {
-                                expected: "the bytes of an `expect`",
+                                expected: g.expect_msgs[self.rec][self.item],
                             },
                         ));
                     }

@@ -219,6 +219,13 @@ pub fn each_stmt<'a>(stmts: &'a [Stmt], f: &mut impl FnMut(&'a Stmt)) {
     }
 }
 
+/// What the error at a byte an `expect` item does not match says was
+/// expected: the item's bytes, quoted and escaped as in a grammar
+/// (`"\r\n"`).
+pub fn expect_message(lit: &[u8]) -> String {
+    format!("\"{}\"", lit.escape_ascii())
+}
+
 /// Whether any statement of `stmts` (in `if` branches too) is one `pred`
 /// holds for.
 pub fn any_stmt(stmts: &[Stmt], pred: impl Fn(&Stmt) -> bool) -> bool {

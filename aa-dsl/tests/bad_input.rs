@@ -499,10 +499,10 @@ fn chunk_longer_than_its_size() {
                 "chunk_end",
                 None,
                 ErrorKind::Invalid {
-                    expected: "the bytes of an `expect`",
+                    expected: "\"\\r\\n\"",
                 },
             ),
-            &format!("stream offset {at}: record `chunk_end`: expected the bytes of an `expect`"),
+            &format!("stream offset {at}: record `chunk_end`: expected \"\\r\\n\""),
             &format!("cut {cut}"),
         );
     }
