@@ -127,6 +127,8 @@ fn syntax_error(e: pest::error::Error<Rule>, src: &str) -> Diagnostic {
     );
     if KEYWORDS.contains(&word.as_str()) {
         d.help(format!("`{word}` is a keyword and cannot be a name"))
+    } else if rest.starts_with('=') && !rest.starts_with("==") && expected.contains("an operator") {
+        d.help("`=` assigns a variable; a comparison is `==`")
     } else if let Some(m) = did_you_mean(&word, KEYWORDS.iter().chain(INT_TYPES).copied()) {
         d.help(format!("did you mean `{m}`?"))
     } else if rest

@@ -57,6 +57,20 @@ start record r {
 );
 
 bad!(
+    syntax_assignment_for_a_comparison,
+    r#"protocol p;
+
+start record r {
+    kind: u8 {
+        if kind = 3 {
+            end;
+        }
+    }
+}
+"#
+);
+
+bad!(
     syntax_missing_semicolon_after_protocol,
     r#"protocol p
 
