@@ -276,15 +276,28 @@ impl Service {
         }
     }
 
-    /// A service by name: `http`, a compiled protocol, or the name of
-    /// `loaded` (a grammar given with `--grammar`).
-    pub fn by_name(name: &str, loaded: Option<&Protocol>) -> Option<Service> {
-        if let Some(p) = loaded.filter(|p| p.name == name) {
-            return Some(Service::both(p.clone()));
-        }
-        match name {
-            "http" => Some(Service::http()),
-            _ => Protocol::compiled(name).map(Service::both),
+    /// A service by name: `http`, a protocol (compiled, or one of `loaded`:
+    /// grammars given with `--grammar`) both ways, or `CLIENT/SERVER`, two
+    /// protocols: the client's bytes parsed as the first, the server's as
+    /// the second. `Err` names what is unknown.
+    pub fn by_name(name: &str, loaded: &[Protocol]) -> Result<Service, String> {
+        let one = |n: &str| {
+            loaded
+                .iter()
+                .find(|p| p.name == n)
+                .cloned()
+                .or_else(|| Protocol::compiled(n))
+                .ok_or_else(|| n.to_string())
+        };
+        match name.split_once('/') {
+            Some((client, server)) => Ok(Service {
+                to_server: Some(one(client)?),
+                to_client: Some(one(server)?),
+            }),
+            None if name == "http" && !loaded.iter().any(|p| p.name == "http") => {
+                Ok(Service::http())
+            }
+            None => one(name).map(Service::both),
         }
     }
 

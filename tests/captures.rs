@@ -118,7 +118,7 @@ impl Parsers for RawEverywhere {
 /// HTTP on 80, CSV on 9000: what `aa inspect --port 9000=csv` runs.
 fn inspect_ports() -> PortMap {
     let mut ports = PortMap::well_known();
-    ports.set(9000, Service::by_name("csv", None).unwrap());
+    ports.set(9000, Service::by_name("csv", &[]).unwrap());
     ports
 }
 
@@ -254,7 +254,7 @@ fn every_shipped_capture_reassembles_and_parses_like_the_contiguous_stream() {
 fn aa_inspect_returns_every_packet_to_its_pool() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     let mut opts = aa::inspect::Options::default();
-    opts.ports.set(9000, Service::by_name("csv", None).unwrap());
+    opts.ports.set(9000, Service::by_name("csv", &[]).unwrap());
     for named in synth::standard_captures() {
         let path = dir.join("captures").join(named.name);
         let summary = aa::inspect::run(&path, &opts, std::io::sink()).unwrap();

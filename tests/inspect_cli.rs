@@ -382,6 +382,16 @@ fn inspect_dialogue(
     server: u16,
     d: aa::stack::synth::Dialogue,
 ) -> Vec<serde_json::Value> {
+    inspect_dialogue_with(client, server, d, &[])
+}
+
+/// [`inspect_dialogue`] with more arguments before the capture's path.
+fn inspect_dialogue_with(
+    client: u16,
+    server: u16,
+    d: aa::stack::synth::Dialogue,
+    args: &[&str],
+) -> Vec<serde_json::Value> {
     use aa::stack::synth::{Capture, Conversation};
     let conv = Conversation::new(
         format!("198.51.100.1:{client}").parse().unwrap(),
@@ -392,7 +402,9 @@ fn inspect_dialogue(
     let capture = Capture::interleave(aa::stack::Timestamp::new(1_700_000_000, 0), &[conv]);
     let name = format!("dialogue-{server}.pcap");
     let path = scratch(&name, &capture.write_pcap(Vec::new()).unwrap());
-    let (code, lines, stderr) = inspect(&[path.to_str().unwrap()]);
+    let mut all = args.to_vec();
+    all.push(path.to_str().unwrap());
+    let (code, lines, stderr) = inspect(&all);
     std::fs::remove_file(&path).unwrap();
     assert_eq!(code, 0, "{stderr}");
     assert!(!lines.iter().any(|l| l.get("event").is_some()), "{lines:?}");
@@ -673,4 +685,94 @@ fn websocket_frames_after_an_upgrade_on_port_80() {
         .find(|l| l["record"] == "ws_frame")
         .unwrap();
     assert_eq!(key["fields"]["mask"]["len"], 4);
+}
+
+/// A user's protocol whose two directions differ: memcached's text protocol,
+/// a client's grammar and a server's.
+const MC_REQUEST: &str = r#"protocol mc_request;
+var remaining: u64 = 0;
+start record command sync after "\r\n" {
+    line: until "\r\n" max 2048 {
+        if prefix(line, "set ") {
+            remaining = dec(before(after(after(after(after(line, " "), " "), " "), " "), " "));
+            next data;
+        }
+    }
+}
+record data {
+    block: chunk remaining { remaining = remaining - len(block); }
+    then { if remaining > 0 { next data; } else { next data_end; } }
+}
+record data_end { expect "\r\n"; }
+"#;
+
+const MC_RESPONSE: &str = r#"protocol mc_response;
+var remaining: u64 = 0;
+start record reply sync after "\r\n" {
+    line: until "\r\n" max 2048 {
+        if prefix(line, "VALUE ") {
+            remaining = dec(before(after(after(after(line, " "), " "), " "), " "));
+            next value;
+        }
+    }
+}
+record value {
+    data: chunk remaining { remaining = remaining - len(data); }
+    then { if remaining > 0 { next value; } else { next value_end; } }
+}
+record value_end { expect "\r\n"; }
+"#;
+
+#[test]
+fn a_client_grammar_and_a_server_grammar_on_one_port() {
+    use aa::stack::synth::{Dialogue, Side};
+    let req = scratch("mc_request.aag", MC_REQUEST.as_bytes());
+    let resp = scratch("mc_response.aag", MC_RESPONSE.as_bytes());
+    let (req, resp) = (req.to_str().unwrap(), resp.to_str().unwrap());
+    let mut d = Dialogue::new();
+    d.push(Side::Client, "set k 0 0 5\r\nhello\r\n");
+    d.push(Side::Server, "STORED\r\n");
+    d.push(Side::Client, "get k\r\n");
+    d.push(Side::Server, "VALUE k 0 5\r\nhello\r\nEND\r\n");
+    let args = ["--grammar", req, "--grammar", resp, "--port"];
+    let lines = inspect_dialogue_with(
+        46000,
+        11211,
+        d,
+        &[&args[..], &["11211=mc_request/mc_response"]].concat(),
+    );
+    let names = |flow: &str| -> Vec<String> {
+        of_flow(&lines, flow)
+            .iter()
+            .map(|l| l["record"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let up = "198.51.100.1:46000>198.51.100.2:11211";
+    let down = "198.51.100.2:11211>198.51.100.1:46000";
+    assert_eq!(names(up), ["command", "data", "data_end", "command"]);
+    assert_eq!(
+        names(down),
+        ["reply", "reply", "value", "value_end", "reply"]
+    );
+    let value = of_flow(&lines, down)
+        .into_iter()
+        .find(|l| l["record"] == "value")
+        .unwrap();
+    assert_eq!(text(&value["fields"]["data"]), "hello");
+
+    // Two grammars and no --port: which is which is not known.
+    let cap = repo("data/captures/http_keepalive.pcap");
+    let cap = cap.to_str().unwrap();
+    let (code, _, stderr) = inspect(&["--grammar", req, "--grammar", resp, cap]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--port P=CLIENT/SERVER"), "{stderr}");
+    // A half of a pair that names nothing.
+    let (code, _, stderr) = inspect(&[&args[..], &["11211=mc_request/nope", cap]].concat());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("unknown protocol `nope`"), "{stderr}");
+    assert!(stderr.contains("mc_response (--grammar)"), "{stderr}");
+    // The same protocol twice.
+    let (code, _, stderr) = inspect(&["--grammar", req, "--grammar", req, cap]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("already given"), "{stderr}");
 }

@@ -140,11 +140,15 @@ struct InspectArgs {
     #[arg(long, conflicts_with = "grammar")]
     protocol: Option<String>,
     /// Parse every connection with this grammar, loaded at run time and run by
-    /// the interpreter.
+    /// the interpreter. Repeatable: with several, --port says which port
+    /// speaks which (a client's grammar and a server's: --port
+    /// P=CLIENT/SERVER), and other ports keep the defaults.
     #[arg(long, value_name = "FILE.aag")]
-    grammar: Option<PathBuf>,
-    /// Parse connections to server port P as NAME (a protocol, or the name of
-    /// the --grammar's protocol); repeatable.
+    grammar: Vec<PathBuf>,
+    /// Parse connections to server port P as NAME (http, a compiled
+    /// protocol, or the name of a --grammar's protocol), or as CLIENT/SERVER:
+    /// the client's bytes as protocol CLIENT, the server's as SERVER (as
+    /// http_request/http_response); repeatable.
     #[arg(long = "port", value_name = "P=NAME", value_parser = parse_port)]
     ports: Vec<(u16, String)>,
     /// Most bytes of each field's text printed (`len` is always the full
@@ -213,39 +217,60 @@ fn inspect(a: InspectArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let loaded = match &a.grammar {
-        Some(path) => match Protocol::load(path) {
-            Ok(p) => Some(p),
+    let mut loaded: Vec<Protocol> = Vec::new();
+    for path in &a.grammar {
+        match Protocol::load(path) {
+            Ok(p) if loaded.iter().any(|q| q.name() == p.name()) => {
+                eprintln!(
+                    "aa inspect: {}: protocol `{}` is already given by another --grammar",
+                    path.display(),
+                    p.name()
+                );
+                return ExitCode::FAILURE;
+            }
+            Ok(p) => loaded.push(p),
             Err(rendered) => {
                 eprint!("{rendered}");
                 return ExitCode::FAILURE;
             }
-        },
-        None => None,
-    };
+        }
+    }
     let unknown = |name: &str| {
+        let mine: String = loaded
+            .iter()
+            .map(|p| format!(", {} (--grammar)", p.name()))
+            .collect();
         eprintln!(
-            "aa inspect: unknown protocol `{name}`; known: http, {}{}",
-            compiled_names(),
-            loaded
-                .as_ref()
-                .map(|p| format!(", {} (--grammar)", p.name()))
-                .unwrap_or_default()
+            "aa inspect: unknown protocol `{name}`; known: http, {}{mine}",
+            compiled_names()
         );
         ExitCode::FAILURE
     };
-    let mut ports = match (&a.protocol, &loaded) {
-        (Some(name), _) => match Service::by_name(name, None) {
-            Some(s) => PortMap::all(s),
-            None => return unknown(name),
+    let mut ports = match (&a.protocol, loaded.as_slice()) {
+        (Some(name), _) => match Service::by_name(name, &[]) {
+            Ok(s) => PortMap::all(s),
+            Err(what) => return unknown(&what),
         },
-        (None, Some(p)) => PortMap::all(Service::both(p.clone())),
-        (None, None) => PortMap::well_known(),
+        (None, [p]) => PortMap::all(Service::both(p.clone())),
+        (None, []) => PortMap::well_known(),
+        (None, several) => {
+            if a.ports.is_empty() {
+                let names: Vec<&str> = several.iter().map(|p| p.name()).collect();
+                eprintln!(
+                    "aa inspect: {} grammars ({}): say which port speaks which with \
+                     --port P=NAME or --port P=CLIENT/SERVER",
+                    several.len(),
+                    names.join(", ")
+                );
+                return ExitCode::FAILURE;
+            }
+            PortMap::well_known()
+        }
     };
     for (port, name) in &a.ports {
-        match Service::by_name(name, loaded.as_ref()) {
-            Some(s) => ports.set(*port, s),
-            None => return unknown(name),
+        match Service::by_name(name, &loaded) {
+            Ok(s) => ports.set(*port, s),
+            Err(what) => return unknown(&what),
         }
     }
     let opts = aa::inspect::Options {
