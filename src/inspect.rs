@@ -43,6 +43,7 @@ use aa_grammars::{csv, http_request, http_response, mqtt, resp, tls, tls_handsha
 use aa_runtime::field::FLAG_ESCAPED;
 use aa_runtime::{
     AaStream, Chunk, Emitter, Limits, Packet, PacketPool, ParseError, Parser, Schema, Step,
+    StreamError,
 };
 use aa_stack::flow::{Endpoint, FlowConfig};
 use aa_stack::io::pcap::PcapReader;
@@ -1493,6 +1494,9 @@ struct JsonSink<W: Write> {
     /// A masked payload's first `max_text` bytes, unmasked.
     unmasked: Vec<u8>,
     max_text: usize,
+    /// The errors of the direction being written, taken from its stream to
+    /// go among its records in stream order.
+    stream_errors: Vec<StreamError>,
 }
 
 impl<W: Write> JsonSink<W> {
@@ -1512,6 +1516,19 @@ impl<W: Write> JsonSink<W> {
             unmask: HashMap::new(),
             unmasked: Vec::with_capacity(opts.max_text),
             max_text: opts.max_text,
+            stream_errors: Vec::new(),
+        }
+    }
+
+    /// Writes an error line for direction `dir`.
+    fn error_line(&mut self, dir: &DirInfo, e: &ParseError) {
+        self.errors += 1;
+        self.unmask.remove(&(dir.src, dir.dst));
+        if self.print {
+            self.begin(dir);
+            self.line.push(',');
+            push_error(&mut self.line, e);
+            self.end_line();
         }
     }
 
@@ -1620,7 +1637,15 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
         let shapes = std::mem::take(&mut self.shapes);
         let shape = shapes.iter().find(|s| std::ptr::eq(s.schema, schema));
         let http = matches!(schema.protocol, "http_request" | "http_response");
+        // The errors among these records go between them, in stream order.
+        let mut errors = std::mem::take(&mut self.stream_errors);
+        errors.extend(std::iter::from_fn(|| stream.take_error()));
+        let mut next_error = 0;
         for r in stream.read_aa_records(n) {
+            while let Some(e) = errors.get(next_error).filter(|e| e.before <= r.id()) {
+                self.error_line(dir, &e.error);
+                next_error += 1;
+            }
             self.begin(dir);
             self.line.push(',');
             self.json
@@ -1630,6 +1655,11 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
             }
             self.end_line();
         }
+        for e in &errors[next_error..] {
+            self.error_line(dir, &e.error);
+        }
+        errors.clear();
+        self.stream_errors = errors;
         self.shapes = shapes;
         stream.free_aa_records(n);
     }
@@ -1649,14 +1679,7 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
     }
 
     fn error(&mut self, dir: &DirInfo, e: &ParseError) {
-        self.errors += 1;
-        self.unmask.remove(&(dir.src, dir.dst));
-        if self.print {
-            self.begin(dir);
-            self.line.push(',');
-            push_error(&mut self.line, e);
-            self.end_line();
-        }
+        self.error_line(dir, e);
     }
 
     fn closed(&mut self, client: Endpoint, server: Endpoint, _: End) {

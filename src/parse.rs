@@ -11,7 +11,10 @@
 //! itself.
 
 use crate::inspect::{push_error, AnyParser, Protocol, RecordJson};
-use aa_runtime::{AaConfig, AaState, AaStream, Insert, PacketPool, PoolPacket, StreamConfig};
+use aa_runtime::{
+    AaConfig, AaState, AaStream, Insert, PacketPool, ParseError, PoolPacket, StreamConfig,
+    StreamError,
+};
 use std::io::{self, Write};
 
 /// Options of [`run`].
@@ -176,13 +179,20 @@ struct Writer<'p, W: Write> {
 }
 
 impl<W: Write> Writer<'_, W> {
-    /// Prints and frees the records ready, then the stream's error if it is
-    /// a new one.
+    /// Prints and frees the records ready, and the errors among them, in
+    /// stream order.
     fn drain(&mut self, stream: &mut AaStream<PoolPacket, AnyParser>) -> io::Result<()> {
         let n = stream.ready();
         self.summary.records += n as u64;
+        self.summary.errors = stream.stats().errors;
         let schema = stream.schema();
+        let errors: Vec<StreamError> = std::iter::from_fn(|| stream.take_error()).collect();
+        let mut next_error = 0;
         for r in stream.read_aa_records(n) {
+            while let Some(e) = errors.get(next_error).filter(|e| e.before <= r.id()) {
+                self.error_line(&e.error)?;
+                next_error += 1;
+            }
             if self.print {
                 self.line.clear();
                 self.line.push('{');
@@ -193,18 +203,19 @@ impl<W: Write> Writer<'_, W> {
             }
         }
         stream.free_aa_records(n);
-        // The stream keeps its latest error: several in one packet are
-        // counted, and the last one printed (as `aa inspect` does).
-        let errors = stream.stats().errors;
-        if errors > self.summary.errors {
-            self.summary.errors = errors;
-            if let (true, Some(e)) = (self.print, stream.error()) {
-                self.line.clear();
-                self.line.push('{');
-                push_error(&mut self.line, e);
-                self.line.push_str("}\n");
-                self.out.write_all(self.line.as_bytes())?;
-            }
+        for e in &errors[next_error..] {
+            self.error_line(&e.error)?;
+        }
+        Ok(())
+    }
+
+    fn error_line(&mut self, e: &ParseError) -> io::Result<()> {
+        if self.print {
+            self.line.clear();
+            self.line.push('{');
+            push_error(&mut self.line, e);
+            self.line.push_str("}\n");
+            self.out.write_all(self.line.as_bytes())?;
         }
         Ok(())
     }

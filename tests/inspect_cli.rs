@@ -392,6 +392,20 @@ fn inspect_dialogue_with(
     d: aa::stack::synth::Dialogue,
     args: &[&str],
 ) -> Vec<serde_json::Value> {
+    let (code, lines, stderr) = inspect_dialogue_raw(client, server, d, args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!lines.iter().any(|l| l.get("event").is_some()), "{lines:?}");
+    lines
+}
+
+/// `aa inspect ARGS` on a capture of one connection carrying `d`: the exit
+/// status, the lines and stderr.
+fn inspect_dialogue_raw(
+    client: u16,
+    server: u16,
+    d: aa::stack::synth::Dialogue,
+    args: &[&str],
+) -> (i32, Vec<serde_json::Value>, String) {
     use aa::stack::synth::{Capture, Conversation};
     let conv = Conversation::new(
         format!("198.51.100.1:{client}").parse().unwrap(),
@@ -404,11 +418,38 @@ fn inspect_dialogue_with(
     let path = scratch(&name, &capture.write_pcap(Vec::new()).unwrap());
     let mut all = args.to_vec();
     all.push(path.to_str().unwrap());
-    let (code, lines, stderr) = inspect(&all);
+    let out = inspect(&all);
     std::fs::remove_file(&path).unwrap();
+    out
+}
+
+#[test]
+fn errors_in_one_segment_each_come_where_they_are() {
+    use aa::stack::synth::{Dialogue, Side};
+    let mut d = Dialogue::new();
+    d.push(Side::Client, "GET /a HTTP/1.1\r\n\r\n");
+    // One segment: a good response, a bad status, a good one, a bad
+    // Content-Length, a good one.
+    d.push(
+        Side::Server,
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n\
+         HTTP/1.1 2x0 OK\r\n\r\n\
+         HTTP/1.1 204 No Content\r\n\r\n\
+         HTTP/1.1 200 OK\r\nContent-Length: 1y\r\n\r\n\
+         HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    );
+    let (code, lines, stderr) = inspect_dialogue_raw(46100, 80, d, &[]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(!lines.iter().any(|l| l.get("event").is_some()), "{lines:?}");
-    lines
+    let down = of_flow(&lines, "198.51.100.2:80>198.51.100.1:46100");
+    let seen: Vec<String> = down
+        .iter()
+        .map(|l| match l["event"].as_str() {
+            Some(e) => format!("{e} {}", l["field"].as_str().unwrap()),
+            None => l["vars"]["code"].to_string(),
+        })
+        .collect();
+    assert_eq!(seen, ["200", "error status", "204", "error headers", "404"]);
+    assert!(stderr.contains("errors: 2"), "{stderr}");
 }
 
 /// An MQTT control packet: type and flags, Remaining Length, the rest.

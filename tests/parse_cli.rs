@@ -134,6 +134,43 @@ fn a_bad_message_is_reported_where_it_is_and_the_next_ones_still_parse() {
 }
 
 #[test]
+fn errors_in_one_packet_each_come_where_they_are() {
+    // Two bad messages and three good ones in a single packet: every error
+    // is printed, between the records it came between.
+    let input = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc\
+                  HTTP/1.1 2x0 OK\r\n\r\n\
+                  HTTP/1.1 204 No Content\r\n\r\n\
+                  HTTP/1.1 200 OK\r\nContent-Length: 1y\r\n\r\n\
+                  HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    for source in [
+        &["--protocol", "http_response"][..],
+        &["--grammar", "grammars/http_response.aag"],
+    ] {
+        let out = aa(&[&["parse", "-"][..], source].concat(), input);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let recs = lines(&out);
+        let kinds: Vec<&str> = recs
+            .iter()
+            .map(|r| r["event"].as_str().or(r["record"].as_str()).unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["response", "body", "error", "response", "error", "response"],
+            "{source:?}"
+        );
+        assert_eq!(recs[2]["field"], "status");
+        assert_eq!(recs[3]["vars"]["code"], 204);
+        assert_eq!(recs[4]["field"], "headers");
+        assert_eq!(recs[5]["vars"]["code"], 404);
+        assert!(
+            stderr(&out).contains("4 records, 2 errors"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
 fn a_stream_that_ends_inside_a_record_says_so() {
     let out = aa(
         &["parse", "-", "--protocol", "http_response"],

@@ -34,6 +34,7 @@ use crate::parser::{Chunk, Limits, ParseError, Parser, Schema, Step};
 use crate::seq::SeqNum;
 use crate::signal::Signals;
 use crate::stream::{FragStore, Insert, StreamBuffers, StreamConfig, ZcStream};
+use std::collections::VecDeque;
 use std::ops::Range;
 
 /// Limits of an application-aware stream.
@@ -785,6 +786,21 @@ pub struct Buffers<P: Packet> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordId(pub u64);
 
+/// An error of a stream's parser, and where it falls among the records: the
+/// records before `before` came before it in the stream, those from
+/// `before` on after it (parsed once the parser resynchronised).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamError {
+    /// The id the first record after the error has (or will have).
+    pub before: RecordId,
+    /// The error.
+    pub error: ParseError,
+}
+
+/// Most errors a stream keeps for [`AaStream::take_error`]; a further one
+/// drops the oldest (all are counted in [`AaStats::errors`]).
+pub const MAX_PENDING_ERRORS: usize = 16;
+
 /// One direction of a TCP connection as a stream of parsed records whose fields
 /// point into the packet buffers.
 pub struct AaStream<P: Packet, R: Parser> {
@@ -815,6 +831,9 @@ pub struct AaStream<P: Packet, R: Parser> {
     /// pause for them.
     paired: bool,
     error: Option<ParseError>,
+    /// Errors not yet taken (`take_error`), oldest first, at most
+    /// [`MAX_PENDING_ERRORS`].
+    pending_errors: VecDeque<StreamError>,
     stats: AaStats,
     sig: SignalIo,
 }
@@ -888,6 +907,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             waiting: false,
             paired: false,
             error: None,
+            pending_errors: VecDeque::new(),
             stats: AaStats::default(),
             sig: SignalIo {
                 inbox: parked.signals,
@@ -897,10 +917,12 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     }
 
     /// Whether the stream holds nothing and may be parked: no packet, no
-    /// record (every one freed), the parser between records, not ended.
+    /// record (every one freed), no error not taken, the parser between
+    /// records, not ended.
     pub fn is_idle(&self) -> bool {
         self.state == AaState::Active
             && !self.eof
+            && self.pending_errors.is_empty()
             && self.zc.is_empty()
             && self.q.records.len() == 0
             && self.q.fields.len() == 0
@@ -977,6 +999,27 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// parser resynchronised after.
     pub fn error(&self) -> Option<&ParseError> {
         self.error.as_ref()
+    }
+
+    /// The oldest error not taken yet, with where it falls among the records
+    /// (for output in stream order: the records before
+    /// [`StreamError::before`], then the error, then the rest). Every error
+    /// is kept until taken, up to [`MAX_PENDING_ERRORS`].
+    pub fn take_error(&mut self) -> Option<StreamError> {
+        self.pending_errors.pop_front()
+    }
+
+    /// Notes the parser's error `e` (the latest, and one more to take).
+    fn note_error(&mut self, e: ParseError) {
+        self.stats.errors += 1;
+        if self.pending_errors.len() == MAX_PENDING_ERRORS {
+            self.pending_errors.pop_front();
+        }
+        self.pending_errors.push_back(StreamError {
+            before: RecordId(self.q.records.tail),
+            error: e.clone(),
+        });
+        self.error = Some(e);
     }
 
     /// Counters.
@@ -1161,11 +1204,10 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
                     // before this chunk, not past the fragment).
                     let at = e.offset.saturating_add(1).clamp(self.parse_off, end);
                     if self.recover && self.parser.recover(at) {
-                        self.stats.errors += 1;
                         self.q.abort();
                         // As after a gap: the bytes skipped may have answered them.
                         self.sig.inbox = Signals::new();
-                        self.error = Some(e);
+                        self.note_error(e);
                         self.parse_off = at;
                         if at == end {
                             self.parse_id += 1;
@@ -1236,9 +1278,8 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     }
 
     fn fail(&mut self, e: ParseError) {
-        self.stats.errors += 1;
         self.q.abort();
-        self.error = Some(e);
+        self.note_error(e);
         self.state = AaState::Failed;
     }
 

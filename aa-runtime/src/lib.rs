@@ -22,6 +22,7 @@ pub mod stream;
 
 pub use aa::{
     AaConfig, AaState, AaStats, AaStream, Buffers, Emitter, Parked, Record, RecordId, Records,
+    StreamError, MAX_PENDING_ERRORS,
 };
 pub use field::{Field, IntError};
 pub use packet::{prefetch, Packet, PacketPool, PoolError, PoolPacket};

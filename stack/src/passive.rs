@@ -125,7 +125,12 @@ pub trait Sink<P: Packet, R: Parser> {
         let _ = (dir, offset, len);
     }
 
-    /// The parser of `dir` rejected its stream; that direction parses no more.
+    /// The parser of `dir` found an error in its stream: it resynchronises
+    /// at its grammar's sync pattern if it can (else that direction parses no
+    /// more). Called once per error, in order, after the records before it
+    /// were handed to [`records`](Self::records); a sink that wants the
+    /// errors among its records takes them there itself
+    /// ([`AaStream::take_error`]), and those are not given here again.
     fn error(&mut self, dir: &DirInfo, error: &ParseError) {
         let _ = (dir, error);
     }
@@ -959,9 +964,10 @@ impl<P: Packet, F: Parsers> Passive<P, F> {
         if errors > u64::from(m.errors) {
             stats.errors += errors - u64::from(m.errors);
             m.errors = errors.min(u64::from(u32::MAX)) as u32;
-            if let Some(e) = s.error() {
-                sink.error(info, e);
-            }
+        }
+        // Every error the sink did not take among its records, in order.
+        while let Some(e) = s.take_error() {
+            sink.error(info, &e.error);
         }
     }
 
