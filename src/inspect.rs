@@ -1541,21 +1541,17 @@ impl<W: Write> JsonSink<W> {
         r: &aa_runtime::Record<'_, P>,
         schema: &Schema,
     ) {
-        let rs = &schema.records[r.kind() as usize];
-        let field = |name: &str| {
-            let tag = rs.fields.iter().position(|f| *f == name)?;
-            r.field_by_tag(tag as u16)
-        };
         let key = (dir.src, dir.dst);
-        match rs.name {
-            "ws_frame" => match websocket::mask_key(field("mask")) {
+        match schema.record_name(r.kind()) {
+            "ws_frame" => match websocket::mask_key(r.field_named("mask")) {
                 Some(k) => self.unmask.entry(key).or_default().frame(Some(k)),
                 None => {
                     self.unmask.remove(&key);
                 }
             },
             "ws_payload" => {
-                let (Some(u), Some(data)) = (self.unmask.get_mut(&key), field("data")) else {
+                let (Some(u), Some(data)) = (self.unmask.get_mut(&key), r.field_named("data"))
+                else {
                     return;
                 };
                 self.unmasked.clear();

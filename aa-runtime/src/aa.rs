@@ -1670,6 +1670,32 @@ impl<'a, P: Packet> Record<'a, P> {
         }
     }
 
+    /// The first field named `name` in the record's schema (for a parser
+    /// loaded at run time, whose tags are not constants of the program).
+    pub fn field_named(&self, name: &str) -> Option<Field<'a, P>> {
+        self.field_by_tag(self.tag_of(name)?)
+    }
+
+    /// Every field named `name`, in order: a repeated field's items.
+    pub fn fields_named(&self, name: &str) -> impl Iterator<Item = Field<'a, P>> + '_ {
+        let tag = self.tag_of(name);
+        self.fields().filter(move |f| Some(f.tag()) == tag)
+    }
+
+    /// The variable named `name` in the record's schema, as stored at the
+    /// record's end.
+    pub fn value_named(&self, name: &str) -> Option<u64> {
+        let rs = self.view.schema.records.get(usize::from(self.kind()))?;
+        let tag = rs.values.iter().position(|v| *v == name)?;
+        self.value(tag as u16)
+    }
+
+    /// The tag of the field named `name` in the record's schema.
+    fn tag_of(&self, name: &str) -> Option<u16> {
+        let rs = self.view.schema.records.get(usize::from(self.kind()))?;
+        rs.fields.iter().position(|f| *f == name).map(|t| t as u16)
+    }
+
     /// The first field with tag `tag`.
     #[inline]
     pub fn field_by_tag(&self, tag: u16) -> Option<Field<'a, P>> {

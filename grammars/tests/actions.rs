@@ -190,3 +190,32 @@ fn a_bad_number_is_reported_at_its_offset_at_every_cut() {
         }
     }
 }
+
+#[test]
+fn fields_and_variables_by_name() {
+    // What an application reading a grammar loaded at run time uses: the
+    // names in the schema, not tag constants.
+    let input = b"abc\n# 17\n";
+    let g = grammar();
+    for name in PARSERS {
+        let mut seen = Vec::new();
+        let err = common::feed_cut(parser(name, &g), input, 3, |r| {
+            let text = r.field_named("text").map(|f| f.to_vec());
+            assert_eq!(r.fields_named("text").count(), 1);
+            assert_eq!(r.fields_named("nothing").count(), 0);
+            assert_eq!(r.field_named("nothing").map(|f| f.len()), None);
+            assert_eq!(r.value_named("nothing"), None);
+            assert_eq!(r.value_named("eq"), r.value(0));
+            seen.push((text.unwrap(), r.value_named("eq"), r.value_named("num")));
+        });
+        assert_eq!(err, None, "{name}");
+        assert_eq!(
+            seen,
+            [
+                (b"abc".to_vec(), Some(1), Some(0)),
+                (b"# 17".to_vec(), Some(0), Some(17 + 0x17)),
+            ],
+            "{name}"
+        );
+    }
+}
