@@ -833,7 +833,11 @@ pub struct AaStream<P: Packet, R: Parser> {
     error: Option<ParseError>,
     /// Errors not yet taken (`take_error`), oldest first, at most
     /// [`MAX_PENDING_ERRORS`].
-    pending_errors: VecDeque<StreamError>,
+    // Boxed, not a `VecDeque` in place: 8 bytes in a struct whose hot
+    // fields the per-packet path reads (with the queue in place,
+    // `aa_generated` ran 1.5-3.7% slower in alternated runs).
+    #[allow(clippy::box_collection)]
+    pending_errors: Option<Box<VecDeque<StreamError>>>,
     stats: AaStats,
     sig: SignalIo,
 }
@@ -907,7 +911,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
             waiting: false,
             paired: false,
             error: None,
-            pending_errors: VecDeque::new(),
+            pending_errors: None,
             stats: AaStats::default(),
             sig: SignalIo {
                 inbox: parked.signals,
@@ -922,7 +926,7 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     pub fn is_idle(&self) -> bool {
         self.state == AaState::Active
             && !self.eof
-            && self.pending_errors.is_empty()
+            && self.pending_errors.as_ref().is_none_or(|q| q.is_empty())
             && self.zc.is_empty()
             && self.q.records.len() == 0
             && self.q.fields.len() == 0
@@ -1006,16 +1010,20 @@ impl<P: Packet, R: Parser> AaStream<P, R> {
     /// [`StreamError::before`], then the error, then the rest). Every error
     /// is kept until taken, up to [`MAX_PENDING_ERRORS`].
     pub fn take_error(&mut self) -> Option<StreamError> {
-        self.pending_errors.pop_front()
+        self.pending_errors.as_mut()?.pop_front()
     }
 
     /// Notes the parser's error `e` (the latest, and one more to take).
     fn note_error(&mut self, e: ParseError) {
         self.stats.errors += 1;
-        if self.pending_errors.len() == MAX_PENDING_ERRORS {
-            self.pending_errors.pop_front();
+        // Boxed: a stream without errors keeps a pointer, not a queue.
+        let q = self
+            .pending_errors
+            .get_or_insert_with(|| Box::new(VecDeque::with_capacity(MAX_PENDING_ERRORS)));
+        if q.len() == MAX_PENDING_ERRORS {
+            q.pop_front();
         }
-        self.pending_errors.push_back(StreamError {
+        q.push_back(StreamError {
             before: RecordId(self.q.records.tail),
             error: e.clone(),
         });
