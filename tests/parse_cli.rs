@@ -293,6 +293,16 @@ fn an_unknown_protocol_or_a_missing_file_fails_clearly() {
         "{}",
         stderr(&out)
     );
+    // A pair of protocols, as aa inspect takes: one direction is read here.
+    for pair in ["http", "http_request/http_response"] {
+        let out = aa(&["parse", "data/trades.csv", "--protocol", pair], b"");
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("reads one direction: give one protocol"),
+            "{}",
+            stderr(&out)
+        );
+    }
     let out = aa(&["parse", "data/no-such-file", "--protocol", "csv"], b"");
     assert_eq!(out.status.code(), Some(1));
     assert!(

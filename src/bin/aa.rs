@@ -385,6 +385,13 @@ fn parse(a: ParseArgs) -> ExitCode {
         },
         (None, Some(name)) => match Protocol::compiled(name) {
             Some(p) => p,
+            None if name == "http" || name.contains('/') => {
+                eprintln!(
+                    "aa parse: `{name}` is a protocol per direction; aa parse reads one \
+                     direction: give one protocol (such as http_request or http_response)"
+                );
+                return ExitCode::FAILURE;
+            }
             None => {
                 eprintln!(
                     "aa parse: unknown protocol `{name}`; known: {}",
