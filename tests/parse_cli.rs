@@ -36,6 +36,14 @@ fn stderr(out: &Output) -> String {
 }
 
 /// The texts of a record's field `name` (an array for a repeated field).
+/// Each line's record name, or `error` (or `gap`) for an event.
+fn kinds(lines: &[Value]) -> Vec<&str> {
+    lines
+        .iter()
+        .map(|r| r["event"].as_str().or(r["record"].as_str()).unwrap())
+        .collect()
+}
+
 fn texts(rec: &Value, name: &str) -> Vec<String> {
     match &rec["fields"][name] {
         Value::Array(items) => items
@@ -114,11 +122,7 @@ fn a_bad_message_is_reported_where_it_is_and_the_next_ones_still_parse() {
     );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let recs = lines(&out);
-    let kinds: Vec<&str> = recs
-        .iter()
-        .map(|r| r["event"].as_str().or(r["record"].as_str()).unwrap())
-        .collect();
-    assert_eq!(kinds, ["response", "body", "error", "response"]);
+    assert_eq!(kinds(&recs), ["response", "body", "error", "response"]);
     assert_eq!(texts(&recs[1], "data"), ["abc"]);
     let err = &recs[2];
     assert_eq!(err["offset"], 50, "the bad status's offset in the stream");
@@ -149,12 +153,8 @@ fn errors_in_one_packet_each_come_where_they_are() {
         let out = aa(&[&["parse", "-"][..], source].concat(), input);
         assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
         let recs = lines(&out);
-        let kinds: Vec<&str> = recs
-            .iter()
-            .map(|r| r["event"].as_str().or(r["record"].as_str()).unwrap())
-            .collect();
         assert_eq!(
-            kinds,
+            kinds(&recs),
             ["response", "body", "error", "response", "error", "response"],
             "{source:?}"
         );
