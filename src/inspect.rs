@@ -42,8 +42,8 @@ use aa_grammars::websocket::{self, Unmask};
 use aa_grammars::{csv, http_request, http_response, mqtt, resp, tls, tls_handshake};
 use aa_runtime::field::FLAG_ESCAPED;
 use aa_runtime::{
-    AaStream, Chunk, Emitter, Limits, Packet, PacketPool, ParseError, Parser, Schema, Step,
-    StreamError,
+    AaStream, Chunk, Emitter, Limits, Packet, PacketPool, ParseError, Parser, RecordId, Schema,
+    Step, StreamError,
 };
 use aa_stack::flow::{Endpoint, FlowConfig};
 use aa_stack::io::pcap::PcapReader;
@@ -1493,10 +1493,9 @@ struct JsonSink<W: Write> {
     unmask: HashMap<(Endpoint, Endpoint), Unmask>,
     /// A masked payload's first `max_text` bytes, unmasked.
     unmasked: Vec<u8>,
-    max_text: usize,
     /// The errors of the direction being written, taken from its stream to
     /// go among its records in stream order.
-    stream_errors: Vec<StreamError>,
+    stream_errors: ErrorsAmong,
 }
 
 impl<W: Write> JsonSink<W> {
@@ -1515,8 +1514,7 @@ impl<W: Write> JsonSink<W> {
             failed: None,
             unmask: HashMap::new(),
             unmasked: Vec::with_capacity(opts.max_text),
-            max_text: opts.max_text,
-            stream_errors: Vec::new(),
+            stream_errors: ErrorsAmong::default(),
         }
     }
 
@@ -1556,7 +1554,7 @@ impl<W: Write> JsonSink<W> {
                 };
                 self.unmasked.clear();
                 for c in data.chunks() {
-                    let take = c.len().min(self.max_text - self.unmasked.len());
+                    let take = c.len().min(self.json.max_text - self.unmasked.len());
                     u.bytes_into(&c[..take], &mut self.unmasked);
                     u.skip((c.len() - take) as u64);
                 }
@@ -1635,12 +1633,10 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
         let http = matches!(schema.protocol, "http_request" | "http_response");
         // The errors among these records go between them, in stream order.
         let mut errors = std::mem::take(&mut self.stream_errors);
-        errors.extend(std::iter::from_fn(|| stream.take_error()));
-        let mut next_error = 0;
+        errors.take_from(stream);
         for r in stream.read_aa_records(n) {
-            while let Some(e) = errors.get(next_error).filter(|e| e.before <= r.id()) {
-                self.error_line(dir, &e.error);
-                next_error += 1;
+            while let Some(e) = errors.before(r.id()) {
+                self.error_line(dir, e);
             }
             self.begin(dir);
             self.line.push(',');
@@ -1651,10 +1647,9 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
             }
             self.end_line();
         }
-        for e in &errors[next_error..] {
-            self.error_line(dir, &e.error);
+        while let Some(e) = errors.rest() {
+            self.error_line(dir, e);
         }
-        errors.clear();
         self.stream_errors = errors;
         self.shapes = shapes;
         stream.free_aa_records(n);
@@ -1683,6 +1678,37 @@ impl<P: Packet, W: Write> Sink<P, AnyParser> for JsonSink<W> {
             self.unmask.remove(&(client, server));
             self.unmask.remove(&(server, client));
         }
+    }
+}
+
+/// The errors a stream's parser found, taken from it before its records are
+/// read (`AaStream::take_error`), handed out as the records come so that
+/// each is written where it falls: `aa inspect`'s and `aa parse`'s lines.
+#[derive(Default)]
+pub(crate) struct ErrorsAmong {
+    errors: Vec<StreamError>,
+    next: usize,
+}
+
+impl ErrorsAmong {
+    /// Takes every error `stream` holds (the vector is reused).
+    pub(crate) fn take_from<P: Packet, R: Parser>(&mut self, stream: &mut AaStream<P, R>) {
+        self.errors.clear();
+        self.next = 0;
+        self.errors
+            .extend(std::iter::from_fn(|| stream.take_error()));
+    }
+
+    /// The next error that came before record `id`, if any.
+    pub(crate) fn before(&mut self, id: RecordId) -> Option<&ParseError> {
+        let e = self.errors.get(self.next).filter(|e| e.before <= id)?;
+        self.next += 1;
+        Some(&e.error)
+    }
+
+    /// The next error after every record read, if any.
+    pub(crate) fn rest(&mut self) -> Option<&ParseError> {
+        self.before(RecordId(u64::MAX))
     }
 }
 

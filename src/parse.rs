@@ -10,10 +10,9 @@
 //! grammar's `sync` pattern, if it has one, so one bad record costs only
 //! itself.
 
-use crate::inspect::{push_error, AnyParser, Protocol, RecordJson};
+use crate::inspect::{push_error, AnyParser, ErrorsAmong, Protocol, RecordJson};
 use aa_runtime::{
     AaConfig, AaState, AaStream, Insert, PacketPool, ParseError, PoolPacket, StreamConfig,
-    StreamError,
 };
 use std::io::{self, Write};
 
@@ -130,6 +129,7 @@ pub fn run(
         shape: protocol,
         print: !opts.stats_only,
         summary: ParseSummary::default(),
+        errors: ErrorsAmong::default(),
     };
     let mut at = 0usize;
     while at < input.len() {
@@ -176,6 +176,8 @@ struct Writer<'p, W: Write> {
     shape: &'p Protocol,
     print: bool,
     summary: ParseSummary,
+    /// The stream's errors, to go among its records.
+    errors: ErrorsAmong,
 }
 
 impl<W: Write> Writer<'_, W> {
@@ -186,12 +188,11 @@ impl<W: Write> Writer<'_, W> {
         self.summary.records += n as u64;
         self.summary.errors = stream.stats().errors;
         let schema = stream.schema();
-        let errors: Vec<StreamError> = std::iter::from_fn(|| stream.take_error()).collect();
-        let mut next_error = 0;
+        let mut errors = std::mem::take(&mut self.errors);
+        errors.take_from(stream);
         for r in stream.read_aa_records(n) {
-            while let Some(e) = errors.get(next_error).filter(|e| e.before <= r.id()) {
-                self.error_line(&e.error)?;
-                next_error += 1;
+            while let Some(e) = errors.before(r.id()) {
+                self.error_line(e)?;
             }
             if self.print {
                 self.line.clear();
@@ -203,9 +204,10 @@ impl<W: Write> Writer<'_, W> {
             }
         }
         stream.free_aa_records(n);
-        for e in &errors[next_error..] {
-            self.error_line(&e.error)?;
+        while let Some(e) = errors.rest() {
+            self.error_line(e)?;
         }
+        self.errors = errors;
         Ok(())
     }
 

@@ -135,7 +135,7 @@ pub struct Grammar {
     schema: &'static Schema,
     plans: Vec<Vec<FieldPlan>>,
     skips: Vec<[bool; 256]>,
-    /// Messages of `fail` and names of `expect`, leaked once per grammar.
+    /// Messages of `fail`, leaked once per grammar.
     fail_msgs: Vec<&'static str>,
     /// Per record, per item: what the error of an `expect` item says was
     /// expected (leaked once per grammar); `""` for other items.
